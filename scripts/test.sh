@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: typecheck, lint, unit tests, then integration and e2e tests against real
+# control planes (built from Go modules on first use and cached outside the repository).
+# Ends with the plain line "N passed, N failed" computed from Jest's JSON results.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+results=${TEST_RESULTS_DIR:-$(mktemp -d -t mcsa-test-results.XXXXXX)}
+mkdir -p "$results"
+status=0
+step() { printf '\n== %s\n' "$*"; }
+
+step "typecheck"; npx tsc --noEmit -p tsconfig.json || status=1
+step "lint"; npx eslint . || status=1
+
+step "control planes (build or reuse cache)"
+if bin_dir=$(bash test/control-plane/build.sh | tail -n 1); then
+  export MCSA_K8S_BIN_DIR="$bin_dir"
+else
+  echo "control-plane build failed"; status=1
+fi
+
+jest() { node --experimental-vm-modules node_modules/jest/bin/jest.js "$@"; }
+step "unit tests"
+jest --selectProjects unit --json --outputFile="$results/unit.json" || status=1
+if [ -n "${MCSA_K8S_BIN_DIR:-}" ]; then
+  step "integration and e2e tests (real clusters)"
+  jest --selectProjects integration --runInBand --detectOpenHandles \
+    --json --outputFile="$results/integration.json" || status=1
+fi
+
+node scripts/summarize-jest.mjs "$results"/*.json || status=1
+exit $status

@@ -1,0 +1,35 @@
+/** Names fixed by the compatibility contract (SPEC §2). Change none of them. */
+export const API_GROUP = 'multicluster.admiralty.io';
+export const API_VERSION = 'v1alpha1';
+export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+export const IMPORT_KIND = 'ServiceAccountImport';
+export const IMPORT_PLURAL = 'serviceaccountimports';
+export const IMPORT_SHORT_NAME = 'sai';
+
+/** Pod annotation: comma-separated import names to mount. */
+export const IMPORT_ANNOTATION = 'multicluster.admiralty.io/service-account-import.name';
+/** Label on generated Secrets: the import that owns it. */
+export const IMPORT_LABEL = 'multicluster.admiralty.io/service-account-import.name';
+/** Namespace label that turns the webhook on. */
+export const NAMESPACE_ENABLED_LABEL = 'multicluster-service-account';
+export const NAMESPACE_ENABLED_VALUE = 'enabled';
+
+/** Where the project is installed; imports here are registrations of source clusters. */
+export const INSTALL_NAMESPACE = 'multicluster-service-account';
+
+/** Root of the mounted imports in a pod: `<root>/<import-name>/`. */
+export const MOUNT_ROOT = '/var/run/secrets/admiralty.io/serviceaccountimports';
+
+/** Keys of the generated Secret (SPEC §6). */
+export const SECRET_KEYS = {
+  caCrt: 'ca.crt',
+  namespace: 'namespace',
+  token: 'token',
+  server: 'server',
+  config: 'config',
+} as const;
+
+/** Field manager for server-side apply by the CLI. */
+export const CLI_FIELD_MANAGER = 'kubemcsa';
+/** Field manager for the controller's writes. */
+export const CONTROLLER_FIELD_MANAGER = 'multicluster-service-account-controller';

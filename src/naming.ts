@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { MOUNT_ROOT } from './constants.js';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A DNS-1123 label (Namespace names, volume names): at most 63 characters. */
+export function isDns1123Label(s: string): boolean {
+  return s.length > 0 && s.length <= 63 && DNS1123_LABEL.test(s);
+}
+
+/** A DNS-1123 subdomain (most object names): at most 253 characters. */
+export function isDns1123Subdomain(s: string): boolean {
+  return s.length > 0 && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+}
+
+/** Why `s` is not a DNS-1123 subdomain, or undefined when it is one. */
+export function dns1123SubdomainError(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  if (s.length > 253) return `must be at most 253 characters (has ${s.length})`;
+  if (!DNS1123_SUBDOMAIN.test(s))
+    return "must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+  return undefined;
+}
+
+/** Why `s` is not a DNS-1123 label, or undefined when it is one. */
+export function dns1123LabelError(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  if (s.length > 63) return `must be at most 63 characters (has ${s.length})`;
+  if (!DNS1123_LABEL.test(s))
+    return "must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+  return undefined;
+}
+
+// Kubernetes' own "safe" alphabet for generated suffixes: no vowels, no look-alikes.
+const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** A short deterministic hash of `input` in Kubernetes' safe alphabet. */
+export function shortHash(input: string, length = 5): string {
+  const digest = createHash('sha256').update(input).digest();
+  let out = '';
+  for (let i = 0; i < length; i++) out += SAFE_ALPHABET[digest[i]! % SAFE_ALPHABET.length];
+  return out;
+}
+
+function trimToAlnumEnd(s: string): string {
+  return s.replace(/[-.]+$/, '');
+}
+
+/**
+ * The generated Secret's name, from the import name alone (so the webhook can reference it before
+ * it exists): `<import>-token-<hash>`, at most 253 characters, a valid DNS-1123 subdomain.
+ */
+export function secretNameForImport(importName: string): string {
+  const suffix = `-token-${shortHash(importName)}`;
+  return trimToAlnumEnd(importName.slice(0, 253 - suffix.length)) + suffix;
+}
+
+/**
+ * The pod volume name for an import: a DNS-1123 label (≤ 63 characters), deterministic, and
+ * distinct for distinct import names (the hash covers the full name).
+ */
+export function volumeNameForImport(importName: string): string {
+  const suffix = `-${shortHash(importName)}`;
+  const prefix = 'mcsa-';
+  const body = trimToAlnumEnd(importName.replace(/\./g, '-').slice(0, 63 - prefix.length - suffix.length));
+  return `${prefix}${body}${suffix}`;
+}
+
+/** The directory an import is mounted at inside a pod. */
+export function mountPathForImport(importName: string, root = MOUNT_ROOT): string {
+  return `${root}/${importName}`;
+}

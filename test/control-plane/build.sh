@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module proxy into a
+# cache outside the repository, keyed by Kubernetes and Go versions. Prints the binary directory
+# on stdout (last line) and progress on stderr. Reuses the cache when every binary is present and
+# reports the pinned version. With KUBEBUILDER_ASSETS set, checks and prints that directory instead.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+K8S_VERSION=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
+K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
+BINS=(etcd kube-apiserver kube-controller-manager kubectl)
+
+say() { printf '[control-plane] %s\n' "$*" >&2; }
+
+if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+  for b in etcd kube-apiserver; do
+    [ -x "$KUBEBUILDER_ASSETS/$b" ] || { say "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"; exit 1; }
+  done
+  say "using binaries from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+  echo "$KUBEBUILDER_ASSETS"
+  exit 0
+fi
+
+command -v go >/dev/null || { say "go is not on PATH: install Go >= 1.25 (the control planes are built from Go modules)"; exit 1; }
+GO_VERSION=$(go env GOVERSION)
+CACHE_ROOT=${MCSA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/multicluster-service-account}
+OUT="$CACHE_ROOT/control-plane/$K8S_VERSION-$GO_VERSION"
+
+complete() {
+  for b in "${BINS[@]}"; do [ -x "$OUT/$b" ] || return 1; done
+  "$OUT/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $K8S_VERSION"
+}
+
+if complete; then
+  say "cached: $OUT ($K8S_VERSION, $GO_VERSION)"
+  echo "$OUT"
+  exit 0
+fi
+
+# One build at a time per cache: a second caller waits for the first.
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+if ! flock -n 9; then
+  say "another build holds $OUT/.lock; waiting for it"
+  flock 9
+fi
+if complete; then echo "$OUT"; exit 0; fi
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start ))s"; }
+
+say "building Kubernetes $K8S_VERSION with $GO_VERSION into $OUT (first build takes a while; later runs reuse it)"
+say "downloading modules"
+(cd "$here" && go mod download) >&2
+say "modules downloaded ($(elapsed))"
+
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+build() { # name pkg flags
+  local name=$1 pkg=$2 flags=$3 t0
+  t0=$(date +%s)
+  say "building $name ($pkg) — total elapsed $(elapsed)"
+  # Progress: a line every 60 s while the compiler works.
+  ( while sleep 60; do say "  still building $name: $(( $(date +%s) - t0 ))s"; done ) &
+  local ticker=$!
+  if ! (cd "$here" && go build -trimpath -ldflags "$flags" -o "$OUT/$name.tmp" "$pkg") >&2; then
+    kill "$ticker" 2>/dev/null; say "FAILED building $name"; exit 1
+  fi
+  kill "$ticker" 2>/dev/null || true
+  mv "$OUT/$name.tmp" "$OUT/$name"
+  say "built $name in $(( $(date +%s) - t0 ))s ($(du -h "$OUT/$name" | cut -f1))"
+}
+
+build etcd go.etcd.io/etcd/server/v3 "-s -w"
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ldflags"
+build kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags"
+
+complete || { say "built binaries do not report Kubernetes $K8S_VERSION"; exit 1; }
+say "done in $(elapsed): $OUT"
+echo "$OUT"
