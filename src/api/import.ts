@@ -1,0 +1,96 @@
+import * as t from 'io-ts';
+import { API_GROUP_VERSION, IMPORT_KIND } from '../constants.js';
+
+export const ConditionStatus = t.keyof({ True: null, False: null, Unknown: null });
+export type ConditionStatus = t.TypeOf<typeof ConditionStatus>;
+
+/** A condition in the standard Kubernetes shape (metav1.Condition). */
+export const Condition = t.intersection([
+  t.type({ type: t.string, status: ConditionStatus }),
+  t.partial({ reason: t.string, message: t.string, lastTransitionTime: t.string, observedGeneration: t.number }),
+]);
+export type Condition = t.TypeOf<typeof Condition>;
+
+export const ObjectMeta = t.intersection([
+  t.type({ name: t.string }),
+  t.partial({
+    namespace: t.string,
+    uid: t.string,
+    resourceVersion: t.string,
+    generation: t.number,
+    creationTimestamp: t.union([t.string, t.unknown]),
+    deletionTimestamp: t.union([t.string, t.unknown]),
+    labels: t.record(t.string, t.string),
+    annotations: t.record(t.string, t.string),
+  }),
+]);
+export type ObjectMeta = t.TypeOf<typeof ObjectMeta>;
+
+export const ImportSpec = t.intersection([
+  t.type({ clusterName: t.string, namespace: t.string, name: t.string }),
+  t.partial({ expirationSeconds: t.number, audiences: t.array(t.string) }),
+]);
+export type ImportSpec = t.TypeOf<typeof ImportSpec>;
+
+export const ImportStatus = t.partial({
+  secrets: t.array(t.type({ name: t.string })),
+  conditions: t.array(Condition),
+  observedGeneration: t.number,
+  expirationTimestamp: t.string,
+});
+export type ImportStatus = t.TypeOf<typeof ImportStatus>;
+
+/** A ServiceAccountImport as read from the API (spec validated by the CRD schema as well). */
+export const ServiceAccountImport = t.intersection([
+  t.type({ metadata: ObjectMeta, spec: ImportSpec }),
+  t.partial({ apiVersion: t.string, kind: t.string, status: ImportStatus }),
+]);
+export type ServiceAccountImport = t.TypeOf<typeof ServiceAccountImport>;
+
+/** Condition types and reasons the controller writes (SPEC §4). */
+export const READY = 'Ready';
+export const Reasons = {
+  TokenIssued: 'TokenIssued',
+  ClusterNotFound: 'ClusterNotFound',
+  ClusterUnreachable: 'ClusterUnreachable',
+  ServiceAccountNotFound: 'ServiceAccountNotFound',
+  Forbidden: 'Forbidden',
+  InvalidSpec: 'InvalidSpec',
+  SecretConflict: 'SecretConflict',
+  TokenRequestFailed: 'TokenRequestFailed',
+} as const;
+export type Reason = (typeof Reasons)[keyof typeof Reasons];
+
+export const DEFAULT_EXPIRATION_SECONDS = 3600;
+export const MIN_EXPIRATION_SECONDS = 600;
+
+/** `namespace/name` of an object. */
+export function keyOf(meta: { namespace?: string; name: string }): string {
+  return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
+}
+
+/** Builds a new import object (for the CLI, tests and the sandbox). */
+export function newImport(opts: { name: string; namespace: string; clusterName: string; remoteNamespace: string; remoteName: string; expirationSeconds?: number; audiences?: string[] }) {
+  return {
+    apiVersion: API_GROUP_VERSION,
+    kind: IMPORT_KIND,
+    metadata: { name: opts.name, namespace: opts.namespace },
+    spec: {
+      clusterName: opts.clusterName,
+      namespace: opts.remoteNamespace,
+      name: opts.remoteName,
+      ...(opts.expirationSeconds !== undefined ? { expirationSeconds: opts.expirationSeconds } : {}),
+      ...(opts.audiences !== undefined ? { audiences: opts.audiences } : {}),
+    },
+  };
+}
+
+/** The Ready condition of an import, if any. */
+export function readyCondition(sai: { status?: ImportStatus }): Condition | undefined {
+  return sai.status?.conditions?.find((c) => c.type === READY);
+}
+
+export function isReady(sai: { status?: ImportStatus; metadata: { generation?: number } }): boolean {
+  const c = readyCondition(sai);
+  return c?.status === 'True';
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from '@jest/globals';
+import { decode, decodeOrThrow, DecodeError } from '../../src/api/decode.js';
+import { ServiceAccountImport, isReady, newImport } from '../../src/api/import.js';
+
+describe('ServiceAccountImport codec', () => {
+  it('decodes a complete import', () => {
+    const sai = decodeOrThrow(ServiceAccountImport, {
+      ...newImport({ name: 'a', namespace: 'ns', clusterName: 'c2', remoteNamespace: 'default', remoteName: 'sa', expirationSeconds: 900 }),
+      status: { conditions: [{ type: 'Ready', status: 'True', reason: 'TokenIssued' }], secrets: [{ name: 'a-token-xxxxx' }] },
+    }, 'import ns/a');
+    expect(sai.spec.expirationSeconds).toBe(900);
+    expect(isReady(sai)).toBe(true);
+  });
+
+  it('names the failing fields', () => {
+    const r = decode(ServiceAccountImport, { metadata: { name: 'a' }, spec: { clusterName: 3, namespace: 'x' }, status: { conditions: [{ type: 'Ready', status: 'Maybe' }] } });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual(expect.arrayContaining([
+      'spec.clusterName: expected string, got 3',
+      'spec.name: expected string, got missing',
+      expect.stringMatching(/^status\.conditions\.0\.status: expected .*got "Maybe"$/),
+    ]));
+    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(DecodeError);
+    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(/^invalid import x\/y: /);
+  });
+});
