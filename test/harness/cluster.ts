@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
@@ -102,7 +102,7 @@ export class Cluster {
       usage: 'server',
     });
     const admin = await issueCertificate(ca, { commonName: 'admin', organizations: ['system:masters'], usage: 'client' });
-    const saKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const saKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
     const files = {
       ca: this.write('ca.crt', ca.certPem),
       servingCert: this.write('apiserver.crt', serving.certPem),
@@ -214,6 +214,14 @@ export class Cluster {
   }
 
   private assertRunning(p: ManagedProcess): void {
-    if (!p.running) throw new GiveUp(`${p.name} exited early; see ${p.logFile}`);
+    if (!p.running) throw new GiveUp(`${p.name} exited early; last log lines:\n${logTail(p.logFile)}`);
+  }
+}
+
+function logTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `  | ${l}`).join('\n');
+  } catch {
+    return `  (no log at ${file})`;
   }
 }

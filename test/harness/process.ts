@@ -55,6 +55,7 @@ export class ManagedProcess {
 
   /** SIGTERM the child (through its guard), wait up to `graceMs`, then SIGKILL the whole group. */
   async stop(graceMs = 20_000): Promise<void> {
+    this.child.ref(); // keep the event loop alive until the exit is seen
     if (this.running) {
       try {
         process.kill(this.child.pid!, 'SIGTERM'); // the guard forwards it to the child and waits
