@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, SECRET_KEYS } from './constants.js';
+import type { ImportSpec } from './api/import.js';
+import { DEFAULT_EXPIRATION_SECONDS } from './api/import.js';
+import { mountPathForImport, secretNameForImport } from './naming.js';
+
+/** Annotations on the generated Secret: what the token in it was minted for, and when it expires. */
+export const SecretAnnotations = {
+  expiration: `${API_GROUP}/token-expiration`,
+  issued: `${API_GROUP}/token-issued`,
+  remoteUid: `${API_GROUP}/remote-service-account-uid`,
+  fingerprint: `${API_GROUP}/fingerprint`,
+} as const;
+
+/** How a kubeconfig user authenticates: a token file re-read on rotation, or an inline token. */
+export type KubeconfigAuth = { tokenFile: string } | { token: string };
+
+export interface KubeconfigOptions {
+  /** Name of the single cluster, user and context (the import name). */
+  name: string;
+  server: string;
+  caPem: string;
+  namespace: string;
+  auth: KubeconfigAuth;
+}
+
+/** A kubeconfig (YAML) with one cluster, user and context, all named `name`, CA inline. */
+export function buildKubeconfig(o: KubeconfigOptions): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: o.name, cluster: { server: o.server, 'certificate-authority-data': Buffer.from(o.caPem).toString('base64') } }],
+    users: [{ name: o.name, user: 'token' in o.auth ? { token: o.auth.token } : { tokenFile: o.auth.tokenFile } }],
+    contexts: [{ name: o.name, context: { cluster: o.name, user: o.name, namespace: o.namespace } }],
+    'current-context': o.name,
+    preferences: {},
+  });
+}
+
+/** Everything the generated Secret holds for one import. */
+export interface ImportCredential {
+  server: string;
+  caPem: string;
+  token: string;
+  /** The remote ServiceAccount's namespace. */
+  namespace: string;
+}
+
+/** What the token in a Secret was minted for; a change means a new token is needed. */
+export interface MintFingerprintInput {
+  spec: ImportSpec;
+  server: string;
+  caPem: string;
+}
+
+/** A stable hash of everything that, when it changes, invalidates the token in the Secret. */
+export function mintFingerprint(i: MintFingerprintInput): string {
+  const canonical = JSON.stringify([
+    i.spec.clusterName,
+    i.spec.namespace,
+    i.spec.name,
+    i.spec.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS,
+    [...(i.spec.audiences ?? [])].sort(),
+    i.server,
+    i.caPem.trim(),
+  ]);
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+
+export interface SecretBuildOptions {
+  importName: string;
+  importNamespace: string;
+  importUid: string;
+  credential: ImportCredential;
+  issued: Date;
+  expiration: Date;
+  remoteUid: string;
+  fingerprint: string;
+  /** Mount root the kubeconfig's tokenFile points at (the pod path by default). */
+  mountRoot?: string;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * The generated Secret of SPEC §6: deterministic name, import label, controller owner reference,
+ * the five keys, and a kubeconfig whose user reads the mounted token file (so clients survive
+ * rotation without a restart).
+ */
+export function buildImportSecret(o: SecretBuildOptions): V1Secret {
+  const tokenFile = `${mountPathForImport(o.importName, o.mountRoot)}/${SECRET_KEYS.token}`;
+  const config = buildKubeconfig({
+    name: o.importName,
+    server: o.credential.server,
+    caPem: o.credential.caPem,
+    namespace: o.credential.namespace,
+    auth: { tokenFile },
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name: secretNameForImport(o.importName),
+      namespace: o.importNamespace,
+      labels: { [IMPORT_LABEL]: o.importName },
+      annotations: {
+        [SecretAnnotations.issued]: o.issued.toISOString(),
+        [SecretAnnotations.expiration]: o.expiration.toISOString(),
+        [SecretAnnotations.remoteUid]: o.remoteUid,
+        [SecretAnnotations.fingerprint]: o.fingerprint,
+      },
+      ownerReferences: [
+        { apiVersion: API_GROUP_VERSION, kind: IMPORT_KIND, name: o.importName, uid: o.importUid, controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    data: {
+      [SECRET_KEYS.token]: b64(o.credential.token),
+      [SECRET_KEYS.namespace]: b64(o.credential.namespace),
+      [SECRET_KEYS.server]: b64(o.credential.server),
+      [SECRET_KEYS.caCrt]: b64(o.credential.caPem),
+      [SECRET_KEYS.config]: b64(config),
+    },
+  };
+}
+
+/** A Secret with only the inline-token kubeconfig and the five keys, for `kubemcsa export`. */
+export function buildPortableSecret(o: { name: string; namespace?: string; credential: ImportCredential }): V1Secret {
+  const config = buildKubeconfig({
+    name: o.name,
+    server: o.credential.server,
+    caPem: o.credential.caPem,
+    namespace: o.credential.namespace,
+    auth: { token: o.credential.token },
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: { name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) },
+    data: {
+      [SECRET_KEYS.token]: b64(o.credential.token),
+      [SECRET_KEYS.namespace]: b64(o.credential.namespace),
+      [SECRET_KEYS.server]: b64(o.credential.server),
+      [SECRET_KEYS.caCrt]: b64(o.credential.caPem),
+      [SECRET_KEYS.config]: b64(config),
+    },
+  };
+}
+
+/** Reads the credential back out of a generated Secret's data; undefined when a key is missing. */
+export function credentialFromSecretData(data: Record<string, string> | undefined): ImportCredential | undefined {
+  const get = (k: string) => (data?.[k] !== undefined ? Buffer.from(data[k]!, 'base64').toString('utf8') : undefined);
+  const token = get(SECRET_KEYS.token);
+  const server = get(SECRET_KEYS.server);
+  const caPem = get(SECRET_KEYS.caCrt);
+  const namespace = get(SECRET_KEYS.namespace);
+  if (!token || !server || !caPem || namespace === undefined) return undefined;
+  return { token, server, caPem, namespace };
+}
