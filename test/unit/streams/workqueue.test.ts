@@ -1,0 +1,343 @@
+import { describe, expect, it } from '@jest/globals';
+import { Subject } from 'rxjs';
+import { ManualClock } from '../../../streams/clock.js';
+import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
+import { TerminalError, WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
+
+/** Lets every pending promise continuation run (no wall-clock time passes). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Call {
+  key: string;
+  at: number;
+  signal: AbortSignal;
+  resolve(r?: ReconcileResult): void;
+  reject(e: unknown): void;
+}
+
+/** A reconcile whose calls the test finishes by hand, tracking how many run per key at once. */
+function controlledReconcile(clock: ManualClock) {
+  const calls: Call[] = [];
+  const running = new Map<string, number>();
+  let maxSameKey = 0;
+  let maxTotal = 0;
+  let total = 0;
+  const reconcile = (key: string, signal: AbortSignal) =>
+    new Promise<ReconcileResult>((resolve, reject) => {
+      const n = (running.get(key) ?? 0) + 1;
+      running.set(key, n);
+      total++;
+      maxSameKey = Math.max(maxSameKey, n);
+      maxTotal = Math.max(maxTotal, total);
+      const done = () => {
+        running.set(key, (running.get(key) ?? 1) - 1);
+        total--;
+      };
+      calls.push({
+        key,
+        at: clock.now(),
+        signal,
+        resolve: (r) => (done(), resolve(r)),
+        reject: (e) => (done(), reject(e)),
+      });
+    });
+  return {
+    reconcile,
+    calls,
+    open: () => calls.filter((c) => !c.signal.aborted).slice(-total),
+    maxSameKey: () => maxSameKey,
+    maxTotal: () => maxTotal,
+    runsOf: (key: string) => calls.filter((c) => c.key === key).length,
+  };
+}
+
+function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number } = {}) {
+  const clock = new ManualClock(1_000);
+  const r = controlledReconcile(clock);
+  const queue = new WorkQueue({
+    reconcile: r.reconcile,
+    concurrency: opts.concurrency ?? 1,
+    clock,
+    rateLimiter: exponentialRateLimiter({ baseMs: opts.baseMs ?? 5, maxMs: opts.maxMs ?? 1_000_000 }),
+  });
+  const outcomes: ReconcileOutcome[] = [];
+  queue.outcomes$.subscribe((o) => outcomes.push(o));
+  return { clock, r, queue, outcomes };
+}
+
+describe('WorkQueue', () => {
+  it('deduplicates a key added several times before it runs', async () => {
+    const { r, queue } = setup();
+    queue.add('ns/a');
+    queue.add('ns/a');
+    queue.add('ns/b');
+    queue.add('ns/a');
+    expect(queue.stats().depth).toBe(2);
+    queue.start();
+    await settle();
+    r.calls[0]!.resolve();
+    await settle();
+    r.calls[1]!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['ns/a', 'ns/b']);
+    expect(queue.stats()).toMatchObject({ depth: 0, active: 0 });
+  });
+
+  it('never runs one key twice at once, and reruns it exactly once after changes during a run', async () => {
+    const { r, queue } = setup({ concurrency: 4 });
+    queue.start();
+    queue.add('k');
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    queue.add('k');
+    queue.add('k');
+    queue.add('k');
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    expect(queue.stats()).toMatchObject({ depth: 0, active: 1 });
+    r.calls[0]!.resolve();
+    await settle();
+    expect(r.calls).toHaveLength(2);
+    r.calls[1]!.resolve();
+    await settle();
+    expect(r.runsOf('k')).toBe(2);
+    expect(r.maxSameKey()).toBe(1);
+    await queue.whenIdle();
+  });
+
+  it('caps the number of concurrent reconciles over all keys', async () => {
+    const { r, queue } = setup({ concurrency: 3 });
+    queue.start();
+    for (let i = 0; i < 10; i++) queue.add(`k${i}`);
+    await settle();
+    expect(r.calls).toHaveLength(3);
+    expect(queue.stats()).toMatchObject({ depth: 7, active: 3 });
+    while (r.calls.length < 10 || queue.stats().active > 0) {
+      r.calls.filter((c) => !c.signal.aborted).forEach((c) => c.resolve());
+      await settle();
+    }
+    expect(r.maxTotal()).toBe(3);
+    expect(new Set(r.calls.map((c) => c.key)).size).toBe(10);
+  });
+
+  it('backs off a failing key exponentially from 5 ms, up to the cap', async () => {
+    const { clock, r, queue } = setup({ maxMs: 40 });
+    queue.start();
+    queue.add('k');
+    const failedAt: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      await settle();
+      failedAt.push(clock.now());
+      r.calls[i]!.reject(new Error('remote down'));
+      await settle();
+      clock.advance(1_000);
+    }
+    await settle();
+    const gaps = r.calls.slice(1).map((c, i) => c.at - failedAt[i]!);
+    expect(gaps).toEqual([5, 10, 20, 40, 40, 40, 40]);
+    expect(queue.numRequeues('k')).toBe(7);
+    expect(queue.stats().retries).toBe(7);
+  });
+
+  it('caps the default per-key backoff at 1000 s', () => {
+    expect([0, 1, 2, 3].map((n) => exponentialDelay(n, 5, 1_000_000))).toEqual([5, 10, 20, 40]);
+    expect(exponentialDelay(17, 5, 1_000_000)).toBe(655_360);
+    expect(exponentialDelay(18, 5, 1_000_000)).toBe(1_000_000);
+    expect(exponentialDelay(5_000, 5, 1_000_000)).toBe(1_000_000);
+    const limiter = exponentialRateLimiter();
+    const delays = Array.from({ length: 30 }, () => limiter.when('k'));
+    expect(delays[0]).toBe(5);
+    expect(Math.max(...delays)).toBe(1_000_000);
+  });
+
+  it('forgets the failures of a key once it succeeds', async () => {
+    const { clock, r, queue } = setup();
+    queue.start();
+    queue.add('k');
+    for (let i = 0; i < 3; i++) {
+      await settle();
+      r.calls[i]!.reject(new Error('boom'));
+      await settle();
+      clock.advance(10_000);
+    }
+    await settle();
+    expect(queue.numRequeues('k')).toBe(3);
+    r.calls[3]!.resolve();
+    await settle();
+    expect(queue.numRequeues('k')).toBe(0);
+    queue.add('k');
+    await settle();
+    r.calls[4]!.reject(new Error('boom again'));
+    await settle();
+    const before = r.calls.length;
+    clock.advance(4);
+    await settle();
+    expect(r.calls.length).toBe(before);
+    clock.advance(1);
+    await settle();
+    expect(r.calls.length).toBe(before + 1);
+  });
+
+  it('runs a key given to addAfter only once its delay passes, the earliest delay winning', async () => {
+    const { clock, r, queue } = setup();
+    queue.start();
+    queue.addAfter('k', 500);
+    queue.addAfter('k', 200);
+    queue.addAfter('k', 900);
+    expect(queue.stats().waiting).toBe(1);
+    clock.advance(199);
+    await settle();
+    expect(r.calls).toHaveLength(0);
+    clock.advance(1);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]!.at).toBe(1_200);
+    r.calls[0]!.resolve();
+    clock.advance(10_000);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+  });
+
+  it('schedules the key again when the reconcile asks for requeueAfterMs', async () => {
+    const { clock, r, queue, outcomes } = setup();
+    queue.start();
+    queue.add('k');
+    await settle();
+    r.calls[0]!.resolve({ requeueAfterMs: 60_000 });
+    await settle();
+    expect(outcomes.map((o) => o.result)).toEqual(['requeue']);
+    clock.advance(59_999);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    clock.advance(1);
+    await settle();
+    expect(r.calls).toHaveLength(2);
+  });
+
+  it('does not requeue a key that failed with a TerminalError', async () => {
+    const { clock, r, queue, outcomes } = setup();
+    queue.start();
+    queue.add('k');
+    await settle();
+    r.calls[0]!.reject(new TerminalError('spec.clusterName is empty'));
+    await settle();
+    clock.advance(10_000_000);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    expect(outcomes.map((o) => o.result)).toEqual(['terminal']);
+    expect(queue.stats()).toMatchObject({ waiting: 0, retries: 0 });
+  });
+
+  it('treats a reconcile that throws synchronously as a failure', async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue({
+      clock,
+      rateLimiter: exponentialRateLimiter(),
+      reconcile: () => {
+        throw new Error('sync');
+      },
+    });
+    const outcomes: string[] = [];
+    queue.outcomes$.subscribe((o) => outcomes.push(o.result));
+    queue.start();
+    queue.add('k');
+    await settle();
+    expect(outcomes).toEqual(['error']);
+    expect(queue.stats().waiting).toBe(1);
+    await queue.shutdown(0);
+  });
+
+  it('on shutdown drops queued and delayed keys and waits for in-flight reconciles', async () => {
+    const { r, queue } = setup({ concurrency: 1 });
+    queue.start();
+    queue.add('a');
+    queue.add('b');
+    queue.addAfter('c', 1_000);
+    await settle();
+    const done = queue.shutdown(5_000);
+    queue.add('d');
+    await settle();
+    expect(queue.stats()).toMatchObject({ depth: 0, waiting: 0, active: 1 });
+    r.calls[0]!.resolve();
+    await expect(done).resolves.toEqual({ drained: true, abandoned: [] });
+    expect(r.calls.map((c) => c.key)).toEqual(['a']);
+  });
+
+  it('aborts in-flight reconciles when the shutdown deadline passes', async () => {
+    const { clock, r, queue } = setup({ concurrency: 2 });
+    queue.start();
+    queue.add('a');
+    queue.add('b');
+    await settle();
+    const done = queue.shutdown(2_000);
+    r.calls[0]!.resolve();
+    await settle();
+    clock.advance(2_000);
+    await expect(done).resolves.toEqual({ drained: false, abandoned: ['b'] });
+    expect(r.calls[1]!.signal.aborted).toBe(true);
+    expect(r.calls[0]!.signal.aborted).toBe(false);
+  });
+
+  it('takes keys from an observable and reports metrics', async () => {
+    const clock = new ManualClock();
+    const seen = { adds: 0, retries: 0, depth: [] as number[], latency: [] as number[], work: [] as number[], active: [] as number[] };
+    let fail = true;
+    const queue = new WorkQueue({
+      clock,
+      rateLimiter: exponentialRateLimiter(),
+      reconcile: async () => {
+        clock.advance(30);
+        if (fail) {
+          fail = false;
+          throw new Error('once');
+        }
+      },
+      metrics: {
+        onAdd: () => seen.adds++,
+        onRetry: () => seen.retries++,
+        onDepth: (d) => seen.depth.push(d),
+        onQueueLatency: (s) => seen.latency.push(s),
+        onWorkDuration: (s) => seen.work.push(s),
+        onActiveWorkers: (n) => seen.active.push(n),
+      },
+    });
+    const keys = new Subject<string>();
+    const sub = queue.feed(keys);
+    keys.next('k');
+    keys.next('k');
+    clock.advance(100);
+    queue.start();
+    await settle();
+    clock.advance(5);
+    await settle();
+    sub.unsubscribe();
+    expect(seen.adds).toBe(2);
+    expect(seen.retries).toBe(1);
+    expect(seen.latency).toEqual([0.1, 0]);
+    expect(seen.work).toEqual([0.03, 0.03]);
+    expect(Math.max(...seen.depth)).toBe(1);
+    expect(seen.active).toEqual([1, 0, 1, 0]);
+  });
+});
+
+describe('rate limiters', () => {
+  it('token bucket lets a burst through, then spaces attempts at the qps', () => {
+    const clock = new ManualClock();
+    const bucket = tokenBucketRateLimiter({ qps: 10, burst: 3, clock });
+    expect([bucket.when('a'), bucket.when('b'), bucket.when('c')]).toEqual([0, 0, 0]);
+    expect(bucket.when('d')).toBeCloseTo(100);
+    expect(bucket.when('e')).toBeCloseTo(200);
+    clock.advance(1_000);
+    expect(bucket.when('f')).toBe(0);
+  });
+
+  it('max-of takes the longest delay and forgets in every limiter', () => {
+    const clock = new ManualClock();
+    const limiter = maxOfRateLimiters(exponentialRateLimiter({ baseMs: 5 }), tokenBucketRateLimiter({ qps: 1, burst: 1, clock }));
+    expect(limiter.when('k')).toBe(5);
+    expect(limiter.when('k')).toBeCloseTo(1_000);
+    expect(limiter.retries('k')).toBe(2);
+    limiter.forget('k');
+    expect(limiter.retries('k')).toBe(0);
+  });
+});
