@@ -1,0 +1,7 @@
+// Jest loads global setup outside its module system; tsx loads the TypeScript harness.
+import { tsImport } from 'tsx/esm/api';
+
+export default async function globalSetup() {
+  const { default: setup } = await tsImport('./jest-global-setup.ts', import.meta.url);
+  await setup();
+}
