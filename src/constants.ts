@@ -8,6 +8,8 @@ export const IMPORT_SHORT_NAME = 'sai';
 
 /** Pod annotation: comma-separated import names to mount. */
 export const IMPORT_ANNOTATION = 'multicluster.admiralty.io/service-account-import.name';
+/** Import annotation: set or change its value to make the controller mint a new token now. */
+export const ROTATE_ANNOTATION = 'multicluster.admiralty.io/rotate';
 /** Label on generated Secrets: the import that owns it. */
 export const IMPORT_LABEL = 'multicluster.admiralty.io/service-account-import.name';
 /** Namespace label that turns the webhook on. */

@@ -12,7 +12,17 @@ export const SecretAnnotations = {
   issued: `${API_GROUP}/token-issued`,
   remoteUid: `${API_GROUP}/remote-service-account-uid`,
   fingerprint: `${API_GROUP}/fingerprint`,
+  /** The import's rotation annotation value the token was minted for. */
+  rotation: `${API_GROUP}/rotation`,
+  /** Hash of `data` as written, so a hand edit is noticed without caching the token. */
+  dataHash: `${API_GROUP}/data-hash`,
 } as const;
+
+/** A stable hash of a Secret's data map (base64 values), order-independent. */
+export function secretDataHash(data: Record<string, string> | undefined): string {
+  const entries = Object.entries(data ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 32);
+}
 
 /** How a kubeconfig user authenticates: a token file re-read on rotation, or an inline token. */
 export type KubeconfigAuth = { tokenFile: string } | { token: string };
@@ -78,6 +88,8 @@ export interface SecretBuildOptions {
   expiration: Date;
   remoteUid: string;
   fingerprint: string;
+  /** The import's rotation annotation value, if any. */
+  rotation?: string;
   /** Mount root the kubeconfig's tokenFile points at (the pod path by default). */
   mountRoot?: string;
 }
@@ -98,6 +110,13 @@ export function buildImportSecret(o: SecretBuildOptions): V1Secret {
     namespace: o.credential.namespace,
     auth: { tokenFile },
   });
+  const data = {
+    [SECRET_KEYS.token]: b64(o.credential.token),
+    [SECRET_KEYS.namespace]: b64(o.credential.namespace),
+    [SECRET_KEYS.server]: b64(o.credential.server),
+    [SECRET_KEYS.caCrt]: b64(o.credential.caPem),
+    [SECRET_KEYS.config]: b64(config),
+  };
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -111,18 +130,14 @@ export function buildImportSecret(o: SecretBuildOptions): V1Secret {
         [SecretAnnotations.expiration]: o.expiration.toISOString(),
         [SecretAnnotations.remoteUid]: o.remoteUid,
         [SecretAnnotations.fingerprint]: o.fingerprint,
+        ...(o.rotation ? { [SecretAnnotations.rotation]: o.rotation } : {}),
+        [SecretAnnotations.dataHash]: secretDataHash(data),
       },
       ownerReferences: [
         { apiVersion: API_GROUP_VERSION, kind: IMPORT_KIND, name: o.importName, uid: o.importUid, controller: true, blockOwnerDeletion: true },
       ],
     },
-    data: {
-      [SECRET_KEYS.token]: b64(o.credential.token),
-      [SECRET_KEYS.namespace]: b64(o.credential.namespace),
-      [SECRET_KEYS.server]: b64(o.credential.server),
-      [SECRET_KEYS.caCrt]: b64(o.credential.caPem),
-      [SECRET_KEYS.config]: b64(config),
-    },
+    data,
   };
 }
 
