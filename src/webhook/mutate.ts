@@ -1,0 +1,133 @@
+import fastJsonPatch, { type Operation as PatchOperation } from 'fast-json-patch';
+import { IMPORT_ANNOTATION } from '../constants.js';
+import { dns1123SubdomainError, mountPathForImport, secretNameForImport, volumeNameForImport } from '../naming.js';
+import { isReady, readyCondition, type ServiceAccountImport } from '../api/import.js';
+import type { Container, Pod, Volume } from './admission.js';
+
+export type { PatchOperation };
+
+/** The import names a pod asks for, and the entries that are not valid names. */
+export interface ParsedAnnotation {
+  names: string[];
+  invalid: { entry: string; reason: string }[];
+}
+
+/** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
+export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
+  const names: string[] = [];
+  const invalid: ParsedAnnotation['invalid'] = [];
+  if (value === undefined) return { names, invalid };
+  const seen = new Set<string>();
+  for (const raw of value.split(',')) {
+    const entry = raw.trim();
+    if (entry === '' || seen.has(entry)) continue;
+    seen.add(entry);
+    const reason = dns1123SubdomainError(entry);
+    if (reason) invalid.push({ entry, reason });
+    else names.push(entry);
+  }
+  return { names, invalid };
+}
+
+/** The annotation value of a pod, if any. */
+export function importAnnotation(pod: Pod): string | undefined {
+  return pod.metadata?.annotations?.[IMPORT_ANNOTATION];
+}
+
+/** What the lookup found for one import name. */
+export type ImportFound = { name: string; import: ServiceAccountImport | undefined };
+
+/** The outcome of the mutation: a denial with its reasons, or the mutated pod and warnings. */
+export type MutationResult =
+  | { allowed: false; problems: string[] }
+  | { allowed: true; pod: Pod; warnings: string[]; mounted: string[] };
+
+const MAX_WARNING = 240;
+
+function clip(s: string, max: number): string {
+  const oneLine = s.replace(/\s+/g, ' ');
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
+}
+
+function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImport): string {
+  const c = readyCondition(sai);
+  const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
+  const head = `service account import "${name}" in namespace "${namespace}" is not Ready (`;
+  const tail = `); the pod's containers will wait for Secret "${secretNameForImport(name)}"`;
+  return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
+}
+
+function normalisePath(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}
+
+/**
+ * Mounts each import's Secret into every container and init container of `pod`. Pure: the pod
+ * passed in is not modified. Already-present volumes and mounts are kept (idempotent); a volume
+ * name or mount path taken by something else is a problem, and so is a missing import.
+ */
+export function mountImports(pod: Pod, namespace: string, found: ImportFound[]): MutationResult {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  for (const f of found) {
+    if (!f.import) problems.push(`service account import "${f.name}" not found in namespace "${namespace}"`);
+    else if (!isReady(f.import)) warnings.push(notReadyWarning(f.name, namespace, f.import));
+  }
+  if (problems.length > 0) return { allowed: false, problems };
+
+  const volumes: Volume[] = [...(pod.spec.volumes ?? [])];
+  const containers = pod.spec.containers.map((c) => ({ ...c, volumeMounts: c.volumeMounts ? [...c.volumeMounts] : undefined }));
+  const initContainers = pod.spec.initContainers?.map((c) => ({ ...c, volumeMounts: c.volumeMounts ? [...c.volumeMounts] : undefined }));
+
+  for (const { name } of found) {
+    const volumeName = volumeNameForImport(name);
+    const secretName = secretNameForImport(name);
+    const mountPath = mountPathForImport(name);
+    const existing = volumes.find((v) => v.name === volumeName);
+    if (existing) {
+      if (existing.secret?.secretName !== secretName) {
+        problems.push(`volume "${volumeName}" already exists and is not the Secret volume of service account import "${name}"`);
+        continue;
+      }
+    } else {
+      volumes.push({ name: volumeName, secret: { secretName } });
+    }
+    const mountInto = (c: Container & { volumeMounts: Container['volumeMounts'] }, kind: string) => {
+      const atPath = (c.volumeMounts ?? []).find((m) => normalisePath(m.mountPath) === mountPath);
+      if (atPath) {
+        if (atPath.name !== volumeName)
+          problems.push(`${kind} "${c.name}" already mounts volume "${atPath.name}" at ${mountPath}, where service account import "${name}" is mounted`);
+        return;
+      }
+      c.volumeMounts = [...(c.volumeMounts ?? []), { name: volumeName, mountPath, readOnly: true }];
+    };
+    for (const c of initContainers ?? []) mountInto(c, 'init container');
+    for (const c of containers) mountInto(c, 'container');
+  }
+  if (problems.length > 0) return { allowed: false, problems };
+
+  const strip = <C extends { volumeMounts?: unknown }>(c: C): C => {
+    if (c.volumeMounts === undefined) {
+      const { volumeMounts: _drop, ...rest } = c;
+      return rest as C;
+    }
+    return c;
+  };
+  const spec = { ...pod.spec, containers: containers.map(strip) };
+  if (initContainers) spec.initContainers = initContainers.map(strip);
+  if (volumes.length > 0) spec.volumes = volumes;
+  return { allowed: true, pod: { ...pod, spec }, warnings, mounted: found.map((f) => f.name) };
+}
+
+/** The RFC 6902 operations turning `before` into `after`. */
+export function podPatch(before: Pod, after: Pod): PatchOperation[] {
+  return fastJsonPatch.compare(before, after);
+}
+
+/** How a pod is named in messages: its name, or its generateName prefix. */
+export function describePod(pod: Pod): string {
+  const m = pod.metadata;
+  if (m?.name) return `pod "${m.name}"`;
+  if (m?.generateName) return `pod "${m.generateName}…" (generateName)`;
+  return 'pod';
+}

@@ -1,0 +1,80 @@
+import { decode } from '../api/decode.js';
+import { IMPORT_ANNOTATION } from '../constants.js';
+import {
+  ADMISSION_API_VERSION,
+  ADMISSION_KIND,
+  AdmissionReviewRequest,
+  allow,
+  deny,
+  isPodKind,
+  Pod,
+  type AdmissionResponse,
+} from './admission.js';
+import { describePod, importAnnotation, mountImports, parseImportAnnotation, podPatch, type ImportFound } from './mutate.js';
+
+/** The caller's mistake: answered with HTTP 400 and this message, never with a 5xx. */
+export class BadReview extends Error {
+  override readonly name = 'BadReview';
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Decodes a parsed request body as an admission.k8s.io/v1 AdmissionReview, or throws BadReview. */
+export function decodeReview(body: unknown): AdmissionReviewRequest {
+  if (!isObject(body)) throw new BadReview(`request body must be a JSON object (an ${ADMISSION_API_VERSION} ${ADMISSION_KIND}), got ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body}`);
+  if (body.kind !== ADMISSION_KIND) throw new BadReview(`unexpected kind ${JSON.stringify(body.kind) ?? 'missing'}: expected ${ADMISSION_KIND}`);
+  if (body.apiVersion !== ADMISSION_API_VERSION)
+    throw new BadReview(`unsupported apiVersion ${JSON.stringify(body.apiVersion) ?? 'missing'}: this webhook serves ${ADMISSION_API_VERSION} only`);
+  if (!isObject(body.request)) throw new BadReview('request: expected an AdmissionRequest object, got ' + (body.request === undefined ? 'missing' : 'a ' + typeof body.request));
+  const uid = body.request.uid;
+  if (typeof uid !== 'string' || uid === '') throw new BadReview('request.uid: expected a non-empty string, got ' + (uid === undefined ? 'missing' : JSON.stringify(uid)));
+  const r = decode(AdmissionReviewRequest, body);
+  if (!r.ok) throw new BadReview(`invalid ${ADMISSION_KIND}: ${r.problems.join('; ')}`);
+  return r.value;
+}
+
+/**
+ * The first half of an admission, decided without I/O: either the answer already, or the pod and
+ * the import names to look up in `namespace`.
+ */
+export type AdmissionPlan =
+  | { kind: 'answer'; response: AdmissionResponse; mutated: false }
+  | { kind: 'lookup'; uid: string; namespace: string; pod: Pod; names: string[] };
+
+export function planAdmission(review: AdmissionReviewRequest): AdmissionPlan {
+  const req = review.request;
+  const answer = (response: AdmissionResponse): AdmissionPlan => ({ kind: 'answer', response, mutated: false });
+  // Only pod creations are ours; anything else the configuration might send goes through untouched.
+  if (!isPodKind(req.kind) || req.operation !== 'CREATE' || (req.subResource ?? '') !== '') return answer(allow(req.uid));
+  if (req.object === undefined || req.object === null) throw new BadReview('request.object: expected the Pod being created, got missing');
+  const decoded = decode(Pod, req.object);
+  if (!decoded.ok) throw new BadReview(`request.object is not a valid Pod: ${decoded.problems.join('; ')}`);
+  const pod = decoded.value;
+  const annotation = importAnnotation(pod);
+  if (annotation === undefined) return answer(allow(req.uid));
+  const namespace = req.namespace || pod.metadata?.namespace || '';
+  const { names, invalid } = parseImportAnnotation(annotation);
+  if (invalid.length > 0) {
+    const list = invalid.map((i) => `${JSON.stringify(i.entry)} is not a valid import name (${i.reason})`).join('; ');
+    return answer(deny(req.uid, `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)}: ${list}`, 400));
+  }
+  if (names.length === 0) return answer(allow(req.uid));
+  if (namespace === '') return answer(deny(req.uid, `${describePod(pod)} has no namespace: cannot look up service account imports`, 400));
+  return { kind: 'lookup', uid: req.uid, namespace, pod, names };
+}
+
+/** The second half: given what the lookups found, the response (with a JSON Patch when mutated). */
+export function completeAdmission(
+  plan: Extract<AdmissionPlan, { kind: 'lookup' }>,
+  found: ImportFound[],
+): { response: AdmissionResponse; mutated: boolean } {
+  const result = mountImports(plan.pod, plan.namespace, found);
+  if (!result.allowed) {
+    const message = `cannot mount service account imports into ${describePod(plan.pod)} in namespace "${plan.namespace}": ${result.problems.join('; ')}`;
+    return { response: deny(plan.uid, message), mutated: false };
+  }
+  const patch = podPatch(plan.pod, result.pod);
+  return { response: allow(plan.uid, { patch, warnings: result.warnings }), mutated: patch.length > 0 };
+}
