@@ -1,0 +1,265 @@
+import { readFile } from 'node:fs/promises';
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { describeError, statusCode } from './errors.js';
+import * as t from 'io-ts';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { decode } from '../../src/api/decode.js';
+import type { Logger } from '../../src/logger.js';
+import {
+  applyRotationStep,
+  bundleContains,
+  caBundle,
+  nextRotationStep,
+  TLS_SECRET_KEYS,
+  type RotationPolicy,
+  type StoredTls,
+} from '../../src/tls/rotation.js';
+import { checkServingMaterial, fingerprint, type ServingMaterial } from '../../src/tls/serving.js';
+import { realClock, type Cancel, type Clock } from '../clock.js';
+import type { WebhookMetrics } from './metrics.js';
+
+/** Where the serving certificate comes from; emits each new valid certificate and key. */
+export interface CertificateSource {
+  readonly material$: Observable<ServingMaterial | undefined>;
+  start(): void;
+  stop(): void;
+}
+
+
+/**
+ * Certificate and key files (cert-manager's `tls.crt`/`tls.key`, mounted from a Secret): read at
+ * start and re-read every `intervalMs`; a changed pair is emitted once both files agree.
+ */
+export class FileCertificates implements CertificateSource {
+  private readonly subject = new BehaviorSubject<ServingMaterial | undefined>(undefined);
+  readonly material$ = this.subject.asObservable();
+  private cancel: Cancel | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly certFile: string,
+    private readonly keyFile: string,
+    private readonly log: Logger,
+    private readonly intervalMs = 10_000,
+    private readonly clock: Clock = realClock,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    void this.poll();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancel?.();
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const [certPem, keyPem] = await Promise.all([readFile(this.certFile, 'utf8'), readFile(this.keyFile, 'utf8')]);
+      const current = this.subject.value;
+      if (!current || current.certPem !== certPem || current.keyPem !== keyPem) {
+        const { notAfter } = checkServingMaterial({ certPem, keyPem });
+        this.log.info('serving certificate loaded from files', { certFile: this.certFile, fingerprint: fingerprint(certPem), notAfter });
+        this.subject.next({ certPem, keyPem });
+      }
+    } catch (e) {
+      this.log.warn('cannot load the serving certificate files (will retry)', { certFile: this.certFile, keyFile: this.keyFile, error: (e as Error).message });
+    }
+    if (!this.stopped) this.cancel = this.clock.schedule(() => void this.poll(), this.intervalMs);
+  }
+}
+
+const SecretBody = t.type({
+  metadata: t.partial({ resourceVersion: t.string }),
+  data: t.union([t.record(t.string, t.string), t.undefined, t.null]),
+});
+
+export interface SelfManagedOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  secretName: string;
+  /** The MutatingWebhookConfiguration whose webhooks get the CA bundle; none → only the Secret is managed. */
+  webhookConfigName?: string;
+  policy: RotationPolicy;
+  checkIntervalMs: number;
+  log: Logger;
+  metrics?: WebhookMetrics;
+  clock?: Clock;
+}
+
+function b64(s: string): string {
+  return Buffer.from(s, 'utf8').toString('base64');
+}
+
+function unb64(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8');
+}
+
+/**
+ * Self-managed TLS: a CA and a serving certificate kept in a Secret, the CA bundle kept in the
+ * webhook configuration, both rotated before expiry. Every replica runs this loop and serves what
+ * the Secret holds; writes are create-if-absent or conditional on the resourceVersion read, so
+ * replicas never overwrite each other (the loser of a race re-reads and finds nothing to do).
+ */
+export class SelfManagedCertificates implements CertificateSource {
+  private readonly subject = new BehaviorSubject<ServingMaterial | undefined>(undefined);
+  readonly material$ = this.subject.asObservable();
+  private readonly core: CoreV1Api;
+  private readonly admission: AdmissionregistrationV1Api;
+  private readonly clock: Clock;
+  private cancel: Cancel | undefined;
+  private stopped = true;
+  private running: Promise<void> | undefined;
+  /** When this replica first saw the current CA in the webhook configuration, by CA fingerprint. */
+  private published: { ca: string; since: number } | undefined;
+  private missingConfigLogged = false;
+
+  constructor(private readonly opts: SelfManagedOptions) {
+    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.admission = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    this.clock = opts.clock ?? realClock;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancel?.();
+  }
+
+  /** Resolves when the tick in progress (if any) has finished. */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.cancel = this.clock.schedule(() => {
+      this.running = this.tick()
+        .then((again) => this.schedule(again ? 50 : this.opts.checkIntervalMs))
+        .catch((e: unknown) => {
+          this.opts.log.warn('TLS maintenance failed (will retry)', { secret: `${this.opts.namespace}/${this.opts.secretName}`, error: describeError(e) });
+          this.schedule(Math.min(this.opts.checkIntervalMs, 5000));
+        });
+    }, delayMs);
+  }
+
+  private async readSecret(): Promise<{ stored: StoredTls | undefined; resourceVersion?: string } | undefined> {
+    let raw: unknown;
+    try {
+      raw = await this.core.readNamespacedSecret({ namespace: this.opts.namespace, name: this.opts.secretName });
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
+    }
+    const r = decode(SecretBody, raw);
+    if (!r.ok) return { stored: undefined };
+    const data = r.value.data ?? {};
+    const get = (k: string) => unb64(data[k]);
+    const caCertPem = get(TLS_SECRET_KEYS.caCert);
+    const caKeyPem = get(TLS_SECRET_KEYS.caKey);
+    const tlsCertPem = get(TLS_SECRET_KEYS.tlsCert);
+    const tlsKeyPem = get(TLS_SECRET_KEYS.tlsKey);
+    const previousCaPem = get(TLS_SECRET_KEYS.previousCa);
+    const rv = r.value.metadata.resourceVersion;
+    if (!caCertPem || !caKeyPem || !tlsCertPem || !tlsKeyPem) return { stored: undefined, ...(rv ? { resourceVersion: rv } : {}) };
+    const stored: StoredTls = { caCertPem, caKeyPem, tlsCertPem, tlsKeyPem, ...(previousCaPem ? { previousCaPem } : {}) };
+    return { stored, ...(rv ? { resourceVersion: rv } : {}) };
+  }
+
+  private secretBody(s: StoredTls, resourceVersion?: string) {
+    const data: Record<string, string> = {
+      [TLS_SECRET_KEYS.caCert]: b64(s.caCertPem),
+      [TLS_SECRET_KEYS.caKey]: b64(s.caKeyPem),
+      [TLS_SECRET_KEYS.tlsCert]: b64(s.tlsCertPem),
+      [TLS_SECRET_KEYS.tlsKey]: b64(s.tlsKeyPem),
+    };
+    if (s.previousCaPem) data[TLS_SECRET_KEYS.previousCa] = b64(s.previousCaPem);
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name: this.opts.secretName,
+        namespace: this.opts.namespace,
+        labels: { 'app.kubernetes.io/name': 'multicluster-service-account', 'app.kubernetes.io/component': 'webhook' },
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
+      data,
+    };
+  }
+
+  /** One maintenance pass; true when it wrote something and wants to look again soon. */
+  async tick(): Promise<boolean> {
+    const now = this.clock.now();
+    const read = await this.readSecret();
+    const stored = read?.stored;
+    const caFp = stored ? fingerprint(stored.caCertPem) : undefined;
+    const since = this.published && this.published.ca === caFp ? this.published.since : undefined;
+    const step = nextRotationStep(stored, now, since, this.opts.policy);
+    if (step.kind !== 'none') {
+      const next = await applyRotationStep(step, stored, now, this.opts.policy);
+      const ref = `${this.opts.namespace}/${this.opts.secretName}`;
+      try {
+        if (read === undefined) await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: this.secretBody(next!) });
+        else await this.core.replaceNamespacedSecret({ namespace: this.opts.namespace, name: this.opts.secretName, body: this.secretBody(next!, read.resourceVersion) });
+      } catch (e) {
+        if (statusCode(e) === 409) {
+          this.opts.log.debug('another replica wrote the TLS Secret first', { secret: ref, step: step.kind });
+          return true;
+        }
+        throw e;
+      }
+      this.opts.metrics?.certificateRotations.inc({ what: step.kind });
+      this.opts.log.info('TLS Secret updated', { secret: ref, step: step.kind, reason: step.reason, caFingerprint: fingerprint(next!.caCertPem) });
+      return true;
+    }
+    if (!stored) return false;
+    if (this.opts.webhookConfigName) await this.publishBundle(stored, caFp!, now);
+    const current = this.subject.value;
+    if (!current || current.certPem !== stored.tlsCertPem) this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
+    return false;
+  }
+
+  /** Puts the bundle into every webhook of the configuration (a JSON Patch conditional on the resourceVersion read). */
+  private async publishBundle(stored: StoredTls, caFp: string, now: number): Promise<void> {
+    const name = this.opts.webhookConfigName!;
+    let mwc;
+    try {
+      mwc = await this.admission.readMutatingWebhookConfiguration({ name });
+    } catch (e) {
+      if (statusCode(e) === 404) {
+        if (!this.missingConfigLogged) this.opts.log.warn('webhook configuration not found: cannot publish the CA bundle yet', { webhookConfiguration: name });
+        this.missingConfigLogged = true;
+        return;
+      }
+      throw e;
+    }
+    this.missingConfigLogged = false;
+    const want = b64(caBundle(stored));
+    const webhooks = mwc.webhooks ?? [];
+    const stale = webhooks.map((w, i) => ({ i, bundle: w.clientConfig.caBundle })).filter((w) => w.bundle !== want);
+    const allContain = webhooks.length > 0 && webhooks.every((w) => w.clientConfig.caBundle !== undefined && bundleContains(unb64(w.clientConfig.caBundle) ?? '', stored.caCertPem));
+    if (allContain) {
+      if (this.published?.ca !== caFp) this.published = { ca: caFp, since: now };
+    }
+    if (stale.length === 0) return;
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: mwc.metadata?.resourceVersion },
+      ...stale.map((w) => ({ op: 'add', path: `/webhooks/${w.i}/clientConfig/caBundle`, value: want })),
+    ];
+    try {
+      await this.admission.patchMutatingWebhookConfiguration({ name, body: ops });
+      this.opts.log.info('CA bundle published in the webhook configuration', { webhookConfiguration: name, webhooks: stale.length, caFingerprint: caFp });
+    } catch (e) {
+      const code = statusCode(e);
+      if (code === 409 || code === 422) return; // changed under us: next pass
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { isIP } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { INSTALL_NAMESPACE } from '../../src/constants.js';
+import { createLogger } from '../../src/logger.js';
+import { serviceDnsNames } from '../../src/tls/serving.js';
+import { createWebhookApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
+import { FileCertificates, SelfManagedCertificates, type CertificateSource } from './certs.js';
+import { importEvents, importFetcher } from './import-source.js';
+import { ImportCache } from './lookup.js';
+import { WebhookMetrics } from './metrics.js';
+import { AdmissionPipeline } from './pipeline.js';
+import { parseAddress, WebhookServer } from './server.js';
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `30s`, `10m`, `24h`, `365d` (or a sum such as `1h30m`) → milliseconds. */
+export function parseDuration(s: string): number {
+  const parts = [...s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== s) throw new InvalidArgumentError(`invalid duration ${JSON.stringify(s)} (e.g. 500ms, 30s, 10m, 24h, 365d)`);
+  return parts.reduce((ms, p) => ms + Number(p[1]) * UNITS[p[2]!]!, 0);
+}
+
+function parseAddressFlag(s: string) {
+  try {
+    return parseAddress(s);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function parsePositiveInt(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(s)}`);
+  return n;
+}
+
+function parseList(s: string): string[] {
+  return s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+export function webhookCommand(): Command {
+  return new Command('multicluster-service-account-webhook')
+    .description('Mutating admission webhook: mounts ServiceAccountImport Secrets into annotated pods.')
+    .addOption(new Option('--listen-address <host:port>', 'HTTPS address for admission requests').default(':9443').argParser(parseAddressFlag))
+    .addOption(new Option('--metrics-address <host:port>', 'plain-HTTP address for /metrics, /healthz and /readyz').default(':8080').argParser(parseAddressFlag))
+    .option('--tls-cert-file <path>', 'serving certificate (PEM) from a file, e.g. cert-manager tls.crt; turns self-managed TLS off')
+    .option('--tls-key-file <path>', 'private key (PEM) for --tls-cert-file, e.g. tls.key')
+    .option('--tls-secret-name <name>', 'self-managed TLS: the Secret holding the CA and serving certificate', 'multicluster-service-account-webhook-tls')
+    .option('--webhook-config-name <name>', 'self-managed TLS: the MutatingWebhookConfiguration that gets the CA bundle', 'multicluster-service-account-webhook')
+    .option('--service-name <name>', 'the webhook Service (serving certificate DNS names)', 'multicluster-service-account-webhook')
+    .option('--service-namespace <namespace>', 'the Service and TLS Secret namespace', process.env.POD_NAMESPACE || INSTALL_NAMESPACE)
+    .addOption(new Option('--extra-sans <names>', 'extra DNS names or IP addresses in the serving certificate (comma-separated)').default([] as string[], '').argParser(parseList))
+    .addOption(new Option('--ca-validity <duration>', 'self-managed TLS: CA lifetime (rotated in its last third)').default(5 * 365 * 86_400_000, '1825d').argParser(parseDuration))
+    .addOption(new Option('--cert-validity <duration>', 'self-managed TLS: serving certificate lifetime (renewed in its last third)').default(90 * 86_400_000, '90d').argParser(parseDuration))
+    .addOption(new Option('--ca-propagation-delay <duration>', 'self-managed TLS: time a new CA is published before certificates it signs are served').default(60_000, '60s').argParser(parseDuration))
+    .addOption(new Option('--cert-check-interval <duration>', 'how often the certificate Secret or files are checked').default(30_000, '30s').argParser(parseDuration))
+    .addOption(new Option('--admission-timeout <duration>', 'deadline for one admission (keep it below the configuration timeoutSeconds)').default(4000, '4s').argParser(parseDuration))
+    .addOption(new Option('--max-concurrency <n>', 'admissions worked on at once').default(64).argParser(parsePositiveInt))
+    .addOption(new Option('--max-body-bytes <n>', 'largest accepted request body').default(DEFAULT_MAX_BODY_BYTES).argParser(parsePositiveInt))
+    .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(parseDuration))
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster config, or $KUBECONFIG)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
+}
+
+interface Flags {
+  listenAddress: { host: string; port: number };
+  metricsAddress: { host: string; port: number };
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsSecretName: string;
+  webhookConfigName: string;
+  serviceName: string;
+  serviceNamespace: string;
+  extraSans: string[];
+  caValidity: number;
+  certValidity: number;
+  caPropagationDelay: number;
+  certCheckInterval: number;
+  admissionTimeout: number;
+  maxConcurrency: number;
+  maxBodyBytes: number;
+  shutdownTimeout: number;
+  kubeconfig?: string;
+  context?: string;
+  logLevel: string;
+}
+
+function loadKubeConfig(f: Flags): KubeConfig {
+  const kc = new KubeConfig();
+  if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
+  else kc.loadFromDefault();
+  if (f.context) kc.setCurrentContext(f.context);
+  return kc;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const cmd = webhookCommand();
+  cmd.parse(argv);
+  const f = cmd.opts<Flags>();
+  if (Boolean(f.tlsCertFile) !== Boolean(f.tlsKeyFile)) cmd.error('--tls-cert-file and --tls-key-file go together', { exitCode: 2 });
+  const log = createLogger({ component: 'webhook', level: f.logLevel });
+  const kc = loadKubeConfig(f);
+  const metrics = new WebhookMetrics();
+
+  const cache = new ImportCache(importEvents(kc, log.child({ source: 'imports' })), importFetcher(kc), log, metrics);
+  cache.start();
+  const pipeline = new AdmissionPipeline({ lookup: cache, log, concurrency: f.maxConcurrency, timeoutMs: f.admissionTimeout });
+
+  const certificates: CertificateSource = f.tlsCertFile
+    ? new FileCertificates(f.tlsCertFile, f.tlsKeyFile!, log, f.certCheckInterval)
+    : new SelfManagedCertificates({
+        kubeConfig: kc,
+        namespace: f.serviceNamespace,
+        secretName: f.tlsSecretName,
+        webhookConfigName: f.webhookConfigName || undefined,
+        checkIntervalMs: f.certCheckInterval,
+        log,
+        metrics,
+        policy: {
+          caValidityMs: f.caValidity,
+          certValidityMs: f.certValidity,
+          propagationDelayMs: f.caPropagationDelay,
+          dnsNames: [...serviceDnsNames(f.serviceName, f.serviceNamespace), ...f.extraSans.filter((s) => isIP(s) === 0)],
+          ipAddresses: f.extraSans.filter((s) => isIP(s) !== 0),
+        },
+      });
+
+  let server: WebhookServer | undefined = undefined;
+  const app = createWebhookApp({ pipeline, metrics, log, maxBodyBytes: f.maxBodyBytes, draining: () => server?.isDraining ?? false });
+  server = new WebhookServer({ app, listen: f.listenAddress, metricsListen: f.metricsAddress, certificates, metrics, log, ready: () => cache.synced });
+
+  const stopping = new AbortController();
+  let exiting = false;
+  const shutdown = async (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    stopping.abort();
+    log.info('shutting down', { signal });
+    await server.shutdown(f.shutdownTimeout);
+    await pipeline.close();
+    cache.stop();
+    log.info('stopped');
+    log.on('finish', () => process.exit(0));
+    log.end();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  log.info('starting', {
+    tls: f.tlsCertFile ? 'files' : 'self-managed',
+    service: `${f.serviceNamespace}/${f.serviceName}`,
+    webhookConfiguration: f.tlsCertFile ? undefined : f.webhookConfigName,
+  });
+  await server.start(stopping.signal);
+}
+
+main(process.argv).catch((e: unknown) => {
+  console.error(JSON.stringify({ level: 'error', message: 'webhook failed to start', error: (e as Error).message }));
+  process.exit(1);
+});

@@ -1,0 +1,133 @@
+import { catchError, defaultIfEmpty, defer, forkJoin, from, map, mergeMap, of, Subject, timeout, TimeoutError, type Observable } from 'rxjs';
+import { deny, type AdmissionResponse } from '../../src/webhook/admission.js';
+import { BadReview, completeAdmission, decodeReview, planAdmission, type AdmissionPlan } from '../../src/webhook/review.js';
+import type { ImportFound } from '../../src/webhook/mutate.js';
+import type { Logger } from '../../src/logger.js';
+import type { ImportLookup } from './lookup.js';
+import { describeError } from './errors.js';
+
+/** What the HTTP layer does with one request body. */
+export type AdmissionOutcome =
+  | { kind: 'bad-request'; message: string }
+  | { kind: 'internal-error'; message: string }
+  | { kind: 'response'; response: AdmissionResponse; mutated: boolean; namespace?: string };
+
+export interface PipelineOptions {
+  lookup: ImportLookup;
+  log: Logger;
+  /** Admissions worked on at once; the rest wait in order. */
+  concurrency?: number;
+  /** From arrival to answer, waiting included; past it the pod is denied (the API server would give up anyway). */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+interface Job {
+  body: unknown;
+  arrived: number;
+  resolve: (o: AdmissionOutcome) => void;
+}
+
+/**
+ * The admission request pipeline: request bodies go into a Subject, are worked on with bounded
+ * concurrency (decode → plan → import lookups → mutation) under a deadline, and each caller gets
+ * its outcome back. Nothing thrown inside reaches the root subscription: a failed job becomes a
+ * 400 (the caller's mistake) or a denial (ours).
+ */
+export class AdmissionPipeline {
+  private readonly jobs = new Subject<Job>();
+  private readonly done: Promise<void>;
+  private closed = false;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 8000;
+    this.now = opts.now ?? Date.now;
+    const results = this.jobs.pipe(
+      mergeMap((job) => this.work(job).pipe(map((outcome) => ({ job, outcome }))), opts.concurrency ?? 64),
+    );
+    this.done = new Promise<void>((resolve) => {
+      results.subscribe({
+        next: ({ job, outcome }) => job.resolve(outcome),
+        complete: resolve,
+        // work() never errors; this is a last line of defence.
+        error: (e: unknown) => {
+          opts.log.error('admission pipeline failed', { error: e });
+          resolve();
+        },
+      });
+    });
+  }
+
+  /** Admits one parsed request body. Never rejects. */
+  admit(body: unknown): Promise<AdmissionOutcome> {
+    if (this.closed) return Promise.resolve(this.shuttingDown(body));
+    return new Promise((resolve) => this.jobs.next({ body, arrived: this.now(), resolve }));
+  }
+
+  /** Stops taking jobs and resolves once every accepted job has been answered. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.jobs.complete();
+    }
+    return this.done;
+  }
+
+  private shuttingDown(body: unknown): AdmissionOutcome {
+    try {
+      const review = decodeReview(body);
+      return { kind: 'response', response: deny(review.request.uid, 'the webhook is shutting down, retry', 503), mutated: false };
+    } catch (e) {
+      return { kind: 'bad-request', message: (e as Error).message };
+    }
+  }
+
+  private work(job: Job): Observable<AdmissionOutcome> {
+    return defer(() => {
+      const review = decodeReview(job.body);
+      const plan = planAdmission(review);
+      if (plan.kind === 'answer') return of<AdmissionOutcome>({ kind: 'response', response: plan.response, mutated: false });
+      const remaining = Math.max(1, this.timeoutMs - (this.now() - job.arrived));
+      return this.lookupAll(plan).pipe(
+        map((found): AdmissionOutcome => ({ kind: 'response', ...completeAdmission(plan, found), namespace: plan.namespace })),
+        timeout({ first: remaining }),
+        catchError((e: unknown) => of(this.lookupFailure(plan, e))),
+      );
+    }).pipe(
+      catchError((e: unknown) => {
+        if (e instanceof BadReview) return of<AdmissionOutcome>({ kind: 'bad-request', message: e.message });
+        this.opts.log.error('admission failed unexpectedly', { error: e });
+        return of<AdmissionOutcome>({ kind: 'internal-error', message: 'internal error while processing the AdmissionReview' });
+      }),
+    );
+  }
+
+  private lookupAll(plan: Extract<AdmissionPlan, { kind: 'lookup' }>): Observable<ImportFound[]> {
+    const lookups = plan.names.map((name) =>
+      from(this.opts.lookup.get(plan.namespace, name)).pipe(map((sai): ImportFound => ({ name, import: sai }))),
+    );
+    return forkJoin(lookups).pipe(defaultIfEmpty([] as ImportFound[]));
+  }
+
+  private lookupFailure(plan: Extract<AdmissionPlan, { kind: 'lookup' }>, e: unknown): AdmissionOutcome {
+    const names = plan.names.map((n) => `"${n}"`).join(', ');
+    if (e instanceof TimeoutError) {
+      this.opts.log.warn('import lookup timed out', { namespace: plan.namespace, imports: plan.names });
+      const message = `timed out after ${this.timeoutMs} ms looking up service account imports ${names} in namespace "${plan.namespace}"`;
+      return { kind: 'response', response: deny(plan.uid, message, 504), mutated: false, namespace: plan.namespace };
+    }
+    this.opts.log.warn('import lookup failed', { namespace: plan.namespace, imports: plan.names, error: describeError(e) });
+    const message = `cannot look up service account imports ${names} in namespace "${plan.namespace}": ${describeError(e)}`;
+    return { kind: 'response', response: deny(plan.uid, message, 503), mutated: false, namespace: plan.namespace };
+  }
+}
+
+/** For tests: admits one body through a fresh pipeline. */
+export async function admitOnce(opts: PipelineOptions, body: unknown): Promise<AdmissionOutcome> {
+  const p = new AdmissionPipeline(opts);
+  const out = await p.admit(body);
+  await p.close();
+  return out;
+}
