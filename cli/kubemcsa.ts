@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// kubemcsa: bootstrap, unbootstrap, export, kubeconfig, status. Run with `node --import tsx cli/kubemcsa.ts`.
+// Runners are imported on demand: loading the Kubernetes client takes seconds, `--help` should not.
+import { processOutput } from './lib/output.js';
+import { main, type Runners } from './program.js';
+
+const runners: Runners = {
+  bootstrap: async (o, out) => (await import('./lib/bootstrap.js')).runBootstrap(o, out),
+  unbootstrap: async (o, out) => (await import('./lib/unbootstrap.js')).runUnbootstrap(o, out),
+  export: async (o, out) => (await import('./lib/export.js')).runExport(o, out),
+  kubeconfig: async (o, out) => (await import('./lib/import-kubeconfig.js')).runImportKubeconfig(o, out),
+  status: async (o, out) => (await import('./lib/status.js')).runStatus(o, out),
+};
+
+const code = await main(process.argv.slice(2), runners, processOutput, process.stderr);
+// Exit once stdout and stderr are flushed: idle keep-alive connections must not hold the process.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -1,0 +1,173 @@
+// `kubemcsa bootstrap`: pre-flight, then the source objects, then the registration in the target
+// with a freshly minted token. Decisions come from src/bootstrap (plan, mint decision); this file
+// only sequences the API calls and reports one progress line per step.
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../../src/api/decode.js';
+import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport, isReady } from '../../src/api/import.js';
+import { CliError } from '../../src/bootstrap/errors.js';
+import { jwtIssuedAt, mintDecision, type ExistingSecret } from '../../src/bootstrap/mint.js';
+import type { BootstrapOptions } from '../../src/bootstrap/options.js';
+import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
+import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
+import type { ClusterClient } from './cluster.js';
+import type { Output } from './output.js';
+import { allChecks, checkReachable, ensureNamespace, pollUntil, resolveClusters } from './shared.js';
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+
+const SecretView = t.intersection([
+  t.type({ metadata: t.intersection([ObjectMeta, t.partial({ ownerReferences: t.array(t.type({ uid: t.string })) })]) }),
+  t.partial({ data: t.record(t.string, t.string) }),
+]);
+
+async function preflight(target: ClusterClient, source: ClusterClient, plan: BootstrapPlan, out: Output): Promise<void> {
+  await allChecks([
+    async () => {
+      await checkReachable(target, out);
+      if (!(await target.servesImports())) {
+        throw new CliError(
+          `${target.label} does not serve the ServiceAccountImport API (CRD serviceaccountimports.multicluster.admiralty.io); ` +
+            `install it first: kubectl apply -f manifests/crd/serviceaccountimports.yaml`,
+        );
+      }
+      out.progress(`${target.tag} pre-flight: ServiceAccountImport CRD served`);
+    },
+    async () => {
+      await checkReachable(source, out);
+      for (const ns of plan.input.sourceNamespaces ?? []) {
+        if ((await source.readMeta({ apiVersion: 'v1', kind: 'Namespace', name: ns })) === undefined) {
+          throw new CliError(`namespace ${ns} given with --source-namespaces does not exist in ${source.label}`);
+        }
+      }
+    },
+  ]);
+}
+
+/** Source: namespace, ClusterRole, importer ServiceAccount, bindings; prunes stale bindings. Returns the importer's uid. */
+async function applySource(source: ClusterClient, plan: BootstrapPlan, out: Output, deadline: number): Promise<string> {
+  await ensureNamespace(source, plan.sourceNamespace, out, deadline);
+  let importerUid: string | undefined;
+  for (const m of plan.source) {
+    const r = await source.apply(m);
+    out.progress(`${source.tag} ${describeRef(refOf(m))}: ${r.outcome}`);
+    if (m.kind === 'ServiceAccount') importerUid = r.meta.metadata.uid;
+  }
+  const found = (
+    await Promise.all(
+      ['ClusterRoleBinding', 'RoleBinding'].map(async (kind) =>
+        (await source.list(RBAC, kind, { labelSelector: plan.pruneSelector })).map(({ meta }) => ({
+          apiVersion: RBAC,
+          kind,
+          name: meta.metadata.name,
+          ...(meta.metadata.namespace ? { namespace: meta.metadata.namespace } : {}),
+        })),
+      ),
+    )
+  ).flat();
+  for (const stale of staleBindings(plan, found)) {
+    out.progress(`${source.tag} ${describeRef(stale)}: ${await source.delete(stale)} (no longer wanted)`);
+  }
+  if (importerUid === undefined) throw new CliError(`ServiceAccount ${plan.importer.namespace}/${plan.importer.name} in ${source.label} has no uid`);
+  return importerUid;
+}
+
+/** Target: namespace and the registration import. Returns the import as the server stored it. */
+async function applyRegistration(target: ClusterClient, plan: BootstrapPlan, out: Output, deadline: number): Promise<ServiceAccountImport> {
+  await ensureNamespace(target, plan.targetNamespace, out, deadline);
+  const r = await target.apply(plan.registration);
+  out.progress(`${target.tag} ${describeRef(refOf(plan.registration))}: ${r.outcome}`);
+  return decodeOrThrow(ServiceAccountImport, r.object, `${describeRef(refOf(plan.registration))} in ${target.label}`);
+}
+
+async function ensureSecret(
+  target: ClusterClient,
+  source: ClusterClient,
+  plan: BootstrapPlan,
+  registration: ServiceAccountImport,
+  importerUid: string,
+  server: string,
+  caPem: string,
+  out: Output,
+): Promise<void> {
+  const ref = { apiVersion: 'v1', kind: 'Secret', ...plan.secret };
+  const raw = await target.read(ref);
+  const existing = raw === undefined ? undefined : decodeOrThrow(SecretView, raw, `${describeRef(ref)} in ${target.label}`);
+  const view: ExistingSecret | undefined = existing && {
+    ...(existing.metadata.annotations ? { annotations: existing.metadata.annotations } : {}),
+    dataKeys: Object.keys(existing.data ?? {}),
+    ownerUids: (existing.metadata.ownerReferences ?? []).map((o) => o.uid),
+  };
+  const importUid = registration.metadata.uid;
+  if (importUid === undefined) throw new CliError(`${describeRef(refOf(plan.registration))} in ${target.label} has no uid`);
+  const fingerprint = mintFingerprint({ spec: registration.spec, server, caPem });
+  const decision = mintDecision(view, { fingerprint, importUid, remoteUid: importerUid }, new Date());
+  if (!decision.mint) {
+    out.progress(`${target.tag} ${describeRef(ref)}: unchanged (token still valid)`);
+    return;
+  }
+  const minted = await source.mintToken(
+    plan.importer.namespace,
+    plan.importer.name,
+    registration.spec.expirationSeconds ?? plan.expirationSeconds,
+    registration.spec.audiences ?? [],
+  );
+  out.progress(`${source.tag} token minted for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (${decision.reason}), expires ${minted.expiration.toISOString()}`);
+  const secret = buildImportSecret({
+    importName: registration.metadata.name,
+    importNamespace: plan.secret.namespace,
+    importUid,
+    credential: { server, caPem, token: minted.token, namespace: plan.importer.namespace },
+    issued: jwtIssuedAt(minted.token) ?? new Date(),
+    expiration: minted.expiration,
+    remoteUid: importerUid,
+    fingerprint,
+  });
+  const r = await target.apply({ ...secret, apiVersion: 'v1', kind: 'Secret', metadata: { ...secret.metadata, name: plan.secret.name, namespace: plan.secret.namespace } });
+  out.progress(`${target.tag} ${describeRef(ref)}: ${r.outcome}`);
+}
+
+const ImportWithStatus = t.type({ metadata: ObjectMeta, status: t.union([ImportStatus, t.undefined]) });
+
+async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output, timeoutMs: number): Promise<void> {
+  const ref = refOf(plan.registration);
+  out.progress(`${target.tag} waiting up to ${Math.round(timeoutMs / 1000)} s for ${describeRef(ref)} to be Ready`);
+  let last: t.TypeOf<typeof ImportWithStatus> | undefined;
+  await pollUntil(
+    async () => {
+      const raw = await target.read(ref);
+      if (raw === undefined) throw new CliError(`${describeRef(ref)} disappeared from ${target.label} while waiting for it to be Ready`);
+      last = decodeOrThrow(ImportWithStatus, raw, `${describeRef(ref)} in ${target.label}`);
+      return isReady({ metadata: last.metadata, ...(last.status ? { status: last.status } : {}) }) ? true : undefined;
+    },
+    Date.now() + timeoutMs,
+    () => {
+      const c = last?.status ? readyCondition({ status: last.status }) : undefined;
+      const state = c ? `Ready=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}` : 'no Ready condition yet (is the controller running in the target?)';
+      return `${describeRef(ref)} in ${target.label} is not Ready after ${Math.round(timeoutMs / 1000)} s: ${state}`;
+    },
+  );
+  out.progress(`${target.tag} ${describeRef(ref)}: Ready`);
+}
+
+export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise<void> {
+  const { target, source } = resolveClusters(opts);
+  const caPem = source.requireCa("the registration in the target");
+  const server = opts.sourceServer ?? source.loaded.server;
+  const plan = bootstrapPlan({
+    targetName: target.name,
+    sourceName: source.name,
+    ...(opts.sourceNamespaces ? { sourceNamespaces: opts.sourceNamespaces } : {}),
+  });
+  await preflight(target, source, plan, out);
+  if (opts.dryRun) {
+    out.data(describePlan(plan, source.name, target.name).join('\n') + '\n');
+    out.progress('dry run: nothing was changed');
+    return;
+  }
+  const deadline = Date.now() + opts.timeoutMs;
+  const importerUid = await applySource(source, plan, out, deadline);
+  const registration = await applyRegistration(target, plan, out, deadline);
+  await ensureSecret(target, source, plan, registration, importerUid, server, caPem, out);
+  if (opts.wait) await waitReady(target, plan, out, opts.timeoutMs);
+  out.progress(`bootstrapped: ${target.label} can now import ServiceAccounts of ${source.label} (clusterName: ${source.name})`);
+}

@@ -1,0 +1,198 @@
+// Every API call the CLI makes goes through a ClusterClient: it names the cluster in errors,
+// decodes the objects it hands back, and does server-side apply with the `kubemcsa` manager.
+import { ApisApi, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../../src/api/decode.js';
+import { ObjectMeta } from '../../src/api/import.js';
+import { API_GROUP, API_VERSION, CLI_FIELD_MANAGER, IMPORT_PLURAL } from '../../src/constants.js';
+import { CliError } from '../../src/bootstrap/errors.js';
+import { describeError, httpStatusOf } from '../../src/bootstrap/describe.js';
+import { describeRef, refOf, type Manifest, type ObjectRef } from '../../src/bootstrap/plan.js';
+import type { LoadedCluster } from './kubeconfig.js';
+
+/** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
+export const WithMeta = t.type({ metadata: ObjectMeta });
+export type WithMeta = t.TypeOf<typeof WithMeta>;
+
+/** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
+export const DateLike = new t.Type<Date, Date, unknown>(
+  'DateLike',
+  (u): u is Date => u instanceof Date,
+  (u, c) => (u instanceof Date ? t.success(u) : typeof u === 'string' && !Number.isNaN(Date.parse(u)) ? t.success(new Date(u)) : t.failure(u, c)),
+  (d) => d,
+);
+
+const TokenRequestStatus = t.type({ status: t.type({ token: t.string, expirationTimestamp: DateLike }) });
+const VersionInfo = t.type({ gitVersion: t.string });
+const GroupList = t.type({ groups: t.array(t.type({ name: t.string, versions: t.array(t.type({ version: t.string })) })) });
+
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
+export interface MintedToken {
+  token: string;
+  expiration: Date;
+}
+
+/** A deadline for one call: unreachable servers should fail pre-flight quickly. */
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s (${what})`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class ClusterClient {
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+
+  /**
+   * @param role `source`, `target` or `cluster`, for messages
+   * @param name the cluster name kubemcsa uses for it (for the source and target)
+   */
+  constructor(
+    readonly role: string,
+    readonly name: string,
+    readonly loaded: LoadedCluster,
+  ) {
+    this.objects = KubernetesObjectApi.makeApiClient(loaded.kc);
+    this.core = loaded.kc.makeApiClient(CoreV1Api);
+  }
+
+  /** `source cluster cluster2 (context ctx2)`: how errors and progress name this cluster. */
+  get label(): string {
+    return `${this.role} cluster ${this.name} (context ${this.loaded.contextName})`;
+  }
+
+  /** Short tag for progress lines. */
+  get tag(): string {
+    return `[${this.role} ${this.name}]`;
+  }
+
+  /**
+   * The API server's CA (PEM), which a credential for this cluster must carry. A kubeconfig
+   * without one (insecure-skip-tls-verify, or trusting system roots) cannot produce a credential.
+   */
+  requireCa(purpose: string): string {
+    const { caPem, skipTLSVerify, clusterName, origin } = this.loaded;
+    if (caPem !== undefined && caPem.trim() !== '') return caPem;
+    const why = skipTLSVerify ? 'uses insecure-skip-tls-verify and has no certificate authority' : 'has no certificate authority';
+    throw new CliError(
+      `${this.label}: kubeconfig cluster ${JSON.stringify(clusterName)} in ${origin} ${why}; ${purpose} needs the CA ` +
+        '(add certificate-authority-data or certificate-authority to that cluster)',
+    );
+  }
+
+  /** Runs one API call; a failure becomes a CliError naming `what` and this cluster. */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof CliError) throw e;
+      throw new CliError(`cannot ${what} in ${this.label}: ${describeError(e)}`);
+    }
+  }
+
+  /** The server's version; fails with "unreachable" when nothing answers within `timeoutMs`. */
+  async version(timeoutMs = 15_000): Promise<string> {
+    try {
+      const v = await withTimeout(this.loaded.kc.makeApiClient(VersionApi).getCode(), timeoutMs, this.loaded.server);
+      return decodeOrThrow(VersionInfo, v, 'version').gitVersion;
+    } catch (e) {
+      const status = httpStatusOf(e);
+      if (status === 401 || status === 403) throw new CliError(`${this.label} at ${this.loaded.server} refused the kubeconfig's credentials: ${describeError(e)}`);
+      throw new CliError(`${this.label} at ${this.loaded.server} is unreachable: ${describeError(e)}`);
+    }
+  }
+
+  /** Whether the ServiceAccountImport API (the CRD) is served. */
+  async servesImports(): Promise<boolean> {
+    const groups = await this.call('list API groups', async () => decodeOrThrow(GroupList, await this.loaded.kc.makeApiClient(ApisApi).getAPIVersions(), 'API group list'));
+    const group = groups.groups.find((g) => g.name === API_GROUP);
+    return group?.versions.some((v) => v.version === API_VERSION) ?? false;
+  }
+
+  /** Reads an object; undefined when it does not exist. */
+  async read(ref: ObjectRef): Promise<unknown> {
+    return this.call(`read ${describeRef(ref)}`, async () => {
+      try {
+        return await this.objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } });
+      } catch (e) {
+        if (httpStatusOf(e) === 404) return undefined;
+        throw e;
+      }
+    });
+  }
+
+  async readMeta(ref: ObjectRef): Promise<WithMeta | undefined> {
+    const o = await this.read(ref);
+    return o === undefined ? undefined : decodeOrThrow(WithMeta, o, `${describeRef(ref)} in ${this.label}`);
+  }
+
+  /** Server-side apply (field manager `kubemcsa`, force); reports whether anything changed. */
+  async apply(m: Manifest): Promise<{ object: unknown; meta: WithMeta; outcome: ApplyOutcome }> {
+    const ref = refOf(m);
+    const before = await this.readMeta(ref);
+    const object = await this.call(`apply ${describeRef(ref)}`, () =>
+      this.objects.patch(m as KubernetesObject, undefined, undefined, CLI_FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    );
+    const meta = decodeOrThrow(WithMeta, object, `${describeRef(ref)} in ${this.label}`);
+    const outcome: ApplyOutcome = before === undefined ? 'created' : before.metadata.resourceVersion === meta.metadata.resourceVersion ? 'unchanged' : 'configured';
+    return { object, meta, outcome };
+  }
+
+  /** Deletes an object; `absent` when it was already gone. */
+  async delete(ref: ObjectRef): Promise<'deleted' | 'absent'> {
+    return this.call(`delete ${describeRef(ref)}`, async () => {
+      try {
+        await this.objects.delete(
+          { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Background',
+        );
+        return 'deleted';
+      } catch (e) {
+        if (httpStatusOf(e) === 404) return 'absent';
+        throw e;
+      }
+    });
+  }
+
+  /** Lists objects (all namespaces when `namespace` is undefined), items decoded for metadata. */
+  async list(apiVersion: string, kind: string, opts: { namespace?: string; labelSelector?: string } = {}): Promise<Array<{ raw: unknown; meta: WithMeta }>> {
+    const where = opts.namespace ? ` in namespace ${opts.namespace}` : '';
+    const list = await this.call(`list ${kind}${where}`, () =>
+      this.objects.list(apiVersion, kind, opts.namespace, undefined, undefined, undefined, undefined, opts.labelSelector),
+    );
+    const items = decodeOrThrow(t.type({ items: t.array(t.unknown) }), list, `${kind} list in ${this.label}`).items;
+    return items.map((raw) => ({ raw, meta: decodeOrThrow(WithMeta, raw, `${kind} in ${this.label}`) }));
+  }
+
+  /** Lists ServiceAccountImports (all namespaces when `namespace` is undefined). */
+  async listImports(namespace?: string): Promise<unknown[]> {
+    const api = this.loaded.kc.makeApiClient(CustomObjectsApi);
+    const where = namespace ? ` in namespace ${namespace}` : ' in all namespaces';
+    const list: unknown = await this.call(`list ServiceAccountImports${where}`, () =>
+      namespace
+        ? api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: IMPORT_PLURAL })
+        : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: IMPORT_PLURAL }),
+    );
+    return decodeOrThrow(t.type({ items: t.array(t.unknown) }), list, `ServiceAccountImport list in ${this.label}`).items;
+  }
+
+  /** TokenRequest for a ServiceAccount (`serviceaccounts/<name>/token`). */
+  async mintToken(namespace: string, name: string, expirationSeconds: number, audiences: string[]): Promise<MintedToken> {
+    const tr = await this.call(`request a token for ServiceAccount ${namespace}/${name}`, () =>
+      this.core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences, expirationSeconds } } }),
+    );
+    const { status } = decodeOrThrow(TokenRequestStatus, tr, `TokenRequest for ServiceAccount ${namespace}/${name} in ${this.label}`);
+    return { token: status.token, expiration: status.expirationTimestamp };
+  }
+}

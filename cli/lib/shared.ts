@@ -1,0 +1,133 @@
+// Steps shared by bootstrap and unbootstrap: resolving the two clusters, pre-flight reachability,
+// the install namespace (ensure / delete when nothing else is left in it), waiting with deadlines.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError } from '../../src/bootstrap/errors.js';
+import { isManaged, validateClusterName } from '../../src/bootstrap/names.js';
+import type { NamedClusterSelector } from '../../src/bootstrap/options.js';
+import { describeRef, namespaceBlockers, refOf, type Manifest, type NamespaceItem } from '../../src/bootstrap/plan.js';
+import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
+import { ClusterClient } from './cluster.js';
+import { loadCluster } from './kubeconfig.js';
+import type { Output } from './output.js';
+
+export const POLL_MS = 500;
+
+export interface ResolvedClusters {
+  target: ClusterClient;
+  source: ClusterClient;
+}
+
+/** Loads both kubeconfigs (separate KubeConfig instances) and settles both cluster names. */
+export function resolveClusters(opts: { target: NamedClusterSelector; source: NamedClusterSelector }): ResolvedClusters {
+  const t = loadCluster(opts.target, '--target-');
+  const s = loadCluster(opts.source, '--source-');
+  const targetName = opts.target.name ?? validateClusterName(t.clusterName, 'target', { context: t.contextName });
+  const sourceName = opts.source.name ?? validateClusterName(s.clusterName, 'source', { context: s.contextName });
+  return { target: new ClusterClient('target', targetName, t), source: new ClusterClient('source', sourceName, s) };
+}
+
+/**
+ * Runs checks for both clusters at once and reports the first failure in a stable order (so the
+ * same bad input always gives the same message).
+ */
+export async function allChecks(checks: Array<() => Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(checks.map((c) => c()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+export async function checkReachable(c: ClusterClient, out: Output): Promise<void> {
+  const version = await c.version();
+  out.progress(`${c.tag} pre-flight: ${c.loaded.server} reachable (Kubernetes ${version})`);
+}
+
+function isTerminating(meta: { metadata: { deletionTimestamp?: unknown } }): boolean {
+  return meta.metadata.deletionTimestamp !== undefined && meta.metadata.deletionTimestamp !== null;
+}
+
+/**
+ * Creates the install namespace when it is absent; leaves an existing one as it is (it may belong
+ * to an installation). A namespace still being deleted (e.g. right after unbootstrap) is waited
+ * for, then created again.
+ */
+export async function ensureNamespace(c: ClusterClient, m: Manifest, out: Output, deadline: number): Promise<void> {
+  const ref = refOf(m);
+  let announced = false;
+  for (;;) {
+    const ns = await c.readMeta(ref);
+    if (ns === undefined) {
+      const r = await c.apply(m);
+      out.progress(`${c.tag} ${describeRef(ref)}: ${r.outcome}`);
+      return;
+    }
+    if (!isTerminating(ns)) {
+      out.progress(`${c.tag} ${describeRef(ref)}: exists`);
+      return;
+    }
+    if (Date.now() > deadline) throw new CliError(`${describeRef(ref)} in ${c.label} is still being deleted; retry when it is gone`);
+    if (!announced) out.progress(`${c.tag} ${describeRef(ref)}: being deleted, waiting for it to go`);
+    announced = true;
+    await sleep(POLL_MS);
+  }
+}
+
+const NAMESPACE_CONTENTS: Array<[apiVersion: string, kind: string]> = [
+  ['v1', 'ServiceAccount'],
+  ['v1', 'Secret'],
+  ['v1', 'ConfigMap'],
+  ['v1', 'Pod'],
+  ['v1', 'Service'],
+  ['rbac.authorization.k8s.io/v1', 'Role'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+  ['apps/v1', 'Deployment'],
+  ['coordination.k8s.io/v1', 'Lease'],
+];
+
+async function namespaceContents(c: ClusterClient, namespace: string): Promise<NamespaceItem[]> {
+  const kinds = [...NAMESPACE_CONTENTS];
+  if (await c.servesImports()) kinds.push([API_GROUP_VERSION, IMPORT_KIND]);
+  const lists = await Promise.all(
+    kinds.map(async ([apiVersion, kind]) => {
+      try {
+        const items = await c.list(apiVersion, kind, { namespace });
+        return items.filter((i) => !isTerminating(i.meta)).map((i) => ({ kind, name: i.meta.metadata.name }));
+      } catch {
+        // Cannot tell what is there: keep the namespace.
+        return [{ kind, name: '(could not list)' }];
+      }
+    }),
+  );
+  return lists.flat();
+}
+
+/** Deletes the install namespace if kubemcsa created it and nothing but built-ins is left in it. */
+export async function deleteNamespaceIfUnused(c: ClusterClient, name: string, out: Output): Promise<boolean> {
+  const ref = { apiVersion: 'v1', kind: 'Namespace', name };
+  const ns = await c.readMeta(ref);
+  if (ns === undefined || isTerminating(ns)) {
+    out.progress(`${c.tag} ${describeRef(ref)}: ${ns === undefined ? 'absent' : 'being deleted'}`);
+    return ns !== undefined;
+  }
+  if (!isManaged(ns.metadata.labels)) {
+    out.progress(`${c.tag} ${describeRef(ref)}: kept (not created by kubemcsa)`);
+    return false;
+  }
+  const blockers = namespaceBlockers(await namespaceContents(c, name));
+  if (blockers.length > 0) {
+    const shown = blockers.slice(0, 3).map((b) => `${b.kind} ${b.name}`).join(', ');
+    out.progress(`${c.tag} ${describeRef(ref)}: kept (still holds ${shown}${blockers.length > 3 ? `, and ${blockers.length - 3} more` : ''})`);
+    return false;
+  }
+  out.progress(`${c.tag} ${describeRef(ref)}: ${await c.delete(ref)}`);
+  return true;
+}
+
+/** Polls `check` until it returns a value, or fails with `onTimeout()` once `deadline` passes. */
+export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline: number, onTimeout: () => Promise<string> | string): Promise<T> {
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new CliError(await onTimeout());
+    await sleep(POLL_MS);
+  }
+}

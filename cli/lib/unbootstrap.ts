@@ -1,0 +1,87 @@
+// `kubemcsa unbootstrap`: removes a registration from both sides. Target first (the registration
+// and its Secret), then the source (bindings, roles, the importer ServiceAccount: deleting it
+// revokes every token it minted), then the shared ClusterRole and namespaces once unused.
+import { IMPORT_LABEL } from '../../src/constants.js';
+import { importerBindingName, isManaged, managedSelector } from '../../src/bootstrap/names.js';
+import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
+import { clusterRoleStillUsed, describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../../src/api/decode.js';
+import type { ClusterClient } from './cluster.js';
+import type { Output } from './output.js';
+import { allChecks, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
+
+/** Deletes `ref` if it exists and kubemcsa created it (or `owned` says it is ours). */
+async function deleteIfOurs(c: ClusterClient, ref: ObjectRef, out: Output, owned: (labels: Record<string, string> | undefined) => boolean = isManaged): Promise<void> {
+  const meta = await c.readMeta(ref);
+  if (meta === undefined) {
+    out.progress(`${c.tag} ${describeRef(ref)}: absent`);
+    return;
+  }
+  if (!owned(meta.metadata.labels)) {
+    out.progress(`${c.tag} ${describeRef(ref)}: kept (not created by kubemcsa)`);
+    return;
+  }
+  out.progress(`${c.tag} ${describeRef(ref)}: ${await c.delete(ref)}`);
+}
+
+async function ourBindings(c: ClusterClient, labelSelector: string): Promise<Array<BindingInfo & { terminating: boolean }>> {
+  const lists = await Promise.all(
+    ['ClusterRoleBinding', 'RoleBinding'].map(async (kind) =>
+      (await c.list(RBAC, kind, { labelSelector })).map(({ raw, meta }) => ({
+        kind,
+        name: meta.metadata.name,
+        ...(meta.metadata.namespace ? { namespace: meta.metadata.namespace } : {}),
+        roleRef: decodeOrThrow(RoleRef, raw, `${kind} ${meta.metadata.name} in ${c.label}`).roleRef,
+        terminating: meta.metadata.deletionTimestamp !== undefined && meta.metadata.deletionTimestamp !== null,
+      })),
+    ),
+  );
+  return lists.flat();
+}
+
+export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Promise<void> {
+  const { target, source } = resolveClusters(opts);
+  await allChecks([() => checkReachable(target, out), () => checkReachable(source, out)]);
+  const plan = unbootstrapPlan({ targetName: target.name, sourceName: source.name });
+  const [registration, secret] = plan.target;
+
+  if (await target.servesImports()) await deleteIfOurs(target, registration!, out);
+  else out.progress(`${target.tag} ServiceAccountImport API not served: no registration to delete`);
+  await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
+  const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
+
+  const bindingName = importerBindingName(target.name);
+  const done: ObjectRef[] = [];
+  for (const b of await ourBindings(source, plan.sourceSelector)) {
+    if (b.name !== bindingName) continue;
+    const ref = { apiVersion: RBAC, kind: b.kind, name: b.name, ...(b.namespace ? { namespace: b.namespace } : {}) };
+    out.progress(`${source.tag} ${describeRef(ref)}: ${await source.delete(ref)}`);
+    done.push(ref);
+  }
+  for (const ref of plan.source) if (!done.some((d) => sameRef(d, ref))) await deleteIfOurs(source, ref, out);
+  const remaining = (await ourBindings(source, managedSelector)).filter((b) => !b.terminating);
+  const users = clusterRoleStillUsed(remaining);
+  if (users.length === 0) await deleteIfOurs(source, plan.clusterRole, out);
+  else out.progress(`${source.tag} ${describeRef(plan.clusterRole)}: kept (still bound for ${users.length} other importer binding(s))`);
+  const sourceNsDeleted = await deleteNamespaceIfUnused(source, plan.namespace, out);
+
+  if (opts.wait) {
+    const deadline = Date.now() + opts.timeoutMs;
+    const gone: Array<[ClusterClient, ObjectRef]> = [[source, plan.source[plan.source.length - 1]!]];
+    if (targetNsDeleted) gone.push([target, { apiVersion: 'v1', kind: 'Namespace', name: plan.namespace }]);
+    if (sourceNsDeleted) gone.push([source, { apiVersion: 'v1', kind: 'Namespace', name: plan.namespace }]);
+    for (const [c, ref] of gone) {
+      await pollUntil(
+        async () => ((await c.readMeta(ref)) === undefined ? true : undefined),
+        deadline,
+        () => `${describeRef(ref)} in ${c.label} still exists after ${Math.round(opts.timeoutMs / 1000)} s`,
+      );
+      out.progress(`${c.tag} ${describeRef(ref)}: gone`);
+    }
+  }
+  out.progress(`unbootstrapped: ${target.label} no longer imports from ${source.label}`);
+}

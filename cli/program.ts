@@ -1,0 +1,236 @@
+// The kubemcsa command line: argument parsing, help and exit codes. Each command decodes its
+// options (src/bootstrap/options.ts) and hands them to a runner in cli/lib.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { describeError } from '../src/bootstrap/describe.js';
+import { exitCodeOf } from '../src/bootstrap/errors.js';
+import {
+  DEFAULT_EXPORT_DURATION,
+  DEFAULT_TIMEOUT,
+  parseBootstrapOptions,
+  parseExportOptions,
+  parseKubeconfigOptions,
+  parseStatusOptions,
+  parseUnbootstrapOptions,
+  type BootstrapOptions,
+  type ExportOptions,
+  type KubeconfigOptions,
+  type StatusOptions,
+  type UnbootstrapOptions,
+} from '../src/bootstrap/options.js';
+import type { Output } from './lib/output.js';
+
+/** What each command does once its options are valid (injected so tests can check parsing alone). */
+export interface Runners {
+  bootstrap(o: BootstrapOptions, out: Output): Promise<void>;
+  unbootstrap(o: UnbootstrapOptions, out: Output): Promise<void>;
+  export(o: ExportOptions, out: Output): Promise<void>;
+  kubeconfig(o: KubeconfigOptions, out: Output): Promise<void>;
+  status(o: StatusOptions, out: Output): Promise<void>;
+}
+
+export const HELP_WIDTH = 100;
+
+function version(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const v = typeof pkg === 'object' && pkg !== null ? (pkg as Record<string, unknown>).version : undefined;
+    return typeof v === 'string' ? v : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function clusterOptions(cmd: Command): Command {
+  return cmd
+    .option('--target-context <context>', 'kubeconfig context of the target cluster (default: the current context)')
+    .option('--target-kubeconfig <file>', 'kubeconfig file of the target cluster (default: KUBECONFIG or ~/.kube/config)')
+    .option('--target-name <name>', "name of the target cluster (default: the target context's cluster name)")
+    .option('--source-context <context>', 'kubeconfig context of the source cluster (default: the current context)')
+    .option('--source-kubeconfig <file>', 'kubeconfig file of the source cluster (default: KUBECONFIG or ~/.kube/config)')
+    .option('--source-name <name>', "name of the source cluster (default: the source context's cluster name)");
+}
+
+const outputOption = (choices: string[], fallback: string) =>
+  new Option('-o, --output <format>', `output format: ${choices.join(' or ')}`).choices(choices).default(fallback);
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/**
+ * The program. `out` receives data and progress lines; `runners` do the work. Errors (usage or
+ * runtime) are reported by `main`, not here.
+ */
+export function buildProgram(runners: Runners, out: Output, errors: { write(s: string): void }): Command {
+  const program = new Command('kubemcsa')
+    .description(
+      'Set up and inspect multicluster-service-account: let pods in a target cluster call the APIs of source ' +
+        'clusters as remote ServiceAccounts, with short-lived tokens refreshed by the controller.',
+    )
+    .version(version(), '--version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand(false)
+    .configureHelp({ helpWidth: HELP_WIDTH })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => out.data(s),
+      writeErr: (s) => errors.write(s),
+      outputError: (s, write) => write(`kubemcsa: ${s.trim().replace(/\s*\n\s*/g, ' ')}\n`),
+    })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  # Let pods in cluster1 import ServiceAccounts of cluster2
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2
+
+  # Print a Secret holding a token of ServiceAccount default/pod-lister, for another cluster
+  kubemcsa export pod-lister -n default --context cluster2 | kubectl --context cluster1 apply -f -
+
+  # Which clusters are registered in the current cluster, and are they healthy?
+  kubemcsa status
+
+Exit codes: 0 success, 1 failure, 2 usage error. As a kubectl plugin: kubectl mcsa <command>.`,
+    );
+
+  clusterOptions(
+    program
+      .command('bootstrap')
+      .summary('register a source cluster in a target cluster')
+      .description(
+        'Register a source cluster in a target cluster: create, in the source, the namespace ' +
+          'multicluster-service-account, an importer ServiceAccount named after the target and its ' +
+          'least-privilege RBAC (get/list/watch serviceaccounts, create serviceaccounts/token); then, in the ' +
+          'target, a ServiceAccountImport named after the source in multicluster-service-account and its ' +
+          'Secret holding a freshly minted token. Idempotent: a second run changes nothing.',
+      ),
+  )
+    .option('--source-server <url>', 'API server URL the target will use for the source (default: from the source kubeconfig)')
+    .option('--source-namespaces <list>', 'comma-separated source namespaces to grant (default: all namespaces)')
+    .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing')
+    .option('--wait', "wait for the registration's Ready condition (needs the controller in the target)")
+    .option('--timeout <duration>', 'how long --wait (and waiting for a namespace being deleted) may take', DEFAULT_TIMEOUT)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2
+  kubemcsa bootstrap --target-kubeconfig t.yaml --source-kubeconfig s.yaml \\
+    --target-name eu-1 --source-name us-1 --source-server https://us-1.example.com:6443
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --source-namespaces team-a,team-b
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --dry-run
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --wait --timeout 2m`,
+    )
+    .action(async (raw: unknown) => runners.bootstrap(parseBootstrapOptions(raw), out));
+
+  clusterOptions(
+    program
+      .command('unbootstrap')
+      .summary('remove a registration from both clusters')
+      .description(
+        'Remove what bootstrap created: the registration (ServiceAccountImport and Secret) in the target; ' +
+          'the bindings, roles and importer ServiceAccount in the source (deleting it revokes every token it ' +
+          'minted); the ClusterRole and the namespace once nothing else uses them. Idempotent.',
+      ),
+  )
+    .option('--wait', 'wait until the importer ServiceAccount and deleted namespaces are gone')
+    .option('--timeout <duration>', 'how long --wait may take', DEFAULT_TIMEOUT)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa unbootstrap --target-context cluster1 --source-context cluster2
+  kubemcsa unbootstrap --target-context cluster1 --source-context cluster2 --wait`,
+    )
+    .action(async (raw: unknown) => runners.unbootstrap(parseUnbootstrapOptions(raw), out));
+
+  program
+    .command('export')
+    .summary('print a Secret with a fresh token of a ServiceAccount')
+    .description(
+      'Mint a token for ServiceAccount NAME (TokenRequest API) and print a Secret with the keys ca.crt, ' +
+        'namespace, token, server and config (a kubeconfig with the token inline), ready for kubectl apply.',
+    )
+    .argument('<NAME>', 'the ServiceAccount')
+    .option('-n, --namespace <namespace>', "namespace of the ServiceAccount (default: the context's, else default)")
+    .option('--context <context>', 'kubeconfig context (default: the current context)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')
+    .option('--as <name>', 'name of the printed Secret (default: NAME)')
+    .option('--duration <duration>', 'requested token lifetime, at least 10m', DEFAULT_EXPORT_DURATION)
+    .option('--audience <audience>', 'requested token audience, repeatable (default: the API server)', collect)
+    .option('--server <url>', 'API server URL to put in the Secret (default: from the kubeconfig)')
+    .addOption(outputOption(['yaml', 'json'], 'yaml'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa export pod-lister -n default --context cluster2 | kubectl --context cluster1 -n team-a apply -f -
+  kubemcsa export pod-lister -n default --as cluster2-pod-lister --duration 24h -o json`,
+    )
+    .action(async (name: unknown, raw: unknown) => runners.export(parseExportOptions(name, raw), out));
+
+  program
+    .command('kubeconfig')
+    .summary("print a portable kubeconfig for an import's current token")
+    .description(
+      "Print a kubeconfig with the current token of ServiceAccountImport IMPORT inline (read from the import's " +
+        'Secret), for use outside a pod. The token expires; run the command again for a fresh one.',
+    )
+    .argument('<IMPORT>', 'the ServiceAccountImport')
+    .option('-n, --namespace <namespace>', "namespace of the import (default: the context's, else default)")
+    .option('--context <context>', 'kubeconfig context (default: the current context)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa kubeconfig cluster2-pod-lister -n team-a --context cluster1 > remote.kubeconfig
+  kubectl --kubeconfig remote.kubeconfig get pods`,
+    )
+    .action(async (name: unknown, raw: unknown) => runners.kubeconfig(parseKubeconfigOptions(name, raw), out));
+
+  program
+    .command('status')
+    .summary('show registered clusters and imports')
+    .description(
+      'Show the clusters registered in a cluster (ServiceAccountImports in multicluster-service-account) ' +
+        'with their Ready condition and token expiry, and every ServiceAccountImport in all namespaces.',
+    )
+    .option('--context <context>', 'kubeconfig context (default: the current context)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')
+    .addOption(outputOption(['table', 'yaml', 'json'], 'table'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa status --context cluster1
+  kubemcsa status -o json`,
+    )
+    .action(async (raw: unknown) => runners.status(parseStatusOptions(raw), out));
+
+  for (const cmd of program.commands) {
+    cmd
+      .helpOption('-h, --help', 'show help')
+      .configureHelp({ helpWidth: HELP_WIDTH })
+      .configureOutput({
+        ...program.configureOutput(),
+        outputError: (s, write) => write(`kubemcsa: ${s.trim().replace(/\s*\n\s*/g, ' ')} (see 'kubemcsa ${cmd.name()} --help')\n`),
+      });
+  }
+  return program;
+}
+
+/** Runs the CLI with `argv` (without `node` and the script); resolves with the exit code. */
+export async function main(argv: string[], runners: Runners, out: Output, errors: { write(s: string): void }): Promise<number> {
+  const program = buildProgram(runners, out, errors);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and --version end with 0; anything commander rejects is a usage error.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    errors.write(`kubemcsa: error: ${describeError(e)}\n`);
+    return exitCodeOf(e);
+  }
+}

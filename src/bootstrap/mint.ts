@@ -1,0 +1,61 @@
+// When bootstrap needs a new token in the registration Secret. Minting is a change (a new token,
+// a new resourceVersion), so a re-run mints only when the Secret cannot be trusted as it is.
+import { SECRET_KEYS } from '../constants.js';
+import { SecretAnnotations } from '../secret.js';
+
+/** The parts of an existing Secret the decision reads. */
+export interface ExistingSecret {
+  annotations?: Record<string, string>;
+  /** Data keys present (values are never needed for the decision). */
+  dataKeys: string[];
+  ownerUids: string[];
+}
+
+export interface MintWant {
+  fingerprint: string;
+  importUid: string;
+  remoteUid: string;
+}
+
+export type MintDecision = { mint: false } | { mint: true; reason: string };
+
+function parseTime(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/**
+ * Mint when the Secret is missing or incomplete, belongs to another import object, holds a token
+ * of another (recreated) importer ServiceAccount or for another spec/server/CA (fingerprint), or
+ * its token is within the last third of its lifetime.
+ */
+export function mintDecision(existing: ExistingSecret | undefined, want: MintWant, now: Date): MintDecision {
+  if (existing === undefined) return { mint: true, reason: 'the Secret does not exist' };
+  const missing = Object.values(SECRET_KEYS).filter((k) => !existing.dataKeys.includes(k));
+  if (missing.length > 0) return { mint: true, reason: `the Secret lacks ${missing.join(', ')}` };
+  if (!existing.ownerUids.includes(want.importUid)) return { mint: true, reason: 'the Secret is not owned by this registration' };
+  const a = existing.annotations ?? {};
+  if (a[SecretAnnotations.fingerprint] !== want.fingerprint) return { mint: true, reason: 'the source server, CA or spec changed' };
+  if (a[SecretAnnotations.remoteUid] !== want.remoteUid) return { mint: true, reason: 'the importer ServiceAccount was recreated' };
+  const issued = parseTime(a[SecretAnnotations.issued]);
+  const expiration = parseTime(a[SecretAnnotations.expiration]);
+  if (issued === undefined || expiration === undefined || expiration <= issued) return { mint: true, reason: 'the token expiry is unknown' };
+  const remaining = expiration - now.getTime();
+  if (remaining <= 0) return { mint: true, reason: 'the token has expired' };
+  if (remaining < (expiration - issued) / 3) return { mint: true, reason: 'the token expires soon' };
+  return { mint: false };
+}
+
+/** The `iat` (issued at) claim of a JWT, without verifying it; undefined if unreadable. */
+export function jwtIssuedAt(token: string): Date | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    const iat = typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>).iat : undefined;
+    return typeof iat === 'number' ? new Date(iat * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}

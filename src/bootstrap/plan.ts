@@ -1,0 +1,236 @@
+// The bootstrap plan: which objects kubemcsa applies in the source and the target cluster for one
+// registration, and which it deletes on unbootstrap. Pure: no API calls here (cli/lib applies it).
+import { API_GROUP_VERSION, IMPORT_KIND, INSTALL_NAMESPACE } from '../constants.js';
+import { DEFAULT_EXPIRATION_SECONDS } from '../api/import.js';
+import { secretNameForImport } from '../naming.js';
+import {
+  IMPORTER_CLUSTER_ROLE,
+  importerBindingName,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  selfRoleName,
+  sharedLabels,
+  SOURCE_LABEL,
+  labelValueFor,
+  sourceLabels,
+  sourceSelector,
+} from './names.js';
+
+/** A Kubernetes object as kubemcsa applies it (server-side apply needs apiVersion and kind). */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** Identifies an object for reads, deletes and messages. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export function refOf(m: Manifest): ObjectRef {
+  return { apiVersion: m.apiVersion, kind: m.kind, name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) };
+}
+
+/** `Kind namespace/name` (or `Kind name` when cluster-scoped). */
+export function describeRef(r: ObjectRef): string {
+  return `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+}
+
+export function sameRef(a: ObjectRef, b: ObjectRef): boolean {
+  return a.kind === b.kind && a.name === b.name && (a.namespace ?? '') === (b.namespace ?? '');
+}
+
+export interface BootstrapInput {
+  targetName: string;
+  sourceName: string;
+  /** Namespaces the importer may read ServiceAccounts in; undefined = cluster-wide. */
+  sourceNamespaces?: string[];
+}
+
+export interface BootstrapPlan {
+  input: BootstrapInput;
+  /** Created if absent, never modified when it exists (it may belong to an installation). */
+  sourceNamespace: Manifest;
+  /** Applied in order, after the namespace. */
+  source: Manifest[];
+  /** Bindings carrying this selector in the source that are not in `source` are stale: deleted. */
+  pruneSelector: string;
+  targetNamespace: Manifest;
+  /** The ServiceAccountImport that registers the source in the target. */
+  registration: Manifest & { spec: { clusterName: string; namespace: string; name: string } };
+  /** Its generated Secret and the importer ServiceAccount whose token it holds. */
+  secret: { name: string; namespace: string };
+  importer: { name: string; namespace: string };
+  expirationSeconds: number;
+}
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+
+/** The importer's only permissions: read ServiceAccounts and mint their tokens. No Secret verbs. */
+export const IMPORTER_RULES = [
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
+] as const;
+
+function namespaceManifest(name: string): Manifest {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...sharedLabels } } };
+}
+
+function importerSubject(targetName: string) {
+  return [{ kind: 'ServiceAccount', name: targetName, namespace: INSTALL_NAMESPACE }];
+}
+
+/** The objects of one registration: source cluster `sourceName` imported into `targetName`. */
+export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
+  const { targetName, sourceName } = input;
+  const labels = sourceLabels(targetName);
+  const bindingName = importerBindingName(targetName);
+  const roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: IMPORTER_CLUSTER_ROLE };
+  const clusterRole: Manifest = {
+    apiVersion: RBAC,
+    kind: 'ClusterRole',
+    metadata: { name: IMPORTER_CLUSTER_ROLE, labels: { ...sharedLabels } },
+    rules: IMPORTER_RULES.map((r) => ({ apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })),
+  };
+  const serviceAccount: Manifest = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: targetName, namespace: INSTALL_NAMESPACE, labels } };
+  const bindings: Manifest[] =
+    input.sourceNamespaces === undefined
+      ? [{ apiVersion: RBAC, kind: 'ClusterRoleBinding', metadata: { name: bindingName, labels }, roleRef, subjects: importerSubject(targetName) }]
+      : [...new Set(input.sourceNamespaces)].map((ns) => ({
+          apiVersion: RBAC,
+          kind: 'RoleBinding',
+          metadata: { name: bindingName, namespace: ns, labels },
+          roleRef,
+          subjects: importerSubject(targetName),
+        }));
+  const selfName = selfRoleName(targetName);
+  const selfRole: Manifest = {
+    apiVersion: RBAC,
+    kind: 'Role',
+    metadata: { name: selfName, namespace: INSTALL_NAMESPACE, labels },
+    rules: [
+      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: [targetName], verbs: ['create'] },
+      { apiGroups: [''], resources: ['serviceaccounts'], resourceNames: [targetName], verbs: ['get'] },
+    ],
+  };
+  const selfBinding: Manifest = {
+    apiVersion: RBAC,
+    kind: 'RoleBinding',
+    metadata: { name: selfName, namespace: INSTALL_NAMESPACE, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: selfName },
+    subjects: importerSubject(targetName),
+  };
+  const registration = {
+    apiVersion: API_GROUP_VERSION,
+    kind: IMPORT_KIND,
+    metadata: {
+      name: sourceName,
+      namespace: INSTALL_NAMESPACE,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: labelValueFor(sourceName) },
+    },
+    spec: { clusterName: sourceName, namespace: INSTALL_NAMESPACE, name: targetName },
+  };
+  return {
+    input,
+    sourceNamespace: namespaceManifest(INSTALL_NAMESPACE),
+    source: [clusterRole, serviceAccount, ...bindings, selfRole, selfBinding],
+    pruneSelector: sourceSelector(targetName),
+    targetNamespace: namespaceManifest(INSTALL_NAMESPACE),
+    registration,
+    secret: { name: secretNameForImport(sourceName), namespace: INSTALL_NAMESPACE },
+    importer: { name: targetName, namespace: INSTALL_NAMESPACE },
+    expirationSeconds: DEFAULT_EXPIRATION_SECONDS,
+  };
+}
+
+/** Bindings of ours found in the source for this target that the plan no longer wants. */
+export function staleBindings(plan: BootstrapPlan, found: ObjectRef[]): ObjectRef[] {
+  const wanted = plan.source.filter((m) => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding').map(refOf);
+  return found.filter((f) => (f.kind === 'RoleBinding' || f.kind === 'ClusterRoleBinding') && !wanted.some((w) => sameRef(w, f)));
+}
+
+/** One line per step, as `--dry-run` prints them. */
+export function describePlan(plan: BootstrapPlan, source: string, target: string): string[] {
+  const s = `[source ${source}]`;
+  const t = `[target ${target}]`;
+  return [
+    `${s} ensure Namespace ${plan.sourceNamespace.metadata.name} exists`,
+    ...plan.source.map((m) => `${s} apply ${describeRef(refOf(m))}`),
+    `${s} delete bindings labelled ${plan.pruneSelector} that are not listed above`,
+    `${t} ensure Namespace ${plan.targetNamespace.metadata.name} exists`,
+    `${t} apply ${describeRef(refOf(plan.registration))} (spec: clusterName=${plan.registration.spec.clusterName}, namespace=${plan.registration.spec.namespace}, name=${plan.registration.spec.name})`,
+    `${s} mint a token for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (TokenRequest, ${plan.expirationSeconds} s) unless the Secret's token is still good`,
+    `${t} apply Secret ${plan.secret.namespace}/${plan.secret.name} with that token, the source server and CA`,
+  ];
+}
+
+/** What unbootstrap removes for one registration. */
+export interface UnbootstrapPlan {
+  /** Target: the registration and its Secret (GC would delete the Secret; not every cluster runs GC). */
+  target: ObjectRef[];
+  /** Source: every binding of ours for this target is found by `sourceSelector`, then these. */
+  sourceSelector: string;
+  source: ObjectRef[];
+  /** The shared ClusterRole, removed once no binding of ours refers to it. */
+  clusterRole: ObjectRef;
+  namespace: string;
+}
+
+export function unbootstrapPlan(input: { targetName: string; sourceName: string }): UnbootstrapPlan {
+  const { targetName, sourceName } = input;
+  const selfName = selfRoleName(targetName);
+  return {
+    target: [
+      { apiVersion: API_GROUP_VERSION, kind: IMPORT_KIND, name: sourceName, namespace: INSTALL_NAMESPACE },
+      { apiVersion: 'v1', kind: 'Secret', name: secretNameForImport(sourceName), namespace: INSTALL_NAMESPACE },
+    ],
+    sourceSelector: sourceSelector(targetName),
+    source: [
+      { apiVersion: RBAC, kind: 'ClusterRoleBinding', name: importerBindingName(targetName) },
+      { apiVersion: RBAC, kind: 'RoleBinding', name: selfName, namespace: INSTALL_NAMESPACE },
+      { apiVersion: RBAC, kind: 'Role', name: selfName, namespace: INSTALL_NAMESPACE },
+      // Deleting the ServiceAccount revokes every token minted for it.
+      { apiVersion: 'v1', kind: 'ServiceAccount', name: targetName, namespace: INSTALL_NAMESPACE },
+    ],
+    clusterRole: { apiVersion: RBAC, kind: 'ClusterRole', name: IMPORTER_CLUSTER_ROLE },
+    namespace: INSTALL_NAMESPACE,
+  };
+}
+
+/** A binding found in a cluster, as far as the ClusterRole clean-up cares. */
+export interface BindingInfo {
+  kind: string;
+  name: string;
+  namespace?: string;
+  roleRef: { kind: string; name: string };
+}
+
+/** The ClusterRole can go once no remaining binding refers to it. */
+export function clusterRoleStillUsed(remaining: BindingInfo[]): BindingInfo[] {
+  return remaining.filter((b) => b.roleRef.kind === 'ClusterRole' && b.roleRef.name === IMPORTER_CLUSTER_ROLE);
+}
+
+/** Something found in the install namespace while deciding whether to delete it. */
+export interface NamespaceItem {
+  kind: string;
+  name: string;
+}
+
+/** Objects every namespace has on its own: they do not keep the namespace alive. */
+const BUILT_IN: ReadonlyArray<NamespaceItem> = [
+  { kind: 'ServiceAccount', name: 'default' },
+  { kind: 'ConfigMap', name: 'kube-root-ca.crt' },
+];
+
+/**
+ * What keeps the install namespace from being deleted: anything in it that is not built in. An
+ * empty list means nothing of an installation or of another registration is left.
+ */
+export function namespaceBlockers(items: NamespaceItem[]): NamespaceItem[] {
+  return items.filter((i) => !BUILT_IN.some((b) => b.kind === i.kind && b.name === i.name));
+}
