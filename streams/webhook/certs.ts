@@ -141,7 +141,7 @@ export class SelfManagedCertificates implements CertificateSource {
     if (this.stopped) return;
     this.cancel = this.clock.schedule(() => {
       this.running = this.tick()
-        .then((again) => this.schedule(again ? 50 : this.opts.checkIntervalMs))
+        .then((next) => this.schedule(next))
         .catch((e: unknown) => {
           this.opts.log.warn('TLS maintenance failed (will retry)', { secret: `${this.opts.namespace}/${this.opts.secretName}`, error: describeError(e) });
           this.schedule(Math.min(this.opts.checkIntervalMs, 5000));
@@ -194,8 +194,10 @@ export class SelfManagedCertificates implements CertificateSource {
     };
   }
 
-  /** One maintenance pass; true when it wrote something and wants to look again soon. */
-  async tick(): Promise<boolean> {
+  /** One maintenance pass; resolves with the delay until the next one (short after a write or while waiting on the configuration). */
+  async tick(): Promise<number> {
+    const interval = this.opts.checkIntervalMs;
+    const soon = Math.min(interval, 2000);
     const now = this.clock.now();
     const read = await this.readSecret();
     const stored = read?.stored;
@@ -211,23 +213,30 @@ export class SelfManagedCertificates implements CertificateSource {
       } catch (e) {
         if (statusCode(e) === 409) {
           this.opts.log.debug('another replica wrote the TLS Secret first', { secret: ref, step: step.kind });
-          return true;
+          return 50;
         }
         throw e;
       }
       this.opts.metrics?.certificateRotations.inc({ what: step.kind });
       this.opts.log.info('TLS Secret updated', { secret: ref, step: step.kind, reason: step.reason, caFingerprint: fingerprint(next!.caCertPem) });
-      return true;
+      return 50;
     }
-    if (!stored) return false;
-    if (this.opts.webhookConfigName) await this.publishBundle(stored, caFp!, now);
+    if (!stored) return soon;
     const current = this.subject.value;
     if (!current || current.certPem !== stored.tlsCertPem) this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
-    return false;
+    if (!this.opts.webhookConfigName) return interval;
+    const publishedSince = await this.publishBundle(stored, caFp!, now);
+    if (publishedSince === undefined) return soon;
+    if (step.waiting) return Math.max(50, Math.min(interval, publishedSince + this.opts.policy.propagationDelayMs - now));
+    return interval;
   }
 
-  /** Puts the bundle into every webhook of the configuration (a JSON Patch conditional on the resourceVersion read). */
-  private async publishBundle(stored: StoredTls, caFp: string, now: number): Promise<void> {
+  /**
+   * Puts the bundle into every webhook of the configuration (a JSON Patch conditional on the
+   * resourceVersion read). Resolves with when this replica first saw the current CA published, or
+   * undefined while it is not (yet).
+   */
+  private async publishBundle(stored: StoredTls, caFp: string, now: number): Promise<number | undefined> {
     const name = this.opts.webhookConfigName!;
     let mwc;
     try {
@@ -236,7 +245,7 @@ export class SelfManagedCertificates implements CertificateSource {
       if (statusCode(e) === 404) {
         if (!this.missingConfigLogged) this.opts.log.warn('webhook configuration not found: cannot publish the CA bundle yet', { webhookConfiguration: name });
         this.missingConfigLogged = true;
-        return;
+        return undefined;
       }
       throw e;
     }
@@ -245,10 +254,9 @@ export class SelfManagedCertificates implements CertificateSource {
     const webhooks = mwc.webhooks ?? [];
     const stale = webhooks.map((w, i) => ({ i, bundle: w.clientConfig.caBundle })).filter((w) => w.bundle !== want);
     const allContain = webhooks.length > 0 && webhooks.every((w) => w.clientConfig.caBundle !== undefined && bundleContains(unb64(w.clientConfig.caBundle) ?? '', stored.caCertPem));
-    if (allContain) {
-      if (this.published?.ca !== caFp) this.published = { ca: caFp, since: now };
-    }
-    if (stale.length === 0) return;
+    if (allContain && this.published?.ca !== caFp) this.published = { ca: caFp, since: now };
+    const since = allContain ? this.published!.since : undefined;
+    if (stale.length === 0) return since;
     const ops = [
       { op: 'test', path: '/metadata/resourceVersion', value: mwc.metadata?.resourceVersion },
       ...stale.map((w) => ({ op: 'add', path: `/webhooks/${w.i}/clientConfig/caBundle`, value: want })),
@@ -256,9 +264,10 @@ export class SelfManagedCertificates implements CertificateSource {
     try {
       await this.admission.patchMutatingWebhookConfiguration({ name, body: ops });
       this.opts.log.info('CA bundle published in the webhook configuration', { webhookConfiguration: name, webhooks: stale.length, caFingerprint: caFp });
+      return since;
     } catch (e) {
       const code = statusCode(e);
-      if (code === 409 || code === 422) return; // changed under us: next pass
+      if (code === 409 || code === 422) return undefined; // changed under us: next pass
       throw e;
     }
   }

@@ -1,0 +1,188 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdmissionregistrationV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import { parse, parseAllDocuments } from 'yaml';
+import { clusterInfo, kubectl, uniqueName } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
+import { freePort } from '../harness/ports.js';
+import { ManagedProcess } from '../harness/process.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MANIFESTS = path.join(ROOT, 'manifests/webhook');
+
+interface ContainerSpec {
+  command: string[];
+  args: string[];
+  env: { name: string; value?: string }[];
+}
+
+/** The webhook container of `manifests/webhook/deployment.yaml`: what the process is started with. */
+export function deploymentContainer(): ContainerSpec {
+  const d = parse(readFileSync(path.join(MANIFESTS, 'deployment.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: ContainerSpec[] } } };
+  };
+  return d.spec.template.spec.containers[0]!;
+}
+
+/** The MutatingWebhookConfiguration of the manifests. */
+export function manifestWebhookConfiguration(): V1MutatingWebhookConfiguration {
+  return parse(readFileSync(path.join(MANIFESTS, 'mutatingwebhookconfiguration.yaml'), 'utf8')) as V1MutatingWebhookConfiguration;
+}
+
+/**
+ * The manifest's args with `$(VAR)` expanded from `env` and the flags in `overrides` given new
+ * values. Every override must name a flag the manifest already passes (so the manifest's flag set is
+ * what runs); `extra` flags exist only outside a pod (kubeconfig, loopback SANs, short lifetimes).
+ */
+export function argsFromManifest(env: Record<string, string>, overrides: Record<string, string>, extra: string[]): string[] {
+  const args = deploymentContainer().args.map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (_, v: string) => env[v] ?? ''));
+  for (const [flag, value] of Object.entries(overrides)) {
+    const i = args.findIndex((a) => a.startsWith(`${flag}=`));
+    if (i < 0) throw new Error(`the Deployment does not pass ${flag}`);
+    args[i] = `${flag}=${value}`;
+  }
+  return [...args, ...extra];
+}
+
+export interface RunningWebhook {
+  process: ManagedProcess;
+  port: number;
+  metricsPort: number;
+  logFile: string;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node --import tsx streams/webhook/main.ts` with the Deployment's args and env (self-managed
+ * TLS, the Secret in `installNamespace`, the caBundle patched into `webhookConfigName`), listening
+ * on loopback, and waits until /readyz says ready.
+ */
+export async function startWebhook(opts: {
+  cluster: string;
+  installNamespace: string;
+  webhookConfigName: string;
+  extra?: string[];
+}): Promise<RunningWebhook> {
+  const info = clusterInfo(opts.cluster);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-webhook-'));
+  const logFile = path.join(dir, 'webhook.log');
+  const container = deploymentContainer();
+  const env: Record<string, string> = {};
+  for (const e of container.env) env[e.name] = e.value ?? '';
+  env.POD_NAMESPACE = opts.installNamespace; // from the downward API in a pod
+  const args = argsFromManifest(
+    env,
+    {
+      '--listen-address': `127.0.0.1:${port}`,
+      '--metrics-address': `127.0.0.1:${metricsPort}`,
+      '--webhook-config-name': opts.webhookConfigName,
+    },
+    [`--kubeconfig=${info.kubeconfigPath}`, `--context=${info.name}`, '--extra-sans=127.0.0.1', ...(opts.extra ?? [])],
+  );
+  const entry = container.command[1]!.replace(/\.js$/, '.ts');
+  const proc = new ManagedProcess('webhook', process.execPath, ['--import', 'tsx', path.join(ROOT, entry), ...args], logFile, env);
+  const metrics = async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    return res.text();
+  };
+  const stop = async () => {
+    await proc.stop(10_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      'the webhook to be ready',
+      async () => {
+        if (!proc.running) throw new Error(`webhook exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).catch(() => undefined);
+        return res?.status === 200;
+      },
+      60_000,
+      200,
+    );
+  } catch (e) {
+    const log = readFileSync(logFile, 'utf8').slice(-3000);
+    await stop();
+    throw new Error(`${(e as Error).message}\n${log}`);
+  }
+  return { process: proc, port, metricsPort, logFile, metrics, stop };
+}
+
+/** The label that scopes a test's webhook configuration to the test's own namespaces. */
+export const TEST_SCOPE_LABEL = 'mcsa-webhook-test';
+
+/**
+ * The manifest's webhook configuration, renamed, pointed at `https://127.0.0.1:<port>/mutate-pods`
+ * (no caBundle: the webhook publishes it), and narrowed to namespaces labelled `<TEST_SCOPE_LABEL>=<scope>`.
+ */
+export async function createWebhookConfiguration(kc: KubeConfig, name: string, port: number, scope: string) {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const mwc = manifestWebhookConfiguration();
+  mwc.metadata = { ...mwc.metadata, name };
+  for (const w of mwc.webhooks ?? []) {
+    w.clientConfig = { url: `https://127.0.0.1:${port}/mutate-pods` };
+    w.namespaceSelector = {
+      ...w.namespaceSelector,
+      matchExpressions: [...(w.namespaceSelector?.matchExpressions ?? []), { key: TEST_SCOPE_LABEL, operator: 'In', values: [scope] }],
+    };
+  }
+  await api.createMutatingWebhookConfiguration({ body: mwc });
+  return {
+    name,
+    delete: async () => {
+      await api.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+    },
+  };
+}
+
+/** Applies the ServiceAccountImport CRD (idempotent) and waits until it is served. */
+export async function ensureCrd(cluster: string): Promise<void> {
+  const info = clusterInfo(cluster);
+  const r = await kubectl(info.kubeconfigPath, ['apply', '-f', path.join(ROOT, 'manifests/crd/serviceaccountimports.yaml')]);
+  if (r.code !== 0) throw new Error(`cannot apply the CRD: ${r.stderr}`);
+  const w = await kubectl(info.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/serviceaccountimports.multicluster.admiralty.io']);
+  if (w.code !== 0) throw new Error(`CRD not established: ${w.stderr}`);
+}
+
+/** A kubectl manifest for an import, with `Ready` status when asked (written through the status subresource). */
+export async function createImport(cluster: string, namespace: string, name: string, ready: boolean | undefined): Promise<void> {
+  const info = clusterInfo(cluster);
+  const body = {
+    apiVersion: 'multicluster.admiralty.io/v1alpha1',
+    kind: 'ServiceAccountImport',
+    metadata: { name, namespace },
+    spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' },
+  };
+  const r = await kubectl(info.kubeconfigPath, ['create', '-f', '-'], JSON.stringify(body));
+  if (r.code !== 0) throw new Error(`cannot create import ${namespace}/${name}: ${r.stderr}`);
+  if (ready === undefined) return;
+  const status = {
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason: ready ? 'TokenIssued' : 'ClusterNotFound',
+          message: ready ? 'token issued' : 'cluster "cluster9" is not registered',
+          lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      ],
+    },
+  };
+  const p = await kubectl(info.kubeconfigPath, ['patch', 'sai', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+  if (p.code !== 0) throw new Error(`cannot set the status of import ${namespace}/${name}: ${p.stderr}`);
+}
+
+export function scopeName(): string {
+  return uniqueName('wh');
+}
+
+/** All documents of a multi-document YAML string, as objects (for kubectl -f -). */
+export function yamlDocuments(text: string): unknown[] {
+  return parseAllDocuments(text).map((d) => d.toJSON() as unknown);
+}
