@@ -145,6 +145,12 @@ export function decodeFile<A, O>(codec: t.Type<A, O, unknown>, value: unknown, p
   throw new ConfigError('InvalidFile', `${path}: ${text}`, { path, ...(ps[0]?.field ? { field: ps[0].field } : {}) });
 }
 
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  return `line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+}
+
 /**
  * Parses YAML (or JSON) text and decodes it as a kubeconfig. Syntax errors name the line and
  * column but never echo the source line (it may hold a token).
@@ -154,7 +160,7 @@ export function parseKubeconfigText(text: string, path: string): KubeconfigFile 
   try {
     doc = parseYaml(text, { prettyErrors: false, uniqueKeys: false });
   } catch (e) {
-    const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+    const where = e instanceof YAMLParseError ? ` at ${lineAndColumn(text, e.pos[0])}` : '';
     const code = e instanceof YAMLParseError ? ` (${e.code})` : '';
     throw new ConfigError('InvalidFile', `${path}: not valid YAML${where}${code}`, { path });
   }

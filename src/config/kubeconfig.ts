@@ -9,6 +9,7 @@ import { MOUNT_ROOT } from '../constants.js';
 import type { KubeconfigFile, KubeconfigUserFields } from './codecs.js';
 import { ConfigError } from './errors.js';
 import { TokenFileAuthenticator, tokenFileAuthProvider, tokenFileOf } from './token-file-auth.js';
+import { retryWhileMissing } from './volume.js';
 
 /** A decoded kubeconfig (one file, or several merged), in client-node's shapes. */
 export interface KubeconfigModel {
@@ -131,7 +132,7 @@ export function pickContext(m: KubeconfigModel, context: string | undefined): Co
 
 async function assertReadable(file: string, what: string, m: KubeconfigModel, name: string): Promise<void> {
   try {
-    await access(file, fsConstants.R_OK);
+    await retryWhileMissing(() => access(file, fsConstants.R_OK));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
     throw new ConfigError('ReadFailed', `${describeSources(m)}: ${what} ${file} cannot be read (${code})`, { name, path: file }, { cause: e });

@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { KubeConfig, User } from '@kubernetes/client-node';
 import { ConfigError, errnoCode } from './errors.js';
+import { retryWhileMissing } from './volume.js';
 
 /** The auth-provider name that marks a user as authenticated by a re-read token file. */
 export const TOKEN_FILE_AUTH_PROVIDER = 'mcsa-token-file';
@@ -50,11 +51,11 @@ export class TokenFileAuthenticator implements Authenticator {
 
   private async read(userName: string, path: string): Promise<string> {
     try {
-      const s = await stat(path);
+      const s = await retryWhileMissing(() => stat(path));
       const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
       const cached = this.cache.get(path);
       if (cached?.version === version) return cached.token;
-      const token = (await readFile(path, 'utf8')).trim();
+      const token = (await retryWhileMissing(() => readFile(path, 'utf8'))).trim();
       if (token === '') throw new ConfigError('InvalidFile', `token file ${path} of user ${userName} is empty`, { name: userName, path });
       this.cache.set(path, { version, token });
       return token;
