@@ -1,0 +1,181 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import fastJsonPatch from 'fast-json-patch';
+import { IMPORT_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
+import { isDns1123Label, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
+import type { Pod } from '../../../src/webhook/admission.js';
+import { mountImports, parseImportAnnotation, podPatch, type ImportFound } from '../../../src/webhook/mutate.js';
+import { planAdmission, completeAdmission, decodeReview, BadReview } from '../../../src/webhook/review.js';
+import { importObject } from './fixtures.js';
+
+const NS = 'team-a';
+const ready = (name: string): ImportFound => ({ name, import: importObject(NS, name, true) });
+
+function pod(spec: Partial<Pod['spec']> = {}, annotation?: string): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: NS, ...(annotation !== undefined ? { annotations: { [IMPORT_ANNOTATION]: annotation } } : {}) },
+    spec: { containers: [{ name: 'app' }], ...spec },
+  };
+}
+
+function review(object: unknown, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: NS, object, ...extra },
+  };
+}
+
+describe('parseImportAnnotation', () => {
+  it('splits on commas, trims, drops empty entries and de-duplicates, keeping order', () => {
+    expect(parseImportAnnotation(' b , a,,b, ,c ')).toEqual({ names: ['b', 'a', 'c'], invalid: [] });
+    expect(parseImportAnnotation('')).toEqual({ names: [], invalid: [] });
+    expect(parseImportAnnotation(undefined)).toEqual({ names: [], invalid: [] });
+  });
+
+  it('accepts DNS-1123 subdomains (dots included) and reports everything else with a reason', () => {
+    const long = 'x'.repeat(254);
+    const r = parseImportAnnotation(`ok.name, Bad, -lead, trail-, under_score, ${long}, a..b`);
+    expect(r.names).toEqual(['ok.name']);
+    expect(r.invalid.map((i) => i.entry)).toEqual(['Bad', '-lead', 'trail-', 'under_score', long, 'a..b']);
+    expect(r.invalid.find((i) => i.entry === long)?.reason).toContain('at most 253');
+  });
+
+  it('never returns an invalid name nor a duplicate (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), fc.constantFrom('a', 'b.c', ' a ', '', 'A')), { maxLength: 12 }), (entries) => {
+        const { names } = parseImportAnnotation(entries.join(','));
+        expect(new Set(names).size).toBe(names.length);
+        for (const n of names) expect(isDns1123Subdomain(n)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('mountImports', () => {
+  it('adds one read-only secret volume per import and mounts it in every container and init container', () => {
+    const p = pod({ initContainers: [{ name: 'init' }], containers: [{ name: 'a' }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }] }], volumes: [{ name: 'x' }] });
+    const r = mountImports(p, NS, [ready('one'), ready('two.dots')]);
+    if (!r.allowed) throw new Error(r.problems.join());
+    expect(r.pod.spec.volumes).toEqual([
+      { name: 'x' },
+      { name: volumeNameForImport('one'), secret: { secretName: secretNameForImport('one') } },
+      { name: volumeNameForImport('two.dots'), secret: { secretName: secretNameForImport('two.dots') } },
+    ]);
+    for (const c of [...r.pod.spec.initContainers!, ...r.pod.spec.containers]) {
+      expect(c.volumeMounts).toEqual(
+        expect.arrayContaining([
+          { name: volumeNameForImport('one'), mountPath: `${MOUNT_ROOT}/one`, readOnly: true },
+          { name: volumeNameForImport('two.dots'), mountPath: `${MOUNT_ROOT}/two.dots`, readOnly: true },
+        ]),
+      );
+    }
+    expect(r.pod.spec.containers[1]!.volumeMounts![0]).toEqual({ name: 'x', mountPath: '/x' });
+    // The input is not modified.
+    expect(p.spec.volumes).toEqual([{ name: 'x' }]);
+    expect(p.spec.containers[0]!.volumeMounts).toBeUndefined();
+  });
+
+  it('is idempotent: an already-mounted pod gives an empty patch', () => {
+    const once = mountImports(pod({ initContainers: [{ name: 'i' }] }), NS, [ready('one'), ready('two')]);
+    if (!once.allowed) throw new Error('denied');
+    const twice = mountImports(once.pod, NS, [ready('one'), ready('two')]);
+    if (!twice.allowed) throw new Error('denied');
+    expect(podPatch(once.pod, twice.pod)).toEqual([]);
+  });
+
+  it('mounts into a container added after the first pass (reinvocation)', () => {
+    const once = mountImports(pod(), NS, [ready('one')]);
+    if (!once.allowed) throw new Error('denied');
+    const withSidecar = { ...once.pod, spec: { ...once.pod.spec, containers: [...once.pod.spec.containers, { name: 'injected' }] } };
+    const again = mountImports(withSidecar, NS, [ready('one')]);
+    if (!again.allowed) throw new Error('denied');
+    expect(podPatch(withSidecar, again.pod)).toEqual([
+      { op: 'add', path: '/spec/containers/1/volumeMounts', value: [{ name: volumeNameForImport('one'), mountPath: mountPathForImport('one'), readOnly: true }] },
+    ]);
+  });
+
+  it('denies a volume-name clash and a mount-path clash, naming the container and volume', () => {
+    const vol = mountImports(pod({ volumes: [{ name: volumeNameForImport('one'), secret: { secretName: 'other' } }] }), NS, [ready('one')]);
+    expect(vol).toEqual({ allowed: false, problems: [`volume "${volumeNameForImport('one')}" already exists and is not the Secret volume of service account import "one"`] });
+    const mount = mountImports(pod({ initContainers: [{ name: 'init', volumeMounts: [{ name: 'mine', mountPath: `${mountPathForImport('one')}//` }] }] }), NS, [ready('one')]);
+    expect(mount.allowed).toBe(false);
+    expect(!mount.allowed && mount.problems[0]).toContain('init container "init" already mounts volume "mine" at');
+  });
+
+  it('denies missing imports (all of them named) and warns about not-Ready ones', () => {
+    const r = mountImports(pod(), NS, [{ name: 'gone', import: undefined }, ready('ok'), { name: 'gone2', import: undefined }]);
+    expect(r).toEqual({
+      allowed: false,
+      problems: [`service account import "gone" not found in namespace "${NS}"`, `service account import "gone2" not found in namespace "${NS}"`],
+    });
+    const w = mountImports(pod(), NS, [{ name: 'slow', import: importObject(NS, 'slow', undefined) }]);
+    expect(w.allowed && w.warnings).toEqual([
+      `service account import "slow" in namespace "${NS}" is not Ready (not reconciled yet); the pod's containers will wait for Secret "${secretNameForImport('slow')}"`,
+    ]);
+  });
+
+  it('keeps warnings short and on one line', () => {
+    const sai = importObject(NS, 'x', false);
+    sai.status!.conditions![0]!.message = 'line one\nline two ' + 'z'.repeat(1000);
+    const r = mountImports(pod(), NS, [{ name: 'x', import: sai }]);
+    expect(r.allowed).toBe(true);
+    const w = r.allowed ? r.warnings[0]! : '';
+    expect(w.length).toBeLessThanOrEqual(256);
+    expect(w).not.toContain('\n');
+  });
+
+  it('volume names are distinct DNS-1123 labels and patches always apply (property)', () => {
+    const name = fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,80}[a-z0-9])?$/).filter(isDns1123Subdomain);
+    fc.assert(
+      fc.property(fc.uniqueArray(name, { minLength: 1, maxLength: 5 }), fc.nat(3), fc.nat(2), (names, nContainers, nInit) => {
+        const p = pod({
+          containers: Array.from({ length: nContainers + 1 }, (_, i) => ({ name: `c${i}` })),
+          ...(nInit > 0 ? { initContainers: Array.from({ length: nInit }, (_, i) => ({ name: `i${i}` })) } : {}),
+        });
+        const r = mountImports(p, NS, names.map(ready));
+        if (!r.allowed) throw new Error(r.problems.join());
+        const vols = r.pod.spec.volumes!.map((v) => v.name);
+        expect(new Set(vols).size).toBe(names.length);
+        for (const v of vols) expect(isDns1123Label(v)).toBe(true);
+        const applied = fastJsonPatch.applyPatch(structuredClone(p), podPatch(p, r.pod), true, false).newDocument;
+        expect(applied).toEqual(r.pod);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('planAdmission / completeAdmission', () => {
+  it('uses the request namespace when the pod has none (pods created by controllers)', () => {
+    const p = pod({}, 'one');
+    delete p.metadata!.namespace;
+    const plan = planAdmission(decodeReview(review(p)));
+    expect(plan).toMatchObject({ kind: 'lookup', namespace: NS, names: ['one'] });
+  });
+
+  it('lets other kinds, operations and subresources through untouched', () => {
+    for (const extra of [{ operation: 'UPDATE' }, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } }, { subResource: 'ephemeralcontainers', operation: 'CREATE' }]) {
+      const plan = planAdmission(decodeReview(review(pod({}, 'one'), extra)));
+      expect(plan).toEqual({ kind: 'answer', mutated: false, response: { uid: 'u-1', allowed: true } });
+    }
+  });
+
+  it('rejects a pod that does not decode as a BadReview naming the field', () => {
+    expect(() => planAdmission(decodeReview(review({ metadata: {}, spec: { containers: 'nope' } })))).toThrow(BadReview);
+    expect(() => planAdmission(decodeReview(review({ metadata: {}, spec: { containers: 'nope' } })))).toThrow(/request.object is not a valid Pod: .*spec.containers/);
+    expect(() => planAdmission(decodeReview(review(undefined)))).toThrow('request.object: expected the Pod being created, got missing');
+  });
+
+  it('answers with a base64 JSON Patch and echoes the uid', () => {
+    const plan = planAdmission(decodeReview(review(pod({}, 'one'))));
+    if (plan.kind !== 'lookup') throw new Error('expected a lookup');
+    const { response, mutated } = completeAdmission(plan, [ready('one')]);
+    expect(mutated).toBe(true);
+    expect(response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
+    const ops = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as unknown[];
+    expect(ops).toHaveLength(2);
+  });
+});
