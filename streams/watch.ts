@@ -70,6 +70,9 @@ const ObjectMeta = t.type({
   ]),
 });
 
+/** Bookmarks carry only `metadata.resourceVersion` (no name). */
+const VersionedObject = t.type({ metadata: t.partial({ resourceVersion: t.string }) });
+
 const StatusObject = t.partial({ code: t.number, message: t.string, reason: t.string });
 
 /** `ns/name` (or `name`) of a raw object, for log lines. */
@@ -81,7 +84,7 @@ export function objectRef(raw: unknown): string {
 }
 
 function resourceVersionOf(raw: unknown): string | undefined {
-  const m = decode(ObjectMeta, raw);
+  const m = decode(VersionedObject, raw);
   return m.ok ? m.value.metadata.resourceVersion : undefined;
 }
 
