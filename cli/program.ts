@@ -52,7 +52,7 @@ function clusterOptions(cmd: Command): Command {
 }
 
 const outputOption = (choices: string[], fallback: string) =>
-  new Option('-o, --output <format>', `output format: ${choices.join(' or ')}`).choices(choices).default(fallback);
+  new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 

@@ -18,6 +18,11 @@ function statusMessage(body: unknown): string | undefined {
   return undefined;
 }
 
+/** Messages may carry a stack or a dump after the first line: never show it. */
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? s;
+}
+
 /** The HTTP status of an API error (client-node's ApiException), if it is one. */
 export function httpStatusOf(e: unknown): number | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
@@ -51,8 +56,8 @@ export function describeError(e: unknown): string {
     if (e.message === 'fetch failed' && cause instanceof Error) {
       const code = (cause as Error & { code?: unknown }).code;
       text = typeof code === 'string' && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
-    } else text = e.message;
-  } else text = String(e);
+    } else text = firstLine(e.message);
+  } else text = firstLine(String(e));
   const oneLine = text.replace(/\s*\n\s*/g, ' ').trim();
   return String(redact(oneLine));
 }

@@ -1,0 +1,64 @@
+import { describe, expect, it } from '@jest/globals';
+import { jwtIssuedAt, mintDecision, type ExistingSecret } from '../../../src/bootstrap/mint.js';
+import { SecretAnnotations } from '../../../src/secret.js';
+
+const want = { fingerprint: 'fp', importUid: 'import-uid', remoteUid: 'sa-uid' };
+const issued = new Date('2026-01-01T00:00:00Z');
+const expiration = new Date('2026-01-01T01:00:00Z');
+const good: ExistingSecret = {
+  annotations: {
+    [SecretAnnotations.fingerprint]: 'fp',
+    [SecretAnnotations.remoteUid]: 'sa-uid',
+    [SecretAnnotations.issued]: issued.toISOString(),
+    [SecretAnnotations.expiration]: expiration.toISOString(),
+  },
+  dataKeys: ['ca.crt', 'config', 'namespace', 'server', 'token'],
+  ownerUids: ['import-uid'],
+};
+const at = (minutes: number) => new Date(issued.getTime() + minutes * 60_000);
+const withAnnotation = (k: string, v: string | undefined): ExistingSecret => {
+  const annotations = { ...good.annotations };
+  if (v === undefined) delete annotations[k];
+  else annotations[k] = v;
+  return { ...good, annotations };
+};
+
+describe('mint decision', () => {
+  it('keeps a good token (a re-run changes nothing)', () => {
+    expect(mintDecision(good, want, at(10))).toEqual({ mint: false });
+    expect(mintDecision(good, want, at(39))).toEqual({ mint: false });
+  });
+
+  it('mints when the Secret is missing or incomplete', () => {
+    expect(mintDecision(undefined, want, at(1))).toMatchObject({ mint: true, reason: expect.stringMatching(/does not exist/) });
+    expect(mintDecision({ ...good, dataKeys: ['token'] }, want, at(1))).toMatchObject({ mint: true, reason: expect.stringMatching(/lacks/) });
+  });
+
+  it('mints within the last third of the lifetime, or after expiry', () => {
+    expect(mintDecision(good, want, at(41))).toMatchObject({ mint: true, reason: 'the token expires soon' });
+    expect(mintDecision(good, want, at(61))).toMatchObject({ mint: true, reason: 'the token has expired' });
+  });
+
+  it('mints when the fingerprint, owner or importer ServiceAccount differ', () => {
+    expect(mintDecision(withAnnotation(SecretAnnotations.fingerprint, 'other'), want, at(1))).toMatchObject({ mint: true });
+    expect(mintDecision({ ...good, ownerUids: ['old-import'] }, want, at(1))).toMatchObject({ mint: true });
+    expect(mintDecision(withAnnotation(SecretAnnotations.remoteUid, 'old-sa'), want, at(1))).toMatchObject({
+      mint: true,
+      reason: expect.stringMatching(/recreated/),
+    });
+  });
+
+  it('mints when the expiry annotations are missing or nonsense', () => {
+    expect(mintDecision(withAnnotation(SecretAnnotations.expiration, undefined), want, at(1))).toMatchObject({ mint: true });
+    expect(mintDecision(withAnnotation(SecretAnnotations.issued, 'yesterday'), want, at(1))).toMatchObject({ mint: true });
+  });
+});
+
+describe('jwtIssuedAt', () => {
+  it('reads iat without verifying, and gives up quietly on anything else', () => {
+    const payload = Buffer.from(JSON.stringify({ iat: 1767225600 })).toString('base64url');
+    expect(jwtIssuedAt(`h.${payload}.s`)).toEqual(new Date('2026-01-01T00:00:00Z'));
+    expect(jwtIssuedAt('not-a-jwt')).toBeUndefined();
+    expect(jwtIssuedAt('a.!!!.c')).toBeUndefined();
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, expect, it } from '@jest/globals';
+import { UsageError } from '../../../src/bootstrap/errors.js';
+import {
+  parseBootstrapOptions,
+  parseDuration,
+  parseExportOptions,
+  parseKubeconfigOptions,
+  parseNamespaceList,
+  parseServerUrl,
+  parseStatusOptions,
+  parseUnbootstrapOptions,
+} from '../../../src/bootstrap/options.js';
+
+describe('durations', () => {
+  it('reads Go/kubectl durations and plain seconds', () => {
+    expect(parseDuration('90s', '--timeout')).toBe(90_000);
+    expect(parseDuration('2m', '--timeout')).toBe(120_000);
+    expect(parseDuration('1h30m', '--timeout')).toBe(5_400_000);
+    expect(parseDuration('500ms', '--timeout')).toBe(500);
+    expect(parseDuration('1.5h', '--timeout')).toBe(5_400_000);
+    expect(parseDuration('45', '--timeout')).toBe(45_000);
+  });
+
+  it('rejects anything else, naming the flag', () => {
+    for (const bad of ['', 'soon', '5d', '1h 2m', '-5s', 'm5']) {
+      expect(() => parseDuration(bad, '--timeout')).toThrow(UsageError);
+    }
+    expect(() => parseDuration('soon', '--duration')).toThrow(/--duration "soon"/);
+  });
+});
+
+describe('bootstrap options', () => {
+  it('fills defaults', () => {
+    expect(parseBootstrapOptions({})).toEqual({ target: {}, source: {}, dryRun: false, wait: false, timeoutMs: 120_000 });
+  });
+
+  it('passes the cluster flags through', () => {
+    const o = parseBootstrapOptions({
+      targetContext: 'c1',
+      targetKubeconfig: '/t.yaml',
+      targetName: 'eu-1',
+      sourceContext: 'c2',
+      sourceKubeconfig: '/s.yaml',
+      sourceName: 'us-1',
+      sourceServer: 'https://us-1.example.com:6443/',
+      sourceNamespaces: ' a, b,,a ',
+      dryRun: true,
+      wait: true,
+      timeout: '30s',
+    });
+    expect(o).toEqual({
+      target: { context: 'c1', kubeconfig: '/t.yaml', name: 'eu-1' },
+      source: { context: 'c2', kubeconfig: '/s.yaml', name: 'us-1' },
+      sourceServer: 'https://us-1.example.com:6443',
+      sourceNamespaces: ['a', 'b'],
+      dryRun: true,
+      wait: true,
+      timeoutMs: 30_000,
+    });
+  });
+
+  it('rejects invalid names, namespaces, servers and empty values as usage errors', () => {
+    expect(() => parseBootstrapOptions({ targetName: 'gke_p_z_n' })).toThrow(/--target-name "gke_p_z_n"/);
+    expect(() => parseBootstrapOptions({ sourceName: 'UPPER' })).toThrow(UsageError);
+    expect(() => parseBootstrapOptions({ sourceNamespaces: 'ok,Not_OK' })).toThrow(/"Not_OK"/);
+    expect(() => parseBootstrapOptions({ sourceNamespaces: ' , ' })).toThrow(/at least one namespace/);
+    expect(() => parseBootstrapOptions({ sourceServer: 'http://plain:80' })).toThrow(/--source-server/);
+    expect(() => parseBootstrapOptions({ sourceServer: 'not a url' })).toThrow(/not a URL/);
+    expect(() => parseBootstrapOptions({ targetContext: '' })).toThrow(/--target-context must not be empty/);
+    expect(() => parseBootstrapOptions({ timeout: 'forever' })).toThrow(/--timeout/);
+    expect(() => parseBootstrapOptions({ dryRun: 'yes' })).toThrow(/invalid options/);
+  });
+
+  it('unbootstrap takes the same cluster flags', () => {
+    expect(parseUnbootstrapOptions({ targetContext: 'a', sourceName: 'b', wait: true })).toEqual({
+      target: { context: 'a' },
+      source: { name: 'b' },
+      wait: true,
+      timeoutMs: 120_000,
+    });
+  });
+});
+
+describe('export options', () => {
+  it('defaults: the Secret is named after the ServiceAccount, 1 h, yaml, no audiences', () => {
+    expect(parseExportOptions('pod-lister', {})).toEqual({ serviceAccount: 'pod-lister', secretName: 'pod-lister', expirationSeconds: 3600, audiences: [], output: 'yaml' });
+  });
+
+  it('reads every flag', () => {
+    expect(
+      parseExportOptions('sa', { namespace: 'ns', context: 'c', kubeconfig: '/k', as: 'copy', duration: '24h', audience: ['a', 'b', 'a'], output: 'json', server: 'https://x:1' }),
+    ).toEqual({ serviceAccount: 'sa', namespace: 'ns', context: 'c', kubeconfig: '/k', secretName: 'copy', expirationSeconds: 86400, audiences: ['a', 'b'], output: 'json', server: 'https://x:1' });
+  });
+
+  it('rejects short or fractional durations, bad names and formats', () => {
+    expect(() => parseExportOptions('sa', { duration: '5m' })).toThrow(/at least 600/);
+    expect(() => parseExportOptions('sa', { duration: '1500ms' })).toThrow(UsageError);
+    expect(() => parseExportOptions('Bad_Name', {})).toThrow(/ServiceAccount name/);
+    expect(() => parseExportOptions('sa', { namespace: 'a.b' })).toThrow(/--namespace/);
+    expect(() => parseExportOptions('sa', { output: 'xml' })).toThrow(/--output "xml"/);
+    expect(() => parseExportOptions(undefined, {})).toThrow(/NAME/);
+  });
+});
+
+describe('kubeconfig and status options', () => {
+  it('validates the import name and output', () => {
+    expect(parseKubeconfigOptions('cluster2', { namespace: 'multicluster-service-account' })).toEqual({ importName: 'cluster2', namespace: 'multicluster-service-account' });
+    expect(() => parseKubeconfigOptions('../etc', {})).toThrow(UsageError);
+    expect(parseStatusOptions({})).toEqual({ output: 'table' });
+    expect(parseStatusOptions({ output: 'json', context: 'c' })).toEqual({ output: 'json', context: 'c' });
+    expect(() => parseStatusOptions({ output: 'wide' })).toThrow(UsageError);
+  });
+});
+
+describe('small parsers', () => {
+  it('namespace lists and server URLs', () => {
+    expect(parseNamespaceList('a,b', '--source-namespaces')).toEqual(['a', 'b']);
+    expect(parseServerUrl('https://10.0.0.1:6443', '--source-server')).toBe('https://10.0.0.1:6443');
+  });
+});
