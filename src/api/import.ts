@@ -55,6 +55,7 @@ export const Reasons = {
   ClusterUnreachable: 'ClusterUnreachable',
   ServiceAccountNotFound: 'ServiceAccountNotFound',
   Forbidden: 'Forbidden',
+  Unauthorized: 'Unauthorized',
   InvalidSpec: 'InvalidSpec',
   SecretConflict: 'SecretConflict',
   TokenRequestFailed: 'TokenRequestFailed',

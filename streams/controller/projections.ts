@@ -1,0 +1,106 @@
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../../src/api/decode.js';
+import { ServiceAccountImport } from '../../src/api/import.js';
+import { API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { credentialFromSecretData, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
+
+/** An import as the controller caches it: what decisions need, nothing more. */
+export interface CachedImport {
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+  resourceVersion: string;
+  rotation?: string;
+  deleting: boolean;
+  sai: ServiceAccountImport;
+}
+
+export function projectImport(raw: unknown): CachedImport {
+  const sai = decodeOrThrow(ServiceAccountImport, raw, 'ServiceAccountImport');
+  const m = sai.metadata;
+  const slim: ServiceAccountImport = {
+    apiVersion: sai.apiVersion,
+    kind: sai.kind,
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, generation: m.generation, resourceVersion: m.resourceVersion },
+    spec: sai.spec,
+    ...(sai.status ? { status: sai.status } : {}),
+  };
+  return {
+    namespace: m.namespace ?? '',
+    name: m.name,
+    uid: m.uid ?? '',
+    generation: m.generation ?? 0,
+    resourceVersion: m.resourceVersion ?? '',
+    rotation: m.annotations?.[ROTATE_ANNOTATION],
+    deleting: m.deletionTimestamp !== undefined && m.deletionTimestamp !== null,
+    sai: slim,
+  };
+}
+
+const RawSecret = t.intersection([
+  t.type({
+    metadata: t.intersection([
+      t.type({ name: t.string, namespace: t.string }),
+      t.partial({
+        resourceVersion: t.string,
+        labels: t.record(t.string, t.string),
+        annotations: t.record(t.string, t.string),
+        ownerReferences: t.array(t.intersection([t.type({ apiVersion: t.string, kind: t.string, name: t.string, uid: t.string }), t.partial({ controller: t.boolean })])),
+      }),
+    ]),
+  }),
+  t.partial({ data: t.union([t.record(t.string, t.string), t.null]) }),
+]);
+
+/** A generated Secret as cached: its annotations and integrity, never its token (except registrations'). */
+export interface CachedSecret {
+  namespace: string;
+  name: string;
+  resourceVersion: string;
+  importName: string;
+  /** UID of the import that controls it, if a ServiceAccountImport does. */
+  controllerUid?: string;
+  /** Controlled by something that is not a ServiceAccountImport. */
+  foreignController: boolean;
+  dataIntact: boolean;
+  annotations: Record<string, string>;
+  /** Only for Secrets in the install namespace (registrations): the controller calls with it. */
+  credential?: ImportCredential;
+}
+
+export function projectSecret(installNamespace: string) {
+  return (raw: unknown): CachedSecret => {
+    const s = decodeOrThrow(RawSecret, raw, 'Secret');
+    const m = s.metadata;
+    const owner = m.ownerReferences?.find((o) => o.controller);
+    const isImportOwner = owner?.kind === IMPORT_KIND && owner.apiVersion === API_GROUP_VERSION;
+    const annotations = Object.fromEntries(Object.entries(m.annotations ?? {}).filter(([k]) => Object.values(SecretAnnotations).includes(k as never)));
+    const data = s.data ?? undefined;
+    return {
+      namespace: m.namespace,
+      name: m.name,
+      resourceVersion: m.resourceVersion ?? '',
+      importName: m.labels?.[IMPORT_LABEL] ?? '',
+      controllerUid: isImportOwner ? owner.uid : undefined,
+      foreignController: owner !== undefined && !isImportOwner,
+      dataIntact: annotations[SecretAnnotations.dataHash] === secretDataHash(data),
+      annotations,
+      credential: m.namespace === installNamespace ? credentialFromSecretData(data) : undefined,
+    };
+  };
+}
+
+const RawServiceAccount = t.type({ metadata: t.intersection([t.type({ name: t.string, namespace: t.string }), t.partial({ uid: t.string, resourceVersion: t.string })]) });
+
+export interface CachedServiceAccount {
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+}
+
+export function projectServiceAccount(raw: unknown): CachedServiceAccount {
+  const sa = decodeOrThrow(RawServiceAccount, raw, 'ServiceAccount');
+  return { namespace: sa.metadata.namespace, name: sa.metadata.name, uid: sa.metadata.uid ?? '', resourceVersion: sa.metadata.resourceVersion ?? '' };
+}

@@ -1,0 +1,309 @@
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
+import { API_GROUP, API_VERSION, IMPORT_KIND, IMPORT_PLURAL } from '../../src/constants.js';
+import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
+import { decide, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView } from '../../src/controller/decide.js';
+import type { Logger } from '../../src/logger.js';
+import { secretNameForImport } from '../../src/naming.js';
+import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
+import type { SharedCache } from '../cache.js';
+import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
+import type { ReconcileResult } from '../workqueue.js';
+import type { ControllerMetrics } from './metrics.js';
+import type { CachedImport, CachedSecret } from './projections.js';
+import type { ClusterRegistry } from './registry.js';
+
+export interface ReconcilerOptions {
+  local: KubeConfig;
+  imports: SharedCache<CachedImport>;
+  secrets: SharedCache<CachedSecret>;
+  registry: ClusterRegistry;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  refreshRatio: number;
+  maxRefreshIntervalMs?: number;
+  /** How long a blocked import waits for an event before it is looked at again anyway. */
+  safetyRequeueMs: number;
+  requestTimeoutMs: number;
+  now?: () => Date;
+}
+
+/** A failure the queue retries with per-key backoff, after the condition has been written. */
+export class RetryableError extends Error {
+  override readonly name = 'RetryableError';
+}
+
+interface MintResult {
+  token: string;
+  issued: Date;
+  expiration: Date;
+  remoteUid: string;
+}
+
+/** The part of a token's claims the controller reads (no verification: the source issued it to us). */
+function claims(token: string): { iat?: number; uid?: string } {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      iat?: number;
+      'kubernetes.io'?: { serviceaccount?: { uid?: string } };
+    };
+    return { iat: payload.iat, uid: payload['kubernetes.io']?.serviceaccount?.uid };
+  } catch {
+    return {};
+  }
+}
+
+function classifyMintError(e: unknown): { reason: Reason; retry: 'event' | 'backoff' } {
+  const status = httpStatus(e);
+  if (status === 404) return { reason: Reasons.ServiceAccountNotFound, retry: 'event' };
+  if (status === 403) return { reason: Reasons.Forbidden, retry: 'backoff' };
+  if (status === 401) return { reason: Reasons.Unauthorized, retry: 'backoff' };
+  if (status === 400 || status === 422) return { reason: Reasons.TokenRequestFailed, retry: 'backoff' };
+  return { reason: Reasons.ClusterUnreachable, retry: 'backoff' };
+}
+
+/**
+ * Converges one import: reads the folded state, asks `decide`, and performs what it says —
+ * TokenRequest in the source, the Secret write and the status write in the target.
+ */
+export class Reconciler {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly remoteCore = new WeakMap<KubeConfig, CoreV1Api>();
+  /** Secrets written but not yet seen by the cache: used instead of the stale cached view. */
+  private readonly written = new Map<string, { previousVersion: string; version: string; secret: CachedSecret }>();
+  private readonly now: () => Date;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.core = o.local.makeApiClient(CoreV1Api);
+    this.custom = o.local.makeApiClient(CustomObjectsApi);
+    this.now = o.now ?? (() => new Date());
+  }
+
+  readonly reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
+    const imp = this.o.imports.get(key);
+    if (!imp || imp.deleting) {
+      this.o.metrics.tokenSecondsToExpiry.remove({ namespace: key.split('/')[0] ?? '', import: key.split('/')[1] ?? '' });
+      return; // the owner reference lets the garbage collector delete the Secret
+    }
+    const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
+    const cluster = this.o.registry.get(imp.sai.spec.clusterName);
+    const clusterView: ClusterView | undefined = cluster && {
+      name: cluster.name,
+      server: cluster.spec.server,
+      caPem: cluster.spec.caPem,
+      reachable: cluster.reachable,
+      lastError: cluster.lastError,
+    };
+    const remote: RemoteServiceAccountView = cluster ? cluster.serviceAccount(imp.sai.spec.namespace, imp.sai.spec.name) : { state: 'unknown' };
+    const secretKey = `${imp.namespace}/${secretNameForImport(imp.name)}`;
+    const secret = this.currentSecret(secretKey);
+    if (secret?.foreignController) {
+      return this.block(imp, log, { action: 'blocked', reason: Reasons.SecretConflict, message: `Secret ${secretKey} exists and is controlled by another object; delete or rename it`, retry: 'event' }, secret);
+    }
+    const decision = decide({
+      key,
+      sai: imp.sai,
+      cluster: clusterView,
+      remote,
+      secret: secret && this.secretView(secret, imp),
+      fingerprint: clusterView ? mintFingerprint({ spec: imp.sai.spec, server: clusterView.server, caPem: clusterView.caPem }) : '',
+      rotation: imp.rotation,
+      now: this.now(),
+      refreshRatio: this.o.refreshRatio,
+      maxRefreshIntervalMs: this.o.maxRefreshIntervalMs,
+    });
+    switch (decision.action) {
+      case 'blocked':
+        return this.block(imp, log, decision, secret);
+      case 'ready':
+        await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, decision.expiration) }, decision.expiration, true);
+        this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (decision.expiration.getTime() - this.now().getTime()) / 1000);
+        return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
+      case 'mint':
+        return this.mintAndWrite(imp, log, decision.why, clusterView!, remote, secret, signal);
+    }
+  };
+
+  private async mintAndWrite(imp: CachedImport, log: Logger, why: string, cluster: ClusterView, remote: RemoteServiceAccountView, secret: CachedSecret | undefined, signal: AbortSignal): Promise<ReconcileResult> {
+    const { spec } = imp.sai;
+    let minted: MintResult;
+    try {
+      minted = await this.mint(imp, remote, signal);
+    } catch (e) {
+      const { reason, retry } = classifyMintError(e);
+      const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${apiErrorMessage(e)}`;
+      return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
+    }
+    this.o.metrics.tokensMinted.inc({ cluster: cluster.name, why });
+    const desired = buildImportSecret({
+      importName: imp.name,
+      importNamespace: imp.namespace,
+      importUid: imp.uid,
+      credential: { token: minted.token, server: cluster.server, caPem: cluster.caPem, namespace: spec.namespace },
+      issued: minted.issued,
+      expiration: minted.expiration,
+      remoteUid: minted.remoteUid,
+      fingerprint: mintFingerprint({ spec, server: cluster.server, caPem: cluster.caPem }),
+      rotation: imp.rotation,
+    });
+    await this.writeSecret(desired, secret, signal);
+    log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString() });
+    await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
+    this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (minted.expiration.getTime() - this.now().getTime()) / 1000);
+    const view = this.secretView(this.currentSecret(`${imp.namespace}/${desired.metadata!.name}`)!, imp);
+    const refresh = decide({ key: `${imp.namespace}/${imp.name}`, sai: imp.sai, cluster, remote: { state: 'present', uid: minted.remoteUid }, secret: view, fingerprint: view.fingerprint ?? '', rotation: imp.rotation, now: this.now(), refreshRatio: this.o.refreshRatio, maxRefreshIntervalMs: this.o.maxRefreshIntervalMs });
+    return refresh.action === 'ready' ? { requeueAfterMs: Math.max(0, refresh.refreshAt.getTime() - this.now().getTime()) } : { requeueAfterMs: 0 };
+  }
+
+  private async mint(imp: CachedImport, remote: RemoteServiceAccountView, signal: AbortSignal): Promise<MintResult> {
+    const cluster = this.o.registry.get(imp.sai.spec.clusterName)!;
+    let api = this.remoteCore.get(cluster.kubeConfig);
+    if (!api) {
+      api = cluster.kubeConfig.makeApiClient(CoreV1Api);
+      this.remoteCore.set(cluster.kubeConfig, api);
+    }
+    const { spec } = imp.sai;
+    const tr = await api.createNamespacedServiceAccountToken(
+      {
+        namespace: spec.namespace,
+        name: spec.name,
+        body: { spec: { expirationSeconds: spec.expirationSeconds ?? 3600, audiences: spec.audiences ?? [] } },
+      },
+      callOptions({ timeoutMs: this.o.requestTimeoutMs, signal }),
+    );
+    const token = tr.status?.token;
+    if (!token) throw new Error('TokenRequest returned no token');
+    const c = claims(token);
+    const expiration = tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : new Date(this.now().getTime() + (spec.expirationSeconds ?? 3600) * 1000);
+    const issued = c.iat ? new Date(c.iat * 1000) : this.now();
+    const remoteUid = c.uid ?? (remote.state === 'present' ? remote.uid : '');
+    return { token, issued, expiration, remoteUid };
+  }
+
+  private async writeSecret(desired: V1Secret, current: CachedSecret | undefined, signal: AbortSignal): Promise<void> {
+    const ns = desired.metadata!.namespace!;
+    const name = desired.metadata!.name!;
+    const opts = callOptions({ timeoutMs: this.o.requestTimeoutMs, signal });
+    let written: V1Secret;
+    try {
+      written = current
+        ? await this.core.replaceNamespacedSecret({ namespace: ns, name, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.resourceVersion } } }, opts)
+        : await this.core.createNamespacedSecret({ namespace: ns, body: desired }, opts);
+    } catch (e) {
+      const status = httpStatus(e);
+      if (status === 409 || (status === 404 && current)) {
+        throw new RetryableError(`Secret ${ns}/${name} changed while it was being written (${apiErrorMessage(e)}); retrying`);
+      }
+      throw new RetryableError(`writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`);
+    }
+    const key = `${ns}/${name}`;
+    const cachedNow = this.o.secrets.get(key);
+    const ann = written.metadata?.annotations ?? {};
+    this.written.set(key, {
+      previousVersion: cachedNow?.resourceVersion ?? '',
+      version: written.metadata?.resourceVersion ?? '',
+      secret: {
+        namespace: ns,
+        name,
+        resourceVersion: written.metadata?.resourceVersion ?? '',
+        importName: desired.metadata!.labels![Object.keys(desired.metadata!.labels!)[0]!]!,
+        controllerUid: desired.metadata!.ownerReferences![0]!.uid,
+        foreignController: false,
+        dataIntact: true,
+        annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => Object.values(SecretAnnotations).includes(k as never))),
+      },
+    });
+  }
+
+  /** The Secret as last seen, preferring what this process wrote over a cache that has not caught up. */
+  private currentSecret(key: string): CachedSecret | undefined {
+    const cached = this.o.secrets.get(key);
+    const mine = this.written.get(key);
+    if (!mine) return cached;
+    const cacheIsBehind = cached === undefined ? mine.previousVersion === '' : cached.resourceVersion === mine.previousVersion;
+    if (cacheIsBehind) return mine.secret;
+    this.written.delete(key);
+    return cached;
+  }
+
+  private secretView(s: CachedSecret, imp: CachedImport): SecretView {
+    const a = s.annotations;
+    const date = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined);
+    return {
+      intact: s.dataIntact && s.importName === imp.name && s.controllerUid === imp.uid,
+      fingerprint: a[SecretAnnotations.fingerprint],
+      remoteUid: a[SecretAnnotations.remoteUid],
+      rotation: a[SecretAnnotations.rotation],
+      issued: date(a[SecretAnnotations.issued]),
+      expiration: date(a[SecretAnnotations.expiration]),
+    };
+  }
+
+  private async block(imp: CachedImport, log: Logger, d: Extract<Decision, { action: 'blocked' }>, secret: CachedSecret | undefined): Promise<ReconcileResult> {
+    const expiration = secret?.annotations[SecretAnnotations.expiration];
+    await this.writeStatus(imp, log, { status: 'False', reason: d.reason, message: d.message }, expiration ? new Date(expiration) : undefined, secret !== undefined);
+    if (d.retry === 'backoff') throw new RetryableError(d.message);
+    if (d.retry === 'event') return { requeueAfterMs: this.o.safetyRequeueMs };
+    return;
+  }
+
+  private async writeStatus(imp: CachedImport, log: Logger, ready: { status: 'True' | 'False'; reason: Reason; message: string }, expiration: Date | undefined, secretExists: boolean): Promise<void> {
+    const current = imp.sai.status ?? {};
+    const previous = readyCondition(imp.sai);
+    const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, observedGeneration: imp.generation };
+    const status: ImportStatus = {
+      ...current,
+      conditions: setCondition(current.conditions, next, this.now()),
+      observedGeneration: imp.generation,
+      ...(secretExists ? { secrets: [{ name: secretNameForImport(imp.name) }] } : {}),
+      ...(expiration ? { expirationTimestamp: rfc3339(expiration) } : {}),
+    };
+    if (isDeepStrictEqual(status, current)) return;
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group: API_GROUP, version: API_VERSION, namespace: imp.namespace, plural: IMPORT_PLURAL, name: imp.name, body: { status } },
+        callOptions({ timeoutMs: this.o.requestTimeoutMs, contentType: PatchStrategy.MergePatch }),
+      );
+    } catch (e) {
+      if (httpStatus(e) === 404) return; // deleted meanwhile
+      throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
+    }
+    if (conditionChanged(previous, next) && (previous?.status !== next.status || previous?.reason !== next.reason)) {
+      log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: ready.message });
+      await this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message, log);
+    }
+  }
+
+  private async recordEvent(imp: CachedImport, type: 'Normal' | 'Warning', reason: string, message: string, log: Logger): Promise<void> {
+    const now = this.now();
+    try {
+      await this.core.createNamespacedEvent(
+        {
+          namespace: imp.namespace,
+          body: {
+            metadata: { generateName: `${imp.name}.`, namespace: imp.namespace },
+            involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: IMPORT_KIND, name: imp.name, namespace: imp.namespace, uid: imp.uid, resourceVersion: imp.resourceVersion },
+            reason,
+            message: message.slice(0, 1024),
+            type,
+            source: { component: 'multicluster-service-account-controller' },
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+            reportingComponent: 'multicluster-service-account-controller',
+          },
+        },
+        callOptions({ timeoutMs: this.o.requestTimeoutMs }),
+      );
+    } catch (e) {
+      log.warn('could not record an Event', { reason, error: apiErrorMessage(e) });
+    }
+  }
+}
+
+function readyMessage(imp: CachedImport, expiration: Date): string {
+  const s = imp.sai.spec;
+  return `token for ServiceAccount ${s.namespace}/${s.name} in cluster "${s.clusterName}" is in Secret ${secretNameForImport(imp.name)}; it expires at ${rfc3339(expiration)} and is refreshed before`;
+}

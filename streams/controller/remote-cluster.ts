@@ -1,0 +1,206 @@
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import { Subject, type Observable, type Subscription } from 'rxjs';
+import type { RemoteServiceAccountView } from '../../src/controller/decide.js';
+import type { Logger } from '../../src/logger.js';
+import { SharedCache } from '../cache.js';
+import { listWatch, type WatchHealth } from '../watch.js';
+import type { BackoffOptions } from '../watch-policy.js';
+import { projectServiceAccount, type CachedServiceAccount } from './projections.js';
+
+/** How the controller authenticates to a source cluster. */
+export type ClusterAuth =
+  /** A bearer token that is replaced in place when the registration's token rotates. */
+  | { kind: 'token'; token: string }
+  /** A kubeconfig context (development: `--kubeconfig` contexts are clusters too). */
+  | { kind: 'kubeconfig'; kubeConfig: KubeConfig };
+
+export interface RemoteClusterSpec {
+  name: string;
+  server: string;
+  caPem: string;
+  auth: ClusterAuth;
+  source: 'registration' | 'kubeconfig';
+}
+
+export type RemoteEvent =
+  | { kind: 'health'; reachable: boolean }
+  | { kind: 'serviceaccount'; namespace: string; name: string }
+  | { kind: 'synced' };
+
+const AUTH_PROVIDER = 'mcsa-rotating-token';
+
+/** The token a registration's KubeConfig sends; swapped without rebuilding clients or watches. */
+class TokenHolder {
+  constructor(public token: string) {}
+  authenticator() {
+    return {
+      isAuthProvider: (user: User) => user.authProvider?.name === AUTH_PROVIDER,
+      applyAuthentication: async (_user: User, opts: { headers?: Record<string, string> }) => {
+        opts.headers ??= {};
+        opts.headers.Authorization = `Bearer ${this.token}`;
+      },
+    };
+  }
+}
+
+function tokenKubeConfig(spec: RemoteClusterSpec, holder: TokenHolder): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: spec.name, server: spec.server, caData: Buffer.from(spec.caPem).toString('base64'), skipTLSVerify: false }],
+    // A distinct user name per cluster: client-node caches credentials by user name.
+    users: [{ name: `mcsa-importer@${spec.name}`, authProvider: { name: AUTH_PROVIDER, config: {} } }],
+    contexts: [{ name: spec.name, cluster: spec.name, user: `mcsa-importer@${spec.name}` }],
+    currentContext: spec.name,
+  });
+  kc.addAuthenticator(holder.authenticator());
+  return kc;
+}
+
+/** Cache key of a projected object: `namespace/name`. */
+export const flatKey = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
+export const sameVersion = (a: { resourceVersion: string }, b: { resourceVersion: string }): boolean => a.resourceVersion !== '' && a.resourceVersion === b.resourceVersion;
+
+function isAuthorizationFailure(h: WatchHealth): boolean {
+  return !h.connected && /HTTP 403\b/.test(h.lastError ?? '');
+}
+
+/**
+ * One source cluster: its client configuration and a watch of its ServiceAccounts (cluster-wide,
+ * or per namespace when the importer may only list some namespaces). Reachability follows the
+ * watch: a cluster whose API server cannot be reached is reported within a second or two.
+ */
+export class RemoteCluster {
+  readonly kubeConfig: KubeConfig;
+  private readonly holder?: TokenHolder;
+  private readonly events = new Subject<RemoteEvent>();
+  readonly events$: Observable<RemoteEvent> = this.events.asObservable();
+  private mode: 'cluster' | 'namespaced' = 'cluster';
+  private readonly watches = new Map<string, { cache: SharedCache<CachedServiceAccount>; sub: Subscription; health?: WatchHealth }>();
+  private wantedNamespaces = new Set<string>();
+  private reachableNow = true;
+  private lastErrorNow?: string;
+
+  constructor(
+    readonly spec: RemoteClusterSpec,
+    private readonly opts: { logger: Logger; backoff?: BackoffOptions; idleTimeoutMs?: number },
+  ) {
+    if (spec.auth.kind === 'token') {
+      this.holder = new TokenHolder(spec.auth.token);
+      this.kubeConfig = tokenKubeConfig(spec, this.holder);
+    } else {
+      this.kubeConfig = spec.auth.kubeConfig;
+    }
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  get reachable(): boolean {
+    return this.reachableNow;
+  }
+
+  get lastError(): string | undefined {
+    return this.lastErrorNow;
+  }
+
+  /** Number of open watch connections (for metrics and the benchmark). */
+  get watchCount(): number {
+    return this.watches.size;
+  }
+
+  /** Replaces the bearer token in place (a registration's token rotated). */
+  updateToken(token: string): void {
+    if (this.holder) this.holder.token = token;
+  }
+
+  /** Whether `spec` can be served by this instance (same server, CA and kind of auth). */
+  sameEndpoint(spec: RemoteClusterSpec): boolean {
+    return spec.server === this.spec.server && spec.caPem.trim() === this.spec.caPem.trim() && spec.auth.kind === this.spec.auth.kind && spec.source === this.spec.source;
+  }
+
+  start(): void {
+    this.open('');
+  }
+
+  /** Namespaces imports ask for: watched one by one when the importer cannot list cluster-wide. */
+  setNamespaces(namespaces: Set<string>): void {
+    this.wantedNamespaces = namespaces;
+    if (this.mode !== 'namespaced') return;
+    for (const ns of namespaces) if (!this.watches.has(ns)) this.open(ns);
+    for (const ns of [...this.watches.keys()]) if (!namespaces.has(ns)) this.close(ns);
+  }
+
+  serviceAccount(namespace: string, name: string): RemoteServiceAccountView {
+    const scope = this.mode === 'cluster' ? '' : namespace;
+    const w = this.watches.get(scope);
+    if (!w || !w.cache.synced) return { state: 'unknown' };
+    const sa = w.cache.get(`${namespace}/${name}`);
+    return sa ? { state: 'present', uid: sa.uid } : { state: 'absent' };
+  }
+
+  get synced(): boolean {
+    return [...this.watches.values()].every((w) => w.cache.synced);
+  }
+
+  stop(): void {
+    for (const ns of [...this.watches.keys()]) this.close(ns);
+    this.events.complete();
+  }
+
+  private open(namespace: string): void {
+    const path = namespace ? `/api/v1/namespaces/${namespace}/serviceaccounts` : '/api/v1/serviceaccounts';
+    const describe = `${this.name} serviceaccounts${namespace ? ` in ${namespace}` : ''}`;
+    const entry: { cache: SharedCache<CachedServiceAccount>; sub: Subscription; health?: WatchHealth } = {} as never;
+    const source = listWatch({
+      kubeConfig: this.kubeConfig,
+      path,
+      project: projectServiceAccount,
+      describe,
+      logger: this.opts.logger,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      backoff: this.opts.backoff,
+      onHealth: (h) => {
+        entry.health = h;
+        this.onHealth(namespace, h);
+      },
+    });
+    entry.cache = new SharedCache<CachedServiceAccount>(source, { keyOf: flatKey, same: sameVersion, describe, logger: this.opts.logger });
+    entry.sub = entry.cache.changes$.subscribe((c) => {
+      const [ns, n] = c.key.split('/') as [string, string];
+      this.events.next({ kind: 'serviceaccount', namespace: ns, name: n });
+    });
+    const syncSub = entry.cache.synced$.subscribe((s) => s && this.events.next({ kind: 'synced' }));
+    entry.sub.add(syncSub);
+    entry.cache.start();
+    this.watches.set(namespace, entry);
+  }
+
+  private close(namespace: string): void {
+    const w = this.watches.get(namespace);
+    if (!w) return;
+    w.sub.unsubscribe();
+    w.cache.stop();
+    this.watches.delete(namespace);
+  }
+
+  private onHealth(namespace: string, h: WatchHealth): void {
+    if (namespace === '' && this.mode === 'cluster' && isAuthorizationFailure(h)) {
+      this.opts.logger.info('the importer may not list ServiceAccounts cluster-wide; watching the imported namespaces one by one', { cluster: this.name });
+      this.mode = 'namespaced';
+      this.close('');
+      this.setNamespaces(this.wantedNamespaces);
+      return;
+    }
+    // Reachability is about the network and the server, not permissions: a 403 in one namespace
+    // is that import's problem (TokenRequest will say Forbidden), not the cluster's.
+    const unreachable = [...this.watches.values()].map((w) => w.health).find((x) => x && !x.connected && !isAuthorizationFailure(x));
+    const reachable = unreachable === undefined;
+    this.lastErrorNow = unreachable?.lastError;
+    if (reachable !== this.reachableNow) {
+      this.reachableNow = reachable;
+      this.opts.logger[reachable ? 'info' : 'warn'](reachable ? 'cluster reachable again' : 'cluster unreachable', { cluster: this.name, error: this.lastErrorNow });
+      this.events.next({ kind: 'health', reachable });
+    }
+  }
+}

@@ -1,0 +1,12 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseDuration } from '../../src/duration.js';
+
+describe('parseDuration', () => {
+  it.each([
+    ['15s', 15_000], ['10m', 600_000], ['1h30m', 5_400_000], ['500ms', 500], ['2', 2_000], ['0.5', 500], ['1m0.5s', 60_500],
+  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it.each(['', 'abc', '10x', '5s junk', '-1s'])('rejects %j', (text) => {
+    expect(() => parseDuration(text, '--lease-duration')).toThrow(/^invalid --lease-duration/);
+  });
+});
