@@ -91,6 +91,10 @@ export function createWebhookApp(opts: AppOptions): express.Express {
         sendError(res, 400, `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/json`);
         return;
       }
+      if (req.headers['content-length'] === '0') {
+        sendError(res, 400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview');
+        return;
+      }
       next();
     },
     express.json({ limit, type: () => true, strict: false }),
