@@ -143,6 +143,7 @@ class ListWatchLoop<T> {
 
   /** LISTs every page and emits RESET; false (after counting the failure) when it failed. */
   private async relist(): Promise<boolean> {
+    const wasResync = this.resyncDue;
     this.resyncDue = false;
     try {
       const { items, resourceVersion } = await this.listAll();
@@ -155,6 +156,7 @@ class ListWatchLoop<T> {
       return true;
     } catch (e) {
       if (this.stop.aborted) return true;
+      this.resyncDue = wasResync;
       this.failures++;
       this.reportFailure(describeError(e));
       return false;

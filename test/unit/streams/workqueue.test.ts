@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Subject } from 'rxjs';
-import { ManualClock } from '../../../streams/clock.js';
+import { TestScheduler } from 'rxjs/testing';
+import { ManualClock, schedulerClock } from '../../../streams/clock.js';
 import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
 import { TerminalError, WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
 
@@ -339,5 +340,48 @@ describe('rate limiters', () => {
     expect(limiter.retries('k')).toBe(2);
     limiter.forget('k');
     expect(limiter.retries('k')).toBe(0);
+  });
+});
+
+describe('clocks', () => {
+  it('schedulerClock follows an RxJS TestScheduler in virtual time', () => {
+    const ts = new TestScheduler((a, b) => expect(a).toEqual(b));
+    ts.run(({ flush }) => {
+      const clock = schedulerClock(ts);
+      const fired: number[] = [];
+      clock.schedule(() => fired.push(clock.now()), 250);
+      const cancel = clock.schedule(() => fired.push(-1), 100);
+      cancel();
+      flush();
+      expect(fired).toEqual([250]);
+    });
+  });
+
+  it('runs a WorkQueue delay on an RxJS scheduler', async () => {
+    const ts = new TestScheduler((a, b) => expect(a).toEqual(b));
+    const runs: number[] = [];
+    const queue = new WorkQueue({ clock: schedulerClock(ts), reconcile: async () => void runs.push(ts.now()) });
+    queue.start();
+    ts.run(({ flush }) => {
+      queue.addAfter('k', 1_000);
+      flush();
+    });
+    await settle();
+    expect(runs).toEqual([1_000]);
+    await queue.shutdown(0);
+  });
+
+  it('ManualClock fires due callbacks in time order and never goes backwards', () => {
+    const clock = new ManualClock(0);
+    const order: string[] = [];
+    clock.schedule(() => order.push('b'), 20);
+    clock.schedule(() => order.push('a'), 10);
+    clock.schedule(() => {
+      order.push('c');
+      clock.advance(100);
+    }, 20);
+    clock.advance(30);
+    expect(order).toEqual(['a', 'b', 'c']);
+    expect(clock.now()).toBe(120);
   });
 });
