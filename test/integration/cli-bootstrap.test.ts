@@ -1,0 +1,205 @@
+// kubemcsa bootstrap / unbootstrap / kubeconfig / status against two real clusters:
+// cluster1 (target) ← cluster2 (source).
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { parse } from 'yaml';
+import { INSTALL_NAMESPACE, IMPORT_LABEL } from '../../src/constants.js';
+import { secretNameForImport } from '../../src/naming.js';
+import { credentialFromSecretData, SecretAnnotations, mintFingerprint } from '../../src/secret.js';
+import { clusterInfo, createTestNamespace, kubectl } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
+import { canIList, ensureCrd, errorLine, keys, kubemcsa, listStatus, scratchDir, snapshot, tokenKubeConfig } from './cli-support.js';
+
+jest.setTimeout(180_000);
+
+const TARGET = 'cluster1';
+const SOURCE = 'cluster2';
+const CLUSTER_FLAGS = ['--target-context', TARGET, '--source-context', SOURCE];
+const IMPORTER = `system:serviceaccount:${INSTALL_NAMESPACE}:${TARGET}`;
+const SECRET = secretNameForImport(SOURCE);
+
+const kcOf = (c: string) => clusterInfo(c).kubeconfigPath;
+
+async function readSecret(): Promise<{ metadata: { annotations: Record<string, string>; ownerReferences: Array<{ uid: string; kind: string; controller: boolean }>; labels: Record<string, string> }; data: Record<string, string> }> {
+  const r = await kubectl(kcOf(TARGET), ['get', 'secret', '-n', INSTALL_NAMESPACE, SECRET, '-o', 'json']);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+async function unbootstrapAndWait(): Promise<void> {
+  const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
+  if (r.code !== 0) throw new Error(`unbootstrap failed: ${r.stderr}`);
+}
+
+describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
+  const scratch = scratchDir('cli-bootstrap');
+  let scoped: { name: string; delete: () => Promise<void> };
+
+  beforeAll(async () => {
+    await ensureCrd(TARGET);
+    // Leftovers of an interrupted run would make "exactly these objects" meaningless.
+    await unbootstrapAndWait();
+    scoped = await createTestNamespace(SOURCE, 'cli-scoped');
+  });
+
+  afterAll(async () => {
+    await unbootstrapAndWait();
+    await scoped.delete();
+    scratch.cleanup();
+  });
+
+  it('--dry-run runs the pre-flight, prints the plan and creates nothing', async () => {
+    const before = [await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))];
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`[source ${SOURCE}] apply ServiceAccount ${INSTALL_NAMESPACE}/${TARGET}`);
+    expect(r.stdout).toContain(`[target ${TARGET}] apply ServiceAccountImport ${INSTALL_NAMESPACE}/${SOURCE}`);
+    expect(r.stderr).toContain('pre-flight');
+    expect(r.stderr).toContain('dry run: nothing was changed');
+    expect([await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))]).toEqual(before);
+    expect(keys(before[0]!)).toEqual([]);
+    expect(keys(before[1]!)).toEqual([]);
+  });
+
+  it('creates exactly the importer objects in the source and the registration in the target', async () => {
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    // One progress line per step, never a token.
+    expect(r.stderr).toMatch(/ClusterRole multicluster-service-account-importer: created/);
+    expect(r.stderr).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/);
+    expect(r.stdout).toBe('');
+
+    expect(keys(await snapshot(kcOf(SOURCE)))).toEqual([
+      'ClusterRole//multicluster-service-account-importer',
+      `ClusterRoleBinding//multicluster-service-account-importer-${TARGET}`,
+      `Namespace//${INSTALL_NAMESPACE}`,
+      `Role/${INSTALL_NAMESPACE}/multicluster-service-account-importer-self-${TARGET}`,
+      `RoleBinding/${INSTALL_NAMESPACE}/multicluster-service-account-importer-self-${TARGET}`,
+      `ServiceAccount/${INSTALL_NAMESPACE}/${TARGET}`,
+    ]);
+    expect(keys(await snapshot(kcOf(TARGET)))).toEqual([`Namespace//${INSTALL_NAMESPACE}`, `Secret/${INSTALL_NAMESPACE}/${SECRET}`, `ServiceAccountImport/${INSTALL_NAMESPACE}/${SOURCE}`]);
+
+    const sai = JSON.parse((await kubectl(kcOf(TARGET), ['get', 'sai', '-n', INSTALL_NAMESPACE, SOURCE, '-o', 'json'])).stdout);
+    expect(sai.spec).toEqual({ clusterName: SOURCE, namespace: INSTALL_NAMESPACE, name: TARGET, expirationSeconds: 3600 });
+    const sa = JSON.parse((await kubectl(kcOf(SOURCE), ['get', 'sa', '-n', INSTALL_NAMESPACE, TARGET, '-o', 'json'])).stdout);
+
+    const secret = await readSecret();
+    expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'config', 'namespace', 'server', 'token']);
+    expect(secret.metadata.labels[IMPORT_LABEL]).toBe(SOURCE);
+    expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ServiceAccountImport', uid: sai.metadata.uid, controller: true })]);
+    const cred = credentialFromSecretData(secret.data)!;
+    expect(cred.server).toBe(clusterInfo(SOURCE).server);
+    expect(cred.caPem).toBe(clusterInfo(SOURCE).caPem);
+    expect(cred.namespace).toBe(INSTALL_NAMESPACE);
+    const a = secret.metadata.annotations;
+    expect(a[SecretAnnotations.remoteUid]).toBe(sa.metadata.uid);
+    expect(a[SecretAnnotations.fingerprint]).toBe(mintFingerprint({ spec: sai.spec, server: cred.server, caPem: cred.caPem }));
+    const lifetime = Date.parse(a[SecretAnnotations.expiration]!) - Date.parse(a[SecretAnnotations.issued]!);
+    expect(lifetime).toBeGreaterThan(3000_000);
+    expect(lifetime).toBeLessThanOrEqual(3600_000);
+  });
+
+  it("the registration's token authenticates to the source as the importer: ServiceAccounts yes, Secrets no", async () => {
+    const cred = credentialFromSecretData((await readSecret()).data)!;
+    const kc = tokenKubeConfig(cred.server, cred.caPem, cred.token);
+    expect(await listStatus(kc, 'serviceaccounts')).toBe(200);
+    expect(await listStatus(kc, 'secrets')).toBe(403);
+  });
+
+  it('a second bootstrap changes nothing: same objects, same resourceVersions, same token', async () => {
+    const before = [await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))];
+    const token = (await readSecret()).data.token;
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/: (created|configured)$/m);
+    expect(r.stderr).toMatch(/Secret .*: unchanged/);
+    expect([await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))]).toEqual(before);
+    expect((await readSecret()).data.token).toBe(token);
+  });
+
+  it('re-mints when the Secret was deleted', async () => {
+    expect((await kubectl(kcOf(TARGET), ['delete', 'secret', '-n', INSTALL_NAMESPACE, SECRET])).code).toBe(0);
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/token minted .*\(the Secret does not exist\)/);
+    expect(credentialFromSecretData((await readSecret()).data)).toBeDefined();
+  });
+
+  it('grants the importer exactly get/list/watch serviceaccounts and create serviceaccounts/token (cluster-wide)', async () => {
+    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+    expect(await canIList(kcOf(SOURCE), IMPORTER, INSTALL_NAMESPACE)).toEqual([
+      'serviceaccounts [] [get list watch]',
+      `serviceaccounts [${TARGET}] [get]`,
+      'serviceaccounts/token [] [create]',
+      `serviceaccounts/token [${TARGET}] [create]`,
+    ]);
+  });
+
+  it('with --source-namespaces, grants only those namespaces (plus its own token) and drops the cluster-wide binding', async () => {
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--source-namespaces', scoped.name]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`ClusterRoleBinding multicluster-service-account-importer-${TARGET}: deleted`));
+    expect(await canIList(kcOf(SOURCE), IMPORTER, scoped.name)).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual([]);
+    expect(await canIList(kcOf(SOURCE), IMPORTER, INSTALL_NAMESPACE)).toEqual([`serviceaccounts [${TARGET}] [get]`, `serviceaccounts/token [${TARGET}] [create]`]);
+    expect(keys(await snapshot(kcOf(SOURCE)))).toContain(`RoleBinding/${scoped.name}/multicluster-service-account-importer-${TARGET}`);
+    // The registration keeps working: its token may still mint its own token.
+    const cred = credentialFromSecretData((await readSecret()).data)!;
+    expect(await listStatus(tokenKubeConfig(cred.server, cred.caPem, cred.token), 'serviceaccounts')).toBe(403);
+    // Back to cluster-wide: the per-namespace binding goes.
+    const back = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toMatch(new RegExp(`RoleBinding ${scoped.name}/multicluster-service-account-importer-${TARGET}: deleted`));
+    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+  });
+
+  it('kubemcsa kubeconfig prints a working kubeconfig with the current token inline', async () => {
+    const r = await kubemcsa(['kubeconfig', SOURCE, '-n', INSTALL_NAMESPACE, '--context', TARGET]);
+    expect(r.code).toBe(0);
+    const cfg = parse(r.stdout);
+    expect(cfg['current-context']).toBe(SOURCE);
+    expect(cfg.users[0].user.token).toBe(credentialFromSecretData((await readSecret()).data)!.token);
+    const file = scratch.write('registration.kubeconfig', r.stdout);
+    const who = await kubectl(file, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(who.stdout).toBe(IMPORTER);
+    expect((await kubectl(file, ['get', 'serviceaccounts', '-n', 'default'])).code).toBe(0);
+  });
+
+  it('kubemcsa status lists the registration', async () => {
+    const r = await kubemcsa(['status', '--context', TARGET, '-o', 'json']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as { registrations: Array<{ name: string; remote: string }>; imports: Array<{ namespace: string; name: string }> };
+    expect(s.registrations).toEqual([expect.objectContaining({ name: SOURCE, remote: `${INSTALL_NAMESPACE}/${TARGET}` })]);
+    expect(s.imports).toContainEqual(expect.objectContaining({ namespace: INSTALL_NAMESPACE, name: SOURCE }));
+    const table = await kubemcsa(['status', '--context', TARGET]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^${SOURCE} +${INSTALL_NAMESPACE}/${TARGET} `, 'm'));
+  });
+
+  it('unbootstrap revokes the token (401) and leaves no bootstrap object on either side; a re-run is harmless', async () => {
+    const cred = credentialFromSecretData((await readSecret()).data)!;
+    const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
+    expect(r.code).toBe(0);
+    expect(await listStatus(tokenKubeConfig(cred.server, cred.caPem, cred.token), 'serviceaccounts')).toBe(401);
+    expect(keys(await snapshot(kcOf(TARGET)))).toEqual([]);
+    expect(keys(await snapshot(kcOf(SOURCE)))).toEqual([]);
+    const again = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toMatch(/: deleted$/m);
+  });
+
+  it('bootstrap right after unbootstrap works (a namespace still terminating is waited for)', async () => {
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(r.code).toBe(0);
+    await waitFor('registration Secret', async () => (await kubectl(kcOf(TARGET), ['get', 'secret', '-n', INSTALL_NAMESPACE, SECRET])).code === 0, 10_000);
+    const quick = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS]);
+    expect(quick.code).toBe(0);
+    const re = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(re.code).toBe(0);
+    expect(errorLineOrNone(re)).toBeUndefined();
+  });
+});
+
+function errorLineOrNone(r: { stderr: string; stdout: string; code: number }): string | undefined {
+  return r.stderr.includes('kubemcsa: error:') ? errorLine(r) : undefined;
+}
