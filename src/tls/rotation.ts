@@ -68,7 +68,7 @@ export function bundleContains(bundlePem: string, caPem: string): boolean {
 /**
  * The next thing to do to the stored TLS material, decided from it and the clock alone. One step
  * at a time: the caller writes, re-reads and asks again. A CA rollover goes: new CA (old one kept in
- * the bundle, serving certificate unchanged) → bundle published → after `propagationDelayMs` a
+ * the bundle, serving certificate renewed from the old CA) → bundle published → after `propagationDelayMs` a
  * serving certificate from the new CA → old CA dropped once expired. No admission ever sees a
  * certificate its API server cannot verify.
  */
@@ -150,8 +150,11 @@ export async function applyRotationStep(step: RotationStep, stored: StoredTls | 
       return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, tlsCertPem: leaf.certPem, tlsKeyPem: leaf.keyPem };
     }
     case 'rotate-ca': {
+      // The serving certificate is renewed from the old CA at the same time, so that it comfortably
+      // outlives the wait for the new CA to reach every API server.
       const ca = await newCa(now, p);
-      return { ...stored!, caCertPem: ca.certPem, caKeyPem: ca.keyPem, previousCaPem: stored!.caCertPem };
+      const leaf = await issueServing(stored!.caCertPem, stored!.caKeyPem, now, p);
+      return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, previousCaPem: stored!.caCertPem, tlsCertPem: leaf.certPem, tlsKeyPem: leaf.keyPem };
     }
     case 'drop-previous-ca': {
       const { previousCaPem: _drop, ...rest } = stored!;

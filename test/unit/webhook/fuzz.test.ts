@@ -26,7 +26,7 @@ const server = http.createServer(app);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 let port = 0;
 const seen = new Map<number, number>();
-let decisions = { allowed: 0, denied: 0 };
+const decisions = { allowed: 0, denied: 0 };
 
 function post(body: Buffer, contentType: string): Promise<{ status: number; type: string; text: string }> {
   return new Promise((resolve, reject) => {

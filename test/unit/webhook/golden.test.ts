@@ -34,7 +34,7 @@ describe('golden: recorded AdmissionReviews → responses', () => {
 
       if (outcome.response.patch) {
         // The patch applies cleanly to the recorded pod, and admitting the patched pod again changes nothing.
-        const pod = (c.review.request as { object: unknown }).object;
+        const pod = (c.review.request as unknown as { object: unknown }).object;
         const patched = fastJsonPatch.applyPatch(structuredClone(pod), (got as { patch: Operation[] }).patch, true, false).newDocument;
         const again = await admitOnce(
           { lookup: fixtureImports(ns), log: silentLogger() },
