@@ -121,7 +121,7 @@ export function classifyWatchError(err: unknown): WatchEnd {
 export function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const statusCode = (err as { statusCode?: unknown }).statusCode;
-  const status = typeof statusCode === 'number' ? `HTTP ${statusCode} ` : '';
+  const status = typeof statusCode === 'number' && !err.message.includes(`HTTP ${statusCode}`) ? `HTTP ${statusCode} ` : '';
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${status}${err.message}${cause}`;
 }

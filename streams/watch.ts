@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { decode } from '../src/api/decode.js';
 import type { Logger } from '../src/logger.js';
 import { realClock, type Clock } from './clock.js';
-import { kubeTransport, type ListPage, type ListWatchTransport } from './kube-transport.js';
+import { ApiError, kubeTransport, type ListPage, type ListWatchTransport } from './kube-transport.js';
 import {
   backoffDelay,
   decideAfterWatch,
@@ -26,8 +26,10 @@ export type WatchEvent<T> =
 /** Whether the source can currently talk to its API server. */
 export interface WatchHealth {
   connected: boolean;
-  /** The last failure, while disconnected. */
+  /** The last failure, while disconnected (includes `HTTP <code>` when the server answered). */
   lastError?: string;
+  /** The HTTP status of the last failure when the server answered (401, 403, 5xx…). */
+  statusCode?: number;
   /** When `connected` last changed. */
   since: Date;
 }
@@ -158,7 +160,7 @@ class ListWatchLoop<T> {
       if (this.stop.aborted) return true;
       this.resyncDue = wasResync;
       this.failures++;
-      this.reportFailure(describeError(e));
+      this.reportFailure(describeError(e), e instanceof ApiError ? e.statusCode : undefined);
       return false;
     }
   }
@@ -219,7 +221,7 @@ class ListWatchLoop<T> {
     }
     if (step.failure !== undefined) {
       this.failures++;
-      this.reportFailure(step.failure);
+      this.reportFailure(step.failure, attempt.end.kind === 'failed' ? attempt.end.statusCode : undefined);
     }
     if (step.relist) this.resourceVersion = undefined;
     if (!step.backoff) {
@@ -310,13 +312,13 @@ class ListWatchLoop<T> {
     this.setHealth({ connected: true, since: new Date(this.clock.now()) });
   }
 
-  private reportFailure(message: string): void {
+  private reportFailure(message: string, statusCode: number | undefined): void {
     const was = this.health;
     const lastError = `${this.opts.describe}: ${message}`;
     this.opts.logger?.warn('list/watch failed; retrying', { source: this.opts.describe, error: message, failures: this.failures });
     if (was && !was.connected && was.lastError === lastError) return;
     const since = was && !was.connected ? was.since : new Date(this.clock.now());
-    this.setHealth({ connected: false, lastError, since });
+    this.setHealth({ connected: false, lastError, ...(statusCode === undefined ? {} : { statusCode }), since });
   }
 
   private setHealth(h: WatchHealth): void {

@@ -135,7 +135,7 @@ describe('listWatch + SharedCache on a real API server', () => {
     subs.push(sub);
     await waitFor('an unhealthy report', () => health.length > 0, 10_000);
     sub.unsubscribe();
-    expect(health[0]).toMatchObject({ connected: false });
+    expect(health[0]).toMatchObject({ connected: false, statusCode: 403 });
     expect(health[0]!.lastError).toMatch(/configmaps.*403 Forbidden/);
     expect(health[0]!.lastError).not.toContain(tr.status!.token);
     expect(errors).toEqual([]);

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../../streams/clock.js';
-import type { ListPage, ListWatchTransport, WatchEventHandler } from '../../../streams/kube-transport.js';
+import { ApiError, type ListPage, type ListWatchTransport, type WatchEventHandler } from '../../../streams/kube-transport.js';
 import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/watch.js';
 import {
   MIN_HEALTHY_WATCH_MS,
@@ -262,7 +262,7 @@ describe('listWatch loop (scripted transport, virtual time)', () => {
     const refused: WatchEnd = { kind: 'failed', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:6443' };
     transport.lastWatch.end(refused);
     await settle();
-    expect(health.at(-1)).toMatchObject({ connected: false, lastError: 'cluster9 configmaps: fetch failed: connect ECONNREFUSED 127.0.0.1:6443' });
+    expect(health.at(-1)).toEqual({ connected: false, lastError: 'cluster9 configmaps: fetch failed: connect ECONNREFUSED 127.0.0.1:6443', since: new Date(0) });
     expect(transport.watches).toHaveLength(1);
     clock.advance(99);
     await settle();
@@ -291,10 +291,13 @@ describe('listWatch loop (scripted transport, virtual time)', () => {
   it('retries a Forbidden list with backoff instead of failing the stream', async () => {
     const { transport, clock, health, errors, sub } = start();
     await settle();
-    transport.lists[0]!.reject(new Error('list /api/v1/namespaces/ns/configmaps: HTTP 403 Forbidden: configmaps is forbidden'));
+    transport.lists[0]!.reject(new ApiError('list /api/v1/namespaces/ns/configmaps: HTTP 403 Forbidden: configmaps is forbidden', 403, 'Forbidden'));
     await settle();
-    expect(health.at(-1)).toMatchObject({ connected: false });
-    expect(health.at(-1)!.lastError).toContain('403 Forbidden');
+    expect(health.at(-1)).toMatchObject({
+      connected: false,
+      statusCode: 403,
+      lastError: 'cluster9 configmaps: list /api/v1/namespaces/ns/configmaps: HTTP 403 Forbidden: configmaps is forbidden',
+    });
     clock.advance(100);
     await settle();
     expect(transport.lists).toHaveLength(2);
