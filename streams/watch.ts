@@ -48,7 +48,11 @@ export interface ListWatchOptions<T> {
   /** Names the source in logs and errors, e.g. `"cluster2 serviceaccounts"`. */
   describe: string;
   logger?: Logger;
-  /** Re-watch (from the last resourceVersion) when no event arrived for this long. */
+  /**
+   * Re-watch (from the last resourceVersion) when no event arrived for this long. client-node
+   * already ends a watch after 30 s without a byte (handled the same way); this watchdog is for
+   * a shorter bound, counted in events rather than bytes.
+   */
   idleTimeoutMs?: number;
   backoff?: BackoffOptions;
   /** Relist after this many failures in a row instead of resuming. Default 3. */
