@@ -26,6 +26,7 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/jest-global-setup.mjs',
       globalTeardown: '<rootDir>/test/harness/jest-global-teardown.mjs',
+      setupFilesAfterEnv: ['<rootDir>/test/harness/jest-integration-setup.ts'],
       slowTestThreshold: 60,
     },
   ],

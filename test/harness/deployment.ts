@@ -1,0 +1,83 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { adminKubeConfig, clusterInfo } from './env.js';
+import { ManagedProcess } from './process.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ContainerSpec {
+  name: string;
+  command: string[];
+  args: string[];
+  env: { name: string; value?: string; valueFrom?: unknown }[];
+}
+
+/** A container of the Deployment in a manifest file (relative to the repository root). */
+export function manifestContainer(file: string, container?: string): ContainerSpec {
+  const docs = parseAllDocuments(readFileSync(path.join(ROOT, file), 'utf8')).map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: ContainerSpec[] } } } });
+  const deployment = docs.find((d) => d.kind === 'Deployment');
+  const containers = deployment?.spec?.template?.spec?.containers ?? [];
+  const c = container ? containers.find((x) => x.name === container) : containers[0];
+  if (!c) throw new Error(`no container ${container ?? ''} in the Deployment of ${file}`);
+  return c;
+}
+
+export interface LocalRun {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * How a pod would run `container`, as a local process: `node X.js` becomes
+ * `node --import tsx X.ts`; `$(VAR)` in args is expanded; env values come from the manifest
+ * (literal values) and from `downwardEnv` (what `valueFrom` would give in a pod). `overrides`
+ * replace the value of flags the manifest passes (each must exist there); `extra` flags are those
+ * only a process outside a pod needs (a kubeconfig instead of in-cluster credentials, loopback addresses).
+ */
+export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<string, string>; overrides?: Record<string, string>; extra?: string[] }): LocalRun {
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    const v = e.value ?? opts.downwardEnv[e.name];
+    if (v === undefined) throw new Error(`env ${e.name} of container ${container.name} has no value for a local run`);
+    env[e.name] = v;
+  }
+  const expand = (a: string) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (_, v: string) => env[v] ?? '');
+  const args = (container.args ?? []).map(expand);
+  for (const [flag, value] of Object.entries(opts.overrides ?? {})) {
+    const i = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+    if (i < 0) throw new Error(`the manifest does not pass ${flag} to ${container.name}`);
+    args[i] = `${flag}=${value}`;
+  }
+  const [bin, script, ...rest] = container.command;
+  if (bin !== 'node' || !script?.endsWith('.js')) throw new Error(`unexpected command ${container.command.join(' ')}`);
+  const ts = path.join(ROOT, script.replace(/\.js$/, '.ts'));
+  return { command: process.execPath, args: ['--import', 'tsx', ts, ...rest, ...args, ...(opts.extra ?? [])], env };
+}
+
+export function startLocal(name: string, run: LocalRun, logFile: string): ManagedProcess {
+  return new ManagedProcess(name, run.command, run.args, logFile, run.env);
+}
+
+/**
+ * A kubeconfig authenticating as a ServiceAccount of a test cluster with a TokenRequest token:
+ * what a pod of that ServiceAccount would get from in-cluster config.
+ */
+export async function serviceAccountKubeconfig(cluster: string, namespace: string, serviceAccount: string, file: string, expirationSeconds = 3600): Promise<string> {
+  const core = adminKubeConfig(cluster).makeApiClient(CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({ namespace, name: serviceAccount, body: { spec: { expirationSeconds } } });
+  const c = clusterInfo(cluster);
+  const kc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster, cluster: { server: c.server, 'certificate-authority-data': Buffer.from(c.caPem).toString('base64') } }],
+    users: [{ name: `${serviceAccount}@${cluster}`, user: { token: tr.status!.token } }],
+    contexts: [{ name: cluster, context: { cluster, user: `${serviceAccount}@${cluster}`, namespace } }],
+    'current-context': cluster,
+  };
+  writeFileSync(file, JSON.stringify(kc), { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,217 @@
+// The import controller against real clusters: cluster1 is the target, cluster2 the source,
+// registered with `kubemcsa bootstrap`; the controller runs as its Deployment and ServiceAccount would.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { secretNameForImport } from '../../src/naming.js';
+import { namedServiceAccountImportConfigAndNamespace } from '../../src/config/index.js';
+import { createTestNamespace, kubectl, testClusters, uniqueName } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
+import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
+import { kubemcsa } from './cli-support.js';
+import { apis, createImport, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+
+const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/;
+const tokensSeen = new Set<string>();
+const remember = (t: string | undefined) => t && tokensSeen.add(t);
+
+let controller: RunningController;
+let local: Awaited<ReturnType<typeof createTestNamespace>>;
+let remote: Awaited<ReturnType<typeof createTestNamespace>>;
+const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-controller-test-'));
+
+async function createRemoteServiceAccount(name: string, rules = [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]) {
+  const { core } = apis('cluster2');
+  const rbac = (await import('../harness/env.js')).adminKubeConfig('cluster2').makeApiClient(RbacAuthorizationV1Api);
+  await core.createNamespacedServiceAccount({ namespace: remote.name, body: { metadata: { name } } });
+  await rbac.createNamespacedRole({ namespace: remote.name, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({ namespace: remote.name, body: {
+    metadata: { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace: remote.name }],
+  } });
+}
+
+function importOf(name: string, remoteName: string, extra: Record<string, unknown> = {}, clusterName = 'cluster2') {
+  return { metadata: { name, namespace: local.name }, spec: { clusterName, namespace: remote.name, name: remoteName, ...extra } };
+}
+
+async function secretOf(importName: string) {
+  const s = await readSecret('cluster1', local.name, secretNameForImport(importName));
+  remember(tokenOf(s));
+  return s;
+}
+
+async function waitForNewToken(importName: string, old: string | undefined, timeoutMs = 30_000): Promise<string> {
+  let token: string | undefined;
+  await waitFor(`a new token in the Secret of ${importName}`, async () => {
+    token = tokenOf(await secretOf(importName));
+    return token !== undefined && token !== old;
+  }, timeoutMs, 100);
+  return token!;
+}
+
+async function patchImport(name: string, patch: object) {
+  await apis('cluster1').custom.patchNamespacedCustomObject(
+    { group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name, body: patch },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+beforeAll(async () => {
+  await installControllerPrerequisites('cluster1');
+  const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+  if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
+  local = await createTestNamespace('cluster1', 'ctrl');
+  remote = await createTestNamespace('cluster2', 'ctrl-src');
+  controller = await startController();
+}, 120_000);
+
+afterAll(async () => {
+  await controller?.stop();
+  await local?.delete();
+  await remote?.delete();
+  await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+  rmSync(work, { recursive: true, force: true });
+}, 120_000);
+
+describe('import controller', () => {
+  it('refreshes the registration made by kubemcsa bootstrap and marks it Ready', async () => {
+    const reg = await waitForReady('cluster1', INSTALL_NAMESPACE, 'cluster2', 'True', 'TokenIssued');
+    expect(reg.status?.secrets).toEqual([{ name: secretNameForImport('cluster2') }]);
+  });
+
+  it('imports a remote ServiceAccount: the mounted config lists pods in the source and nothing else', async () => {
+    await createRemoteServiceAccount('pod-lister');
+    const name = uniqueName('pod-lister');
+    await createImport('cluster1', importOf(name, 'pod-lister'));
+    const sai = await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued');
+    expect(sai.status?.secrets).toEqual([{ name: secretNameForImport(name) }]);
+    expect(Date.parse(sai.status!.expirationTimestamp!)).toBeGreaterThan(Date.now() + 50 * 60_000);
+    const secret = await secretOf(name);
+    expect(Object.keys(secret!.data!).sort()).toEqual(['ca.crt', 'config', 'namespace', 'server', 'token']);
+    // Materialise the Secret where the kubelet would mount it, and let kubectl use its config.
+    const dir = path.join(MOUNT_ROOT, name);
+    mkdirSync(MOUNT_ROOT, { recursive: true });
+    const data = Object.fromEntries(Object.entries(secret!.data!).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+    await writeSecretVolume(dir, data);
+    try {
+      const cfg = path.join(dir, 'config');
+      const pods = await kubectl(cfg, ['get', 'pods', '-o', 'name']);
+      expect(pods).toEqual({ code: 0, stdout: '', stderr: '' });
+      const ns = await kubectl(cfg, ['config', 'view', '--minify', '-o', 'jsonpath={.contexts[0].context.namespace}']);
+      expect(ns.stdout).toBe(remote.name);
+      const secrets = await kubectl(cfg, ['get', 'secrets']);
+      expect(secrets.stderr).toMatch(/cannot list resource "secrets"/);
+      const otherNs = await kubectl(cfg, ['get', 'pods', '-n', 'default']);
+      expect(otherNs.stderr).toMatch(/cannot list resource "pods" .* in the namespace "default"/);
+      // The config library reads the same mount.
+      const { kubeConfig, namespace } = await namedServiceAccountImportConfigAndNamespace(name, { mountRoot: MOUNT_ROOT });
+      expect(namespace).toBe(remote.name);
+      const list = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({ namespace });
+      expect(list.items).toEqual([]);
+    } finally {
+      await removeSecretVolume(dir);
+    }
+  });
+
+  it('reports ClusterNotFound, then becomes Ready when the cluster is registered at runtime', async () => {
+    await createRemoteServiceAccount('late-cluster');
+    const name = uniqueName('late');
+    await createImport('cluster1', importOf(name, 'late-cluster', {}, 'cluster2b'));
+    const blocked = await waitForReady('cluster1', local.name, name, 'False', 'ClusterNotFound');
+    expect(blocked.status?.conditions?.[0]?.message).toMatch(/cluster "cluster2b" is not registered/);
+    const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);
+    try {
+      expect(boot.code).toBe(0);
+      await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued');
+    } finally {
+      await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);
+    }
+  });
+
+  it('reports ServiceAccountNotFound, then becomes Ready when the ServiceAccount is created', async () => {
+    const name = uniqueName('missing');
+    await createImport('cluster1', importOf(name, 'not-yet'));
+    const blocked = await waitForReady('cluster1', local.name, name, 'False', 'ServiceAccountNotFound');
+    expect(blocked.status?.conditions?.[0]?.message).toContain(`ServiceAccount ${remote.name}/not-yet not found in cluster "cluster2"`);
+    expect(await secretOf(name)).toBeUndefined();
+    await createRemoteServiceAccount('not-yet');
+    await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued', 10_000);
+  });
+
+  it('mints a new token when the spec changes, the remote ServiceAccount is recreated or a rotation is asked for', async () => {
+    await createRemoteServiceAccount('changing');
+    const name = uniqueName('changing');
+    await createImport('cluster1', importOf(name, 'changing'));
+    await waitForReady('cluster1', local.name, name, 'True');
+    const first = tokenOf(await secretOf(name));
+
+    await patchImport(name, { spec: { expirationSeconds: 7200 } });
+    const second = await waitForNewToken(name, first);
+    const claims = JSON.parse(Buffer.from(second.split('.')[1]!, 'base64url').toString());
+    expect(claims.exp - claims.iat).toBe(7200);
+    await waitForReady('cluster1', local.name, name, 'True');
+
+    const { core } = apis('cluster2');
+    const oldUid = claims['kubernetes.io'].serviceaccount.uid;
+    await core.deleteNamespacedServiceAccount({ namespace: remote.name, name: 'changing' });
+    await core.createNamespacedServiceAccount({ namespace: remote.name, body: { metadata: { name: 'changing' } } });
+    const third = await waitForNewToken(name, second);
+    expect(JSON.parse(Buffer.from(third.split('.')[1]!, 'base64url').toString())['kubernetes.io'].serviceaccount.uid).not.toBe(oldUid);
+
+    await patchImport(name, { metadata: { annotations: { [ROTATE_ANNOTATION]: 'now' } } });
+    await waitForNewToken(name, third);
+  });
+
+  it('repairs a Secret deleted or edited by hand, and the garbage collector deletes it with its import', async () => {
+    await createRemoteServiceAccount('repaired');
+    const name = uniqueName('repaired');
+    await createImport('cluster1', importOf(name, 'repaired'));
+    await waitForReady('cluster1', local.name, name, 'True');
+    const secretName = secretNameForImport(name);
+    const { core, custom } = apis('cluster1');
+    const t1 = tokenOf(await secretOf(name));
+
+    await core.deleteNamespacedSecret({ namespace: local.name, name: secretName });
+    const t2 = await waitForNewToken(name, t1, 10_000);
+
+    await core.patchNamespacedSecret(
+      { namespace: local.name, name: secretName, body: { data: { server: Buffer.from('https://evil.example').toString('base64') } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitForNewToken(name, t2, 10_000);
+    const repaired = await secretOf(name);
+    expect(Buffer.from(repaired!.data!.server!, 'base64').toString()).toBe(testClusters().clusters[1]!.server);
+
+    await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name });
+    await waitFor(`Secret ${secretName} to be garbage-collected`, async () => (await readSecret('cluster1', local.name, secretName)) === undefined, 60_000, 250);
+  });
+
+  it('records Events on transitions and never logs a token or Secret data', async () => {
+    const events = await apis('cluster1').core.listNamespacedEvent({ namespace: local.name });
+    const reasons = new Set(events.items.map((e) => e.reason));
+    expect([...reasons]).toEqual(expect.arrayContaining(['TokenIssued', 'ServiceAccountNotFound', 'ClusterNotFound']));
+    const all = JSON.stringify(events.items) + controller.log();
+    expect(tokensSeen.size).toBeGreaterThan(5);
+    for (const t of tokensSeen) expect(all.includes(t)).toBe(false);
+    expect(all).not.toMatch(JWT);
+    expect(all).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);
+    // Every log line is JSON and names what it is about.
+    const lines = controller.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines.filter((x) => x.message === 'token minted and Secret written')) expect(l.key).toMatch(/\//);
+  });
+
+  it('exposes controller-runtime style metrics', async () => {
+    const text = await controller.metrics();
+    expect(text).toMatch(/controller_runtime_reconcile_total\{controller="serviceaccountimport",result="[a-z_]+"\} \d+/);
+    expect(text).toMatch(/workqueue_depth\{name="serviceaccountimport"\} \d+/);
+    expect(text).toMatch(/mcsa_token_refreshes_total\{cluster="cluster2",why="no Secret yet"\} \d+/);
+    expect(text).toMatch(/mcsa_remote_cluster_up\{cluster="cluster2"\} 1/);
+    expect(text).toMatch(/mcsa_token_seconds_to_expiry\{namespace="[^"]+",import="[^"]+"\} \d+/);
+    expect(text).toMatch(/leader_election_master_status\{name="multicluster-service-account-controller"\} 1/);
+  });
+});
