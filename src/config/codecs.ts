@@ -39,6 +39,7 @@ const UserFields = t.partial({
   exec: nullable(t.UnknownRecord),
   'auth-provider': nullable(AuthProvider),
 });
+/** The `user` of a kubeconfig `users[]` entry, as decoded. */
 export type KubeconfigUserFields = t.TypeOf<typeof UserFields>;
 
 const NamedCluster = t.type({ name: t.string, cluster: ClusterFields });
@@ -57,6 +58,7 @@ export const KubeconfigFile = t.partial({
   users: nullable(t.array(NamedUser)),
   contexts: nullable(t.array(NamedContext)),
 });
+/** A decoded kubeconfig file. */
 export type KubeconfigFile = t.TypeOf<typeof KubeconfigFile>;
 
 function refinedString(name: string, check: (s: string) => string | undefined): t.Type<string, string, unknown> {

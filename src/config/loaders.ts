@@ -62,7 +62,7 @@ export async function loadImport(env: LoaderEnvironment, name: string): Promise<
   if (!snapshot) {
     const mounted = await listMountedImports(env.mountRoot).catch(() => []);
     const hint = mounted.length ? `mounted: ${mounted.join(', ')}` : `no import is mounted under ${env.mountRoot}`;
-    throw new ConfigError('NotMounted', `service account import ${name} is not mounted (${dir} does not exist; ${hint})`, { name, path: dir, names: mounted });
+    throw new ConfigError('NotMounted', `service account import ${name} is not mounted (nothing at ${dir}; ${hint})`, { name, path: dir, names: mounted });
   }
   const text = (key: string) => snapshot.files.get(key)?.toString('utf8');
   const file = (key: string) => path.join(dir, key);

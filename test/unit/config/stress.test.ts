@@ -15,6 +15,8 @@ let removeRoot: () => Promise<void>;
 let stop: (() => void) | undefined;
 const saved = { ...process.env };
 const NO_POLL = { pollIntervalMs: 60_000 };
+/** Readers yield a moment between reads, so they interleave with the writer instead of starving it. */
+const breathe = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
 beforeEach(async () => {
   ({ dir: root, remove: removeRoot } = await tempDir('stress'));
@@ -48,6 +50,7 @@ describe('stress: 1,000 swaps while readers loop', () => {
         if (g < last) stats.mixed.push(`went back ${last}→${g}`);
         last = g;
         stats.snapshots++;
+        await breathe();
       }
     })();
     const loaderReader = (async () => {
@@ -56,6 +59,7 @@ describe('stress: 1,000 swaps while readers loop', () => {
         const c = (await loadImport(env, 'c')).value;
         await assertConsistent(c, 'c');
         stats.loads++;
+        await breathe();
       }
     })();
 
