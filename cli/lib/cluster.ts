@@ -65,12 +65,12 @@ export class ClusterClient {
 
   /** `source cluster cluster2 (context ctx2)`: how errors and progress name this cluster. */
   get label(): string {
-    return `${this.role} cluster ${this.name} (context ${this.loaded.contextName})`;
+    return `${this.role === 'cluster' ? '' : `${this.role} `}cluster ${this.name} (context ${this.loaded.contextName})`;
   }
 
   /** Short tag for progress lines. */
   get tag(): string {
-    return `[${this.role} ${this.name}]`;
+    return `[${this.role === 'cluster' ? '' : `${this.role} `}${this.name}]`;
   }
 
   /**
