@@ -86,6 +86,11 @@ export interface SelfManagedOptions {
   log: Logger;
   metrics?: WebhookMetrics;
   clock?: Clock;
+  /**
+   * Whether this replica may write (the Lease holder). Without it every replica may write; the
+   * writes are conditional either way, so a leadership hand-over never makes two writers clash.
+   */
+  isLeader?: () => boolean;
 }
 
 function b64(s: string): string {
@@ -204,7 +209,10 @@ export class SelfManagedCertificates implements CertificateSource {
     const caFp = stored ? fingerprint(stored.caCertPem) : undefined;
     const since = this.published && this.published.ca === caFp ? this.published.since : undefined;
     const step = nextRotationStep(stored, now, since, this.opts.policy);
-    if (step.kind !== 'none') {
+    const leader = this.opts.isLeader?.() ?? true;
+    if (step.kind !== 'none' && !leader) {
+      this.opts.log.debug('TLS Secret needs a change; waiting for the leader', { step: step.kind });
+    } else if (step.kind !== 'none') {
       const next = await applyRotationStep(step, stored, now, this.opts.policy);
       const ref = `${this.opts.namespace}/${this.opts.secretName}`;
       try {
@@ -225,8 +233,9 @@ export class SelfManagedCertificates implements CertificateSource {
     const current = this.subject.value;
     if (!current || current.certPem !== stored.tlsCertPem) this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
     if (!this.opts.webhookConfigName) return interval;
-    const publishedSince = await this.publishBundle(stored, caFp!, now);
+    const publishedSince = await this.publishBundle(stored, caFp!, now, leader);
     if (publishedSince === undefined) return soon;
+    if (step.kind !== 'none') return soon; // a follower waiting for the leader's write
     if (step.waiting) return Math.max(50, Math.min(interval, publishedSince + this.opts.policy.propagationDelayMs - now));
     return interval;
   }
@@ -236,7 +245,7 @@ export class SelfManagedCertificates implements CertificateSource {
    * resourceVersion read). Resolves with when this replica first saw the current CA published, or
    * undefined while it is not (yet).
    */
-  private async publishBundle(stored: StoredTls, caFp: string, now: number): Promise<number | undefined> {
+  private async publishBundle(stored: StoredTls, caFp: string, now: number, mayWrite: boolean): Promise<number | undefined> {
     const name = this.opts.webhookConfigName!;
     let mwc;
     try {
@@ -256,7 +265,7 @@ export class SelfManagedCertificates implements CertificateSource {
     const allContain = webhooks.length > 0 && webhooks.every((w) => w.clientConfig.caBundle !== undefined && bundleContains(unb64(w.clientConfig.caBundle) ?? '', stored.caCertPem));
     if (allContain && this.published?.ca !== caFp) this.published = { ca: caFp, since: now };
     const since = allContain ? this.published!.since : undefined;
-    if (stale.length === 0) return since;
+    if (stale.length === 0 || !mayWrite) return since;
     const ops = [
       { op: 'test', path: '/metadata/resourceVersion', value: mwc.metadata?.resourceVersion },
       ...stale.map((w) => ({ op: 'add', path: `/webhooks/${w.i}/clientConfig/caBundle`, value: want })),

@@ -6,11 +6,12 @@ import { createLogger } from '../../src/logger.js';
 import { serviceDnsNames } from '../../src/tls/serving.js';
 import { createWebhookApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
 import { FileCertificates, SelfManagedCertificates, type CertificateSource } from './certs.js';
-import { importEvents, importFetcher } from './import-source.js';
+import { importFetcher, importWatchCache } from './import-source.js';
 import { ImportCache } from './lookup.js';
 import { WebhookMetrics } from './metrics.js';
 import { AdmissionPipeline } from './pipeline.js';
 import { parseAddress, WebhookServer } from './server.js';
+import { startLeaderElection } from '../leader.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -59,6 +60,8 @@ export function webhookCommand(): Command {
     .addOption(new Option('--max-concurrency <n>', 'admissions worked on at once').default(64).argParser(parsePositiveInt))
     .addOption(new Option('--max-body-bytes <n>', 'largest accepted request body').default(DEFAULT_MAX_BODY_BYTES).argParser(parsePositiveInt))
     .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(parseDuration))
+    .option('--no-leader-elect', 'self-managed TLS: let every replica write the Secret and caBundle (writes stay conditional) instead of only the Lease holder')
+    .option('--leader-election-lease <name>', 'self-managed TLS: the Lease (in --service-namespace) that picks the replica doing the writes', 'multicluster-service-account-webhook')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster config, or $KUBECONFIG)')
     .option('--context <name>', 'kubeconfig context')
     .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
@@ -82,6 +85,8 @@ interface Flags {
   maxConcurrency: number;
   maxBodyBytes: number;
   shutdownTimeout: number;
+  leaderElect: boolean;
+  leaderElectionLease: string;
   kubeconfig?: string;
   context?: string;
   logLevel: string;
@@ -104,12 +109,16 @@ async function main(argv: string[]): Promise<void> {
   const kc = loadKubeConfig(f);
   const metrics = new WebhookMetrics();
 
-  const cache = new ImportCache(importEvents(kc, log.child({ source: 'imports' })), importFetcher(kc), log, metrics);
-  cache.start();
+  const watchCache = importWatchCache(kc, log).start();
+  const cache = new ImportCache(watchCache, importFetcher(kc), metrics);
   const pipeline = new AdmissionPipeline({ lookup: cache, log, concurrency: f.maxConcurrency, timeoutMs: f.admissionTimeout });
 
-  const certificates: CertificateSource = f.tlsCertFile
-    ? new FileCertificates(f.tlsCertFile, f.tlsKeyFile!, log, f.certCheckInterval)
+  const selfManaged = !f.tlsCertFile;
+  const elector = selfManaged && f.leaderElect
+    ? startLeaderElection({ kubeConfig: kc, namespace: f.serviceNamespace, name: f.leaderElectionLease, logger: log })
+    : undefined;
+  const certificates: CertificateSource = !selfManaged
+    ? new FileCertificates(f.tlsCertFile!, f.tlsKeyFile!, log, f.certCheckInterval)
     : new SelfManagedCertificates({
         kubeConfig: kc,
         namespace: f.serviceNamespace,
@@ -118,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
         checkIntervalMs: f.certCheckInterval,
         log,
         metrics,
+        ...(elector ? { isLeader: () => elector.isLeader } : {}),
         policy: {
           caValidityMs: f.caValidity,
           certValidityMs: f.certValidity,
@@ -140,7 +150,8 @@ async function main(argv: string[]): Promise<void> {
     log.info('shutting down', { signal });
     await server.shutdown(f.shutdownTimeout);
     await pipeline.close();
-    cache.stop();
+    await elector?.stop();
+    watchCache.stop();
     log.info('stopped');
     log.on('finish', () => process.exit(0));
     log.end();

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -13,6 +16,7 @@ import {
   startWebhook,
   TEST_SCOPE_LABEL,
   type RunningWebhook,
+  webhookIdentity,
 } from './webhook-process.js';
 
 const CLUSTER = 'cluster1';
@@ -56,6 +60,7 @@ describe('webhook admission against a real API server', () => {
   const cleanups: (() => Promise<void>)[] = [];
   let enabled: string;
   let disabled: string;
+  let tmp: string;
   const kubeconfig = () => clusterInfo(CLUSTER).kubeconfigPath;
 
   beforeAll(async () => {
@@ -66,7 +71,12 @@ describe('webhook admission against a real API server', () => {
     const install = await createTestNamespace(CLUSTER, 'wh-install');
     cleanups.push(install.delete);
     const mwcName = `mcsa-${scope}`;
-    webhook = await startWebhook({ cluster: CLUSTER, installNamespace: install.name, webhookConfigName: mwcName });
+    // The process runs as the manifest's ServiceAccount with exactly the manifest's RBAC.
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'mcsa-wh-id-'));
+    cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
+    const identity = await webhookIdentity(CLUSTER, install.name, mwcName, tmp);
+    cleanups.push(identity.delete);
+    webhook = await startWebhook({ cluster: CLUSTER, installNamespace: install.name, webhookConfigName: mwcName, kubeconfigPath: identity.kubeconfigPath });
     cleanups.push(() => webhook!.stop());
     const mwc = await createWebhookConfiguration(kc, mwcName, webhook.port, scope);
     cleanups.push(mwc.delete);

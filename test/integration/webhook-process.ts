@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdmissionregistrationV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
-import { clusterInfo, kubectl, uniqueName } from '../harness/env.js';
+import { adminKubeConfig, clusterInfo, kubectl, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
 import { ManagedProcess } from '../harness/process.js';
@@ -64,9 +64,12 @@ export async function startWebhook(opts: {
   cluster: string;
   installNamespace: string;
   webhookConfigName: string;
+  /** A kubeconfig with the webhook's own identity (see `webhookIdentity`); default: the admin one. */
+  kubeconfigPath?: string;
   extra?: string[];
 }): Promise<RunningWebhook> {
   const info = clusterInfo(opts.cluster);
+  const kubeconfigArgs = opts.kubeconfigPath ? [`--kubeconfig=${opts.kubeconfigPath}`] : [`--kubeconfig=${info.kubeconfigPath}`, `--context=${info.name}`];
   const port = await freePort();
   const metricsPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-webhook-'));
@@ -82,7 +85,7 @@ export async function startWebhook(opts: {
       '--metrics-address': `127.0.0.1:${metricsPort}`,
       '--webhook-config-name': opts.webhookConfigName,
     },
-    [`--kubeconfig=${info.kubeconfigPath}`, `--context=${info.name}`, '--extra-sans=127.0.0.1', ...(opts.extra ?? [])],
+    [...kubeconfigArgs, '--extra-sans=127.0.0.1', ...(opts.extra ?? [])],
   );
   const entry = container.command[1]!.replace(/\.js$/, '.ts');
   const proc = new ManagedProcess('webhook', process.execPath, ['--import', 'tsx', path.join(ROOT, entry), ...args], logFile, env);
@@ -185,4 +188,61 @@ export function scopeName(): string {
 /** All documents of a multi-document YAML string, as objects (for kubectl -f -). */
 export function yamlDocuments(text: string): unknown[] {
   return parseAllDocuments(text).map((d) => d.toJSON() as unknown);
+}
+
+interface RbacObject {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: { resourceNames?: string[]; resources?: string[] }[];
+  roleRef?: { name: string };
+  subjects?: { namespace?: string }[];
+}
+
+/**
+ * The webhook's ServiceAccount and RBAC from `manifests/webhook/rbac.yaml`, moved to
+ * `installNamespace` (cluster-scoped names suffixed, the webhook configuration name swapped in),
+ * and a kubeconfig holding a token for that ServiceAccount: the process then runs with exactly
+ * the manifest's permissions.
+ */
+export async function webhookIdentity(cluster: string, installNamespace: string, webhookConfigName: string, dir: string) {
+  const info = clusterInfo(cluster);
+  const docs = yamlDocuments(readFileSync(path.join(MANIFESTS, 'rbac.yaml'), 'utf8')) as RbacObject[];
+  const suffix = installNamespace;
+  const clusterScoped: { kind: string; name: string }[] = [];
+  let serviceAccount = '';
+  for (const d of docs) {
+    if (d.kind === 'ServiceAccount') serviceAccount = d.metadata.name;
+    if (d.kind === 'ClusterRole' || d.kind === 'ClusterRoleBinding') {
+      d.metadata.name = `${d.metadata.name}-${suffix}`;
+      clusterScoped.push({ kind: d.kind, name: d.metadata.name });
+    } else d.metadata.namespace = installNamespace;
+    if (d.kind === 'ClusterRoleBinding') d.roleRef!.name = `${d.roleRef!.name}-${suffix}`;
+    for (const s of d.subjects ?? []) s.namespace = installNamespace;
+    for (const r of d.rules ?? []) if (r.resources?.includes('mutatingwebhookconfigurations')) r.resourceNames = [webhookConfigName];
+  }
+  const applied = await kubectl(info.kubeconfigPath, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+  if (applied.code !== 0) throw new Error(`cannot apply the webhook RBAC: ${applied.stderr}`);
+  const kc = adminKubeConfig(cluster);
+  const tr = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    namespace: installNamespace,
+    name: serviceAccount,
+    body: { spec: { expirationSeconds: 3600, audiences: [] } },
+  });
+  const kubeconfigPath = path.join(dir, 'webhook.kubeconfig');
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: cluster, cluster: { server: info.server, 'certificate-authority-data': Buffer.from(info.caPem).toString('base64') } }],
+    users: [{ name: 'webhook', user: { token: tr.status!.token } }],
+    contexts: [{ name: 'webhook', context: { cluster, user: 'webhook', namespace: installNamespace } }],
+    'current-context': 'webhook',
+  };
+  writeFileSync(kubeconfigPath, JSON.stringify(kubeconfig), { mode: 0o600 });
+  return {
+    kubeconfigPath,
+    serviceAccount: `system:serviceaccount:${installNamespace}:${serviceAccount}`,
+    delete: async () => {
+      for (const o of clusterScoped) await kubectl(info.kubeconfigPath, ['delete', o.kind.toLowerCase(), o.name, '--ignore-not-found']);
+    },
+  };
 }

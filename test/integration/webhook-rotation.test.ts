@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -5,7 +8,7 @@ import { IMPORT_ANNOTATION, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } f
 import { pemBlocks } from '../../src/tls/serving.js';
 import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
-import { createImport, createWebhookConfiguration, ensureCrd, scopeName, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook } from './webhook-process.js';
+import { createImport, createWebhookConfiguration, ensureCrd, scopeName, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook, webhookIdentity } from './webhook-process.js';
 
 const CLUSTER = 'cluster1';
 
@@ -32,10 +35,15 @@ describe('webhook certificate rotation under load', () => {
     install = ns.name;
     mwcName = `mcsa-${scope}`;
     // Short lifetimes: serving certificates renewed every ~4 s, the CA rolled over once at ~16 s.
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'mcsa-wh-id-'));
+    cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
+    const identity = await webhookIdentity(CLUSTER, install, mwcName, tmp);
+    cleanups.push(identity.delete);
     webhook = await startWebhook({
       cluster: CLUSTER,
       installNamespace: install,
       webhookConfigName: mwcName,
+      kubeconfigPath: identity.kubeconfigPath,
       extra: ['--ca-validity=24s', '--cert-validity=6s', '--ca-propagation-delay=1500ms', '--cert-check-interval=250ms'],
     });
     cleanups.push(() => webhook!.stop());

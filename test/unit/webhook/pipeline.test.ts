@@ -3,7 +3,9 @@ import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
 import { silentLogger } from '../../../src/logger.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { ImportCache, type ImportEvent, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import { ImportCache, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import { namespacedKey, SharedCache } from '../../../streams/cache.js';
+import type { WatchEvent } from '../../../streams/watch.js';
 import { Subject } from 'rxjs';
 import { importObject } from './fixtures.js';
 
@@ -90,15 +92,15 @@ describe('AdmissionPipeline', () => {
 
 describe('ImportCache', () => {
   it('serves from the folded watch events and falls back to a GET on a miss', async () => {
-    const events = new Subject<ImportEvent>();
+    const events = new Subject<WatchEvent<ServiceAccountImport>>();
     const fetched: string[] = [];
-    const cache = new ImportCache(events, (ns, name) => {
+    const store = new SharedCache(events, { keyOf: namespacedKey }).start();
+    const cache = new ImportCache(store, (ns, name) => {
       fetched.push(`${ns}/${name}`);
       return Promise.resolve(name === 'fresh' ? importObject(ns, name, undefined) : undefined);
-    }, silentLogger());
-    cache.start();
+    });
     expect(cache.synced).toBe(false);
-    events.next({ type: 'RESET', items: [importObject('ns', 'a', true)] });
+    events.next({ type: 'RESET', items: [importObject('ns', 'a', true)], resourceVersion: '1' });
     expect(cache.synced).toBe(true);
     events.next({ type: 'ADDED', object: importObject('ns', 'b', false) });
     expect((await cache.get('ns', 'a'))?.metadata.name).toBe('a');
@@ -107,8 +109,8 @@ describe('ImportCache', () => {
     expect(await cache.get('ns', 'a')).toBeUndefined();
     expect((await cache.get('ns', 'fresh'))?.metadata.name).toBe('fresh');
     expect(fetched).toEqual(['ns/a', 'ns/fresh']);
-    events.next({ type: 'RESET', items: [] });
-    expect(cache.size).toBe(0);
-    cache.stop();
+    events.next({ type: 'RESET', items: [], resourceVersion: '2' });
+    expect(store.size).toBe(0);
+    store.stop();
   });
 });

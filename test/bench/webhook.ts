@@ -1,0 +1,257 @@
+/**
+ * Webhook benchmark (`npm run bench:webhook`): the webhook's HTTPS app (Express, RxJS pipeline,
+ * io-ts decode, mutation, JSON Patch, metrics) against a bare Node HTTPS server that reads the body
+ * and answers a fixed AdmissionReview, both in child processes, driven by autocannon with 50
+ * connections in the same run.
+ *
+ * Two phases per server: saturation (throughput; latency there is just queueing, 50 in flight /
+ * throughput) and a fixed 1,000 req/s (the latency an API server sees under load).
+ * Targets (SPEC §12): webhook throughput ≥ 60 % of the bare server's; p99 ≤ 10 ms.
+ *
+ * Flags: --duration <s> (default 10), --rate <req/s> (default 1000).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import https from 'node:https';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { IMPORT_ANNOTATION } from '../../src/constants.js';
+import { silentLogger } from '../../src/logger.js';
+import { createCa, issueCertificate } from '../../src/tls/pki.js';
+import type { ServingMaterial } from '../../src/tls/serving.js';
+import { createWebhookApp } from '../../streams/webhook/app.js';
+import { StaticImportLookup } from '../../streams/webhook/lookup.js';
+import { WebhookMetrics } from '../../streams/webhook/metrics.js';
+import { AdmissionPipeline } from '../../streams/webhook/pipeline.js';
+import { WebhookServer } from '../../streams/webhook/server.js';
+import { BehaviorSubject } from 'rxjs';
+
+const NS = 'team-a';
+const IMPORTS = ['cluster2-pod-lister', 'cluster3.reader'];
+
+/** A Deployment-made pod as the API server sends it: service-account volume, probes, resources, env. */
+function realisticPod() {
+  const container = (name: string) => ({
+    name,
+    image: `registry.example.com/team-a/${name}:1.4.2`,
+    args: ['--port=8080', '--log-format=json'],
+    ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+      { name: 'LOG_LEVEL', value: 'info' },
+    ],
+    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+    readinessProbe: { httpGet: { path: '/readyz', port: 'http', scheme: 'HTTP' }, periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'http', scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    volumeMounts: [{ name: 'kube-api-access-7xq2f', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'File',
+    imagePullPolicy: 'IfNotPresent',
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+  });
+  return {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: {
+      generateName: 'api-7d9f8c6b5-',
+      namespace: NS,
+      labels: { app: 'api', 'pod-template-hash': '7d9f8c6b5' },
+      annotations: { [IMPORT_ANNOTATION]: IMPORTS.join(','), 'kubectl.kubernetes.io/restartedAt': '2026-11-28T10:00:00Z' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'api-7d9f8c6b5', uid: 'a3c9f1e2-5b6d-4c7e-8f90-1a2b3c4d5e6f', controller: true, blockOwnerDeletion: true }],
+      managedFields: [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: '2026-11-28T10:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:generateName': {}, 'f:labels': { '.': {}, 'f:app': {} } } } }],
+    },
+    spec: {
+      volumes: [
+        {
+          name: 'kube-api-access-7xq2f',
+          projected: {
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            ],
+            defaultMode: 420,
+          },
+        },
+      ],
+      initContainers: [{ ...container('migrate'), args: ['migrate', '--up'] }],
+      containers: [container('api'), container('metrics-sidecar')],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      serviceAccountName: 'api',
+      serviceAccount: 'api',
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      schedulerName: 'default-scheduler',
+      tolerations: [
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+      ],
+      priority: 0,
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
+    },
+    status: { phase: 'Pending', qosClass: 'Burstable' },
+  };
+}
+
+function reviewBody(): string {
+  return JSON.stringify({
+    kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: NS,
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'e5f1a3b2-0000-4000-8000-000000000001', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      object: realisticPod(),
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  });
+}
+
+type Mode = 'webhook' | 'bare';
+
+/** Child process: serve one kind of server, report its port, stop on SIGTERM. */
+async function serve(mode: Mode, material: ServingMaterial, fixedResponse: string): Promise<void> {
+  if (mode === 'bare') {
+    const server = https.createServer({ cert: material.certPem, key: material.keyPem }, (req, res) => {
+      req.on('data', () => undefined);
+      req.on('end', () => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(fixedResponse) });
+        res.end(fixedResponse);
+      });
+    });
+    server.keepAliveTimeout = 90_000;
+    server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+    process.once('SIGTERM', () => server.close(() => process.exit(0)));
+    return;
+  }
+  const log = silentLogger();
+  const metrics = new WebhookMetrics();
+  const lookup = new StaticImportLookup(
+    IMPORTS.map((name) => ({
+      metadata: { name, namespace: NS },
+      spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' },
+      status: { conditions: [{ type: 'Ready', status: 'True' as const, reason: 'TokenIssued' }] },
+    })),
+  );
+  const pipeline = new AdmissionPipeline({ lookup, log });
+  const app = createWebhookApp({ pipeline, metrics, log });
+  const subject = new BehaviorSubject<ServingMaterial | undefined>(material);
+  const server = new WebhookServer({
+    app,
+    listen: { host: '127.0.0.1', port: 0 },
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    certificates: { material$: subject, start: () => undefined, stop: () => undefined },
+    metrics,
+    log,
+    ready: () => true,
+  });
+  await server.start();
+  process.send!({ port: server.webhookPort });
+  process.once('SIGTERM', () => void server.shutdown(1000).then(() => pipeline.close()).then(() => process.exit(0)));
+}
+
+function startChild(mode: Mode, material: ServingMaterial, fixedResponse: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', mode], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send({ material, fixedResponse });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, port: (m as { port: number }).port }));
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface Phase {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function measure(port: number, body: string, seconds: number, rate?: number): Promise<Phase> {
+  const r = await autocannon({
+    url: `https://127.0.0.1:${port}/mutate-pods`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: 50,
+    duration: seconds,
+    ...(rate ? { overallRate: rate } : {}),
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+async function main(): Promise<void> {
+  const serveIdx = process.argv.indexOf('--serve');
+  if (serveIdx >= 0) {
+    const mode = process.argv[serveIdx + 1] as Mode;
+    process.once('message', (m) => {
+      const { material, fixedResponse } = m as { material: ServingMaterial; fixedResponse: string };
+      void serve(mode, material, fixedResponse);
+    });
+    return;
+  }
+  const seconds = arg('--duration', 10);
+  const rate = arg('--rate', 1000);
+  const ca = await createCa('bench-ca');
+  const leaf = await issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const material = { certPem: leaf.certPem, keyPem: leaf.keyPem };
+  const body = reviewBody();
+
+  // The bare server answers exactly what the webhook answers for this pod (same response size).
+  const probe = await startChild('webhook', material, '');
+  const fixedResponse = await new Promise<string>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: probe.port, path: '/mutate-pods', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => (res.statusCode === 200 && text.includes('"patch"') ? resolve(text) : reject(new Error(`webhook answered ${res.statusCode}: ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  await stopChild(probe.child);
+
+  const results: Record<Mode, { saturated: Phase; paced: Phase }> = {} as never;
+  for (const mode of ['bare', 'webhook'] as const) {
+    const { child, port } = await startChild(mode, material, fixedResponse);
+    await measure(port, body, 2); // warm-up (JIT, TLS sessions)
+    const saturated = await measure(port, body, seconds);
+    const paced = await measure(port, body, seconds, rate);
+    results[mode] = { saturated, paced };
+    await stopChild(child);
+  }
+  const b = results.bare;
+  const w = results.webhook;
+  const fmt = (p: Phase) => `${p.rps.toFixed(0).padStart(6)} req/s  p50 ${String(p.p50).padStart(3)} ms  p99 ${String(p.p99).padStart(3)} ms  errors ${p.errors}`;
+  const ratio = w.saturated.rps / b.saturated.rps;
+  console.log(`\nwebhook benchmark: 50 connections, ${seconds} s per phase, request ${body.length} bytes, response ${fixedResponse.length} bytes`);
+  console.log(`bare    saturated: ${fmt(b.saturated)}`);
+  console.log(`webhook saturated: ${fmt(w.saturated)}`);
+  console.log(`bare    at ${rate}/s:  ${fmt(b.paced)}`);
+  console.log(`webhook at ${rate}/s:  ${fmt(w.paced)}`);
+  console.log(`throughput ratio webhook/bare: ${(ratio * 100).toFixed(1)} % (target ≥ 60 %)`);
+  console.log(`webhook p99 at ${rate}/s: ${w.paced.p99} ms (target ≤ 10 ms); saturated p99: ${w.saturated.p99} ms`);
+  const ok = ratio >= 0.6 && w.paced.p99 <= 10 && w.saturated.errors + w.paced.errors === 0;
+  console.log(ok ? 'targets met' : 'targets NOT met');
+  process.exitCode = ok ? 0 : 1;
+}
+
+await main();
