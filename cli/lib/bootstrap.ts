@@ -3,9 +3,9 @@
 // only sequences the API calls and reports one progress line per step.
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
-import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport, isReady } from '../../src/api/import.js';
+import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '../../src/api/import.js';
 import { CliError } from '../../src/bootstrap/errors.js';
-import { jwtIssuedAt, mintDecision, type ExistingSecret } from '../../src/bootstrap/mint.js';
+import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
 import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
@@ -88,7 +88,7 @@ async function ensureSecret(
   server: string,
   caPem: string,
   out: Output,
-): Promise<void> {
+): Promise<Date | undefined> {
   const ref = { apiVersion: 'v1', kind: 'Secret', ...plan.secret };
   const raw = await target.read(ref);
   const existing = raw === undefined ? undefined : decodeOrThrow(SecretView, raw, `${describeRef(ref)} in ${target.label}`);
@@ -103,7 +103,7 @@ async function ensureSecret(
   const decision = mintDecision(view, { fingerprint, importUid, remoteUid: importerUid }, new Date());
   if (!decision.mint) {
     out.progress(`${target.tag} ${describeRef(ref)}: unchanged (token still valid)`);
-    return;
+    return undefined;
   }
   const minted = await source.mintToken(
     plan.importer.namespace,
@@ -124,11 +124,12 @@ async function ensureSecret(
   });
   const r = await target.apply({ ...secret, apiVersion: 'v1', kind: 'Secret', metadata: { ...secret.metadata, name: plan.secret.name, namespace: plan.secret.namespace } });
   out.progress(`${target.tag} ${describeRef(ref)}: ${r.outcome}`);
+  return minted.expiration;
 }
 
 const ImportWithStatus = t.type({ metadata: ObjectMeta, status: t.union([ImportStatus, t.undefined]) });
 
-async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output, timeoutMs: number): Promise<void> {
+async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output, timeoutMs: number, mintedExpiration: Date | undefined): Promise<void> {
   const ref = refOf(plan.registration);
   out.progress(`${target.tag} waiting up to ${Math.round(timeoutMs / 1000)} s for ${describeRef(ref)} to be Ready`);
   let last: t.TypeOf<typeof ImportWithStatus> | undefined;
@@ -137,7 +138,7 @@ async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output
       const raw = await target.read(ref);
       if (raw === undefined) throw new CliError(`${describeRef(ref)} disappeared from ${target.label} while waiting for it to be Ready`);
       last = decodeOrThrow(ImportWithStatus, raw, `${describeRef(ref)} in ${target.label}`);
-      return isReady({ metadata: last.metadata, ...(last.status ? { status: last.status } : {}) }) ? true : undefined;
+      return readyAndCurrent({ metadata: last.metadata, ...(last.status ? { status: last.status } : {}) }, mintedExpiration) ? true : undefined;
     },
     Date.now() + timeoutMs,
     () => {
@@ -167,7 +168,7 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
   const deadline = Date.now() + opts.timeoutMs;
   const importerUid = await applySource(source, plan, out, deadline);
   const registration = await applyRegistration(target, plan, out, deadline);
-  await ensureSecret(target, source, plan, registration, importerUid, server, caPem, out);
-  if (opts.wait) await waitReady(target, plan, out, opts.timeoutMs);
+  const minted = await ensureSecret(target, source, plan, registration, importerUid, server, caPem, out);
+  if (opts.wait) await waitReady(target, plan, out, opts.timeoutMs, minted);
   out.progress(`bootstrapped: ${target.label} can now import ServiceAccounts of ${source.label} (clusterName: ${source.name})`);
 }

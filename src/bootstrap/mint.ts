@@ -2,6 +2,7 @@
 // a new resourceVersion), so a re-run mints only when the Secret cannot be trusted as it is.
 import { SECRET_KEYS } from '../constants.js';
 import { SecretAnnotations } from '../secret.js';
+import { isReady, readyCondition, type ImportStatus } from '../api/import.js';
 
 /** The parts of an existing Secret the decision reads. */
 export interface ExistingSecret {
@@ -58,4 +59,21 @@ export function jwtIssuedAt(token: string): Date | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether an import is Ready *and* the status is current: it describes this generation and, when
+ * bootstrap has just written a new token, a token at least as new (a Ready=True left from before
+ * would otherwise end `--wait` before the controller has even seen the new Secret).
+ */
+export function readyAndCurrent(sai: { metadata: { generation?: number }; status?: ImportStatus }, mintedExpiration: Date | undefined): boolean {
+  const status = sai.status;
+  if (!status || !isReady({ metadata: sai.metadata, status })) return false;
+  const c = readyCondition({ status });
+  const generation = sai.metadata.generation;
+  if (generation !== undefined && c?.observedGeneration !== undefined && c.observedGeneration < generation) return false;
+  if (mintedExpiration === undefined) return true;
+  const seen = status.expirationTimestamp === undefined ? NaN : Date.parse(status.expirationTimestamp);
+  // Timestamps in status are whole seconds.
+  return seen >= mintedExpiration.getTime() - 1000;
 }

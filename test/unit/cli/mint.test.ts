@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { jwtIssuedAt, mintDecision, type ExistingSecret } from '../../../src/bootstrap/mint.js';
+import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../../src/bootstrap/mint.js';
 import { SecretAnnotations } from '../../../src/secret.js';
 
 const want = { fingerprint: 'fp', importUid: 'import-uid', remoteUid: 'sa-uid' };
@@ -60,5 +60,30 @@ describe('jwtIssuedAt', () => {
     expect(jwtIssuedAt(`h.${payload}.s`)).toEqual(new Date('2026-01-01T00:00:00Z'));
     expect(jwtIssuedAt('not-a-jwt')).toBeUndefined();
     expect(jwtIssuedAt('a.!!!.c')).toBeUndefined();
+  });
+});
+
+describe('readyAndCurrent (bootstrap --wait)', () => {
+  const ready = (extra: { observedGeneration?: number; expirationTimestamp?: string } = {}) => ({
+    metadata: { generation: 2 },
+    status: {
+      conditions: [{ type: 'Ready', status: 'True' as const, reason: 'TokenIssued', ...(extra.observedGeneration !== undefined ? { observedGeneration: extra.observedGeneration } : {}) }],
+      ...(extra.expirationTimestamp ? { expirationTimestamp: extra.expirationTimestamp } : {}),
+    },
+  });
+
+  it('needs Ready=True for the current generation', () => {
+    expect(readyAndCurrent(ready({ observedGeneration: 2 }), undefined)).toBe(true);
+    expect(readyAndCurrent(ready({ observedGeneration: 1 }), undefined)).toBe(false);
+    expect(readyAndCurrent({ metadata: {}, status: { conditions: [{ type: 'Ready', status: 'False' }] } }, undefined)).toBe(false);
+    expect(readyAndCurrent({ metadata: {} }, undefined)).toBe(false);
+  });
+
+  it('after a new token, needs a status describing that token or a newer one', () => {
+    const minted = new Date('2026-01-01T01:00:00.400Z');
+    expect(readyAndCurrent(ready({ expirationTimestamp: '2026-01-01T00:30:00Z' }), minted)).toBe(false);
+    expect(readyAndCurrent(ready(), minted)).toBe(false);
+    expect(readyAndCurrent(ready({ expirationTimestamp: '2026-01-01T01:00:00Z' }), minted)).toBe(true);
+    expect(readyAndCurrent(ready({ expirationTimestamp: '2026-01-01T01:10:00Z' }), minted)).toBe(true);
   });
 });
