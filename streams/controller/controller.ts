@@ -46,6 +46,7 @@ export class Controller {
   readonly secrets: SharedCache<CachedSecret>;
   readonly registry: ClusterRegistry;
   readonly queue: WorkQueue;
+  private readonly reconciler: Reconciler;
   /** importKey by cluster, and by cluster/namespace/name of the remote ServiceAccount. */
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly byRemote = new Map<string, Set<string>>();
@@ -84,7 +85,7 @@ export class Controller {
       logger: log,
       backoff: o.remoteBackoff ?? { initialMs: 200, maxMs: 5_000 },
     });
-    const reconciler = new Reconciler({
+    const reconciler = (this.reconciler = new Reconciler({
       local: o.local,
       imports: this.imports,
       secrets: this.secrets,
@@ -95,7 +96,7 @@ export class Controller {
       maxRefreshIntervalMs: o.maxRefreshIntervalMs,
       safetyRequeueMs: o.safetyRequeueMs ?? 5 * 60_000,
       requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
-    });
+    }));
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, concurrency: o.concurrency, metrics: o.metrics.queueHooks(), logger: log });
   }
 
@@ -137,6 +138,7 @@ export class Controller {
   async stop(deadlineMs = 10_000): Promise<void> {
     const result = await this.queue.shutdown(deadlineMs);
     if (!result.drained) this.o.logger.warn('shutdown deadline passed with reconciles in flight', { abandoned: result.abandoned });
+    await Promise.race([this.reconciler.flushEvents(), new Promise((r) => setTimeout(r, 2_000).unref())]);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.registry.stop();

@@ -10,6 +10,7 @@ import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src
 import type { SharedCache } from '../cache.js';
 import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
 import type { ReconcileResult } from '../workqueue.js';
+import { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { CachedImport, CachedSecret } from './projections.js';
 import type { ClusterRegistry } from './registry.js';
@@ -73,10 +74,14 @@ export class Reconciler {
   private readonly remoteCore = new WeakMap<KubeConfig, CoreV1Api>();
   /** Secrets written but not yet seen by the cache: used instead of the stale cached view. */
   private readonly written = new Map<string, { previousVersion: string; version: string; secret: CachedSecret }>();
+  /** Status written but not yet seen by the cache, by import key (same idea as `written`). */
+  private readonly statusWritten = new Map<string, { previousVersion: string; status: ImportStatus }>();
+  private readonly events: EventRecorder;
   private readonly now: () => Date;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.core = o.local.makeApiClient(CoreV1Api);
+    this.events = new EventRecorder(this.core, o.logger, { timeoutMs: o.requestTimeoutMs });
     this.custom = o.local.makeApiClient(CustomObjectsApi);
     this.now = o.now ?? (() => new Date());
   }
@@ -84,7 +89,10 @@ export class Reconciler {
   readonly reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
     const imp = this.o.imports.get(key);
     if (!imp || imp.deleting) {
-      this.o.metrics.tokenSecondsToExpiry.remove({ namespace: key.split('/')[0] ?? '', import: key.split('/')[1] ?? '' });
+      const [namespace = '', name = ''] = key.split('/');
+      this.o.metrics.tokenSecondsToExpiry.remove({ namespace, import: name });
+      this.statusWritten.delete(key);
+      this.written.delete(`${namespace}/${secretNameForImport(name)}`);
       return; // the owner reference lets the garbage collector delete the Secret
     }
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
@@ -250,8 +258,12 @@ export class Reconciler {
   }
 
   private async writeStatus(imp: CachedImport, log: Logger, ready: { status: 'True' | 'False'; reason: Reason; message: string }, expiration: Date | undefined, secretExists: boolean): Promise<void> {
-    const current = imp.sai.status ?? {};
-    const previous = readyCondition(imp.sai);
+    const key = `${imp.namespace}/${imp.name}`;
+    const mine = this.statusWritten.get(key);
+    const cacheIsBehind = mine !== undefined && mine.previousVersion === imp.resourceVersion;
+    if (mine && !cacheIsBehind) this.statusWritten.delete(key);
+    const current = cacheIsBehind ? mine.status : (imp.sai.status ?? {});
+    const previous = readyCondition({ status: current });
     const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, observedGeneration: imp.generation };
     const status: ImportStatus = {
       ...current,
@@ -270,36 +282,32 @@ export class Reconciler {
       if (httpStatus(e) === 404) return; // deleted meanwhile
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
     }
+    this.statusWritten.set(key, { previousVersion: imp.resourceVersion, status });
     if (conditionChanged(previous, next) && (previous?.status !== next.status || previous?.reason !== next.reason)) {
       log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: ready.message });
-      await this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message, log);
+      this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
     }
   }
 
-  private async recordEvent(imp: CachedImport, type: 'Normal' | 'Warning', reason: string, message: string, log: Logger): Promise<void> {
+  private recordEvent(imp: CachedImport, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const now = this.now();
-    try {
-      await this.core.createNamespacedEvent(
-        {
-          namespace: imp.namespace,
-          body: {
-            metadata: { generateName: `${imp.name}.`, namespace: imp.namespace },
-            involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: IMPORT_KIND, name: imp.name, namespace: imp.namespace, uid: imp.uid, resourceVersion: imp.resourceVersion },
-            reason,
-            message: message.slice(0, 1024),
-            type,
-            source: { component: 'multicluster-service-account-controller' },
-            firstTimestamp: now,
-            lastTimestamp: now,
-            count: 1,
-            reportingComponent: 'multicluster-service-account-controller',
-          },
-        },
-        callOptions({ timeoutMs: this.o.requestTimeoutMs }),
-      );
-    } catch (e) {
-      log.warn('could not record an Event', { reason, error: apiErrorMessage(e) });
-    }
+    this.events.record({
+      metadata: { generateName: `${imp.name}.`, namespace: imp.namespace },
+      involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: IMPORT_KIND, name: imp.name, namespace: imp.namespace, uid: imp.uid, resourceVersion: imp.resourceVersion },
+      reason,
+      message: message.slice(0, 1024),
+      type,
+      source: { component: 'multicluster-service-account-controller' },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      reportingComponent: 'multicluster-service-account-controller',
+    });
+  }
+
+  /** Waits for queued Events (shutdown). */
+  flushEvents(): Promise<void> {
+    return this.events.flush();
   }
 }
 
