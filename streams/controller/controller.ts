@@ -29,7 +29,7 @@ export interface ControllerOptions {
 }
 
 /** Changes that need a reconcile: not our own status writes (their generation does not move). */
-function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
+export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
   if (!c.before || !c.after) return true;
   const a = c.before;
   const b = c.after;

@@ -1,0 +1,290 @@
+/**
+ * Controller benchmark (`npm run bench:controller`): N imports (default 1,000) over 2 source
+ * clusters, the controller (run as its Deployment and ServiceAccount would) against a bare client
+ * doing the same API calls — TokenRequest in the source, Secret create and status patch in the
+ * target — at the same concurrency, in the same run on the same clusters.
+ *
+ * Phase 1, latency: L imports one after another; controller: import created → Ready=True seen by a
+ * watch; bare: the three calls. Phase 2, throughput: N imports created while no controller runs,
+ * then the controller converges them all (from the moment it starts reconciling to the last
+ * Ready); bare: the same N call sequences with C workers.
+ * Also: the controller's peak RSS and its open watch connections.
+ * Targets (SPEC §12): latency p50 ≤ 1.5× and p99 ≤ 3× the bare client's; throughput ≥ 70 % of the
+ * bare client's; watch connections independent of N; RSS ≤ 150 MiB at 1,000 imports (≤ 400 MiB at 10,000).
+ *
+ * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --skip-baseline.
+ */
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
+import { secretNameForImport } from '../../src/naming.js';
+import { buildImportSecret, credentialFromSecretData, mintFingerprint } from '../../src/secret.js';
+import { listWatch } from '../../streams/watch.js';
+import { ClusterSet } from '../harness/clusters.js';
+import { adminKubeConfig, kubectl } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
+import { serviceAccountKubeconfig } from '../harness/deployment.js';
+import { kubemcsa } from '../integration/cli-support.js';
+import { CONTROLLER_SA, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
+
+function flag(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const N = flag('imports', 1000);
+const C = flag('concurrency', 10);
+const L = flag('latency-samples', 50);
+const skipBaseline = process.argv.includes('--skip-baseline');
+const SOURCES = ['cluster2', 'cluster3'];
+const REMOTE_NS = 'bench';
+const REMOTE_SA = 'bench';
+
+const log = (m: string) => console.log(`[bench] ${m}`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+};
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+function importBody(ns: string, name: string, i: number) {
+  return {
+    apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'ServiceAccountImport',
+    metadata: { name, namespace: ns },
+    spec: { clusterName: SOURCES[i % SOURCES.length]!, namespace: REMOTE_NS, name: REMOTE_SA },
+  };
+}
+
+async function createImportsBulk(kubeconfigPath: string, ns: string, names: string[]): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bench-'));
+  try {
+    for (let start = 0; start < names.length; start += 500) {
+      const file = path.join(dir, `imports-${start}.yaml`);
+      writeFileSync(file, stringify({ apiVersion: 'v1', kind: 'List', items: names.slice(start, start + 500).map((n, j) => importBody(ns, n, start + j)) }));
+      const r = await kubectl(kubeconfigPath, ['--context', 'cluster1', 'apply', '--server-side', '-f', file]);
+      if (r.code !== 0) throw new Error(`creating imports failed: ${r.stderr}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The bare client: the controller's three calls per import, nothing else. */
+class BareClient {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly remotes = new Map<string, { api: CoreV1Api; server: string; caPem: string }>();
+  constructor(local: KubeConfig, registrations: Map<string, { server: string; caPem: string; token: string }>) {
+    this.core = local.makeApiClient(CoreV1Api);
+    this.custom = local.makeApiClient(CustomObjectsApi);
+    for (const [name, r] of registrations) {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name, server: r.server, caData: Buffer.from(r.caPem).toString('base64'), skipTLSVerify: false }],
+        users: [{ name: `bare@${name}`, token: r.token }],
+        contexts: [{ name, cluster: name, user: `bare@${name}` }],
+        currentContext: name,
+      });
+      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), server: r.server, caPem: r.caPem });
+    }
+  }
+
+  async converge(ns: string, name: string, uid: string, cluster: string): Promise<void> {
+    const remote = this.remotes.get(cluster)!;
+    const tr = await remote.api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: 3600, audiences: [] } } });
+    const expiration = new Date(tr.status!.expirationTimestamp!);
+    const spec = { clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA };
+    await this.core.createNamespacedSecret({ namespace: ns, body: buildImportSecret({
+      importName: name, importNamespace: ns, importUid: uid,
+      credential: { token: tr.status!.token!, server: remote.server, caPem: remote.caPem, namespace: REMOTE_NS },
+      issued: new Date(), expiration, remoteUid: '', fingerprint: mintFingerprint({ spec, server: remote.server, caPem: remote.caPem }),
+    }) });
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL, name, body: { status: {
+        conditions: [{ type: 'Ready', status: 'True', reason: 'TokenIssued', message: 'bare', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), observedGeneration: 1 }],
+        secrets: [{ name: secretNameForImport(name) }], observedGeneration: 1, expirationTimestamp: expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
+      } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+}
+
+/** Watches imports in `ns` and resolves, per name, when Ready=True is first seen. */
+function readyWatcher(kc: KubeConfig, ns: string) {
+  const readyAt = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  let listed = false;
+  const sub = listWatch<{ name: string; ready: boolean }>({
+    kubeConfig: kc,
+    path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${ns}/${IMPORT_PLURAL}`,
+    describe: 'bench imports',
+    project: (raw) => {
+      const o = raw as { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } };
+      return { name: o.metadata.name, ready: o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false };
+    },
+  }).subscribe((e) => {
+    if (e.type === 'RESET') listed = true;
+    const objs = e.type === 'RESET' ? e.items : [e.object];
+    for (const o of objs) {
+      if (o.ready && !readyAt.has(o.name)) {
+        readyAt.set(o.name, performance.now());
+        waiters.get(o.name)?.();
+      }
+    }
+  });
+  return {
+    readyAt,
+    get listed() {
+      return listed;
+    },
+    when: (name: string) => (readyAt.has(name) ? Promise.resolve() : new Promise<void>((r) => waiters.set(name, r))),
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+function childPid(guardPid: number): number | undefined {
+  for (const t of readdirSync(`/proc/${guardPid}/task`)) {
+    const kids = readFileSync(`/proc/${guardPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    for (const k of kids) if (readFileSync(`/proc/${k}/cmdline`, 'utf8').includes('streams/controller/main')) return k;
+  }
+  return undefined;
+}
+
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function main(): Promise<void> {
+  log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples`);
+  const set = await ClusterSet.start({ count: 3, log });
+  process.env.MCSA_TEST_CLUSTERS = set.statePath;
+  const { kubeconfigPath } = set.info;
+  let controller: RunningController | undefined;
+  try {
+    await installControllerPrerequisites('cluster1');
+    for (const source of SOURCES) {
+      const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', source]);
+      if (boot.code !== 0) throw new Error(`bootstrap ${source} failed: ${boot.stderr}`);
+      const kc = adminKubeConfig(source);
+      const core = kc.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: REMOTE_NS } } });
+      await core.createNamespacedServiceAccount({ namespace: REMOTE_NS, body: { metadata: { name: REMOTE_SA } } });
+      await kc.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({ namespace: REMOTE_NS, body: {
+        metadata: { name: 'bench' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+        subjects: [{ kind: 'ServiceAccount', name: REMOTE_SA, namespace: REMOTE_NS }],
+      } });
+    }
+    const admin1 = adminKubeConfig('cluster1');
+    const core1 = admin1.makeApiClient(CoreV1Api);
+    const custom1 = admin1.makeApiClient(CustomObjectsApi);
+    for (const ns of ['bench-bare-lat', 'bench-bare', 'bench-ctrl-lat', 'bench-ctrl']) await core1.createNamespace({ body: { metadata: { name: ns } } });
+    const uidOf = async (ns: string) => new Map(((await custom1.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL })) as { items: { metadata: { name: string; uid: string } }[] }).items.map((i) => [i.metadata.name, i.metadata.uid]));
+    const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+    // The bare client authenticates as the controller would: its ServiceAccount locally, the registrations remotely.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bench-'));
+    const localKc = new KubeConfig();
+    localKc.loadFromFile(await serviceAccountKubeconfig('cluster1', INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig')));
+    const registrations = new Map<string, { server: string; caPem: string; token: string }>();
+    for (const s of SOURCES) {
+      const secret = await core1.readNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: secretNameForImport(s) });
+      registrations.set(s, credentialFromSecretData(secret.data)!);
+    }
+
+    const bareLat: number[] = [];
+    let bareThroughput = NaN;
+    if (!skipBaseline) {
+      const bare = new BareClient(localKc, registrations);
+      const latNames = names('lat', L);
+      await createImportsBulk(kubeconfigPath, 'bench-bare-lat', latNames);
+      let uids = await uidOf('bench-bare-lat');
+      for (const [i, n] of latNames.entries()) {
+        const t0 = performance.now();
+        await bare.converge('bench-bare-lat', n, uids.get(n)!, SOURCES[i % SOURCES.length]!);
+        bareLat.push(performance.now() - t0);
+      }
+      log(`bare latency: p50 ${pct(bareLat, 50).toFixed(1)} ms, p99 ${pct(bareLat, 99).toFixed(1)} ms`);
+      const bulk = names('imp', N);
+      await createImportsBulk(kubeconfigPath, 'bench-bare', bulk);
+      uids = await uidOf('bench-bare');
+      const t0 = performance.now();
+      await pool(bulk.map((n, i) => ({ n, i })), C, ({ n, i }) => bare.converge('bench-bare', n, uids.get(n)!, SOURCES[i % SOURCES.length]!));
+      bareThroughput = N / ((performance.now() - t0) / 1000);
+      log(`bare throughput: ${bareThroughput.toFixed(1)} imports/s`);
+    }
+
+    // Throughput: N imports waiting, then the controller starts and converges them.
+    const bulk = names('imp', N);
+    await createImportsBulk(kubeconfigPath, 'bench-ctrl', bulk);
+    const watcher = readyWatcher(admin1, 'bench-ctrl');
+    await waitFor('the throughput watch to list', () => watcher.listed, 10_000, 20);
+    controller = await startController({ extra: [`--concurrency=${C}`] });
+    const pid = childPid(controller.process.pid);
+    let peakRss = 0;
+    const sampler = setInterval(() => pid && (peakRss = Math.max(peakRss, rssMiB(pid, 'VmRSS'))), 200);
+    await waitFor('the controller to lead', () => /became leader/.test(controller!.log()), 60_000, 50);
+    const leaderLine = controller.log().split('\n').find((l) => l.includes('became leader'))!;
+    const tStart = Date.parse((JSON.parse(leaderLine) as { timestamp: string }).timestamp);
+    let lastProgress = 0;
+    await waitFor(`all ${N} imports Ready`, () => {
+      if (watcher.readyAt.size - lastProgress >= 100) {
+        lastProgress = watcher.readyAt.size;
+        log(`  ${lastProgress}/${N} Ready`);
+      }
+      return watcher.readyAt.size >= N;
+    }, 600_000, 100);
+    const convergeS = (Date.now() - tStart) / 1000;
+    const ctrlThroughput = N / convergeS;
+    watcher.stop();
+    log(`controller throughput: ${ctrlThroughput.toFixed(1)} imports/s (${N} in ${convergeS.toFixed(1)} s)`);
+
+    // Latency: one import at a time, created → Ready.
+    const latWatcher = readyWatcher(admin1, 'bench-ctrl-lat');
+    await waitFor('the latency watch to list', () => latWatcher.listed, 10_000, 20);
+    const ctrlLat: number[] = [];
+    for (const [i, n] of names('lat', L).entries()) {
+      const body = importBody('bench-ctrl-lat', n, i);
+      await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'bench-ctrl-lat', plural: IMPORT_PLURAL, body });
+      const t0 = performance.now();
+      await latWatcher.when(n);
+      ctrlLat.push(latWatcher.readyAt.get(n)! - t0);
+    }
+    latWatcher.stop();
+    clearInterval(sampler);
+    const hwm = pid ? rssMiB(pid, 'VmHWM') : NaN;
+    const watches = await controller.metric('mcsa_watch_connections');
+    const minted = (await controller.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_refreshes_total{')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+
+    const rows: [string, string, string, string][] = [
+      ['latency p50 (ms)', pct(ctrlLat, 50).toFixed(1), pct(bareLat, 50).toFixed(1), (pct(ctrlLat, 50) / pct(bareLat, 50)).toFixed(2) + '× (target ≤ 1.5×)'],
+      ['latency p99 (ms)', pct(ctrlLat, 99).toFixed(1), pct(bareLat, 99).toFixed(1), (pct(ctrlLat, 99) / pct(bareLat, 99)).toFixed(2) + '× (target ≤ 3×)'],
+      ['throughput (imports/s)', ctrlThroughput.toFixed(1), bareThroughput.toFixed(1), ((100 * ctrlThroughput) / bareThroughput).toFixed(0) + ' % (target ≥ 70 %)'],
+    ];
+    console.log('\n| metric | controller | bare client | ratio |\n|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+    console.log(`\ncontroller peak RSS: ${Math.max(peakRss, hwm).toFixed(0)} MiB (VmHWM ${hwm.toFixed(0)} MiB) with ${N + L} imports (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
+    console.log(`controller watch connections: ${watches} (2 local + 1 per source cluster; independent of N)`);
+    console.log(`tokens minted by the controller: ${minted} for ${N + L} imports (+${SOURCES.length} registrations)`);
+    rmSync(dir, { recursive: true, force: true });
+  } finally {
+    await controller?.stop();
+    await set.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(`bench failed: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);
