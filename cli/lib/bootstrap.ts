@@ -7,6 +7,7 @@ import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '
 import { CliError } from '../../src/bootstrap/errors.js';
 import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
+import { describePermission, sourcePermissions, targetPermissions, type Permission } from '../../src/bootstrap/permissions.js';
 import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
@@ -20,10 +21,20 @@ const SecretView = t.intersection([
   t.partial({ data: t.record(t.string, t.string) }),
 ]);
 
+async function checkPermissions(c: ClusterClient, needed: Permission[], out: Output): Promise<void> {
+  const missing = await c.missingPermissions(needed);
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 4).map(describePermission).join(', ');
+    throw new CliError(`the kubeconfig's identity may not ${shown}${missing.length > 4 ? ` (and ${missing.length - 4} more)` : ''} in ${c.label}`);
+  }
+  out.progress(`${c.tag} pre-flight: allowed to create and patch every object of the plan`);
+}
+
 async function preflight(target: ClusterClient, source: ClusterClient, plan: BootstrapPlan, out: Output): Promise<void> {
   await allChecks([
     async () => {
       await checkReachable(target, out);
+      await checkPermissions(target, targetPermissions(plan), out);
       if (!(await target.servesImports())) {
         throw new CliError(
           `${target.label} does not serve the ServiceAccountImport API (CRD serviceaccountimports.multicluster.admiralty.io); ` +
@@ -34,6 +45,7 @@ async function preflight(target: ClusterClient, source: ClusterClient, plan: Boo
     },
     async () => {
       await checkReachable(source, out);
+      await checkPermissions(source, sourcePermissions(plan), out);
       for (const ns of plan.input.sourceNamespaces ?? []) {
         if ((await source.readMeta({ apiVersion: 'v1', kind: 'Namespace', name: ns })) === undefined) {
           throw new CliError(`namespace ${ns} given with --source-namespaces does not exist in ${source.label}`);

@@ -1,6 +1,6 @@
 // Every API call the CLI makes goes through a ClusterClient: it names the cluster in errors,
 // decodes the objects it hands back, and does server-side apply with the `kubemcsa` manager.
-import { ApisApi, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { ObjectMeta } from '../../src/api/import.js';
@@ -8,6 +8,7 @@ import { API_GROUP, API_VERSION, CLI_FIELD_MANAGER, IMPORT_PLURAL } from '../../
 import { CliError } from '../../src/bootstrap/errors.js';
 import { describeError, httpStatusOf } from '../../src/bootstrap/describe.js';
 import { describeRef, refOf, type Manifest, type ObjectRef } from '../../src/bootstrap/plan.js';
+import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
 import type { LoadedCluster } from './kubeconfig.js';
 
 /** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
@@ -24,6 +25,7 @@ export const DateLike = new t.Type<Date, Date, unknown>(
 
 const TokenRequestStatus = t.type({ status: t.type({ token: t.string, expirationTimestamp: DateLike }) });
 const VersionInfo = t.type({ gitVersion: t.string });
+const AccessReview = t.type({ status: t.type({ allowed: t.boolean }) });
 const GroupList = t.type({ groups: t.array(t.type({ name: t.string, versions: t.array(t.type({ version: t.string })) })) });
 
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
@@ -107,6 +109,39 @@ export class ClusterClient {
       if (status === 401 || status === 403) throw new CliError(`${this.label} at ${this.loaded.server} refused the kubeconfig's credentials: ${describeError(e)}`);
       throw new CliError(`${this.label} at ${this.loaded.server} is unreachable: ${describeError(e)}`);
     }
+  }
+
+  /**
+   * Which of `permissions` the kubeconfig's own identity lacks (SelfSubjectAccessReview each).
+   * Fails with a clear message when the credentials themselves are refused.
+   */
+  async missingPermissions(permissions: Permission[]): Promise<Permission[]> {
+    const api = this.loaded.kc.makeApiClient(AuthorizationV1Api);
+    const results = await Promise.all(
+      permissions.map(async (p) => {
+        try {
+          const review = await api.createSelfSubjectAccessReview({
+            body: {
+              spec: {
+                resourceAttributes: {
+                  verb: p.verb,
+                  group: p.group,
+                  resource: p.resource,
+                  ...(p.subresource ? { subresource: p.subresource } : {}),
+                  ...(p.namespace ? { namespace: p.namespace } : {}),
+                },
+              },
+            },
+          });
+          return decodeOrThrow(AccessReview, review, `access review of ${describePermission(p)}`).status.allowed ? undefined : p;
+        } catch (e) {
+          const status = httpStatusOf(e);
+          if (status === 401) throw new CliError(`${this.label} at ${this.loaded.server} refused the kubeconfig's credentials: ${describeError(e)}`);
+          throw new CliError(`cannot check whether ${describePermission(p)} is allowed in ${this.label}: ${describeError(e)}`);
+        }
+      }),
+    );
+    return results.filter((p): p is Permission => p !== undefined);
   }
 
   /** Whether the ServiceAccountImport API (the CRD) is served. */

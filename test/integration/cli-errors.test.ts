@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveBinaries } from '../harness/binaries.js';
 import { Cluster } from '../harness/cluster.js';
-import { clusterInfo } from '../harness/env.js';
+import { clusterInfo, createTestNamespace, kubectl } from '../harness/env.js';
 import { freePort } from '../harness/ports.js';
 import { ensureCrd, errorLine, kubemcsa, scratchDir, snapshot } from './cli-support.js';
 
@@ -14,14 +14,17 @@ jest.setTimeout(180_000);
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** A one-context kubeconfig for `cluster2`'s admin, with the cluster renamed and its fields overridden. */
-function kubeconfigFor(clusterName: string, cluster: Record<string, unknown>) {
+/**
+ * A one-context kubeconfig for `cluster2`, with the cluster renamed and its fields overridden;
+ * the admin's client certificate unless another user is given.
+ */
+function kubeconfigFor(clusterName: string, cluster: Record<string, unknown>, user?: Record<string, unknown>) {
   const c2 = clusterInfo('cluster2');
   return {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: clusterName, cluster: { server: c2.server, 'certificate-authority-data': b64(c2.caPem), ...cluster } }],
-    users: [{ name: 'admin', user: { 'client-certificate-data': b64(c2.admin.certPem), 'client-key-data': b64(c2.admin.keyPem) } }],
+    users: [{ name: 'admin', user: user ?? { 'client-certificate-data': b64(c2.admin.certPem), 'client-key-data': b64(c2.admin.keyPem) } }],
     contexts: [{ name: 'ctx', context: { cluster: clusterName, user: 'admin' } }],
     'current-context': 'ctx',
   };
@@ -104,6 +107,27 @@ describe('kubemcsa with bad input', () => {
     expect(r.code).toBe(1);
     expect(errorLine(r)).toMatch(/source cluster insecure .*insecure-skip-tls-verify and has no certificate authority/);
     await expectNothingCreated();
+  });
+
+  it('a source identity without the needed permissions, or with refused credentials, fails the pre-flight', async () => {
+    const ns = await createTestNamespace('cluster2', 'cli-limited');
+    try {
+      expect((await kubectl(kc2(), ['create', 'serviceaccount', 'limited', '-n', ns.name])).code).toBe(0);
+      const token = (await kubectl(kc2(), ['create', 'token', 'limited', '-n', ns.name, '--duration', '10m'])).stdout.trim();
+      const limited = scratch.write('limited.kubeconfig', kubeconfigFor('limited', {}, { token }));
+      const r = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-kubeconfig', limited]);
+      expect(r.code).toBe(1);
+      expect(errorLine(r)).toMatch(/the kubeconfig's identity may not get namespaces, create clusterroles\.rbac\.authorization\.k8s\.io, .* in source cluster limited \(context ctx\)/);
+      expect(r.stderr).not.toContain(token);
+      await expectNothingCreated();
+      const bogus = scratch.write('bogus.kubeconfig', kubeconfigFor('bogus', {}, { token: 'not-a-valid-token' }));
+      const b = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-kubeconfig', bogus]);
+      expect(b.code).toBe(1);
+      expect(errorLine(b)).toMatch(/source cluster bogus \(context ctx\) at https:\S+ refused the kubeconfig's credentials: unauthorized/);
+      await expectNothingCreated();
+    } finally {
+      await ns.delete();
+    }
   });
 
   it('a --source-namespaces namespace missing in the source fails the pre-flight', async () => {

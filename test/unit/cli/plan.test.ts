@@ -151,3 +151,25 @@ describe('cluster names', () => {
     expect(isDns1123Subdomain(labelValueFor(long1))).toBe(true);
   });
 });
+
+describe('pre-flight permissions', () => {
+  it('asks, per side, for create and patch of every applied kind, token minting and reads', async () => {
+    const { describePermission, sourcePermissions, targetPermissions } = await import('../../../src/bootstrap/permissions.js');
+    const wide = sourcePermissions(bootstrapPlan({ targetName: 't', sourceName: 's' })).map(describePermission);
+    expect(wide).toEqual(
+      expect.arrayContaining([
+        'get namespaces',
+        'create clusterroles.rbac.authorization.k8s.io',
+        'patch clusterrolebindings.rbac.authorization.k8s.io',
+        `create serviceaccounts in namespace ${INSTALL_NAMESPACE}`,
+        `create serviceaccounts/token in namespace ${INSTALL_NAMESPACE}`,
+      ]),
+    );
+    const scoped = sourcePermissions(bootstrapPlan({ targetName: 't', sourceName: 's', sourceNamespaces: ['a'] })).map(describePermission);
+    expect(scoped).toContain('patch rolebindings.rbac.authorization.k8s.io in namespace a');
+    expect(scoped.some((p) => p.includes('clusterrolebindings'))).toBe(false);
+    expect(targetPermissions(bootstrapPlan({ targetName: 't', sourceName: 's' })).map(describePermission)).toEqual(
+      expect.arrayContaining([`patch serviceaccountimports.multicluster.admiralty.io in namespace ${INSTALL_NAMESPACE}`, `create secrets in namespace ${INSTALL_NAMESPACE}`]),
+    );
+  });
+});
