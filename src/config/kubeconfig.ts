@@ -10,6 +10,7 @@ import type { KubeconfigFile, KubeconfigUserFields } from './codecs.js';
 import { ConfigError } from './errors.js';
 import { TokenFileAuthenticator, tokenFileAuthProvider, tokenFileOf } from './token-file-auth.js';
 import { retryWhileMissing } from './volume.js';
+import { reuseConnections } from '../kube/reuse-connections.js';
 
 /** A decoded kubeconfig (one file, or several merged), in client-node's shapes. */
 export interface KubeconfigModel {
@@ -168,7 +169,7 @@ export async function kubeConfigForContext(m: KubeconfigModel, context: string |
   if (user?.certFile) await assertReadable(user.certFile, `client-certificate of user ${user.name}`, m, ctx.name);
   if (user?.keyFile) await assertReadable(user.keyFile, `client-key of user ${user.name}`, m, ctx.name);
 
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = reuseConnections(new KubeConfig());
   kubeConfig.addAuthenticator(new TokenFileAuthenticator());
   kubeConfig.loadFromOptions({
     clusters: m.clusters.map((c) => ({ ...c })),

@@ -13,6 +13,7 @@ import { ConfigError, errnoCode, isConfigError } from './errors.js';
 import { kubeConfigForContext, kubeconfigModel, mergeKubeconfigModels, type KubeconfigModel } from './kubeconfig.js';
 import { TokenFileAuthenticator, tokenFileAuthProvider } from './token-file-auth.js';
 import { listMountedImports, readVolumeSnapshot } from './volume.js';
+import { reuseConnections } from '../kube/reuse-connections.js';
 
 /** Where a {@link ConfigAndNamespace} came from. */
 export type ConfigSource =
@@ -184,7 +185,7 @@ export async function loadInCluster(env: LoaderEnvironment): Promise<Loaded<Conf
   const nsFile = nsText === undefined ? undefined : decodeFile(NamespaceFile, nsText, path.join(dir, 'namespace')).trim();
   const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
   const server = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = reuseConnections(new KubeConfig());
   kubeConfig.addAuthenticator(new TokenFileAuthenticator());
   kubeConfig.loadFromOptions({
     clusters: [{ name: 'inCluster', server, skipTLSVerify: false, ...(snapshot.files.has('ca.crt') ? { caFile: path.join(dir, 'ca.crt') } : {}) }],

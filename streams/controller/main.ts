@@ -10,6 +10,7 @@ import { startLeaderElection, type LeaderElector } from '../leader.js';
 import { Controller } from './controller.js';
 import { ControllerMetrics } from './metrics.js';
 import type { RemoteClusterSpec } from './remote-cluster.js';
+import { reuseConnections } from '../../src/kube/reuse-connections.js';
 
 interface Flags {
   kubeconfig?: string;
@@ -70,7 +71,7 @@ export function controllerCommand(): Command {
 }
 
 function loadLocal(flags: Flags): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = reuseConnections(new KubeConfig());
   if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
   else kc.loadFromCluster();
   if (flags.context) {

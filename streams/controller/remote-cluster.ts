@@ -6,6 +6,7 @@ import { SharedCache } from '../cache.js';
 import { listWatch, type WatchHealth } from '../watch.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import { projectServiceAccount, type CachedServiceAccount } from './projections.js';
+import { reuseConnections } from '../../src/kube/reuse-connections.js';
 
 /** How the controller authenticates to a source cluster. */
 export type ClusterAuth =
@@ -44,7 +45,7 @@ class TokenHolder {
 }
 
 function tokenKubeConfig(spec: RemoteClusterSpec, holder: TokenHolder): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = reuseConnections(new KubeConfig());
   kc.loadFromOptions({
     clusters: [{ name: spec.name, server: spec.server, caData: Buffer.from(spec.caPem).toString('base64'), skipTLSVerify: false }],
     // A distinct user name per cluster: client-node caches credentials by user name.
@@ -88,7 +89,7 @@ export class RemoteCluster {
       this.holder = new TokenHolder(spec.auth.token);
       this.kubeConfig = tokenKubeConfig(spec, this.holder);
     } else {
-      this.kubeConfig = spec.auth.kubeConfig;
+      this.kubeConfig = reuseConnections(spec.auth.kubeConfig);
     }
   }
 
