@@ -34,7 +34,6 @@ async function preflight(target: ClusterClient, source: ClusterClient, plan: Boo
   await allChecks([
     async () => {
       await checkReachable(target, out);
-      await checkPermissions(target, targetPermissions(plan), out);
       if (!(await target.servesImports())) {
         throw new CliError(
           `${target.label} does not serve the ServiceAccountImport API (CRD serviceaccountimports.multicluster.admiralty.io); ` +
@@ -42,6 +41,7 @@ async function preflight(target: ClusterClient, source: ClusterClient, plan: Boo
         );
       }
       out.progress(`${target.tag} pre-flight: ServiceAccountImport CRD served`);
+      await checkPermissions(target, targetPermissions(plan), out);
     },
     async () => {
       await checkReachable(source, out);
