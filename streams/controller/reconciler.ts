@@ -283,7 +283,10 @@ export class Reconciler {
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
     }
     this.statusWritten.set(key, { previousVersion: imp.resourceVersion, status });
-    if (conditionChanged(previous, next) && (previous?.status !== next.status || previous?.reason !== next.reason)) {
+    // An Event per transition of Ready (status or reason). The first Ready=True of a new import is
+    // the expected path and only visible in its status: Events are for what an operator should notice.
+    const transition = previous ? previous.status !== next.status || previous.reason !== next.reason : next.status !== 'True';
+    if (conditionChanged(previous, next) && transition) {
       log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: ready.message });
       this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
     }
