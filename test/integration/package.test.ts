@@ -1,0 +1,172 @@
+// The npm package and the image layout, from a real `npm run build` into a scratch directory (the
+// build takes 10-25 s, so this lives with the slow tests rather than the unit tests):
+// - `npm pack --dry-run` of package.json's `files` lists the library with its .d.ts, the bins,
+//   the manifests and the LICENSE, and nothing else (no tests, no TypeScript sources);
+// - the `.` and `./config` exports import under Node and type-check under tsc (NodeNext);
+// - the `kubemcsa` and `kubectl-mcsa` bins run through their shebang (`--help`, exit 0);
+// - laid out as the Dockerfile lays it out (dist's contents + package.json at WORKDIR), the
+//   Deployments' `node streams/…/main.js` commands start (`--help`, exit 0).
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseAllDocuments } from 'yaml';
+import type { RunResult } from '../harness/env.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NODE_BIN = path.join(ROOT, 'node_modules', '.bin');
+
+interface PackageJson {
+  name: string;
+  version: string;
+  main: string;
+  types: string;
+  bin: Record<string, string>;
+  exports: Record<string, string | { types: string; default: string }>;
+  files: string[];
+}
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as PackageJson;
+
+function run(cmd: string, args: string[], cwd: string, timeout = 120_000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    // node_modules/.bin first: Node 24 for npm scripts and shebangs, as npm itself arranges.
+    const env = { ...process.env, PATH: `${NODE_BIN}${path.delimiter}${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false' };
+    execFile(cmd, args, { cwd, env, timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** `node X.js` scripts of the Deployments. */
+function deploymentScripts(): string[] {
+  return ['manifests/controller/deployment.yaml', 'manifests/webhook/deployment.yaml'].flatMap((file) =>
+    parseAllDocuments(readFileSync(path.join(ROOT, file), 'utf8'))
+      .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: { command?: string[] }[] } } } } | null)
+      .filter((o) => o?.kind === 'Deployment')
+      .flatMap((o) => (o!.spec?.template?.spec?.containers ?? []).map((c) => c.command![1]!)),
+  );
+}
+
+describe('package (npm run build)', () => {
+  // The stage is a package root inside the repository (node_modules resolve from /work/…/node_modules):
+  // package.json, LICENSE, README.md, manifests/ and a fresh dist/.
+  let stage: string;
+  let buildMs: number;
+  beforeAll(async () => {
+    mkdirSync(path.join(ROOT, '.tmp'), { recursive: true });
+    stage = mkdtempSync(path.join(ROOT, '.tmp', 'package-'));
+    const started = Date.now();
+    const r = await run('npm', ['run', 'build', '--silent', '--', '--outDir', path.join(stage, 'dist')], ROOT, 180_000);
+    buildMs = Date.now() - started;
+    if (r.code !== 0) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
+    for (const f of ['package.json', 'LICENSE', 'README.md']) if (existsSync(path.join(ROOT, f))) copyFileSync(path.join(ROOT, f), path.join(stage, f));
+    cpSync(path.join(ROOT, 'manifests'), path.join(stage, 'manifests'), { recursive: true });
+  }, 200_000);
+  afterAll(() => {
+    if (stage) rmSync(stage, { recursive: true, force: true });
+  });
+
+  it('builds in under a minute', () => {
+    console.log(`npm run build: ${(buildMs / 1000).toFixed(1)} s`);
+    expect(buildMs).toBeLessThan(60_000);
+  });
+
+  it('packs the library with its types, the bins, the manifests and the LICENSE, and no tests or sources', async () => {
+    const r = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], stage);
+    expect({ code: r.code, stderr: r.stderr.replace(/^npm (notice|warn).*\n?/gm, '') }).toEqual({ code: 0, stderr: '' });
+    const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    const exportTargets = Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : [e.types, e.default]));
+    const expected = [
+      'package.json',
+      'LICENSE',
+      'manifests/install.yaml',
+      'manifests/kustomization.yaml',
+      'dist/src/config/index.js',
+      'dist/src/config/index.d.ts',
+      'dist/src/config/loaders.d.ts',
+      pkg.main,
+      pkg.types,
+      ...Object.values(pkg.bin),
+      ...exportTargets,
+      ...deploymentScripts().map((s) => `dist/${s}`),
+    ].map((p) => p.replace(/^\.\//, ''));
+    expect(files).toEqual(expect.arrayContaining([...new Set(expected)]));
+    expect(files.filter((f) => f.startsWith('test/') || f.includes('.test.') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('node_modules/'))).toEqual([]);
+    expect(pkg.exports['./config']).toEqual({ types: './dist/src/config/index.d.ts', default: './dist/src/config/index.js' });
+  });
+
+  it('exports the config library as "." and "./config", importable by package name', async () => {
+    const probe = path.join(stage, 'probe.mjs');
+    writeFileSync(
+      probe,
+      [
+        `const root = await import('${pkg.name}');`,
+        `const config = await import('${pkg.name}/config');`,
+        `console.log(JSON.stringify({ same: root.configAndNamespace === config.configAndNamespace, exports: Object.keys(config).sort() }));`,
+      ].join('\n'),
+    );
+    const r = await run(process.execPath, [probe], stage);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const out = JSON.parse(r.stdout) as { same: boolean; exports: string[] };
+    expect(out.same).toBe(true);
+    expect(out.exports).toEqual(
+      expect.arrayContaining([
+        'namedServiceAccountImportConfigAndNamespace',
+        'serviceAccountImportConfigAndNamespace',
+        'allServiceAccountImportConfigsAndNamespaces',
+        'configAndNamespace',
+        'allNamedConfigsAndNamespaces',
+        'configAndNamespaceForKubeconfigAndContext',
+        'configAndNamespace$',
+        'MOUNT_ROOT_ENV',
+      ]),
+    );
+  });
+
+  it('ships types a NodeNext TypeScript consumer can use', async () => {
+    writeFileSync(
+      path.join(stage, 'consumer.ts'),
+      [
+        `import { configAndNamespace, type ConfigAndNamespace } from '${pkg.name}/config';`,
+        `import { allNamedConfigsAndNamespaces$ } from '${pkg.name}';`,
+        `const load: () => Promise<ConfigAndNamespace> = configAndNamespace;`,
+        `const ns: Promise<string> = load().then((c) => c.namespace);`,
+        `export { ns, allNamedConfigsAndNamespaces$ };`,
+        `// @ts-expect-error the loaders take no number`,
+        `configAndNamespace(42);`,
+      ].join('\n'),
+    );
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--skipLibCheck', '--types', 'node', 'consumer.ts'];
+    const r = await run(process.execPath, [tsc, ...args], stage);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: '' });
+  });
+
+  it.each(Object.keys(pkg.bin))('runs the %s bin through its shebang (--help, exit 0)', async (bin) => {
+    const target = path.join(stage, pkg.bin[bin]!);
+    expect(readFileSync(target, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    // What npm does on install: a link named after the bin, pointing at an executable target.
+    const binDir = path.join(stage, 'bin');
+    mkdirSync(binDir, { recursive: true });
+    if (!existsSync(path.join(binDir, bin))) symlinkSync(target, path.join(binDir, bin));
+    chmodSync(target, 0o755);
+    const r = await run(path.join(binDir, bin), ['--help'], stage);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^Usage: kubemcsa /);
+    expect(r.stdout).toMatch(/\bbootstrap\b/);
+  });
+
+  it("starts the Deployments' commands from the image layout (dist's contents + package.json at WORKDIR)", async () => {
+    const app = path.join(stage, 'app');
+    cpSync(path.join(stage, 'dist'), app, { recursive: true });
+    copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
+    for (const script of deploymentScripts()) {
+      const r = await run(process.execPath, [script, '--help'], app);
+      expect({ script, code: r.code, stderr: r.stderr }).toEqual({ script, code: 0, stderr: '' });
+      expect(r.stdout).toMatch(/^Usage: multicluster-service-account-(controller|webhook) /);
+    }
+    const version = await run(process.execPath, ['cli/kubemcsa.js', '--version'], app);
+    expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+  });
+});
