@@ -53,8 +53,20 @@ function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImp
   const c = readyCondition(sai);
   const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
   const head = `service account import "${name}" in namespace "${namespace}" is not Ready (`;
-  const tail = `); the pod's containers will wait for Secret "${secretNameForImport(name)}"`;
+  const tail = `); the pod's containers will wait for Secret "${namesFor(name).secretName}"`;
   return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
+}
+
+/** Name derivations hash the import name; pods name the same few imports over and over. */
+const derived = new Map<string, { volumeName: string; secretName: string; mountPath: string }>();
+function namesFor(importName: string) {
+  let d = derived.get(importName);
+  if (!d) {
+    if (derived.size >= 4096) derived.clear();
+    d = { volumeName: volumeNameForImport(importName), secretName: secretNameForImport(importName), mountPath: mountPathForImport(importName) };
+    derived.set(importName, d);
+  }
+  return d;
 }
 
 function normalisePath(p: string): string {
@@ -80,9 +92,7 @@ export function mountImports(pod: Pod, namespace: string, found: ImportFound[]):
   const initContainers = pod.spec.initContainers?.map((c) => ({ ...c, volumeMounts: c.volumeMounts ? [...c.volumeMounts] : undefined }));
 
   for (const { name } of found) {
-    const volumeName = volumeNameForImport(name);
-    const secretName = secretNameForImport(name);
-    const mountPath = mountPathForImport(name);
+    const { volumeName, secretName, mountPath } = namesFor(name);
     const existing = volumes.find((v) => v.name === volumeName);
     if (existing) {
       if (existing.secret?.secretName !== secretName) {
@@ -119,8 +129,56 @@ export function mountImports(pod: Pod, namespace: string, found: ImportFound[]):
   return { allowed: true, pod: { ...pod, spec }, warnings, mounted: found.map((f) => f.name) };
 }
 
-/** The RFC 6902 operations turning `before` into `after`. */
+/**
+ * The RFC 6902 operations turning `before` into `after`, by fast-json-patch `compare`. The
+ * mutation only ever replaces `spec.volumes` and containers' `volumeMounts` (everything else is
+ * shared by reference), so only those subtrees are diffed, with their paths prefixed: the result is
+ * the whole-pod diff (a unit test holds the two equal) without walking metadata, env or probes.
+ */
 export function podPatch(before: Pod, after: Pod): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  const diff = (path: string, a: unknown, b: unknown) => {
+    if (a === b) return;
+    if (a === undefined) {
+      ops.push({ op: 'add', path, value: fastJsonPatch.deepClone(b) as unknown });
+      return;
+    }
+    for (const op of fastJsonPatch.compare({ v: a }, { v: b })) ops.push({ ...op, path: path + op.path.slice(2) });
+  };
+  const containers = (kind: 'containers' | 'initContainers') => {
+    const a = before.spec[kind];
+    const b = after.spec[kind];
+    if (a === b) return;
+    if (!a || !b || a.length !== b.length || a.some((c, i) => c.name !== b[i]!.name)) {
+      diff(`/spec/${kind}`, a, b); // not a mount-only change: diff the lists
+      return;
+    }
+    // Last to first, as compare() orders a whole-pod diff.
+    for (let i = a.length - 1; i >= 0; i--) {
+      const c = a[i]!;
+      const next = b[i]!;
+      if (c === next) continue;
+      const { volumeMounts: ma, ...restA } = c;
+      const { volumeMounts: mb, ...restB } = next;
+      const same = Object.keys(restA).length === Object.keys(restB).length && Object.entries(restA).every(([k, v]) => (restB as Record<string, unknown>)[k] === v);
+      if (same) diff(`/spec/${kind}/${i}/volumeMounts`, ma, mb);
+      else diff(`/spec/${kind}/${i}`, c, next);
+    }
+  };
+  if (before.spec !== after.spec) {
+    const { containers: _c, initContainers: _i, volumes: _v, ...restBefore } = before.spec;
+    const { containers: _c2, initContainers: _i2, volumes: _v2, ...restAfter } = after.spec;
+    for (const k of new Set([...Object.keys(restBefore), ...Object.keys(restAfter)]))
+      diff(`/spec/${k}`, (restBefore as Record<string, unknown>)[k], (restAfter as Record<string, unknown>)[k]);
+    containers('containers');
+    if (before.spec.initContainers !== undefined || after.spec.initContainers !== undefined) containers('initContainers');
+    diff('/spec/volumes', before.spec.volumes, after.spec.volumes);
+  }
+  return ops;
+}
+
+/** The whole-pod diff (reference for tests and for callers that change more than mounts). */
+export function fullPodPatch(before: Pod, after: Pod): PatchOperation[] {
   return fastJsonPatch.compare(before, after);
 }
 

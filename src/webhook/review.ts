@@ -1,3 +1,4 @@
+import type * as t from 'io-ts';
 import { decode } from '../api/decode.js';
 import { IMPORT_ANNOTATION } from '../constants.js';
 import {
@@ -17,6 +18,14 @@ export class BadReview extends Error {
   override readonly name = 'BadReview';
 }
 
+/**
+ * io-ts decode with a fast path: these codecs never transform, so a value that passes the type
+ * guard is its own decoding (no allocation); the full decode only runs to explain a failure.
+ */
+function check<A>(codec: t.Type<A, unknown, unknown>, value: unknown): ReturnType<typeof decode<A, unknown>> {
+  return codec.is(value) ? { ok: true, value } : decode(codec, value);
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -30,7 +39,7 @@ export function decodeReview(body: unknown): AdmissionReviewRequest {
   if (!isObject(body.request)) throw new BadReview('request: expected an AdmissionRequest object, got ' + (body.request === undefined ? 'missing' : 'a ' + typeof body.request));
   const uid = body.request.uid;
   if (typeof uid !== 'string' || uid === '') throw new BadReview('request.uid: expected a non-empty string, got ' + (uid === undefined ? 'missing' : JSON.stringify(uid)));
-  const r = decode(AdmissionReviewRequest, body);
+  const r = check(AdmissionReviewRequest, body);
   if (!r.ok) throw new BadReview(`invalid ${ADMISSION_KIND}: ${r.problems.join('; ')}`);
   return r.value;
 }
@@ -49,7 +58,7 @@ export function planAdmission(review: AdmissionReviewRequest): AdmissionPlan {
   // Only pod creations are ours; anything else the configuration might send goes through untouched.
   if (!isPodKind(req.kind) || req.operation !== 'CREATE' || (req.subResource ?? '') !== '') return answer(allow(req.uid));
   if (req.object === undefined || req.object === null) throw new BadReview('request.object: expected the Pod being created, got missing');
-  const decoded = decode(Pod, req.object);
+  const decoded = check(Pod, req.object);
   if (!decoded.ok) throw new BadReview(`request.object is not a valid Pod: ${decoded.problems.join('; ')}`);
   const pod = decoded.value;
   const annotation = importAnnotation(pod);

@@ -35,11 +35,10 @@ function mediaType(header: string | undefined): string {
 interface HttpError {
   status?: unknown;
   statusCode?: unknown;
-  type?: unknown;
   message?: unknown;
 }
 
-/** body-parser errors carry a 4xx status; anything else is ours. */
+/** Body errors carry a 4xx status; anything else is ours. */
 function clientErrorStatus(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as HttpError;
@@ -47,11 +46,64 @@ function clientErrorStatus(err: unknown): number | undefined {
   return status !== undefined && status >= 400 && status < 500 ? status : undefined;
 }
 
-function describeClientError(err: HttpError, status: number, limit: number): string {
-  if (err.type === 'entity.too.large') return `request body is larger than the limit of ${limit} bytes`;
-  if (err.type === 'entity.parse.failed') return `request body is not valid JSON: ${String(err.message)}`;
-  if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return `unsupported request encoding: ${String(err.message)}`;
+function describeClientError(err: HttpError, status: number): string {
   return typeof err.message === 'string' && err.message !== '' ? err.message : `bad request (${status})`;
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Reads and parses the JSON body (instead of express.json, which decodes through iconv and
+ * handles encodings an API server never sends): identity encoding and UTF-8 only, `limit` bytes
+ * at most (checked against Content-Length first, then while reading).
+ */
+function readJsonBody(limit: number) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') return next(new BodyError(415, `unsupported request encoding: Content-Encoding ${JSON.stringify(encoding)} (send the JSON uncompressed)`));
+    const charset = /;\s*charset=("?)([^";]+)\1/i.exec(req.headers['content-type'] ?? '')?.[2]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return next(new BodyError(415, `unsupported request encoding: charset ${JSON.stringify(charset)} (expected utf-8)`));
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) {
+      req.resume();
+      return next(new BodyError(413, `request body is larger than the limit of ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        next(new BodyError(413, `request body is larger than the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('error', (e) => {
+      if (failed) return;
+      failed = true;
+      next(new BodyError(400, `cannot read the request body: ${e.message}`));
+    });
+    req.once('end', () => {
+      if (failed) return;
+      if (size === 0) return next(new BodyError(400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview'));
+      try {
+        (req as Request & { body: unknown }).body = JSON.parse((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')) as unknown;
+      } catch (e) {
+        return next(new BodyError(400, `request body is not valid JSON: ${(e as Error).message}`));
+      }
+      next();
+    });
+  };
 }
 
 /**
@@ -66,16 +118,30 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   app.set('etag', false);
   app.set('query parser', false);
 
+  const inFlight = opts.metrics.inFlight.labels({ webhook });
+  const latency = opts.metrics.latency.labels({ webhook });
+  const byCode = new Map<number, { inc(): void }>();
+  const requests = (code: number) => {
+    let c = byCode.get(code);
+    if (!c) byCode.set(code, (c = opts.metrics.requests.labels({ webhook, code: String(code) })));
+    return c;
+  };
+  const decisions = {
+    allowedMutated: opts.metrics.decisions.labels({ webhook, decision: 'allowed', mutated: 'true' }),
+    allowed: opts.metrics.decisions.labels({ webhook, decision: 'allowed', mutated: 'false' }),
+    denied: opts.metrics.decisions.labels({ webhook, decision: 'denied', mutated: 'false' }),
+  };
+
   app.use(webhook, (req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    opts.metrics.inFlight.inc({ webhook });
+    const started = performance.now();
+    inFlight.inc();
     let recorded = false;
     const record = () => {
       if (recorded) return;
       recorded = true;
-      opts.metrics.inFlight.dec({ webhook });
-      opts.metrics.requests.inc({ webhook, code: String(res.statusCode) });
-      opts.metrics.latency.observe({ webhook }, Number(process.hrtime.bigint() - started) / 1e9);
+      inFlight.dec();
+      requests(res.statusCode).inc();
+      latency.observe((performance.now() - started) / 1000);
     };
     res.once('finish', record);
     res.once('close', record);
@@ -91,19 +157,11 @@ export function createWebhookApp(opts: AppOptions): express.Express {
         sendError(res, 400, `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/json`);
         return;
       }
-      if (req.headers['content-length'] === '0') {
-        sendError(res, 400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview');
-        return;
-      }
       next();
     },
-    express.json({ limit, type: () => true, strict: false }),
+    readJsonBody(limit),
     async (req: Request, res: Response) => {
-      const body: unknown = req.body;
-      if (body === undefined) {
-        sendError(res, 400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview');
-        return;
-      }
+      const body: unknown = (req as Request & { body: unknown }).body;
       const outcome = await opts.pipeline.admit(body);
       if (outcome.kind === 'bad-request') {
         opts.log.info('bad admission request', { reason: outcome.message });
@@ -115,10 +173,12 @@ export function createWebhookApp(opts: AppOptions): express.Express {
         return;
       }
       const r = outcome.response;
-      opts.metrics.decisions.inc({ webhook, decision: r.allowed ? 'allowed' : 'denied', mutated: String(outcome.mutated) });
+      (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
       if (!r.allowed) opts.log.info('pod denied', { uid: r.uid, namespace: outcome.namespace, reason: r.status?.message });
       else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
-      res.status(200).json(reviewResponse(r));
+      const bytes = Buffer.from(JSON.stringify(reviewResponse(r)), 'utf8');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
+      res.end(bytes);
     },
   );
 
@@ -132,7 +192,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = clientErrorStatus(err);
     if (status !== undefined) {
-      sendError(res, status, describeClientError(err as HttpError, status, limit));
+      sendError(res, status, describeClientError(err as HttpError, status));
       return;
     }
     opts.log.error('webhook request failed', { error: err });

@@ -5,6 +5,11 @@ import { decode } from '../../src/api/decode.js';
 export interface ImportLookup {
   /** The import `namespace/name`, or undefined when it does not exist. Rejects when it cannot tell. */
   get(namespace: string, name: string): Promise<ServiceAccountImport | undefined>;
+  /**
+   * Optional synchronous answer from memory: `{ value }` when the lookup already knows (found, or
+   * known missing), undefined when only `get` can tell. Lets the common case skip a promise round.
+   */
+  known?(namespace: string, name: string): { value: ServiceAccountImport | undefined } | undefined;
 }
 
 /** A single GET of one import from the API server: undefined on 404. */
@@ -55,6 +60,13 @@ export class ImportCache implements ImportLookup {
     return this.store.synced;
   }
 
+  known(namespace: string, name: string): { value: ServiceAccountImport | undefined } | undefined {
+    const cached = this.store.get(key(namespace, name));
+    if (!cached) return undefined;
+    this.counters?.lookup('cache', 'found');
+    return { value: cached };
+  }
+
   async get(namespace: string, name: string): Promise<ServiceAccountImport | undefined> {
     const cached = this.store.get(key(namespace, name));
     if (cached) {
@@ -80,5 +92,8 @@ export class StaticImportLookup implements ImportLookup {
   }
   get(namespace: string, name: string): Promise<ServiceAccountImport | undefined> {
     return Promise.resolve(this.items.get(key(namespace, name)));
+  }
+  known(namespace: string, name: string): { value: ServiceAccountImport | undefined } {
+    return { value: this.items.get(key(namespace, name)) };
   }
 }

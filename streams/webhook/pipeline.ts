@@ -89,6 +89,8 @@ export class AdmissionPipeline {
       const review = decodeReview(job.body);
       const plan = planAdmission(review);
       if (plan.kind === 'answer') return of<AdmissionOutcome>({ kind: 'response', response: plan.response, mutated: false });
+      const known = this.knownAll(plan);
+      if (known) return of<AdmissionOutcome>({ kind: 'response', ...completeAdmission(plan, known), namespace: plan.namespace });
       const remaining = Math.max(1, this.timeoutMs - (this.now() - job.arrived));
       return this.lookupAll(plan).pipe(
         map((found): AdmissionOutcome => ({ kind: 'response', ...completeAdmission(plan, found), namespace: plan.namespace })),
@@ -102,6 +104,19 @@ export class AdmissionPipeline {
         return of<AdmissionOutcome>({ kind: 'internal-error', message: 'internal error while processing the AdmissionReview' });
       }),
     );
+  }
+
+  /** Every import answered from memory, or undefined when any needs the API. */
+  private knownAll(plan: Extract<AdmissionPlan, { kind: 'lookup' }>): ImportFound[] | undefined {
+    const known = this.opts.lookup.known;
+    if (!known) return undefined;
+    const found: ImportFound[] = [];
+    for (const name of plan.names) {
+      const k = known.call(this.opts.lookup, plan.namespace, name);
+      if (!k) return undefined;
+      found.push({ name, import: k.value });
+    }
+    return found;
   }
 
   private lookupAll(plan: Extract<AdmissionPlan, { kind: 'lookup' }>): Observable<ImportFound[]> {

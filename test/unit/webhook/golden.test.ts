@@ -45,3 +45,24 @@ describe('golden: recorded AdmissionReviews → responses', () => {
     });
   }
 });
+
+describe('podPatch', () => {
+  it('equals the whole-pod fast-json-patch diff on every recorded pod', async () => {
+    const { mountImports, podPatch, fullPodPatch } = await import('../../../src/webhook/mutate.js');
+    const { Pod } = await import('../../../src/webhook/admission.js');
+    const { decodeOrThrow } = await import('../../../src/api/decode.js');
+    const { importObject } = await import('./fixtures.js');
+    let compared = 0;
+    for (const c of recordedReviews()) {
+      const pod = decodeOrThrow(Pod, (c.review.request as unknown as { object: unknown }).object, 'pod');
+      const ns = c.review.request.namespace;
+      const names = ['cluster2-pod-lister', 'cluster3.reader'];
+      const r = mountImports(pod, ns, names.map((n) => ({ name: n, import: importObject(ns, n, true) })));
+      if (!r.allowed) continue;
+      const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
+      expect([...podPatch(pod, r.pod)].sort(byPath)).toEqual([...fullPodPatch(pod, r.pod)].sort(byPath));
+      compared++;
+    }
+    expect(compared).toBeGreaterThanOrEqual(10);
+  });
+});
