@@ -31,14 +31,18 @@ export interface Runners {
 
 export const HELP_WIDTH = 100;
 
+/** The package version: package.json is one level up from cli/ (checkout) or two (dist/cli/). */
 function version(): string {
-  try {
-    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-    const v = typeof pkg === 'object' && pkg !== null ? (pkg as Record<string, unknown>).version : undefined;
-    return typeof v === 'string' ? v : 'unknown';
-  } catch {
-    return 'unknown';
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg: unknown = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8'));
+      const v = typeof pkg === 'object' && pkg !== null ? (pkg as Record<string, unknown>).version : undefined;
+      if (typeof v === 'string') return v;
+    } catch {
+      // try the next location
+    }
   }
+  return 'unknown';
 }
 
 function clusterOptions(cmd: Command): Command {
