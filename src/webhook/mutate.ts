@@ -139,8 +139,15 @@ export function podPatch(before: Pod, after: Pod): PatchOperation[] {
   const ops: PatchOperation[] = [];
   const diff = (path: string, a: unknown, b: unknown) => {
     if (a === b) return;
+    // The values are fresh objects, serialised right away and never mutated: no clone needed.
     if (a === undefined) {
-      ops.push({ op: 'add', path, value: fastJsonPatch.deepClone(b) as unknown });
+      ops.push({ op: 'add', path, value: b });
+      return;
+    }
+    // The usual change, a list with elements appended, is what compare() would emit: one add per
+    // new index, in order.
+    if (Array.isArray(a) && Array.isArray(b) && b.length > a.length && a.every((x, i) => x === b[i])) {
+      for (let i = a.length; i < b.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: b[i] as unknown });
       return;
     }
     for (const op of fastJsonPatch.compare({ v: a }, { v: b })) ops.push({ ...op, path: path + op.path.slice(2) });

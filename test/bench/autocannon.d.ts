@@ -32,6 +32,7 @@ declare module 'autocannon' {
     amount?: number;
     pipelining?: number;
     overallRate?: number;
+    connectionRate?: number;
     workers?: number;
   }
   function autocannon(opts: Options): Promise<Result>;

@@ -207,7 +207,8 @@ async function measure(server: { child: ChildProcess; port: number }, body: stri
     body,
     connections: 50,
     duration: seconds,
-    ...(rate ? { overallRate: rate } : {}),
+    // Spread evenly over the connections (overallRate would send each second's requests in a burst).
+    ...(rate ? { connectionRate: Math.max(1, Math.round(rate / 50)) } : {}),
   });
   const cpu = (await cpuOf(server.child)) - cpuBefore;
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, cpuPerRequest: cpu / Math.max(1, r.requests.total) };
