@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, SECRET_KEYS } from './constants.js';
 import type { ImportSpec } from './api/import.js';
 import { DEFAULT_EXPIRATION_SECONDS } from './api/import.js';
@@ -36,17 +35,36 @@ export interface KubeconfigOptions {
   auth: KubeconfigAuth;
 }
 
-/** A kubeconfig (YAML) with one cluster, user and context, all named `name`, CA inline. */
+/**
+ * A kubeconfig (YAML) with one cluster, user and context, all named `name`, CA inline. Written
+ * from a template (every value a JSON string, which YAML reads as a double-quoted scalar): the
+ * controller builds one per token, and a general YAML emitter costs far more.
+ */
 export function buildKubeconfig(o: KubeconfigOptions): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: o.name, cluster: { server: o.server, 'certificate-authority-data': Buffer.from(o.caPem).toString('base64') } }],
-    users: [{ name: o.name, user: 'token' in o.auth ? { token: o.auth.token } : { tokenFile: o.auth.tokenFile } }],
-    contexts: [{ name: o.name, context: { cluster: o.name, user: o.name, namespace: o.namespace } }],
-    'current-context': o.name,
-    preferences: {},
-  });
+  const q = (v: string) => JSON.stringify(v);
+  const user = 'token' in o.auth ? `      token: ${q(o.auth.token)}` : `      tokenFile: ${q(o.auth.tokenFile)}`;
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    `  - name: ${q(o.name)}`,
+    '    cluster:',
+    `      server: ${q(o.server)}`,
+    `      certificate-authority-data: ${q(Buffer.from(o.caPem).toString('base64'))}`,
+    'users:',
+    `  - name: ${q(o.name)}`,
+    '    user:',
+    user,
+    'contexts:',
+    `  - name: ${q(o.name)}`,
+    '    context:',
+    `      cluster: ${q(o.name)}`,
+    `      user: ${q(o.name)}`,
+    `      namespace: ${q(o.namespace)}`,
+    `current-context: ${q(o.name)}`,
+    'preferences: {}',
+    '',
+  ].join('\n');
 }
 
 /** Everything the generated Secret holds for one import. */

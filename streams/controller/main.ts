@@ -60,13 +60,13 @@ export function controllerCommand(): Command {
     .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz ("0" disables)', ':8081')
     .option('--no-leader-elect', 'run without leader election (only one replica may run)')
     .option('--leader-election-id <name>', 'name of the Lease in the install namespace', 'multicluster-service-account-controller')
-    .option('--lease-duration <d>', 'how long a Lease is valid without renewal', duration('--lease-duration'), 15_000)
-    .option('--renew-deadline <d>', 'a leader that cannot renew for this long steps down', duration('--renew-deadline'), 10_000)
-    .option('--retry-period <d>', 'time between leader election attempts', duration('--retry-period'), 2_000)
+    .addOption(new Option('--lease-duration <d>', 'how long a Lease is valid without renewal').argParser(duration('--lease-duration')).default(15_000, '15s'))
+    .addOption(new Option('--renew-deadline <d>', 'a leader that cannot renew for this long steps down').argParser(duration('--renew-deadline')).default(10_000, '10s'))
+    .addOption(new Option('--retry-period <d>', 'time between leader election attempts').argParser(duration('--retry-period')).default(2_000, '2s'))
     .option('--refresh-ratio <r>', 'refresh tokens at this fraction of their granted lifetime (±0.05 jitter)', ratio, 0.6)
     .option('--max-refresh-interval <d>', 'refresh tokens at least this often, whatever their lifetime', duration('--max-refresh-interval'))
-    .option('--resync-period <d>', 'reconcile every import at least this often', duration('--resync-period'), 600_000)
-    .option('--shutdown-timeout <d>', 'how long SIGTERM waits for in-flight reconciles', duration('--shutdown-timeout'), 10_000)
+    .addOption(new Option('--resync-period <d>', 'reconcile every import at least this often').argParser(duration('--resync-period')).default(600_000, '10m'))
+    .addOption(new Option('--shutdown-timeout <d>', 'how long SIGTERM waits for in-flight reconciles').argParser(duration('--shutdown-timeout')).default(10_000, '10s'))
     .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
 }
 
@@ -147,6 +147,7 @@ export async function main(argv = process.argv): Promise<void> {
       return;
     }
     metrics.watchConnections.set(controller.watchCount);
+    metrics.countImports(controller.imports.list());
     metrics.registry.metrics().then(
       (text) => {
         res.setHeader('Content-Type', metrics.registry.contentType);

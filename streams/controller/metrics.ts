@@ -29,6 +29,22 @@ export class ControllerMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Sets `mcsa_imports` from the cached imports (at scrape time). */
+  countImports(imports: readonly { sai: { status?: { conditions?: { type: string; status: string; reason?: string }[] } } }[]): void {
+    const counts = new Map<string, { ready: string; reason: string; n: number }>();
+    for (const i of imports) {
+      const c = i.sai.status?.conditions?.find((x) => x.type === 'Ready');
+      const ready = c?.status ?? 'Unknown';
+      const reason = c?.reason ?? 'Pending';
+      const k = `${ready}/${reason}`;
+      const e = counts.get(k) ?? { ready, reason, n: 0 };
+      e.n++;
+      counts.set(k, e);
+    }
+    this.importsByReason.reset();
+    for (const { ready, reason, n } of counts.values()) this.importsByReason.set({ ready, reason }, n);
+  }
+
   /** Hooks for the work queue. */
   queueHooks(): WorkQueueMetrics {
     const q = { name: CONTROLLER };

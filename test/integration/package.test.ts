@@ -44,7 +44,7 @@ function deploymentScripts(): string[] {
     parseAllDocuments(readFileSync(path.join(ROOT, file), 'utf8'))
       .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: { command?: string[] }[] } } } } | null)
       .filter((o) => o?.kind === 'Deployment')
-      .flatMap((o) => (o!.spec?.template?.spec?.containers ?? []).map((c) => c.command![1]!)),
+      .flatMap((o) => (o!.spec?.template?.spec?.containers ?? []).map((c) => c.command!.find((a) => a.endsWith('.js'))!)),
   );
 }
 

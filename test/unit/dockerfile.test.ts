@@ -75,7 +75,7 @@ function deploymentScripts(): string[] {
     for (const doc of parseAllDocuments(readFileSync(path.join(ROOT, file), 'utf8'))) {
       const o = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: { command?: string[] }[] } } } } | null;
       if (o?.kind !== 'Deployment') continue;
-      for (const c of o.spec?.template?.spec?.containers ?? []) scripts.push(c.command![1]!);
+      for (const c of o.spec?.template?.spec?.containers ?? []) scripts.push(c.command!.find((a) => a.endsWith('.js'))!);
     }
   }
   return scripts;

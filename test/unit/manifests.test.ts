@@ -228,12 +228,15 @@ describe('manifests', () => {
       expect(objects.map(key)).toContain(`ServiceAccount/${d.metadata.namespace}/${pod.serviceAccountName}`);
     });
 
-    it('runs a pinned image (no latest tag) with a `node <script>.js` command', () => {
+    it('runs a pinned image (no latest tag) with a `node [flags] <script>.js` command', () => {
       for (const c of containers) {
         expect(c.image).toMatch(/:[\w][\w.-]*$/);
         expect(c.image).not.toMatch(/:latest$/);
         expect(c.command?.[0]).toBe('node');
-        expect(c.command?.[1]).toMatch(/^[\w/-]+\.js$/);
+        // node, then only V8/Node flags, then the script.
+        const at = (c.command ?? []).findIndex((a) => a.endsWith('.js'));
+        expect(c.command?.[at]).toMatch(/^[\w/-]+\.js$/);
+        expect(c.command!.slice(1, at).every((a) => a.startsWith('--'))).toBe(true);
       }
     });
 

@@ -41,6 +41,14 @@ describe('generated Secret', () => {
     expect(decode(secret.data?.config)).not.toContain('tok-123');
   });
 
+  it('writes values that need quoting safely', () => {
+    const tricky = buildPortableSecret({ name: 'x', credential: { ...credential, server: 'https://h:1/p?a=b#c: d', token: 'a"b\\c\nd', namespace: 'yes' } });
+    const kc = parse(decode(tricky.data?.config));
+    expect(kc.clusters[0].cluster.server).toBe('https://h:1/p?a=b#c: d');
+    expect(kc.users[0].user.token).toBe('a"b\\c\nd');
+    expect(kc.contexts[0].context.namespace).toBe('yes');
+  });
+
   it('portable Secrets inline the token', () => {
     const p = buildPortableSecret({ name: 'exported', credential });
     expect(parse(decode(p.data?.config)).users[0].user).toEqual({ token: 'tok-123' });

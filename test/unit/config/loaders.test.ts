@@ -98,7 +98,7 @@ describe('namedServiceAccountImportConfigAndNamespace', () => {
 
   it('takes the namespace file when the context has no namespace, else default', async () => {
     const data = importData('c', 1);
-    data.config = data.config.replace(/\n\s+namespace: ns-1/, '');
+    data.config = data.config.replace(/\n\s+namespace: "?ns-1"?/, '');
     await writeSecretVolume(path.join(root, 'c'), data);
     expect((await namedServiceAccountImportConfigAndNamespace('c')).namespace).toBe('ns-1');
     delete data.namespace;
