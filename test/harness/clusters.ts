@@ -112,9 +112,17 @@ export class ClusterSet {
     return path.join(this.info.dir, 'clusters.json');
   }
 
+  private readonly cleanups: Array<() => Promise<void>> = [];
+
+  /** Runs `fn` (e.g. stopping processes that use the clusters) before the clusters stop. */
+  addCleanup(fn: () => Promise<void>): void {
+    this.cleanups.push(fn);
+  }
+
   /** Stops every process and removes the directory. Safe to call more than once. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await Promise.allSettled(this.cleanups.splice(0).reverse().map((fn) => fn()));
       await Promise.allSettled(this.clusters.map((c) => c.stop()));
       rmSync(this.info.dir, { recursive: true, force: true });
       (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).forEach((s) => process.off(s, this.onSignal));

@@ -33,12 +33,12 @@ export interface LocalRun {
 
 /**
  * How a pod would run `container`, as a local process: `node X.js` becomes
- * `node --import tsx X.ts`; `$(VAR)` in args is expanded; env values come from the manifest
+ * `node --import tsx X.ts` (or `node dist/X.js` with `compiled`); `$(VAR)` in args is expanded; env values come from the manifest
  * (literal values) and from `downwardEnv` (what `valueFrom` would give in a pod). `overrides`
  * replace the value of flags the manifest passes (each must exist there); `extra` flags are those
  * only a process outside a pod needs (a kubeconfig instead of in-cluster credentials, loopback addresses).
  */
-export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<string, string>; overrides?: Record<string, string>; extra?: string[] }): LocalRun {
+export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<string, string>; overrides?: Record<string, string>; extra?: string[]; compiled?: boolean }): LocalRun {
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const v = e.value ?? opts.downwardEnv[e.name];
@@ -52,10 +52,15 @@ export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<s
     if (i < 0) throw new Error(`the manifest does not pass ${flag} to ${container.name}`);
     args[i] = `${flag}=${value}`;
   }
-  const [bin, script, ...rest] = container.command;
-  if (bin !== 'node' || !script?.endsWith('.js')) throw new Error(`unexpected command ${container.command.join(' ')}`);
-  const ts = path.join(ROOT, script.replace(/\.js$/, '.ts'));
-  return { command: process.execPath, args: ['--import', 'tsx', ts, ...rest, ...args, ...(opts.extra ?? [])], env };
+  const [bin, ...nodeArgs] = container.command;
+  const at = nodeArgs.findIndex((a) => a.endsWith('.js'));
+  if (bin !== 'node' || at < 0) throw new Error(`unexpected command ${container.command.join(' ')}`);
+  const flags = nodeArgs.slice(0, at);
+  const script = nodeArgs[at]!;
+  const rest = nodeArgs.slice(at + 1);
+  // `compiled`: run what the image runs (dist/, from `npm run build`) instead of the sources.
+  const entry = opts.compiled ? [path.join(ROOT, 'dist', script)] : ['--import', 'tsx', path.join(ROOT, script.replace(/\.js$/, '.ts'))];
+  return { command: process.execPath, args: [...flags, ...entry, ...rest, ...args, ...(opts.extra ?? [])], env };
 }
 
 export function startLocal(name: string, run: LocalRun, logFile: string): ManagedProcess {

@@ -38,7 +38,7 @@ export interface RunningController {
   kill(): Promise<void>;
 }
 
-export async function startController(opts: { cluster?: string; name?: string; extra?: string[] } = {}): Promise<RunningController> {
+export async function startController(opts: { cluster?: string; name?: string; extra?: string[]; compiled?: boolean } = {}): Promise<RunningController> {
   const cluster = opts.cluster ?? 'cluster1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-controller-'));
   const kubeconfig = await serviceAccountKubeconfig(cluster, INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig'));
@@ -47,6 +47,7 @@ export async function startController(opts: { cluster?: string; name?: string; e
     downwardEnv: { POD_NAMESPACE: INSTALL_NAMESPACE },
     overrides: { '--metrics-bind-address': `127.0.0.1:${metricsPort}`, '--health-probe-bind-address': `127.0.0.1:${probesPort}` },
     extra: ['--kubeconfig', kubeconfig, ...(opts.extra ?? [])],
+    compiled: opts.compiled,
   });
   const logFile = path.join(dir, 'controller.log');
   const proc = startLocal(opts.name ?? 'controller', run, logFile);
