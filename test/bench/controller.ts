@@ -184,8 +184,10 @@ async function main(): Promise<void> {
       const core = kc.makeApiClient(CoreV1Api);
       await core.createNamespace({ body: { metadata: { name: REMOTE_NS } } });
       await core.createNamespacedServiceAccount({ namespace: REMOTE_NS, body: { metadata: { name: REMOTE_SA } } });
-      await kc.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({ namespace: REMOTE_NS, body: {
-        metadata: { name: 'bench' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+      await rbac.createNamespacedRole({ namespace: REMOTE_NS, body: { metadata: { name: 'bench' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] } });
+      await rbac.createNamespacedRoleBinding({ namespace: REMOTE_NS, body: {
+        metadata: { name: 'bench' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench' },
         subjects: [{ kind: 'ServiceAccount', name: REMOTE_SA, namespace: REMOTE_NS }],
       } });
     }

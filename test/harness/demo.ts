@@ -74,6 +74,14 @@ export async function playGettingStarted(say: (step: string, detail?: string) =>
       metadata: { name: IMPORT_NAME }, spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' },
     } });
 
+    let sai: ServiceAccountImport | undefined;
+    await waitFor(`import ${IMPORT_NAME} to be Ready`, async () => {
+      sai = (await custom1.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'default', plural: IMPORT_PLURAL, name: IMPORT_NAME })) as ServiceAccountImport;
+      return sai.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    }, 60_000, 200);
+    const ready = sai!.status!.conditions!.find((c) => c.type === 'Ready')!;
+    say('', `import Ready=${ready.status} (${ready.reason}): ${ready.message}`);
+
     say('in cluster1: the multicluster-client Job, annotated with the import');
     await c1.makeApiClient(BatchV1Api).createNamespacedJob({ namespace: 'default', body: {
       metadata: { name: 'multicluster-client' },
@@ -83,17 +91,9 @@ export async function playGettingStarted(say: (step: string, detail?: string) =>
       } },
     } });
 
-    let sai: ServiceAccountImport | undefined;
-    await waitFor(`import ${IMPORT_NAME} to be Ready`, async () => {
-      sai = (await custom1.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'default', plural: IMPORT_PLURAL, name: IMPORT_NAME })) as ServiceAccountImport;
-      return sai.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    }, 60_000, 200);
-    const ready = sai!.status!.conditions!.find((c) => c.type === 'Ready')!;
-    say('', `import Ready=${ready.status} (${ready.reason}): ${ready.message}`);
-
     const secret = await core1.readNamespacedSecret({ namespace: 'default', name: secretNameForImport(IMPORT_NAME) });
     const secretConfig = Buffer.from(secret.data!.config!, 'base64').toString('utf8');
-    say(`the Secret ${secret.metadata!.name}: keys ${Object.keys(secret.data!).sort().join(', ')}; its kubeconfig (the token stays in its own file):`, secretConfig.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: <CA, base64>'));
+    say(`the Secret ${secret.metadata!.name}: keys ${Object.keys(secret.data!).sort().join(', ')}; its kubeconfig (the token stays in its own file):`, secretConfig.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: <CA, base64>').trimEnd());
 
     let pod: V1Pod | undefined;
     await waitFor('the Job to create its pod', async () => {

@@ -31,7 +31,7 @@ try {
   process.exit(1);
 }
 
-console.log(`\nDone in ${elapsed()}. The clusters stay up${exitAtEnd ? ' (no: --exit)' : ''}:`);
+console.log(`\nDone in ${elapsed()}.${exitAtEnd ? '' : ' The clusters, the controller and the webhook stay up:'}`);
 console.log(`  kubeconfig: ${set.info.kubeconfigPath} (contexts ${set.info.clusters.map((c) => c.name).join(', ')})`);
 console.log(`  cluster description for tests: MCSA_TEST_CLUSTERS=${set.statePath}`);
 console.log(`\nexport KUBECONFIG=${set.info.kubeconfigPath}\n`);
