@@ -1,9 +1,10 @@
-import { ApiException, CoordinationV1Api, Observable as KubeObservable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import type { Logger } from '../src/logger.js';
 import { realClock, type Clock } from './clock.js';
+import { callOptions } from './kube-call.js';
 
 /** Lost a create/replace race (HTTP 409): someone else wrote the Lease first. */
 export class LeaseConflict extends Error {
@@ -49,22 +50,6 @@ export interface LeaderElector {
   stop(opts?: { release?: boolean }): Promise<void>;
 }
 
-/** Per-request timeout through client-node's middleware (a hung API call must not outlive the renew deadline). */
-function requestTimeout(ms: number): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (ctx) => {
-          ctx.setSignal(AbortSignal.timeout(ms));
-          return new KubeObservable(Promise.resolve(ctx));
-        },
-        post: (rsp) => new KubeObservable(Promise.resolve(rsp)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
-}
-
 function statusOf(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
 }
@@ -80,7 +65,7 @@ export function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string,
   return {
     async get() {
       try {
-        return await api.readNamespacedLease({ namespace, name }, requestTimeout(timeoutMs));
+        return await api.readNamespacedLease({ namespace, name }, callOptions({ timeoutMs }));
       } catch (e) {
         if (statusOf(e) === 404) return undefined;
         return conflictOr(e, 'read');
@@ -88,14 +73,14 @@ export function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string,
     },
     async create(lease) {
       try {
-        return await api.createNamespacedLease({ namespace, body: lease }, requestTimeout(timeoutMs));
+        return await api.createNamespacedLease({ namespace, body: lease }, callOptions({ timeoutMs }));
       } catch (e) {
         return conflictOr(e, 'create');
       }
     },
     async replace(lease) {
       try {
-        return await api.replaceNamespacedLease({ namespace, name, body: lease }, requestTimeout(timeoutMs));
+        return await api.replaceNamespacedLease({ namespace, name, body: lease }, callOptions({ timeoutMs }));
       } catch (e) {
         return conflictOr(e, 'replace');
       }
