@@ -54,6 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await install?.stop();
   await adminKubeConfig('cluster1').makeApiClient(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name: WEBHOOK_CONFIG }).catch(() => undefined);
+  await adminKubeConfig('cluster1').makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: 'multicluster-service-account-webhook-tls' }).catch(() => undefined);
   await local?.delete();
   await remote?.delete();
   if (bootstrapped) await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);

@@ -52,7 +52,7 @@ export async function ensureCrd(cluster: string): Promise<void> {
 
 interface Item {
   kind: string;
-  metadata: { name: string; namespace?: string; resourceVersion: string };
+  metadata: { name: string; namespace?: string; resourceVersion: string; labels?: Record<string, string> };
 }
 
 /**
@@ -74,9 +74,18 @@ export async function snapshot(kubeconfigPath: string): Promise<Map<string, stri
     if (r.stdout.trim() === '') continue;
     const parsed = JSON.parse(r.stdout) as { items?: Item[] } & Partial<Item>;
     const items: Item[] = parsed.items ?? (parsed.kind ? [parsed as Item] : []);
-    for (const i of items) out.set(`${i.kind}/${i.metadata.namespace ?? ''}/${i.metadata.name}`, i.metadata.resourceVersion);
+    for (const i of items) {
+      // What an installation made (manifests/namespace.yaml, the webhook's TLS Secret) is not bootstrap's.
+      if (isInstallation(i)) continue;
+      out.set(`${i.kind}/${i.metadata.namespace ?? ''}/${i.metadata.name}`, i.metadata.resourceVersion);
+    }
   }
   return out;
+}
+
+function isInstallation(i: Item): boolean {
+  const labels = i.metadata.labels ?? {};
+  return labels['app.kubernetes.io/managed-by'] !== 'kubemcsa' && labels['app.kubernetes.io/name'] === 'multicluster-service-account';
 }
 
 /** Keys of a snapshot, sorted, without terminating namespaces' noise. */

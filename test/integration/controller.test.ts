@@ -84,6 +84,26 @@ describe('import controller', () => {
     expect(reg.status?.secrets).toEqual([{ name: secretNameForImport('cluster2') }]);
   });
 
+  it('refreshes a registration with its own token, and keeps using the cluster with the new one', async () => {
+    const regSecret = secretNameForImport('cluster2');
+    const before = tokenOf(await readSecret('cluster1', INSTALL_NAMESPACE, regSecret));
+    await apis('cluster1').custom.patchNamespacedCustomObject(
+      { group: API_GROUP, version: API_VERSION, namespace: INSTALL_NAMESPACE, plural: IMPORT_PLURAL, name: 'cluster2', body: { metadata: { annotations: { [ROTATE_ANNOTATION]: uniqueName('r') } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    let after: string | undefined;
+    await waitFor('a new registration token', async () => {
+      after = tokenOf(await readSecret('cluster1', INSTALL_NAMESPACE, regSecret));
+      return after !== undefined && after !== before;
+    }, 15_000, 100);
+    remember(before);
+    remember(after);
+    // Minted as the importer itself (the registration's own identity), for the importer itself.
+    const claims = JSON.parse(Buffer.from(after!.split('.')[1]!, 'base64url').toString());
+    expect(claims.sub).toBe(`system:serviceaccount:${INSTALL_NAMESPACE}:cluster1`);
+    await waitForReady('cluster1', INSTALL_NAMESPACE, 'cluster2', 'True', 'TokenIssued');
+  });
+
   it('imports a remote ServiceAccount: the mounted config lists pods in the source and nothing else', async () => {
     await createRemoteServiceAccount('pod-lister');
     const name = uniqueName('pod-lister');
