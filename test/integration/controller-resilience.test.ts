@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Subscription } from 'rxjs';
 import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL, ROTATE_ANNOTATION } from '../../src/constants.js';
@@ -16,7 +16,7 @@ import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl, testCluster
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, createImport, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-resilience-'));
 let local: Awaited<ReturnType<typeof createTestNamespace>>;
@@ -33,24 +33,13 @@ async function stopAll(): Promise<void> {
   await Promise.all(running.splice(0).map((c) => c.stop()));
 }
 
-async function grantPodList(kc: KubeConfig, namespace: string, name: string): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
-  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] } });
-  await rbac.createNamespacedRoleBinding({ namespace, body: {
-    metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-    subjects: [{ kind: 'ServiceAccount', name, namespace }],
-  } });
-}
-
 beforeAll(async () => {
   await installControllerPrerequisites('cluster1');
   const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
   if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
   local = await createTestNamespace('cluster1', 'resil');
   remote = await createTestNamespace('cluster2', 'resil-src');
-  await grantPodList(adminKubeConfig('cluster2'), remote.name, 'pod-lister');
+  await createPodLister(adminKubeConfig('cluster2'), remote.name, 'pod-lister');
 }, 120_000);
 
 afterEach(stopAll, 60_000);
@@ -158,7 +147,7 @@ describe('a source API server down for 60 s', () => {
     try {
       const c3 = new KubeConfig();
       c3.loadFromFile(cluster3.info.kubeconfigPath);
-      await grantPodList(c3, 'default', 'pod-lister');
+      await createPodLister(c3, 'default', 'pod-lister');
       const c = await controller();
       const name = uniqueName('outage');
       await createImport('cluster1', { metadata: { name, namespace: local.name }, spec: { clusterName: 'cluster3', namespace: 'default', name: 'pod-lister' } });

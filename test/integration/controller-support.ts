@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { type ServiceAccountImport } from '../../src/api/import.js';
 import { adminKubeConfig, kubectl, testClusters } from '../harness/env.js';
@@ -127,3 +127,15 @@ export async function waitForReady(cluster: string, namespace: string, name: str
 }
 
 export const tokenOf = (s: V1Secret | undefined) => (s?.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : undefined);
+
+/** A ServiceAccount in `namespace` with a Role that may list pods there, and its RoleBinding. */
+export async function createPodLister(kc: KubeConfig, namespace: string, name: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] } });
+  await rbac.createNamespacedRoleBinding({ namespace, body: {
+    metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  } });
+}

@@ -4,15 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { namedServiceAccountImportConfigAndNamespace } from '../../src/config/index.js';
-import { createTestNamespace, kubectl, testClusters, uniqueName } from '../harness/env.js';
+import { adminKubeConfig, createTestNamespace, kubectl, testClusters, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, createImport, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/;
 const tokensSeen = new Set<string>();
@@ -23,16 +23,8 @@ let local: Awaited<ReturnType<typeof createTestNamespace>>;
 let remote: Awaited<ReturnType<typeof createTestNamespace>>;
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-controller-test-'));
 
-async function createRemoteServiceAccount(name: string, rules = [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]) {
-  const { core } = apis('cluster2');
-  const rbac = (await import('../harness/env.js')).adminKubeConfig('cluster2').makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace: remote.name, body: { metadata: { name } } });
-  await rbac.createNamespacedRole({ namespace: remote.name, body: { metadata: { name }, rules } });
-  await rbac.createNamespacedRoleBinding({ namespace: remote.name, body: {
-    metadata: { name },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-    subjects: [{ kind: 'ServiceAccount', name, namespace: remote.name }],
-  } });
+async function createRemoteServiceAccount(name: string) {
+  await createPodLister(adminKubeConfig('cluster2'), remote.name, name);
 }
 
 function importOf(name: string, remoteName: string, extra: Record<string, unknown> = {}, clusterName = 'cluster2') {
