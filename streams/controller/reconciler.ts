@@ -1,7 +1,7 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
-import { API_GROUP, API_VERSION, IMPORT_KIND, IMPORT_PLURAL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView } from '../../src/controller/decide.js';
 import type { Logger } from '../../src/logger.js';
@@ -216,7 +216,7 @@ export class Reconciler {
         namespace: ns,
         name,
         resourceVersion: written.metadata?.resourceVersion ?? '',
-        importName: desired.metadata!.labels![Object.keys(desired.metadata!.labels!)[0]!]!,
+        importName: desired.metadata!.labels![IMPORT_LABEL]!,
         controllerUid: desired.metadata!.ownerReferences![0]!.uid,
         foreignController: false,
         dataIntact: true,
