@@ -124,11 +124,12 @@ export function reviewResponse(response: AdmissionResponse): AdmissionReviewResp
   return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
 }
 
-export function allow(uid: string, extra: { patch?: unknown[]; warnings?: string[] } = {}): AdmissionResponse {
+/** An allowing response; with a patch, `patchJson` is its JSON text when the caller has it already. */
+export function allow(uid: string, extra: { patch?: unknown[]; patchJson?: string; warnings?: string[] } = {}): AdmissionResponse {
   const r: AdmissionResponse = { uid, allowed: true };
   if (extra.patch && extra.patch.length > 0) {
     r.patchType = 'JSONPatch';
-    r.patch = Buffer.from(JSON.stringify(extra.patch)).toString('base64');
+    r.patch = Buffer.from(extra.patchJson ?? JSON.stringify(extra.patch)).toString('base64');
   }
   if (extra.warnings && extra.warnings.length > 0) r.warnings = extra.warnings;
   return r;

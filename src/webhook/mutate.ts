@@ -2,7 +2,7 @@ import fastJsonPatch, { type Operation as PatchOperation } from 'fast-json-patch
 import { IMPORT_ANNOTATION } from '../constants.js';
 import { dns1123SubdomainError, mountPathForImport, secretNameForImport, volumeNameForImport } from '../naming.js';
 import { isReady, readyCondition, type ServiceAccountImport } from '../api/import.js';
-import type { Container, Pod, Volume } from './admission.js';
+import type { Container, Pod, Volume, VolumeMount } from './admission.js';
 
 export type { PatchOperation };
 
@@ -42,6 +42,14 @@ export type MutationResult =
   | { allowed: false; problems: string[] }
   | { allowed: true; pod: Pod; warnings: string[]; mounted: string[] };
 
+/**
+ * The same outcome as a JSON Patch: the operations turning the pod into the mutated one, and their
+ * JSON text (`JSON.stringify(patch)`, written from pieces computed once per import).
+ */
+export type MutationPatch =
+  | { allowed: false; problems: string[] }
+  | { allowed: true; patch: PatchOperation[]; patchJson: string; warnings: string[]; mounted: string[] };
+
 const MAX_WARNING = 240;
 
 function clip(s: string, max: number): string {
@@ -53,32 +61,97 @@ function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImp
   const c = readyCondition(sai);
   const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
   const head = `service account import "${name}" in namespace "${namespace}" is not Ready (`;
-  const tail = `); the pod's containers will wait for Secret "${namesFor(name).secretName}"`;
+  const tail = `); the pod's containers will wait for Secret "${partsFor(name).secretName}"`;
   return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
 }
 
+/** What one import adds to a pod: its Secret volume and the mount of it (the names, and the JSON text of each). */
+interface ImportParts {
+  volumeName: string;
+  secretName: string;
+  mountPath: string;
+  /** `JSON.stringify` of the volume and of the mount: the values of the patch's add operations. */
+  json: { volume: string; mount: string };
+}
+
+type ImportNames = Omit<ImportParts, 'json'>;
+
+const objectOf = {
+  volume: (p: ImportNames): Volume => ({ name: p.volumeName, secret: { secretName: p.secretName } }),
+  mount: (p: ImportNames): VolumeMount => ({ name: p.volumeName, mountPath: p.mountPath, readOnly: true }),
+};
+
 /** Name derivations hash the import name; pods name the same few imports over and over. */
-const derived = new Map<string, { volumeName: string; secretName: string; mountPath: string }>();
-function namesFor(importName: string) {
-  let d = derived.get(importName);
-  if (!d) {
+const derived = new Map<string, ImportParts>();
+function partsFor(importName: string): ImportParts {
+  let p = derived.get(importName);
+  if (!p) {
     if (derived.size >= 4096) derived.clear();
-    d = { volumeName: volumeNameForImport(importName), secretName: secretNameForImport(importName), mountPath: mountPathForImport(importName) };
-    derived.set(importName, d);
+    const names = { volumeName: volumeNameForImport(importName), secretName: secretNameForImport(importName), mountPath: mountPathForImport(importName) };
+    p = { ...names, json: { volume: JSON.stringify(objectOf.volume(names)), mount: JSON.stringify(objectOf.mount(names)) } };
+    derived.set(importName, p);
   }
-  return d;
+  return p;
 }
 
 function normalisePath(p: string): string {
-  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+  return p.length > 1 && p.endsWith('/') ? p.replace(/\/+$/, '') : p;
+}
+
+// The helpers below are plain module functions, not closures: the admission path runs them per
+// request, and a closure per call is an allocation (and, under tsx, a __name call) per request.
+
+/**
+ * The volume called `volumeName`, among the pod's and then those added so far, as the Secret it
+ * holds (`{}` for a volume of another kind); undefined when there is none.
+ */
+function volumeHolder(volumes: readonly Volume[] | undefined, added: readonly ImportParts[], volumeName: string): { secretName?: string } | undefined {
+  if (volumes) for (const v of volumes) if (v.name === volumeName) return v.secret ?? {};
+  for (const p of added) if (p.volumeName === volumeName) return p;
+  return undefined;
+}
+
+/** The name of the volume `c` mounts at `mountPath`, counting the mounts added so far. */
+function volumeMountedAt(c: Container, added: readonly ImportParts[], mountPath: string): string | undefined {
+  if (c.volumeMounts) for (const m of c.volumeMounts) if (normalisePath(m.mountPath) === mountPath) return m.name;
+  for (const p of added) if (normalisePath(p.mountPath) === mountPath) return p.volumeName;
+  return undefined;
+}
+
+/** What mounting adds to a pod: volumes appended to `spec.volumes`, mounts appended per container. */
+interface Additions {
+  volumes: ImportParts[];
+  containers: ImportParts[][];
+  initContainers: ImportParts[][] | undefined;
+}
+
+type Planned = { allowed: false; problems: string[] } | { allowed: true; additions: Additions; warnings: string[]; mounted: string[] };
+
+/** Mounts import `name` into each of `containers` (or records why it cannot be). */
+function mountInto(containers: readonly Container[], added: ImportParts[][], kind: string, name: string, problems: string[]): void {
+  const parts = partsFor(name);
+  for (let i = 0; i < containers.length; i++) {
+    const c = containers[i]!;
+    const atPath = volumeMountedAt(c, added[i]!, parts.mountPath);
+    if (atPath === undefined) added[i]!.push(parts);
+    else if (atPath !== parts.volumeName)
+      problems.push(`${kind} "${c.name}" already mounts volume "${atPath}" at ${parts.mountPath}, where service account import "${name}" is mounted`);
+  }
+}
+
+function emptyLists(n: number): ImportParts[][] {
+  const lists: ImportParts[][] = [];
+  for (let i = 0; i < n; i++) lists.push([]);
+  return lists;
 }
 
 /**
- * Mounts each import's Secret into every container and init container of `pod`. Pure: the pod
- * passed in is not modified. Already-present volumes and mounts are kept (idempotent); a volume
- * name or mount path taken by something else is a problem, and so is a missing import.
+ * The mutation's rules, decided once for both of its forms (pod and patch): each import's Secret
+ * volume, and a read-only mount of it in every container and init container. Already-present
+ * volumes and mounts are kept (idempotent); a volume name or mount path taken by something else is
+ * a problem, and so is a missing import.
  */
-export function mountImports(pod: Pod, namespace: string, found: ImportFound[]): MutationResult {
+function planMounts(pod: Pod, namespace: string, found: ImportFound[]): Planned {
   const problems: string[] = [];
   const warnings: string[] = [];
   for (const f of found) {
@@ -87,50 +160,96 @@ export function mountImports(pod: Pod, namespace: string, found: ImportFound[]):
   }
   if (problems.length > 0) return { allowed: false, problems };
 
-  const volumes: Volume[] = [...(pod.spec.volumes ?? [])];
-  const containers = pod.spec.containers.map((c) => ({ ...c, volumeMounts: c.volumeMounts ? [...c.volumeMounts] : undefined }));
-  const initContainers = pod.spec.initContainers?.map((c) => ({ ...c, volumeMounts: c.volumeMounts ? [...c.volumeMounts] : undefined }));
-
+  const { spec } = pod;
+  const additions: Additions = {
+    volumes: [],
+    containers: emptyLists(spec.containers.length),
+    initContainers: spec.initContainers && emptyLists(spec.initContainers.length),
+  };
+  const mounted: string[] = [];
   for (const { name } of found) {
-    const { volumeName, secretName, mountPath } = namesFor(name);
-    const existing = volumes.find((v) => v.name === volumeName);
-    if (existing) {
-      if (existing.secret?.secretName !== secretName) {
-        problems.push(`volume "${volumeName}" already exists and is not the Secret volume of service account import "${name}"`);
-        continue;
-      }
-    } else {
-      volumes.push({ name: volumeName, secret: { secretName } });
+    mounted.push(name);
+    const parts = partsFor(name);
+    const holder = volumeHolder(spec.volumes, additions.volumes, parts.volumeName);
+    if (!holder) additions.volumes.push(parts);
+    else if (holder.secretName !== parts.secretName) {
+      problems.push(`volume "${parts.volumeName}" already exists and is not the Secret volume of service account import "${name}"`);
+      continue;
     }
-    const mountInto = (c: Container & { volumeMounts: Container['volumeMounts'] }, kind: string) => {
-      const atPath = (c.volumeMounts ?? []).find((m) => normalisePath(m.mountPath) === mountPath);
-      if (atPath) {
-        if (atPath.name !== volumeName)
-          problems.push(`${kind} "${c.name}" already mounts volume "${atPath.name}" at ${mountPath}, where service account import "${name}" is mounted`);
-        return;
-      }
-      c.volumeMounts = [...(c.volumeMounts ?? []), { name: volumeName, mountPath, readOnly: true }];
-    };
-    for (const c of initContainers ?? []) mountInto(c, 'init container');
-    for (const c of containers) mountInto(c, 'container');
+    if (spec.initContainers && additions.initContainers) mountInto(spec.initContainers, additions.initContainers, 'init container', name, problems);
+    mountInto(spec.containers, additions.containers, 'container', name, problems);
   }
   if (problems.length > 0) return { allowed: false, problems };
+  return { allowed: true, additions, warnings, mounted };
+}
 
-  const strip = <C extends { volumeMounts?: unknown }>(c: C): C => {
-    if (c.volumeMounts === undefined) {
-      const { volumeMounts: _drop, ...rest } = c;
-      return rest as C;
-    }
-    return c;
-  };
-  const spec = { ...pod.spec, containers: containers.map(strip) };
-  if (initContainers) spec.initContainers = initContainers.map(strip);
-  if (volumes.length > 0) spec.volumes = volumes;
-  return { allowed: true, pod: { ...pod, spec }, warnings, mounted: found.map((f) => f.name) };
+function withMounts(containers: Container[], added: ImportParts[][]): Container[] {
+  return containers.map((c, i) => (added[i]!.length === 0 ? c : { ...c, volumeMounts: [...(c.volumeMounts ?? []), ...added[i]!.map(objectOf.mount)] }));
 }
 
 /**
- * The RFC 6902 operations turning `before` into `after`, by fast-json-patch `compare`. The
+ * Mounts each import's Secret into every container and init container of `pod` (see planMounts).
+ * Pure: the pod passed in is not modified; what the mutation does not touch is shared with it.
+ */
+export function mountImports(pod: Pod, namespace: string, found: ImportFound[]): MutationResult {
+  const planned = planMounts(pod, namespace, found);
+  if (!planned.allowed) return planned;
+  const { additions, warnings, mounted } = planned;
+  const spec = { ...pod.spec, containers: withMounts(pod.spec.containers, additions.containers) };
+  if (pod.spec.initContainers && additions.initContainers) spec.initContainers = withMounts(pod.spec.initContainers, additions.initContainers);
+  if (additions.volumes.length > 0) spec.volumes = [...(pod.spec.volumes ?? []), ...additions.volumes.map(objectOf.volume)];
+  return { allowed: true, pod: { ...pod, spec }, warnings, mounted };
+}
+
+/** Add operations, and their JSON text written alongside. */
+class PatchWriter {
+  readonly ops: PatchOperation[] = [];
+  private json = '';
+
+  /** `path` is made of fixed words, numbers and slashes (nothing to escape); `valueJson` is `JSON.stringify(value)`. */
+  add(path: string, value: unknown, valueJson: string): void {
+    this.ops.push({ op: 'add', path, value });
+    this.json += `${this.json === '' ? '' : ','}{"op":"add","path":"${path}","value":${valueJson}}`;
+  }
+
+  text(): string {
+    return `[${this.json}]`;
+  }
+
+  /** Appends `added` to the list at `path`: one add per element when it exists (as a diff has it), else the whole list. */
+  append(path: string, existing: readonly unknown[] | undefined, added: readonly ImportParts[], what: 'volume' | 'mount'): void {
+    if (added.length === 0) return;
+    const make = objectOf[what];
+    if (existing === undefined) this.add(path, added.map(make), `[${added.map((p) => p.json[what]).join(',')}]`);
+    else for (let k = 0; k < added.length; k++) this.add(`${path}/${existing.length + k}`, make(added[k]!), added[k]!.json[what]);
+  }
+
+  /** Last container first, as a whole-pod diff orders them. */
+  appendMounts(kind: 'containers' | 'initContainers', containers: readonly Container[], added: ImportParts[][]): void {
+    for (let i = containers.length - 1; i >= 0; i--) this.append(`/spec/${kind}/${i}/volumeMounts`, containers[i]!.volumeMounts, added[i]!, 'mount');
+  }
+}
+
+/**
+ * The mutation of mountImports as RFC 6902 operations, written directly from what it adds (no pod
+ * copy, no diff): `podPatch(pod, mountImports(…).pod)`, operation for operation and in its order
+ * (containers last to first, then init containers, then volumes), which a property test holds.
+ */
+export function mountPatch(pod: Pod, namespace: string, found: ImportFound[]): MutationPatch {
+  const planned = planMounts(pod, namespace, found);
+  if (!planned.allowed) return planned;
+  const { additions, warnings, mounted } = planned;
+  const { spec } = pod;
+  const w = new PatchWriter();
+  w.appendMounts('containers', spec.containers, additions.containers);
+  if (spec.initContainers && additions.initContainers) w.appendMounts('initContainers', spec.initContainers, additions.initContainers);
+  w.append('/spec/volumes', spec.volumes, additions.volumes, 'volume');
+  return { allowed: true, patch: w.ops, patchJson: w.text(), warnings, mounted };
+}
+
+/**
+ * The RFC 6902 operations turning `before` into `after`, by fast-json-patch `compare` (admission
+ * uses mountPatch; this is for callers that change more than mounts, and the tests' reference). The
  * mutation only ever replaces `spec.volumes` and containers' `volumeMounts` (everything else is
  * shared by reference), so only those subtrees are diffed, with their paths prefixed: the result is
  * the whole-pod diff (a unit test holds the two equal) without walking metadata, env or probes.

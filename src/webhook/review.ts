@@ -11,7 +11,7 @@ import {
   Pod,
   type AdmissionResponse,
 } from './admission.js';
-import { describePod, importAnnotation, mountImports, parseImportAnnotation, podPatch, type ImportFound } from './mutate.js';
+import { describePod, importAnnotation, mountPatch, parseImportAnnotation, type ImportFound } from './mutate.js';
 
 /** The caller's mistake: answered with HTTP 400 and this message, never with a 5xx. */
 export class BadReview extends Error {
@@ -79,11 +79,11 @@ export function completeAdmission(
   plan: Extract<AdmissionPlan, { kind: 'lookup' }>,
   found: ImportFound[],
 ): { response: AdmissionResponse; mutated: boolean } {
-  const result = mountImports(plan.pod, plan.namespace, found);
+  const result = mountPatch(plan.pod, plan.namespace, found);
   if (!result.allowed) {
     const message = `cannot mount service account imports into ${describePod(plan.pod)} in namespace "${plan.namespace}": ${result.problems.join('; ')}`;
     return { response: deny(plan.uid, message), mutated: false };
   }
-  const patch = podPatch(plan.pod, result.pod);
-  return { response: allow(plan.uid, { patch, warnings: result.warnings }), mutated: patch.length > 0 };
+  const { patch, patchJson, warnings } = result;
+  return { response: allow(plan.uid, { patch, patchJson, warnings }), mutated: patch.length > 0 };
 }

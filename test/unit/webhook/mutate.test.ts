@@ -4,7 +4,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { IMPORT_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
 import { isDns1123Label, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
 import type { Pod } from '../../../src/webhook/admission.js';
-import { mountImports, parseImportAnnotation, podPatch, type ImportFound } from '../../../src/webhook/mutate.js';
+import { fullPodPatch, mountImports, mountPatch, parseImportAnnotation, podPatch, type ImportFound } from '../../../src/webhook/mutate.js';
 import { planAdmission, completeAdmission, decodeReview, BadReview } from '../../../src/webhook/review.js';
 import { importObject } from './fixtures.js';
 
@@ -145,6 +145,74 @@ describe('mountImports', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('mountPatch', () => {
+  // Pods built to exercise every rule: imports already mounted, volume-name and mount-path clashes
+  // (trailing slashes included), containers with and without volumeMounts, missing lists.
+  const importName = fc.constantFrom('one', 'two.dots', 'three');
+  const mount = fc.oneof(
+    fc.record({ name: fc.constantFrom('data', 'cache'), mountPath: fc.constantFrom('/data', '/cache/', '/') }),
+    importName.map((n) => ({ name: volumeNameForImport(n), mountPath: mountPathForImport(n), readOnly: true })),
+    fc.tuple(importName, fc.constantFrom('', '/', '//')).map(([n, slashes]) => ({ name: 'mine', mountPath: mountPathForImport(n) + slashes })),
+  );
+  const containers = (prefix: string, minLength: number) =>
+    fc
+      .array(fc.record({ volumeMounts: fc.array(mount, { maxLength: 3 }) }, { requiredKeys: [] }), { minLength, maxLength: 3 })
+      .map((cs) => cs.map((c, i) => ({ name: `${prefix}${i}`, image: 'registry.example.com/app:1', ...c })));
+  const volume = fc.oneof(
+    fc.constant({ name: 'data', emptyDir: {} }),
+    importName.map((n) => ({ name: volumeNameForImport(n), secret: { secretName: secretNameForImport(n) } })),
+    importName.map((n) => ({ name: volumeNameForImport(n), secret: { secretName: 'someone-else' } })),
+    importName.map((n) => ({ name: volumeNameForImport(n), emptyDir: {} })),
+  );
+  // Fields in the order the API server writes them (volumes, initContainers, containers), the order
+  // in which a whole-pod diff lists its operations.
+  const spec = fc
+    .record({ volumes: fc.array(volume, { maxLength: 3 }), initContainers: containers('init', 0), containers: containers('c', 1) }, { requiredKeys: ['containers'] })
+    .map((s) => ({ ...s, restartPolicy: 'Always' }));
+  const found = fc.array(
+    fc.record({ name: importName, state: fc.oneof({ arbitrary: fc.constant('ready'), weight: 8 }, fc.constant('not ready'), fc.constant('missing')) }),
+    { minLength: 1, maxLength: 4 },
+  );
+  const lookedUp = (fs: { name: string; state: string }[]): ImportFound[] =>
+    fs.map(({ name, state }) => ({ name, import: state === 'missing' ? undefined : importObject(NS, name, state === 'ready') }));
+
+  it('is the whole-pod diff to the mounted pod, in its order, and its JSON text is the operations (property)', () => {
+    let mutated = 0;
+    fc.assert(
+      fc.property(spec, found, (s, fs) => {
+        const p: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: NS }, spec: s };
+        const before = structuredClone(p);
+        const imports = lookedUp(fs);
+        const mounted = mountImports(p, NS, imports);
+        const patched = mountPatch(p, NS, imports);
+        expect(p).toEqual(before); // pure
+        if (!mounted.allowed) {
+          expect(patched).toEqual(mounted); // the same problems, in the same order
+          return;
+        }
+        if (!patched.allowed) throw new Error(patched.problems.join());
+        expect(patched.patch).toEqual(fullPodPatch(p, mounted.pod));
+        expect(patched.patch).toEqual(podPatch(p, mounted.pod));
+        expect(patched.patchJson).toBe(JSON.stringify(patched.patch));
+        expect(fastJsonPatch.applyPatch(structuredClone(p), patched.patch, true, false).newDocument).toEqual(mounted.pod);
+        expect({ warnings: patched.warnings, mounted: patched.mounted }).toEqual({ warnings: mounted.warnings, mounted: mounted.mounted });
+        if (patched.patch.length > 0) mutated++;
+      }),
+      { numRuns: 500 },
+    );
+    expect(mutated).toBeGreaterThan(50); // the property did not only see denials
+  });
+
+  it('lists containers last to first, then init containers, then volumes, whatever the field order (as podPatch does)', () => {
+    const p = pod({ containers: [{ name: 'a' }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }] }], initContainers: [{ name: 'i' }] });
+    const r = mountPatch(p, NS, [ready('one')]);
+    const m = mountImports(p, NS, [ready('one')]);
+    if (!r.allowed || !m.allowed) throw new Error('denied');
+    expect(r.patch.map((o) => o.path)).toEqual(['/spec/containers/1/volumeMounts/1', '/spec/containers/0/volumeMounts', '/spec/initContainers/0/volumeMounts', '/spec/volumes']);
+    expect(r.patch).toEqual(podPatch(p, m.pod));
   });
 });
 
