@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../src/logger.js';
-import { reviewResponse } from '../../src/webhook/admission.js';
+import { serializeReview } from '../../src/webhook/admission.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { AdmissionPipeline } from './pipeline.js';
 
@@ -176,7 +176,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
       (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
       if (!r.allowed) opts.log.info('pod denied', { uid: r.uid, namespace: outcome.namespace, reason: r.status?.message });
       else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
-      const bytes = Buffer.from(JSON.stringify(reviewResponse(r)), 'utf8');
+      const bytes = serializeReview(r);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
       res.end(bytes);
     },
