@@ -52,9 +52,12 @@ export type AdmissionPlan =
   | { kind: 'answer'; response: AdmissionResponse; mutated: false }
   | { kind: 'lookup'; uid: string; namespace: string; pod: Pod; names: string[] };
 
+function answer(response: AdmissionResponse): AdmissionPlan {
+  return { kind: 'answer', response, mutated: false };
+}
+
 export function planAdmission(review: AdmissionReviewRequest): AdmissionPlan {
   const req = review.request;
-  const answer = (response: AdmissionResponse): AdmissionPlan => ({ kind: 'answer', response, mutated: false });
   // Only pod creations are ours; anything else the configuration might send goes through untouched.
   if (!isPodKind(req.kind) || req.operation !== 'CREATE' || (req.subResource ?? '') !== '') return answer(allow(req.uid));
   if (req.object === undefined || req.object === null) throw new BadReview('request.object: expected the Pod being created, got missing');
