@@ -141,14 +141,16 @@ export async function main(argv = process.argv): Promise<void> {
     res.end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
   }, 'health probes', log);
   const metricsServer = listen(flags.metricsBindAddress, (req, res) => {
-    if (req.url !== '/metrics') {
+    const url = new URL(req.url ?? '/', 'http://metrics');
+    if (url.pathname !== '/metrics') {
       res.statusCode = 404;
       res.end('not found\n');
       return;
     }
-    metrics.watchConnections.set(controller.watchCount);
-    metrics.countImports(controller.imports.list());
-    metrics.registry.metrics().then(
+    const names = url.searchParams.getAll('name[]');
+    if (names.length === 0 || names.includes('mcsa_watch_connections')) metrics.watchConnections.set(controller.watchCount);
+    if (names.length === 0 || names.includes('mcsa_imports')) metrics.countImports(controller.imports.list());
+    metrics.render(names).then(
       (text) => {
         res.setHeader('Content-Type', metrics.registry.contentType);
         res.end(text);

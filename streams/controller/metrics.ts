@@ -29,6 +29,18 @@ export class ControllerMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * The exposition text: every metric, or only those named (`/metrics?name[]=a&name[]=b`, as
+   * client_golang's promhttp filters), so a frequent check of one gauge does not render the
+   * per-import series.
+   */
+  async render(names: readonly string[] = []): Promise<string> {
+    if (names.length === 0) return this.registry.metrics();
+    const parts: string[] = [];
+    for (const name of new Set(names)) if (this.registry.getSingleMetric(name)) parts.push(await this.registry.getSingleMetricAsString(name));
+    return parts.length > 0 ? `${parts.join('\n\n')}\n` : ''; // as Registry.metrics() joins them
+  }
+
   /** Sets `mcsa_imports` from the cached imports (at scrape time). */
   countImports(imports: readonly { sai: { status?: { conditions?: { type: string; status: string; reason?: string }[] } } }[]): void {
     const counts = new Map<string, { ready: string; reason: string; n: number }>();

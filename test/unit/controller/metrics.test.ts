@@ -1,0 +1,27 @@
+import { describe, expect, it } from '@jest/globals';
+import { ControllerMetrics } from '../../../streams/controller/metrics.js';
+
+describe('ControllerMetrics.render', () => {
+  const metrics = new ControllerMetrics({ defaultMetrics: false });
+  for (const name of ['a', 'b', 'c']) metrics.tokenSecondsToExpiry.set({ namespace: 'team-a', import: name }, 100);
+  metrics.clusterUp.set({ cluster: 'cluster2' }, 1);
+  metrics.watchConnections.set(4);
+
+  it('renders every metric without names', async () => {
+    const all = await metrics.render();
+    expect(all).toBe(await metrics.registry.metrics());
+    expect(all).toContain('mcsa_token_seconds_to_expiry{namespace="team-a",import="c"} 100');
+  });
+
+  it('renders only the named metrics, in the exposition format of the whole registry', async () => {
+    const one = await metrics.render(['mcsa_remote_cluster_up']);
+    expect(one).toBe('# HELP mcsa_remote_cluster_up 1 when the controller\'s watches of a source cluster are connected, else 0.\n# TYPE mcsa_remote_cluster_up gauge\nmcsa_remote_cluster_up{cluster="cluster2"} 1\n');
+    const two = await metrics.render(['mcsa_watch_connections', 'mcsa_remote_cluster_up', 'mcsa_watch_connections']);
+    expect(two.split('\n').filter((l) => !l.startsWith('#') && l !== '')).toEqual(['mcsa_watch_connections 4', 'mcsa_remote_cluster_up{cluster="cluster2"} 1']);
+    expect(two).not.toContain('mcsa_token_seconds_to_expiry');
+  });
+
+  it('renders nothing for unknown names', async () => {
+    expect(await metrics.render(['no_such_metric'])).toBe('');
+  });
+});
