@@ -149,6 +149,8 @@ export class Controller {
   private keys$(): Observable<string> {
     const fromImports = this.imports.changes$.pipe(filter(importNeedsReconcile), map((c) => c.key));
     const fromSecrets = this.secrets.changes$.pipe(
+      // The echo of this process's own Secret write needs no reconcile: the writer already used it.
+      filter((c) => !this.reconciler.isOwnWrite(c)),
       map((c) => c.after ?? c.before!),
       filter((s) => s.importName !== ''),
       map((s) => `${s.namespace}/${s.importName}`),

@@ -7,7 +7,7 @@ import { decide, type ClusterView, type Decision, type RemoteServiceAccountView,
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
-import type { SharedCache } from '../cache.js';
+import type { CacheChange, SharedCache } from '../cache.js';
 import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
@@ -97,6 +97,9 @@ export class Reconciler {
     }
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
     const cluster = this.o.registry.get(imp.sai.spec.clusterName);
+    // A new or re-pointed endpoint: wait for its first connection attempt (its health event
+    // requeues the import sooner) rather than report Ready on a guess.
+    if (cluster && !cluster.settled) return { requeueAfterMs: 1_000 };
     const clusterView: ClusterView | undefined = cluster && {
       name: cluster.name,
       server: cluster.spec.server,
@@ -223,6 +226,19 @@ export class Reconciler {
         annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => Object.values(SecretAnnotations).includes(k as never))),
       },
     });
+  }
+
+  /**
+   * True when a cache change is the watch echo of a Secret this process wrote (same
+   * resourceVersion): the content is what the writer decided on. The entry is dropped, as the
+   * cache has caught up.
+   */
+  isOwnWrite(c: CacheChange<CachedSecret>): boolean {
+    if (!c.after) return false;
+    const mine = this.written.get(c.key);
+    if (!mine || mine.version === '' || mine.version !== c.after.resourceVersion) return false;
+    this.written.delete(c.key);
+    return true;
   }
 
   /** The Secret as last seen, preferring what this process wrote over a cache that has not caught up. */

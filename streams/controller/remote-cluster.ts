@@ -79,6 +79,7 @@ export class RemoteCluster {
   private readonly watches = new Map<string, { cache: SharedCache<CachedServiceAccount>; sub: Subscription; health?: WatchHealth }>();
   private wantedNamespaces = new Set<string>();
   private reachableNow = true;
+  private settledNow = false;
   private lastErrorNow?: string;
 
   constructor(
@@ -103,6 +104,14 @@ export class RemoteCluster {
 
   get lastError(): string | undefined {
     return this.lastErrorNow;
+  }
+
+  /**
+   * False until the first watch of this endpoint has connected or failed: until then `reachable`
+   * is only a guess (a cluster re-pointed at a wrong server must not be reported Ready meanwhile).
+   */
+  get settled(): boolean {
+    return this.settledNow;
   }
 
   /** Number of open watch connections (for metrics and the benchmark). */
@@ -198,10 +207,14 @@ export class RemoteCluster {
     const unreachable = [...this.watches.values()].map((w) => w.health).find((x) => x && !x.connected && !isAuthorizationFailure(x));
     const reachable = unreachable === undefined;
     this.lastErrorNow = unreachable?.lastError;
+    const first = !this.settledNow;
+    this.settledNow = true;
     if (reachable !== this.reachableNow) {
       this.reachableNow = reachable;
       this.opts.logger[reachable ? 'info' : 'warn'](reachable ? 'cluster reachable again' : 'cluster unreachable', { cluster: this.name, error: this.lastErrorNow });
       this.events.next({ kind: 'health', reachable });
+    } else if (first) {
+      this.events.next({ kind: 'health', reachable }); // imports that waited for the first answer go now
     }
   }
 }
