@@ -1,10 +1,14 @@
 // npm run build [-- --outDir DIR]: compiles src/, streams/ and cli/ (tsconfig.build.json) into a
 // clean dist/ (or DIR), keeping the repository layout: DIR/src/config/index.js (the library),
 // DIR/streams/{controller,webhook}/main.js (the Deployments' commands), DIR/cli/kubemcsa.js.
+// The controller's entry point is then replaced in place by a bundle of itself and everything it
+// imports (docs/adr/0014-bundled-controller.md): one module instead of ~2,000 (client-node's
+// generated APIs and models), which takes about 30 MiB off its resident memory and starts faster.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -19,4 +23,30 @@ rmSync(outDir, { recursive: true, force: true });
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', outDir], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+
+/** Process entry points bundled in place (same path, so the Deployments' commands are unchanged). */
+const BUNDLED = ['streams/controller/main.js'];
+for (const entry of BUNDLED) {
+  const file = path.join(outDir, entry);
+  const result = await build({
+    entryPoints: [file],
+    outfile: file,
+    allowOverwrite: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    // Whitespace and syntax only: identifiers stay, so stack traces and logs still name functions.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: 'linked',
+    legalComments: 'eof',
+    // Bundled CommonJS dependencies call require() for Node's built-ins.
+    banner: { js: "import { createRequire as __mcsaCreateRequire } from 'node:module'; const require = __mcsaCreateRequire(import.meta.url);" },
+    logLevel: 'warning',
+    metafile: true,
+  });
+  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+  console.error(`build: bundled ${entry} (${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);
+}
 console.error(`build: ${path.relative(root, outDir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -37,8 +37,9 @@ export interface LocalRun {
  * (literal values) and from `downwardEnv` (what `valueFrom` would give in a pod). `overrides`
  * replace the value of flags the manifest passes (each must exist there); `extra` flags are those
  * only a process outside a pod needs (a kubeconfig instead of in-cluster credentials, loopback addresses).
+ * `nodeFlags` replace the manifest's Node/V8 flags (benchmarks comparing runtime settings).
  */
-export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<string, string>; overrides?: Record<string, string>; extra?: string[]; compiled?: boolean }): LocalRun {
+export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<string, string>; overrides?: Record<string, string>; extra?: string[]; compiled?: boolean | string; nodeFlags?: string[] }): LocalRun {
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const v = e.value ?? opts.downwardEnv[e.name];
@@ -55,11 +56,12 @@ export function localRun(container: ContainerSpec, opts: { downwardEnv: Record<s
   const [bin, ...nodeArgs] = container.command;
   const at = nodeArgs.findIndex((a) => a.endsWith('.js'));
   if (bin !== 'node' || at < 0) throw new Error(`unexpected command ${container.command.join(' ')}`);
-  const flags = nodeArgs.slice(0, at);
+  const flags = opts.nodeFlags ?? nodeArgs.slice(0, at);
   const script = nodeArgs[at]!;
   const rest = nodeArgs.slice(at + 1);
-  // `compiled`: run what the image runs (dist/, from `npm run build`) instead of the sources.
-  const entry = opts.compiled ? [path.join(ROOT, 'dist', script)] : ['--import', 'tsx', path.join(ROOT, script.replace(/\.js$/, '.ts'))];
+  // `compiled`: run what the image runs (dist/ from `npm run build`, or the build directory given) instead of the sources.
+  const dist = typeof opts.compiled === 'string' ? opts.compiled : path.join(ROOT, 'dist');
+  const entry = opts.compiled ? [path.join(dist, script)] : ['--import', 'tsx', path.join(ROOT, script.replace(/\.js$/, '.ts'))];
   return { command: process.execPath, args: [...flags, ...entry, ...rest, ...args, ...(opts.extra ?? [])], env };
 }
 

@@ -38,7 +38,7 @@ export interface RunningController {
   kill(): Promise<void>;
 }
 
-export async function startController(opts: { cluster?: string; name?: string; extra?: string[]; compiled?: boolean } = {}): Promise<RunningController> {
+export async function startController(opts: { cluster?: string; name?: string; extra?: string[]; compiled?: boolean | string; nodeFlags?: string[] } = {}): Promise<RunningController> {
   const cluster = opts.cluster ?? 'cluster1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-controller-'));
   const kubeconfig = await serviceAccountKubeconfig(cluster, INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig'));
@@ -48,6 +48,7 @@ export async function startController(opts: { cluster?: string; name?: string; e
     overrides: { '--metrics-bind-address': `127.0.0.1:${metricsPort}`, '--health-probe-bind-address': `127.0.0.1:${probesPort}` },
     extra: ['--kubeconfig', kubeconfig, ...(opts.extra ?? [])],
     compiled: opts.compiled,
+    nodeFlags: opts.nodeFlags,
   });
   const logFile = path.join(dir, 'controller.log');
   const proc = startLocal(opts.name ?? 'controller', run, logFile);
@@ -67,7 +68,7 @@ export async function startController(opts: { cluster?: string; name?: string; e
     probesPort,
     metrics,
     metric: async (name, labels = '') => {
-      const line = (await metrics()).split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}` : ''}`) && (labels || /^[^{ ]+ /.test(l) || l.startsWith(`${name}{`)));
+      const line = (await get(metricsPort, `/metrics?name[]=${encodeURIComponent(name)}`)).body.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}` : ''}`) && (labels || /^[^{ ]+ /.test(l) || l.startsWith(`${name}{`)));
       return line ? Number(line.split(' ').pop()) : undefined;
     },
     log: () => readFileSync(logFile, 'utf8'),

@@ -38,14 +38,19 @@ function run(cmd: string, args: string[], cwd: string, timeout = 120_000): Promi
   });
 }
 
-/** `node X.js` scripts of the Deployments. */
-function deploymentScripts(): string[] {
+/** The Deployments' commands (`node [flags] X.js`). */
+function deploymentCommands(): string[][] {
   return ['manifests/controller/deployment.yaml', 'manifests/webhook/deployment.yaml'].flatMap((file) =>
     parseAllDocuments(readFileSync(path.join(ROOT, file), 'utf8'))
       .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { containers?: { command?: string[] }[] } } } } | null)
       .filter((o) => o?.kind === 'Deployment')
-      .flatMap((o) => (o!.spec?.template?.spec?.containers ?? []).map((c) => c.command!.find((a) => a.endsWith('.js'))!)),
+      .flatMap((o) => (o!.spec?.template?.spec?.containers ?? []).map((c) => c.command!)),
   );
+}
+
+/** `node X.js` scripts of the Deployments. */
+function deploymentScripts(): string[] {
+  return deploymentCommands().map((c) => c.find((a) => a.endsWith('.js'))!);
 }
 
 describe('package (npm run build)', () => {
@@ -161,9 +166,10 @@ describe('package (npm run build)', () => {
     const app = path.join(stage, 'app');
     cpSync(path.join(stage, 'dist'), app, { recursive: true });
     copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
-    for (const script of deploymentScripts()) {
-      const r = await run(process.execPath, [script, '--help'], app);
-      expect({ script, code: r.code, stderr: r.stderr }).toEqual({ script, code: 0, stderr: '' });
+    for (const command of deploymentCommands()) {
+      // As written in the manifest, Node and V8 flags included (an unknown flag would stop the pod).
+      const r = await run(process.execPath, [...command.slice(1), '--help'], app);
+      expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
       expect(r.stdout).toMatch(/^Usage: multicluster-service-account-(controller|webhook) /);
     }
     const version = await run(process.execPath, ['cli/kubemcsa.js', '--version'], app);
