@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from '../../src/logger.js';
 import { serializeReview } from '../../src/webhook/admission.js';
 import type { WebhookMetrics } from './metrics.js';
-import type { AdmissionPipeline } from './pipeline.js';
+import type { AdmissionOutcome, AdmissionPipeline } from './pipeline.js';
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
 /** controller-runtime's maxRequestSize: pods with large specs still fit. */
@@ -132,7 +132,29 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     denied: opts.metrics.decisions.labels({ webhook, decision: 'denied', mutated: 'false' }),
   };
 
-  app.use(webhook, (req: Request, res: Response, next: NextFunction) => {
+  const respond = (res: Response, outcome: AdmissionOutcome): void => {
+    if (outcome.kind === 'bad-request') {
+      opts.log.info('bad admission request', { reason: outcome.message });
+      sendError(res, 400, outcome.message);
+      return;
+    }
+    if (outcome.kind === 'internal-error') {
+      sendError(res, 500, outcome.message);
+      return;
+    }
+    const r = outcome.response;
+    (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
+    if (!r.allowed) opts.log.info('pod denied', { uid: r.uid, namespace: outcome.namespace, reason: r.status?.message });
+    else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
+    const bytes = serializeReview(r);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
+    res.end(bytes);
+  };
+  const readBody = readJsonBody(limit);
+
+  // One route for the webhook path (each Express layer costs on every request): metrics, method,
+  // content type, body, then the pipeline — answered synchronously when the cache has the imports.
+  app.all(webhook, (req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     inFlight.inc();
     let recorded = false;
@@ -146,46 +168,28 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     res.once('finish', record);
     res.once('close', record);
     if (opts.draining?.()) res.setHeader('Connection', 'close');
-    next();
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      sendError(res, 405, `method ${req.method} not allowed on ${webhook}: use POST`);
+      return;
+    }
+    if (mediaType(req.headers['content-type']) !== 'application/json') {
+      sendError(res, 400, `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/json`);
+      return;
+    }
+    readBody(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      // Outside Express's own call chain: whatever throws goes to the error handler, never up the stream.
+      try {
+        const outcome = opts.pipeline.admitOrWait((req as Request & { body: unknown }).body);
+        if (outcome instanceof Promise) outcome.then((o) => respond(res, o)).catch(next);
+        else respond(res, outcome);
+      } catch (e) {
+        next(e);
+      }
+    });
   });
 
-  app.post(
-    webhook,
-    (req: Request, res: Response, next: NextFunction) => {
-      const type = mediaType(req.headers['content-type']);
-      if (type !== 'application/json') {
-        sendError(res, 400, `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/json`);
-        return;
-      }
-      next();
-    },
-    readJsonBody(limit),
-    async (req: Request, res: Response) => {
-      const body: unknown = (req as Request & { body: unknown }).body;
-      const outcome = await opts.pipeline.admit(body);
-      if (outcome.kind === 'bad-request') {
-        opts.log.info('bad admission request', { reason: outcome.message });
-        sendError(res, 400, outcome.message);
-        return;
-      }
-      if (outcome.kind === 'internal-error') {
-        sendError(res, 500, outcome.message);
-        return;
-      }
-      const r = outcome.response;
-      (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
-      if (!r.allowed) opts.log.info('pod denied', { uid: r.uid, namespace: outcome.namespace, reason: r.status?.message });
-      else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
-      const bytes = serializeReview(r);
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
-      res.end(bytes);
-    },
-  );
-
-  app.all(webhook, (req: Request, res: Response) => {
-    res.setHeader('Allow', 'POST');
-    sendError(res, 405, `method ${req.method} not allowed on ${webhook}: use POST`);
-  });
   app.use((req: Request, res: Response) => sendError(res, 404, `no handler for ${req.method} ${req.path}`));
 
   // Express 5 routes rejected promises and thrown errors here. Four parameters mark it as the error handler.

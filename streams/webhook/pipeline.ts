@@ -22,17 +22,21 @@ export interface PipelineOptions {
   now?: () => number;
 }
 
+type LookupPlan = Extract<AdmissionPlan, { kind: 'lookup' }>;
+
 interface Job {
-  body: unknown;
+  plan: LookupPlan;
   arrived: number;
   resolve: (o: AdmissionOutcome) => void;
 }
 
 /**
- * The admission request pipeline: request bodies go into a Subject, are worked on with bounded
- * concurrency (decode → plan → import lookups → mutation) under a deadline, and each caller gets
- * its outcome back. Nothing thrown inside reaches the root subscription: a failed job becomes a
- * 400 (the caller's mistake) or a denial (ours).
+ * The admission request pipeline. Each body is decoded and planned at once; when that settles it,
+ * or the shared import cache answers every lookup (the usual case), the outcome is returned
+ * without queueing. Bodies that need the API go into a Subject and are worked on with bounded
+ * concurrency (import lookups → mutation) under a deadline, and each caller gets its outcome back.
+ * Nothing thrown inside reaches the root subscription: a failure becomes a 400 (the caller's
+ * mistake) or a denial (ours).
  */
 export class AdmissionPipeline {
   private readonly jobs = new Subject<Job>();
@@ -62,8 +66,21 @@ export class AdmissionPipeline {
 
   /** Admits one parsed request body. Never rejects. */
   admit(body: unknown): Promise<AdmissionOutcome> {
-    if (this.closed) return Promise.resolve(this.shuttingDown(body));
-    return new Promise((resolve) => this.jobs.next({ body, arrived: this.now(), resolve }));
+    const now = this.admitOrWait(body);
+    return now instanceof Promise ? now : Promise.resolve(now);
+  }
+
+  /**
+   * The outcome at once when no API lookup is needed (the review answers itself, is malformed,
+   * or names only imports the cache holds); otherwise a promise of it, the job queued behind the
+   * concurrency limit. Answers from memory never wait behind lookups. Never throws or rejects.
+   */
+  admitOrWait(body: unknown): AdmissionOutcome | Promise<AdmissionOutcome> {
+    if (this.closed) return this.shuttingDown(body);
+    const first = this.decideNow(body);
+    if (first.kind !== 'lookup') return first;
+    const arrived = this.now();
+    return new Promise((resolve) => this.jobs.next({ plan: first, arrived, resolve }));
   }
 
   /** Stops taking jobs and resolves once every accepted job has been answered. */
@@ -84,13 +101,24 @@ export class AdmissionPipeline {
     }
   }
 
-  private work(job: Job): Observable<AdmissionOutcome> {
-    return defer(() => {
-      const review = decodeReview(job.body);
-      const plan = planAdmission(review);
-      if (plan.kind === 'answer') return of<AdmissionOutcome>({ kind: 'response', response: plan.response, mutated: false });
+  /** Decode and plan; the outcome when that settles it (or the cache answers every lookup). */
+  private decideNow(body: unknown): AdmissionOutcome | LookupPlan {
+    try {
+      const plan = planAdmission(decodeReview(body));
+      if (plan.kind === 'answer') return { kind: 'response', response: plan.response, mutated: false };
       const known = this.knownAll(plan);
-      if (known) return of<AdmissionOutcome>({ kind: 'response', ...completeAdmission(plan, known), namespace: plan.namespace });
+      if (known) return { kind: 'response', ...completeAdmission(plan, known), namespace: plan.namespace };
+      return plan;
+    } catch (e) {
+      if (e instanceof BadReview) return { kind: 'bad-request', message: e.message };
+      this.opts.log.error('admission failed unexpectedly', { error: e });
+      return { kind: 'internal-error', message: 'internal error while processing the AdmissionReview' };
+    }
+  }
+
+  private work(job: Job): Observable<AdmissionOutcome> {
+    const { plan } = job;
+    return defer(() => {
       const remaining = Math.max(1, this.timeoutMs - (this.now() - job.arrived));
       return this.lookupAll(plan).pipe(
         map((found): AdmissionOutcome => ({ kind: 'response', ...completeAdmission(plan, found), namespace: plan.namespace })),
@@ -99,7 +127,6 @@ export class AdmissionPipeline {
       );
     }).pipe(
       catchError((e: unknown) => {
-        if (e instanceof BadReview) return of<AdmissionOutcome>({ kind: 'bad-request', message: e.message });
         this.opts.log.error('admission failed unexpectedly', { error: e });
         return of<AdmissionOutcome>({ kind: 'internal-error', message: 'internal error while processing the AdmissionReview' });
       }),
@@ -107,7 +134,7 @@ export class AdmissionPipeline {
   }
 
   /** Every import answered from memory, or undefined when any needs the API. */
-  private knownAll(plan: Extract<AdmissionPlan, { kind: 'lookup' }>): ImportFound[] | undefined {
+  private knownAll(plan: LookupPlan): ImportFound[] | undefined {
     const known = this.opts.lookup.known;
     if (!known) return undefined;
     const found: ImportFound[] = [];
@@ -119,14 +146,14 @@ export class AdmissionPipeline {
     return found;
   }
 
-  private lookupAll(plan: Extract<AdmissionPlan, { kind: 'lookup' }>): Observable<ImportFound[]> {
+  private lookupAll(plan: LookupPlan): Observable<ImportFound[]> {
     const lookups = plan.names.map((name) =>
       from(this.opts.lookup.get(plan.namespace, name)).pipe(map((sai): ImportFound => ({ name, import: sai }))),
     );
     return forkJoin(lookups).pipe(defaultIfEmpty([] as ImportFound[]));
   }
 
-  private lookupFailure(plan: Extract<AdmissionPlan, { kind: 'lookup' }>, e: unknown): AdmissionOutcome {
+  private lookupFailure(plan: LookupPlan, e: unknown): AdmissionOutcome {
     const names = plan.names.map((n) => `"${n}"`).join(', ');
     if (e instanceof TimeoutError) {
       this.opts.log.warn('import lookup timed out', { namespace: plan.namespace, imports: plan.names });

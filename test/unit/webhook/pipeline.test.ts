@@ -3,7 +3,7 @@ import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
 import { silentLogger } from '../../../src/logger.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { ImportCache, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import { ImportCache, StaticImportLookup, type ImportLookup } from '../../../streams/webhook/lookup.js';
 import { namespacedKey, SharedCache } from '../../../streams/cache.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 import { Subject } from 'rxjs';
@@ -49,6 +49,36 @@ class ControlledLookup implements ImportLookup {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('AdmissionPipeline', () => {
+  it('answers at once, without a promise, what needs no API call — even while lookups are queued', async () => {
+    const slow = new ControlledLookup();
+    const cached = new StaticImportLookup([importObject('ns', 'imp', true)]);
+    // Known to the cache: "imp"; anything else goes to the slow lookup.
+    const lookup: ImportLookup = {
+      get: (ns, name) => slow.get(ns, name),
+      known: (ns, name) => (name === 'imp' ? cached.known(ns, name) : undefined),
+    };
+    const p = new AdmissionPipeline({ lookup, log: silentLogger(), concurrency: 1, timeoutMs: 10_000 });
+    const waiting = [p.admitOrWait(review('w1', 'other')), p.admitOrWait(review('w2', 'other'))];
+    expect(waiting.every((w) => w instanceof Promise)).toBe(true);
+    await tick();
+    expect(slow.pending).toHaveLength(1); // the second waits behind the concurrency limit
+
+    const now = p.admitOrWait(review('n', 'imp'));
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(now).toMatchObject({ kind: 'response', mutated: true, response: { uid: 'n', allowed: true } });
+    expect(p.admitOrWait({ kind: 'nope' })).toMatchObject({ kind: 'bad-request' });
+    expect(p.admitOrWait(review('u', ''))).toMatchObject({ kind: 'response', mutated: false, response: { uid: 'u', allowed: true } });
+
+    const closed = p.close();
+    while (slow.pending.length > 0) {
+      slow.pending.shift()!.resolve(undefined);
+      await tick();
+    }
+    const answers = await Promise.all(waiting.map((w) => Promise.resolve(w)));
+    expect(answers.map((a) => (a.kind === 'response' ? [a.response.uid, a.response.allowed] : a.kind))).toEqual([['w1', false], ['w2', false]]);
+    await closed;
+  });
+
   it('bounds concurrency, answers each caller with its own uid, and drains on close', async () => {
     const lookup = new ControlledLookup();
     const p = new AdmissionPipeline({ lookup, log: silentLogger(), concurrency: 2, timeoutMs: 10_000 });
