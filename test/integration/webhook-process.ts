@@ -7,43 +7,15 @@ import { parse, parseAllDocuments } from 'yaml';
 import { adminKubeConfig, clusterInfo, kubectl, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
-import { ManagedProcess } from '../harness/process.js';
+import { localRun, manifestContainer, startLocal } from '../harness/deployment.js';
+import type { ManagedProcess } from '../harness/process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MANIFESTS = path.join(ROOT, 'manifests/webhook');
 
-interface ContainerSpec {
-  command: string[];
-  args: string[];
-  env: { name: string; value?: string }[];
-}
-
-/** The webhook container of `manifests/webhook/deployment.yaml`: what the process is started with. */
-export function deploymentContainer(): ContainerSpec {
-  const d = parse(readFileSync(path.join(MANIFESTS, 'deployment.yaml'), 'utf8')) as {
-    spec: { template: { spec: { containers: ContainerSpec[] } } };
-  };
-  return d.spec.template.spec.containers[0]!;
-}
-
 /** The MutatingWebhookConfiguration of the manifests. */
 export function manifestWebhookConfiguration(): V1MutatingWebhookConfiguration {
   return parse(readFileSync(path.join(MANIFESTS, 'mutatingwebhookconfiguration.yaml'), 'utf8')) as V1MutatingWebhookConfiguration;
-}
-
-/**
- * The manifest's args with `$(VAR)` expanded from `env` and the flags in `overrides` given new
- * values. Every override must name a flag the manifest already passes (so the manifest's flag set is
- * what runs); `extra` flags exist only outside a pod (kubeconfig, loopback SANs, short lifetimes).
- */
-export function argsFromManifest(env: Record<string, string>, overrides: Record<string, string>, extra: string[]): string[] {
-  const args = deploymentContainer().args.map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (_, v: string) => env[v] ?? ''));
-  for (const [flag, value] of Object.entries(overrides)) {
-    const i = args.findIndex((a) => a.startsWith(`${flag}=`));
-    if (i < 0) throw new Error(`the Deployment does not pass ${flag}`);
-    args[i] = `${flag}=${value}`;
-  }
-  return [...args, ...extra];
 }
 
 export interface RunningWebhook {
@@ -74,21 +46,16 @@ export async function startWebhook(opts: {
   const metricsPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-webhook-'));
   const logFile = path.join(dir, 'webhook.log');
-  const container = deploymentContainer();
-  const env: Record<string, string> = {};
-  for (const e of container.env) env[e.name] = e.value ?? '';
-  env.POD_NAMESPACE = opts.installNamespace; // from the downward API in a pod
-  const args = argsFromManifest(
-    env,
-    {
+  const run = localRun(manifestContainer('manifests/webhook/deployment.yaml', 'webhook'), {
+    downwardEnv: { POD_NAMESPACE: opts.installNamespace },
+    overrides: {
       '--listen-address': `127.0.0.1:${port}`,
       '--metrics-address': `127.0.0.1:${metricsPort}`,
       '--webhook-config-name': opts.webhookConfigName,
     },
-    [...kubeconfigArgs, '--extra-sans=127.0.0.1', ...(opts.extra ?? [])],
-  );
-  const entry = container.command[1]!.replace(/\.js$/, '.ts');
-  const proc = new ManagedProcess('webhook', process.execPath, ['--import', 'tsx', path.join(ROOT, entry), ...args], logFile, env);
+    extra: [...kubeconfigArgs, '--extra-sans=127.0.0.1', ...(opts.extra ?? [])],
+  });
+  const proc = startLocal('webhook', run, logFile);
   const metrics = async () => {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     return res.text();
