@@ -13,7 +13,7 @@
  * bare client's; watch connections independent of N; RSS ≤ 150 MiB at 1,000 imports (≤ 400 MiB at 10,000).
  *
  * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --rounds R (3),
- * --skip-baseline.
+ * --skip-baseline, --node-flags "<flags>" (instead of the Deployment's Node/V8 flags, to compare settings).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +42,8 @@ const C = flag('concurrency', 10);
 const L = flag('latency-samples', 50);
 const R = flag('rounds', 3);
 const skipBaseline = process.argv.includes('--skip-baseline');
+const nodeFlagsAt = process.argv.indexOf('--node-flags');
+const nodeFlags = nodeFlagsAt > 0 ? (process.argv[nodeFlagsAt + 1] ?? '').split(/\s+/).filter(Boolean) : undefined;
 const SOURCES = ['cluster2', 'cluster3'];
 const REMOTE_NS = 'bench';
 const REMOTE_SA = 'bench';
@@ -162,13 +164,19 @@ function childPid(guardPid: number): number | undefined {
   return undefined;
 }
 
-function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+/** CPU time (user + system, ms) a process has used so far. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+}
+
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
 async function main(): Promise<void> {
-  log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples`);
+  log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples${nodeFlags ? `, controller Node flags: ${nodeFlags.join(' ') || '(none)'}` : ''}`);
   // Measure what the image runs: the compiled controller.
   log('npm run build');
   const built = spawnSync('npm', ['run', 'build'], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'ignore', 'inherit'] });
@@ -237,8 +245,11 @@ async function main(): Promise<void> {
     // Each round's namespace is deleted before the next phase, so no phase inherits work.
     const bareTput: number[] = [];
     const ctrlTput: number[] = [];
+    const bareCpu: number[] = [];
+    const ctrlCpu: number[] = [];
     const ratios: number[] = [];
     let peakRss = 0;
+    let peakSplit = '';
     let hwm = 0;
     let watches: number | undefined;
     let minted = 0;
@@ -250,16 +261,26 @@ async function main(): Promise<void> {
         await createImportsBulk(kubeconfigPath, ns, bulk);
         const uids = await uidOf(ns);
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         await pool(bulk.map((n, i) => ({ n, i })), C, ({ n, i }) => bare.converge(ns, n, uids.get(n)!, SOURCES[i % SOURCES.length]!));
         bareTput.push(N / ((performance.now() - t0) / 1000));
+        const cpu = process.cpuUsage(cpu0);
+        bareCpu.push((cpu.user + cpu.system) / 1000 / N);
         await deleteNamespace(ns);
       }
       const ns = `bench-ctrl-${r}`;
       await core1.createNamespace({ body: { metadata: { name: ns } } });
       await createImportsBulk(kubeconfigPath, ns, names('imp', N));
-      controller = await startController({ extra: [`--concurrency=${C}`], compiled: true });
+      controller = await startController({ extra: [`--concurrency=${C}`], compiled: true, nodeFlags });
       const pid = childPid(controller.process.pid);
-      const sampler = setInterval(() => pid && (peakRss = Math.max(peakRss, rssMiB(pid, 'VmRSS'))), 200);
+      const sampler = setInterval(() => {
+        if (!pid) return;
+        const rss = rssMiB(pid, 'VmRSS');
+        if (rss <= peakRss) return;
+        peakRss = rss;
+        // What the peak is made of: anonymous memory (V8 heap, malloc) and mapped files (node's own code).
+        peakSplit = `anonymous ${rssMiB(pid, 'RssAnon').toFixed(0)} MiB, files ${rssMiB(pid, 'RssFile').toFixed(0)} MiB`;
+      }, 200);
       await waitFor('the controller to lead', () => /became leader/.test(controller!.log()), 60_000, 50);
       const leaderLine = controller.log().split('\n').find((l) => l.includes('became leader'))!;
       const tStart = Date.parse((JSON.parse(leaderLine) as { timestamp: string }).timestamp);
@@ -275,6 +296,7 @@ async function main(): Promise<void> {
         return ready >= N + SOURCES.length;
       }, 600_000, 100);
       ctrlTput.push(N / ((Date.now() - tStart) / 1000));
+      if (pid) ctrlCpu.push(cpuMs(pid) / N);
       clearInterval(sampler);
       if (pid) hwm = Math.max(hwm, rssMiB(pid, 'VmHWM'));
       watches = await controller.metric('mcsa_watch_connections');
@@ -284,11 +306,11 @@ async function main(): Promise<void> {
       await deleteNamespace(ns);
       const ratio = bare ? ctrlTput.at(-1)! / bareTput.at(-1)! : NaN;
       ratios.push(ratio);
-      log(`round ${r}/${R}: bare ${bare ? bareTput.at(-1)!.toFixed(1) : '-'} imports/s, controller ${ctrlTput.at(-1)!.toFixed(1)} imports/s, ratio ${(100 * ratio).toFixed(0)} %`);
+      log(`round ${r}/${R}: bare ${bare ? bareTput.at(-1)!.toFixed(1) : '-'} imports/s, controller ${ctrlTput.at(-1)!.toFixed(1)} imports/s, ratio ${(100 * ratio).toFixed(0)} %; CPU per import: bare client ${bare ? bareCpu.at(-1)!.toFixed(2) : '-'} ms, controller ${ctrlCpu.at(-1)?.toFixed(2) ?? '-'} ms (from its start)`);
     }
 
     // Latency of the controller: one import at a time, created → Ready seen by a watch.
-    controller = await startController({ extra: [`--concurrency=${C}`], compiled: true });
+    controller = await startController({ extra: [`--concurrency=${C}`], compiled: true, nodeFlags });
     const latWatcher = readyWatcher(admin1, 'bench-ctrl-lat');
     await waitFor('the latency watch to list', () => latWatcher.listed, 10_000, 20);
     const ctrlLat: number[] = [];
@@ -302,13 +324,14 @@ async function main(): Promise<void> {
     latWatcher.stop();
 
     const rows: [string, string, string, string][] = [
+      ['CPU per import, median (ms)', median(ctrlCpu).toFixed(2), bare ? median(bareCpu).toFixed(2) : '-', 'controller: whole process from its start (listing, watches, probes included)'],
       ['latency p50 (ms)', pct(ctrlLat, 50).toFixed(1), pct(bareLat, 50).toFixed(1), (pct(ctrlLat, 50) / pct(bareLat, 50)).toFixed(2) + '× (target ≤ 1.5×)'],
       ['latency p99 (ms)', pct(ctrlLat, 99).toFixed(1), pct(bareLat, 99).toFixed(1), (pct(ctrlLat, 99) / pct(bareLat, 99)).toFixed(2) + '× (target ≤ 3×)'],
       [`throughput, median of ${R} rounds (imports/s)`, median(ctrlTput).toFixed(1), bare ? median(bareTput).toFixed(1) : '-', `${(100 * median(ratios)).toFixed(0)} % median of round ratios [${ratios.map((x) => (100 * x).toFixed(0)).join(', ')}] (target ≥ 70 %)`],
     ];
     console.log('\n| metric | controller | bare client | ratio |\n|---|---|---|---|');
     for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-    console.log(`\ncontroller peak RSS: ${Math.max(peakRss, hwm).toFixed(0)} MiB (VmHWM, worst round) converging ${N} imports (+${SOURCES.length} registrations) (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
+    console.log(`\ncontroller peak RSS: ${Math.max(peakRss, hwm).toFixed(0)} MiB (VmHWM, worst round; highest sample: ${peakSplit}) converging ${N} imports (+${SOURCES.length} registrations) (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
     console.log(`controller watch connections: ${watches} (2 local + 1 per source cluster; independent of N)`);
     console.log(`tokens minted by the controllers: ${minted} for ${R} × ${N} imports (each round's imports are new)`);
     rmSync(dir, { recursive: true, force: true });

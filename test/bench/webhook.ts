@@ -5,7 +5,8 @@
  * connections in the same run.
  *
  * Two phases per server: saturation (throughput; latency there is just queueing, 50 in flight /
- * throughput) and a fixed rate (default 500 req/s: the latency an API server sees under load).
+ * throughput) and a fixed, evenly paced rate (default 500 req/s: the latency an API server sees
+ * under load).
  * Targets (SPEC §12): webhook throughput ≥ 60 % of the bare server's; p99 ≤ 10 ms.
  *
  * Flags: --duration <s> per phase (default 10), --rate <req/s> (default 500), --rounds <n> (default 3).
@@ -116,14 +117,20 @@ export function reviewBody(): string {
   });
 }
 
-type Mode = 'webhook' | 'bare';
+/**
+ * bare: reads the body, answers the fixed review (SPEC §12's baseline). parse: the same plus
+ * JSON.parse of the body — the least any webhook must do, shown as the ceiling on this machine.
+ */
+type Mode = 'webhook' | 'bare' | 'parse';
 
 /** Child process: serve one kind of server, report its port, stop on SIGTERM. */
 async function serve(mode: Mode, material: ServingMaterial, fixedResponse: string): Promise<void> {
-  if (mode === 'bare') {
+  if (mode === 'bare' || mode === 'parse') {
     const server = https.createServer({ cert: material.certPem, key: material.keyPem }, (req, res) => {
-      req.on('data', () => undefined);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => mode === 'parse' && chunks.push(c));
       req.on('end', () => {
+        if (mode === 'parse' && typeof JSON.parse(Buffer.concat(chunks).toString('utf8')) !== 'object') throw new Error('not a review');
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(fixedResponse) });
         res.end(fixedResponse);
       });
@@ -198,6 +205,7 @@ interface Phase {
 }
 
 async function measure(server: { child: ChildProcess; port: number }, body: string, seconds: number, rate?: number): Promise<Phase> {
+  if (rate) return paced(server, body, seconds, rate);
   const port = server.port;
   const cpuBefore = await cpuOf(server.child);
   const r = await autocannon({
@@ -207,11 +215,54 @@ async function measure(server: { child: ChildProcess; port: number }, body: stri
     body,
     connections: 50,
     duration: seconds,
-    // Spread evenly over the connections (overallRate would send each second's requests in a burst).
-    ...(rate ? { connectionRate: Math.max(1, Math.round(rate / 50)) } : {}),
   });
   const cpu = (await cpuOf(server.child)) - cpuBefore;
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx, cpuPerRequest: cpu / Math.max(1, r.requests.total) };
+}
+
+/**
+ * A fixed rate, evenly spaced (one request every 1000/rate ms over up to 50 kept-alive
+ * connections), latency measured per request. autocannon's rate options send each period's
+ * requests back to back, which measures its own bursts rather than the server.
+ */
+async function paced(server: { child: ChildProcess; port: number }, body: string, seconds: number, rate: number): Promise<Phase> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 50, rejectUnauthorized: false });
+  const latencies: number[] = [];
+  let errors = 0;
+  const send = () =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = https.request({ host: '127.0.0.1', port: server.port, path: '/mutate-pods', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) latencies.push(performance.now() - t0);
+          else errors++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const cpuBefore = await cpuOf(server.child);
+  const started = performance.now();
+  const total = Math.round(seconds * rate);
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inFlight.push(send());
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = (await cpuOf(server.child)) - cpuBefore;
+  agent.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  const at = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN).toFixed(1));
+  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors, cpuPerRequest: cpu / Math.max(1, total) };
 }
 
 function arg(name: string, fallback: number): number {
@@ -258,26 +309,28 @@ async function main(): Promise<void> {
   // Alternating rounds, so that load from elsewhere on the machine hits both servers alike; the
   // median round of each is reported.
   const rounds = arg('--rounds', 3);
-  const runs: Record<Mode, { saturated: Phase[]; paced: Phase[] }> = { bare: { saturated: [], paced: [] }, webhook: { saturated: [], paced: [] } };
+  const runs: Record<Mode, { saturated: Phase[]; paced: Phase[] }> = { bare: { saturated: [], paced: [] }, parse: { saturated: [], paced: [] }, webhook: { saturated: [], paced: [] } };
   const servers = {} as Record<Mode, { child: ChildProcess; port: number }>;
-  for (const mode of ['bare', 'webhook'] as const) {
+  const MODES = ['bare', 'parse', 'webhook'] as const;
+  for (const mode of MODES) {
     servers[mode] = await startChild(mode, material, fixedResponse);
     await measure(servers[mode], body, 2); // warm-up (JIT, TLS sessions)
   }
   for (let i = 0; i < rounds; i++) {
-    for (const mode of ['bare', 'webhook'] as const) {
+    for (const mode of MODES) {
       runs[mode].saturated.push(await measure(servers[mode], body, seconds));
       runs[mode].paced.push(await measure(servers[mode], body, seconds, rate));
     }
   }
-  for (const mode of ['bare', 'webhook'] as const) await stopChild(servers[mode].child);
+  for (const mode of MODES) await stopChild(servers[mode].child);
   const median = (xs: Phase[]): Phase => [...xs].sort((a, b) => a.rps - b.rps)[Math.floor(xs.length / 2)]!;
   const medianP99 = (xs: Phase[]): Phase => [...xs].sort((a, b) => a.p99 - b.p99)[Math.floor(xs.length / 2)]!;
   const results: Record<Mode, { saturated: Phase; paced: Phase }> = {
     bare: { saturated: median(runs.bare.saturated), paced: medianP99(runs.bare.paced) },
+    parse: { saturated: median(runs.parse.saturated), paced: medianP99(runs.parse.paced) },
     webhook: { saturated: median(runs.webhook.saturated), paced: medianP99(runs.webhook.paced) },
   };
-  for (const mode of ['bare', 'webhook'] as const)
+  for (const mode of MODES)
     console.log(`${mode} rounds: saturated ${runs[mode].saturated.map((p) => p.rps.toFixed(0)).join(', ')} req/s; p99 at ${rate}/s ${runs[mode].paced.map((p) => p.p99).join(', ')} ms`);
   const b = results.bare;
   const w = results.webhook;
@@ -286,10 +339,12 @@ async function main(): Promise<void> {
   const ratio = w.saturated.rps / b.saturated.rps;
   console.log(`\nwebhook benchmark: 50 connections, ${rounds} alternating rounds of ${seconds} s per phase (medians), request ${body.length} bytes, response ${fixedResponse.length} bytes`);
   console.log(`bare    saturated: ${fmt(b.saturated)}`);
+  console.log(`parse   saturated: ${fmt(results.parse.saturated)}`);
   console.log(`webhook saturated: ${fmt(w.saturated)}`);
   console.log(`bare    at ${rate}/s:  ${fmt(b.paced)}`);
   console.log(`webhook at ${rate}/s:  ${fmt(w.paced)}`);
   console.log(`throughput ratio webhook/bare: ${(ratio * 100).toFixed(1)} % (target ≥ 60 %)`);
+  console.log(`ceiling on this machine, parse-only/bare: ${((results.parse.saturated.rps / b.saturated.rps) * 100).toFixed(1)} %; webhook/parse-only: ${((w.saturated.rps / results.parse.saturated.rps) * 100).toFixed(1)} %`);
   const cpuRatio = b.saturated.cpuPerRequest / w.saturated.cpuPerRequest;
   console.log(`CPU-bound throughput ratio (bare CPU/req ÷ webhook CPU/req): ${(cpuRatio * 100).toFixed(1)} %`);
   console.log(`webhook p99 at ${rate}/s: ${w.paced.p99} ms (target ≤ 10 ms); saturated p99: ${w.saturated.p99} ms`);
