@@ -48,9 +48,13 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
+/** How long one API call may go unanswered before the command fails (a hung server must not hang kubemcsa). */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
 export class ClusterClient {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
+  private readonly callTimeoutMs: number;
 
   /**
    * @param role `source`, `target` or `cluster`, for messages
@@ -60,9 +64,11 @@ export class ClusterClient {
     readonly role: string,
     readonly name: string,
     readonly loaded: LoadedCluster,
+    opts: { callTimeoutMs?: number } = {},
   ) {
     this.objects = KubernetesObjectApi.makeApiClient(loaded.kc);
     this.core = loaded.kc.makeApiClient(CoreV1Api);
+    this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   }
 
   /** `source cluster cluster2 (context ctx2)`: how errors and progress name this cluster. */
@@ -89,10 +95,10 @@ export class ClusterClient {
     );
   }
 
-  /** Runs one API call; a failure becomes a CliError naming `what` and this cluster. */
+  /** Runs one API call under the call deadline; a failure becomes a CliError naming `what` and this cluster. */
   async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await withTimeout(fn(), this.callTimeoutMs, this.loaded.server);
     } catch (e) {
       if (e instanceof CliError) throw e;
       throw new CliError(`cannot ${what} in ${this.label}: ${describeError(e)}`);
@@ -120,7 +126,7 @@ export class ClusterClient {
     const results = await Promise.all(
       permissions.map(async (p) => {
         try {
-          const review = await api.createSelfSubjectAccessReview({
+          const review = await withTimeout(api.createSelfSubjectAccessReview({
             body: {
               spec: {
                 resourceAttributes: {
@@ -132,7 +138,7 @@ export class ClusterClient {
                 },
               },
             },
-          });
+          }), this.callTimeoutMs, this.loaded.server);
           return decodeOrThrow(AccessReview, review, `access review of ${describePermission(p)}`).status.allowed ? undefined : p;
         } catch (e) {
           const status = httpStatusOf(e);
