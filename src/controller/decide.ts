@@ -10,6 +10,8 @@ export interface ClusterView {
   /** The cluster's watches are connected (false while its API server cannot be reached). */
   reachable: boolean;
   lastError?: string;
+  /** The HTTP status of the last watch failure, when the server answered (401: credentials refused). */
+  lastStatusCode?: number;
 }
 
 /** The remote ServiceAccount as the watch cache sees it. */
@@ -108,6 +110,14 @@ export function decide(i: DecideInput): Decision {
   }
   if (!i.cluster.reachable) {
     const until = i.secret?.expiration ? `; the token in the Secret stays valid until ${i.secret.expiration.toISOString()}` : '';
+    if (i.cluster.lastStatusCode === 401) {
+      return {
+        action: 'blocked',
+        reason: Reasons.Unauthorized,
+        message: `cluster "${i.cluster.name}" (${i.cluster.server}) refuses the registration's credentials: ${i.cluster.lastError ?? 'HTTP 401'}; re-run kubemcsa bootstrap for it${until}`,
+        retry: 'event',
+      };
+    }
     return {
       action: 'blocked',
       reason: Reasons.ClusterUnreachable,

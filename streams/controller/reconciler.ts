@@ -106,6 +106,7 @@ export class Reconciler {
       caPem: cluster.spec.caPem,
       reachable: cluster.reachable,
       lastError: cluster.lastError,
+      lastStatusCode: cluster.lastStatusCode,
     };
     const remote: RemoteServiceAccountView = cluster ? cluster.serviceAccount(imp.sai.spec.namespace, imp.sai.spec.name) : { state: 'unknown' };
     const secretKey = `${imp.namespace}/${secretNameForImport(imp.name)}`;

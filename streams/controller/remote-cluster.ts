@@ -81,6 +81,7 @@ export class RemoteCluster {
   private reachableNow = true;
   private settledNow = false;
   private lastErrorNow?: string;
+  private lastStatusCodeNow?: number;
 
   constructor(
     readonly spec: RemoteClusterSpec,
@@ -104,6 +105,11 @@ export class RemoteCluster {
 
   get lastError(): string | undefined {
     return this.lastErrorNow;
+  }
+
+  /** The HTTP status of that failure, when the server answered. */
+  get lastStatusCode(): number | undefined {
+    return this.lastStatusCodeNow;
   }
 
   /**
@@ -207,14 +213,18 @@ export class RemoteCluster {
     const unreachable = [...this.watches.values()].map((w) => w.health).find((x) => x && !x.connected && !isAuthorizationFailure(x));
     const reachable = unreachable === undefined;
     this.lastErrorNow = unreachable?.lastError;
+    const statusChanged = unreachable?.statusCode !== this.lastStatusCodeNow;
+    this.lastStatusCodeNow = unreachable?.statusCode;
     const first = !this.settledNow;
     this.settledNow = true;
     if (reachable !== this.reachableNow) {
       this.reachableNow = reachable;
       this.opts.logger[reachable ? 'info' : 'warn'](reachable ? 'cluster reachable again' : 'cluster unreachable', { cluster: this.name, error: this.lastErrorNow });
       this.events.next({ kind: 'health', reachable });
-    } else if (first) {
-      this.events.next({ kind: 'health', reachable }); // imports that waited for the first answer go now
+    } else if (first || (!reachable && statusChanged)) {
+      // Imports that waited for the first answer go now; a new kind of failure (a 401 after a
+      // timeout, say) gives its imports the matching reason.
+      this.events.next({ kind: 'health', reachable });
     }
   }
 }

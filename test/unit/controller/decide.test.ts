@@ -45,6 +45,10 @@ describe('decide', () => {
     const down = decide({ ...base, cluster: { ...cluster, reachable: false, lastError: 'connect ECONNREFUSED' } });
     expect(down).toMatchObject({ action: 'blocked', reason: 'ClusterUnreachable', retry: 'event' });
     expect(down.action === 'blocked' && down.message).toContain('stays valid until 2026-01-01T01:00:00.000Z');
+    const refused = decide({ ...base, cluster: { ...cluster, reachable: false, lastError: 'cluster2 serviceaccounts: HTTP 401: Unauthorized', lastStatusCode: 401 } });
+    expect(refused).toMatchObject({ action: 'blocked', reason: 'Unauthorized', retry: 'event' });
+    expect(refused.action === 'blocked' && refused.message).toMatch(/refuses the registration's credentials: .*HTTP 401.*re-run kubemcsa bootstrap.*stays valid until/);
+    expect(decide({ ...base, cluster: { ...cluster, reachable: false, lastStatusCode: 503 } })).toMatchObject({ reason: 'ClusterUnreachable' });
     expect(decide({ ...base, remote: { state: 'absent' } })).toMatchObject({ action: 'blocked', reason: 'ServiceAccountNotFound' });
     const bad = decide({ ...base, sai: { ...sai, spec: { ...sai.spec, namespace: 'Not_Valid', expirationSeconds: 10 } } });
     expect(bad).toMatchObject({ action: 'blocked', reason: 'InvalidSpec', retry: 'never' });
