@@ -45,6 +45,30 @@ export async function tempDir(prefix: string): Promise<{ dir: string; remove: ()
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A scratch mount root and HOME with the environment pointed at them and cleared of what would
+ * leak in from the machine (KUBECONFIG, in-cluster variables, POD_NAMESPACE). `cleanup` runs
+ * last first; `restore()` puts the environment back and runs it.
+ */
+export async function isolatedConfigEnv(prefix: string, mountRootEnv: string): Promise<{ root: string; home: string; cleanup: (() => Promise<void> | void)[]; restore: () => Promise<void> }> {
+  const saved = { ...process.env };
+  const r = await tempDir(`${prefix}root`);
+  const h = await tempDir(`${prefix}home`);
+  const cleanup: (() => Promise<void> | void)[] = [r.remove, h.remove];
+  process.env[mountRootEnv] = r.dir;
+  process.env.HOME = h.dir;
+  for (const v of ['KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'POD_NAMESPACE']) delete process.env[v];
+  return {
+    root: r.dir,
+    home: h.dir,
+    cleanup,
+    restore: async () => {
+      process.env = saved;
+      for (const c of cleanup.reverse()) await c();
+    },
+  };
+}
+
 /** A kubeconfig with one context per entry (cluster and user named after it), token inline. */
 export function kubeconfigYaml(contexts: { name: string; namespace?: string; server?: string }[], current?: string): string {
   return stringify({

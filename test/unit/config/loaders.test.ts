@@ -17,31 +17,18 @@ import {
 import { loaderEnvironment } from '../../../src/config/environment.js';
 import { loadDefault, loadKubeconfigContext } from '../../../src/config/loaders.js';
 import { writeSecretVolume } from '../../harness/kubelet-volume.js';
-import { authorization, importData, kubeconfigYaml, mountImport, serverOf, tempDir, tokenOf, writeKubeconfig } from './fixtures.js';
+import { authorization, importData, isolatedConfigEnv, kubeconfigYaml, mountImport, serverOf, tempDir, tokenOf, writeKubeconfig } from './fixtures.js';
 
 let root: string;
 let home: string;
-let cleanup: (() => Promise<void>)[] = [];
-const saved = { ...process.env };
+let cleanup: (() => Promise<void> | void)[] = [];
+let restore: () => Promise<void>;
 
 beforeEach(async () => {
-  const r = await tempDir('root');
-  const h = await tempDir('home');
-  root = r.dir;
-  home = h.dir;
-  cleanup = [r.remove, h.remove];
-  process.env[MOUNT_ROOT_ENV] = root;
-  process.env.HOME = home;
-  delete process.env.KUBECONFIG;
-  delete process.env.KUBERNETES_SERVICE_HOST;
-  delete process.env.KUBERNETES_SERVICE_PORT;
-  delete process.env.POD_NAMESPACE;
+  ({ root, home, cleanup, restore } = await isolatedConfigEnv('', MOUNT_ROOT_ENV));
 });
 
-afterEach(async () => {
-  process.env = { ...saved };
-  for (const c of cleanup) await c();
-});
+afterEach(() => restore());
 
 /** Rejects with a ConfigError of `code` whose message contains every `parts`. */
 async function expectConfigError(p: Promise<unknown>, code: string, ...parts: string[]): Promise<ConfigError> {

@@ -19,31 +19,20 @@ import { readVolumeSnapshot } from '../../../src/config/volume.js';
 import { mountRootDirectories, watchLoaded } from '../../../src/config/watch.js';
 import { waitFor } from '../../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../../harness/kubelet-volume.js';
-import { authorization, gen, importData, kubeconfigYaml, mountImport, record, tempDir, timed, writeKubeconfig } from './fixtures.js';
+import { authorization, gen, importData, isolatedConfigEnv, kubeconfigYaml, mountImport, record, timed, writeKubeconfig } from './fixtures.js';
 
 let root: string;
 let home: string;
 let cleanup: (() => Promise<void> | void)[] = [];
-const saved = { ...process.env };
+let restore: () => Promise<void>;
 /** Slow enough that every reaction measured below comes from fs.watch, not the safety-net poll. */
 const NO_POLL = { pollIntervalMs: 60_000 };
 
 beforeEach(async () => {
-  const r = await tempDir('obs-root');
-  const h = await tempDir('obs-home');
-  root = r.dir;
-  home = h.dir;
-  cleanup = [r.remove, h.remove];
-  process.env[MOUNT_ROOT_ENV] = root;
-  process.env.HOME = home;
-  delete process.env.KUBECONFIG;
-  delete process.env.KUBERNETES_SERVICE_HOST;
+  ({ root, home, cleanup, restore } = await isolatedConfigEnv('obs-', MOUNT_ROOT_ENV));
 });
 
-afterEach(async () => {
-  process.env = { ...saved };
-  for (const c of cleanup.reverse()) await c();
-});
+afterEach(() => restore());
 
 function track<T>(source: import('rxjs').Observable<T>) {
   const r = record(source);
