@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
-import { adminKubeConfig, clusterInfo, kubectl, uniqueName } from '../harness/env.js';
+import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
 import { localRun, manifestContainer, startLocal } from '../harness/deployment.js';
@@ -150,6 +150,25 @@ export async function createImport(cluster: string, namespace: string, name: str
 
 export function scopeName(): string {
   return uniqueName('wh');
+}
+
+/**
+ * What a self-managed webhook test starts from: the CRD, a scope, an install namespace, the name
+ * of its webhook configuration and the webhook's own identity (manifest RBAC, a token kubeconfig).
+ * Whatever it creates is pushed onto `cleanups` (run them last first).
+ */
+export async function selfManagedSetup(cluster: string, namespacePrefix: string, cleanups: (() => Promise<void>)[]) {
+  await ensureCrd(cluster);
+  const scope = scopeName();
+  const ns = await createTestNamespace(cluster, namespacePrefix);
+  cleanups.push(ns.delete);
+  const install = ns.name;
+  const mwcName = `mcsa-${scope}`;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mcsa-wh-id-'));
+  cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
+  const identity = await webhookIdentity(cluster, install, mwcName, tmp);
+  cleanups.push(identity.delete);
+  return { scope, install, mwcName, identity };
 }
 
 /** All documents of a multi-document YAML string, as objects (for kubectl -f -). */

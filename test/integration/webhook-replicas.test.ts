@@ -1,13 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AdmissionregistrationV1Api, CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
+import { adminKubeConfig } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
-import { createWebhookConfiguration, ensureCrd, scopeName, startWebhook, type RunningWebhook, webhookIdentity } from './webhook-process.js';
+import { createWebhookConfiguration, selfManagedSetup, startWebhook, type RunningWebhook } from './webhook-process.js';
 
 const CLUSTER = 'cluster1';
 const SECRET = 'multicluster-service-account-webhook-tls';
@@ -38,16 +35,10 @@ describe('two self-managed replicas', () => {
 
   beforeAll(async () => {
     kc = adminKubeConfig(CLUSTER);
-    await ensureCrd(CLUSTER);
-    const scope = scopeName();
-    const ns = await createTestNamespace(CLUSTER, 'wh-rep-install');
-    cleanups.push(ns.delete);
-    install = ns.name;
-    mwcName = `mcsa-${scope}`;
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'mcsa-wh-id-'));
-    cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
-    const identity = await webhookIdentity(CLUSTER, install, mwcName, tmp);
-    cleanups.push(identity.delete);
+    const setup = await selfManagedSetup(CLUSTER, 'wh-rep-install', cleanups);
+    const { scope, identity } = setup;
+    install = setup.install;
+    mwcName = setup.mwcName;
     // The configuration exists first, as after `kubectl apply -f install.yaml`.
     const mwc = await createWebhookConfiguration(kc, mwcName, 1, scope);
     cleanups.push(mwc.delete);

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -8,7 +5,7 @@ import { IMPORT_ANNOTATION, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } f
 import { pemBlocks } from '../../src/tls/serving.js';
 import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
-import { createImport, createWebhookConfiguration, ensureCrd, scopeName, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook, webhookIdentity } from './webhook-process.js';
+import { createImport, createWebhookConfiguration, selfManagedSetup, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook } from './webhook-process.js';
 
 const CLUSTER = 'cluster1';
 
@@ -28,17 +25,11 @@ describe('webhook certificate rotation under load', () => {
 
   beforeAll(async () => {
     kc = adminKubeConfig(CLUSTER);
-    await ensureCrd(CLUSTER);
-    const scope = scopeName();
-    const ns = await createTestNamespace(CLUSTER, 'wh-rot-install');
-    cleanups.push(ns.delete);
-    install = ns.name;
-    mwcName = `mcsa-${scope}`;
+    const setup = await selfManagedSetup(CLUSTER, 'wh-rot-install', cleanups);
+    const { scope, identity } = setup;
+    install = setup.install;
+    mwcName = setup.mwcName;
     // Short lifetimes: serving certificates renewed every ~4 s, the CA rolled over once at ~16 s.
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'mcsa-wh-id-'));
-    cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
-    const identity = await webhookIdentity(CLUSTER, install, mwcName, tmp);
-    cleanups.push(identity.delete);
     webhook = await startWebhook({
       cluster: CLUSTER,
       installNamespace: install,
