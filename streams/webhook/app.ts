@@ -65,7 +65,7 @@ class BodyError extends Error {
  * at most (checked against Content-Length first, then while reading).
  */
 function readJsonBody(limit: number) {
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return (req: Request, next: (err: BodyError | undefined, body?: unknown) => void) => {
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity') return next(new BodyError(415, `unsupported request encoding: Content-Encoding ${JSON.stringify(encoding)} (send the JSON uncompressed)`));
     const charset = /;\s*charset=("?)([^";]+)\1/i.exec(req.headers['content-type'] ?? '')?.[2]?.toLowerCase();
@@ -96,12 +96,13 @@ function readJsonBody(limit: number) {
     req.once('end', () => {
       if (failed) return;
       if (size === 0) return next(new BodyError(400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview'));
+      let body: unknown;
       try {
-        (req as Request & { body: unknown }).body = JSON.parse((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')) as unknown;
+        body = JSON.parse((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')) as unknown;
       } catch (e) {
         return next(new BodyError(400, `request body is not valid JSON: ${(e as Error).message}`));
       }
-      next();
+      next(undefined, body);
     });
   };
 }
@@ -177,11 +178,11 @@ export function createWebhookApp(opts: AppOptions): express.Express {
       sendError(res, 400, `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/json`);
       return;
     }
-    readBody(req, res, (err?: unknown) => {
+    readBody(req, (err, body) => {
       if (err) return next(err);
       // Outside Express's own call chain: whatever throws goes to the error handler, never up the stream.
       try {
-        const outcome = opts.pipeline.admitOrWait((req as Request & { body: unknown }).body);
+        const outcome = opts.pipeline.admitOrWait(body);
         if (outcome instanceof Promise) outcome.then((o) => respond(res, o)).catch(next);
         else respond(res, outcome);
       } catch (e) {

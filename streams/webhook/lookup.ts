@@ -68,11 +68,8 @@ export class ImportCache implements ImportLookup {
   }
 
   async get(namespace: string, name: string): Promise<ServiceAccountImport | undefined> {
-    const cached = this.store.get(key(namespace, name));
-    if (cached) {
-      this.counters?.lookup('cache', 'found');
-      return cached;
-    }
+    const known = this.known(namespace, name);
+    if (known) return known.value;
     try {
       const fetched = await this.fetch(namespace, name);
       this.counters?.lookup('api', fetched ? 'found' : 'missing');

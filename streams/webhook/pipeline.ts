@@ -111,9 +111,14 @@ export class AdmissionPipeline {
       return plan;
     } catch (e) {
       if (e instanceof BadReview) return { kind: 'bad-request', message: e.message };
-      this.opts.log.error('admission failed unexpectedly', { error: e });
-      return { kind: 'internal-error', message: 'internal error while processing the AdmissionReview' };
+      return this.unexpected(e);
     }
+  }
+
+  /** Our failure, not the caller's: logged, and answered as an internal error. */
+  private unexpected(e: unknown): AdmissionOutcome {
+    this.opts.log.error('admission failed unexpectedly', { error: e });
+    return { kind: 'internal-error', message: 'internal error while processing the AdmissionReview' };
   }
 
   private work(job: Job): Observable<AdmissionOutcome> {
@@ -125,12 +130,7 @@ export class AdmissionPipeline {
         timeout({ first: remaining }),
         catchError((e: unknown) => of(this.lookupFailure(plan, e))),
       );
-    }).pipe(
-      catchError((e: unknown) => {
-        this.opts.log.error('admission failed unexpectedly', { error: e });
-        return of<AdmissionOutcome>({ kind: 'internal-error', message: 'internal error while processing the AdmissionReview' });
-      }),
-    );
+    }).pipe(catchError((e: unknown) => of(this.unexpected(e))));
   }
 
   /** Every import answered from memory, or undefined when any needs the API. */
