@@ -5,14 +5,22 @@
 // - the `.` and `./config` exports import under Node and type-check under tsc (NodeNext);
 // - the `kubemcsa` and `kubectl-mcsa` bins run through their shebang (`--help`, exit 0);
 // - laid out as the Dockerfile lays it out (dist's contents + package.json at WORKDIR), the
-//   Deployments' `node streams/…/main.js` commands start (`--help`, exit 0).
+//   Deployments' `node streams/…/main.js` commands start (`--help`, exit 0);
+// - the controller's entry point is a bundle (docs/adr/0014) that starts alone (no node_modules)
+//   and, run with the Deployment's flags and environment, converges a registration and an import
+//   on real clusters (the other controller suites run the TypeScript sources).
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
-import type { RunResult } from '../harness/env.js';
+import { INSTALL_NAMESPACE } from '../../src/constants.js';
+import { secretNameForImport } from '../../src/naming.js';
+import { adminKubeConfig, createTestNamespace, type RunResult } from '../harness/env.js';
+import { kubemcsa } from './cli-support.js';
+import { createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NODE_BIN = path.join(ROOT, 'node_modules', '.bin');
@@ -174,5 +182,50 @@ describe('package (npm run build)', () => {
     }
     const version = await run(process.execPath, ['cli/kubemcsa.js', '--version'], app);
     expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+  });
+  describe('the bundled controller', () => {
+    let controller: RunningController | undefined;
+    let local: Awaited<ReturnType<typeof createTestNamespace>>;
+    let remote: Awaited<ReturnType<typeof createTestNamespace>>;
+
+    beforeAll(async () => {
+      await installControllerPrerequisites('cluster1');
+      const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+      if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
+      local = await createTestNamespace('cluster1', 'bundle');
+      remote = await createTestNamespace('cluster2', 'bundle-src');
+      controller = await startController({ compiled: path.join(stage, 'dist') });
+    }, 120_000);
+
+    afterAll(async () => {
+      await controller?.stop();
+      await local?.delete();
+      await remote?.delete();
+      await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+    }, 120_000);
+
+    it('is self-contained: it starts from a directory with no node_modules and no compiled tree', async () => {
+      const alone = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bundle-alone-'));
+      try {
+        copyFileSync(path.join(stage, 'dist', 'streams', 'controller', 'main.js'), path.join(alone, 'main.js'));
+        writeFileSync(path.join(alone, 'package.json'), '{"type":"module"}\n');
+        const r = await run(process.execPath, ['main.js', '--help'], alone);
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(r.stdout).toMatch(/^Usage: multicluster-service-account-controller /);
+      } finally {
+        rmSync(alone, { recursive: true, force: true });
+      }
+    });
+
+    it('runs with the Deployment flags and converges a registration and an import', async () => {
+      expect(controller!.process.running).toBe(true);
+      await waitForReady('cluster1', INSTALL_NAMESPACE, 'cluster2', 'True', 'TokenIssued');
+      await createPodLister(adminKubeConfig('cluster2'), remote.name, 'pod-lister');
+      await createImport('cluster1', { metadata: { name: 'bundled', namespace: local.name }, spec: { clusterName: 'cluster2', namespace: remote.name, name: 'pod-lister' } });
+      const ready = await waitForReady('cluster1', local.name, 'bundled', 'True', 'TokenIssued');
+      expect(ready.status?.secrets).toEqual([{ name: secretNameForImport('bundled') }]);
+      expect(tokenOf(await readSecret('cluster1', local.name, secretNameForImport('bundled')))).toMatch(/^eyJ/);
+      expect(await controller!.metric('mcsa_watch_connections')).toBe(3); // imports, Secrets, cluster2's ServiceAccounts
+    });
   });
 });
