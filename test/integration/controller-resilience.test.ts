@@ -16,11 +16,12 @@ import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl, testCluster
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-resilience-'));
 let local: Awaited<ReturnType<typeof createTestNamespace>>;
 let remote: Awaited<ReturnType<typeof createTestNamespace>>;
+let teardown: (() => Promise<void>) | undefined;
 const running: RunningController[] = [];
 
 async function controller(extra: string[] = []): Promise<RunningController> {
@@ -34,11 +35,7 @@ async function stopAll(): Promise<void> {
 }
 
 beforeAll(async () => {
-  await installControllerPrerequisites('cluster1');
-  const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
-  if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
-  local = await createTestNamespace('cluster1', 'resil');
-  remote = await createTestNamespace('cluster2', 'resil-src');
+  ({ local, remote, teardown } = await bootstrappedPair('resil'));
   await createPodLister(adminKubeConfig('cluster2'), remote.name, 'pod-lister');
 }, 120_000);
 
@@ -46,9 +43,7 @@ afterEach(stopAll, 60_000);
 
 afterAll(async () => {
   await stopAll();
-  await local?.delete();
-  await remote?.delete();
-  await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+  await teardown?.();
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 

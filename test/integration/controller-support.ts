@@ -6,11 +6,12 @@ import path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { type ServiceAccountImport } from '../../src/api/import.js';
-import { adminKubeConfig, kubectl, testClusters } from '../harness/env.js';
+import { adminKubeConfig, createTestNamespace, kubectl, testClusters } from '../harness/env.js';
 import { localRun, manifestContainer, serviceAccountKubeconfig, startLocal } from '../harness/deployment.js';
 import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
+import { kubemcsa } from './cli-support.js';
 
 export const CONTROLLER_SA = 'multicluster-service-account-controller';
 
@@ -23,6 +24,34 @@ export async function installControllerPrerequisites(cluster = 'cluster1'): Prom
   }
   const r = await kubectl(kubeconfigPath, ['--context', cluster, 'wait', '--for=condition=Established', 'crd/serviceaccountimports.multicluster.admiralty.io', '--timeout=30s']);
   if (r.code !== 0) throw new Error(`CRD not established: ${r.stderr}`);
+}
+
+const PAIR = ['--target-context', 'cluster1', '--source-context', 'cluster2'];
+
+/**
+ * What the controller suites start from: the CRD and the controller's RBAC in cluster1, cluster2
+ * registered there with `kubemcsa bootstrap`, and a namespace on each side (`<prefix>-…` in
+ * cluster1, `<prefix>-src-…` in cluster2). `teardown` deletes the namespaces and unbootstraps.
+ */
+export async function bootstrappedPair(prefix: string) {
+  await installControllerPrerequisites('cluster1');
+  let local: Awaited<ReturnType<typeof createTestNamespace>> | undefined;
+  let remote: typeof local;
+  const teardown = async () => {
+    await local?.delete();
+    await remote?.delete();
+    await kubemcsa(['unbootstrap', ...PAIR]);
+  };
+  try {
+    const boot = await kubemcsa(['bootstrap', ...PAIR]);
+    if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
+    local = await createTestNamespace('cluster1', prefix);
+    remote = await createTestNamespace('cluster2', `${prefix}-src`);
+  } catch (e) {
+    await teardown(); // what a half-done setup left
+    throw e;
+  }
+  return { local, remote, teardown };
 }
 
 export interface RunningController {

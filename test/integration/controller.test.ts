@@ -12,7 +12,7 @@ import { adminKubeConfig, createTestNamespace, kubectl, testClusters, uniqueName
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/;
 const tokensSeen = new Set<string>();
@@ -21,6 +21,7 @@ const remember = (t: string | undefined) => t && tokensSeen.add(t);
 let controller: RunningController;
 let local: Awaited<ReturnType<typeof createTestNamespace>>;
 let remote: Awaited<ReturnType<typeof createTestNamespace>>;
+let teardown: (() => Promise<void>) | undefined;
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-controller-test-'));
 
 async function createRemoteServiceAccount(name: string) {
@@ -54,19 +55,13 @@ async function patchImport(name: string, patch: object) {
 }
 
 beforeAll(async () => {
-  await installControllerPrerequisites('cluster1');
-  const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
-  if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
-  local = await createTestNamespace('cluster1', 'ctrl');
-  remote = await createTestNamespace('cluster2', 'ctrl-src');
+  ({ local, remote, teardown } = await bootstrappedPair('ctrl'));
   controller = await startController();
 }, 120_000);
 
 afterAll(async () => {
   await controller?.stop();
-  await local?.delete();
-  await remote?.delete();
-  await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+  await teardown?.();
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 

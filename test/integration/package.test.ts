@@ -19,8 +19,7 @@ import { parseAllDocuments } from 'yaml';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, createTestNamespace, type RunResult } from '../harness/env.js';
-import { kubemcsa } from './cli-support.js';
-import { createImport, createPodLister, installControllerPrerequisites, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NODE_BIN = path.join(ROOT, 'node_modules', '.bin');
@@ -187,21 +186,16 @@ describe('package (npm run build)', () => {
     let controller: RunningController | undefined;
     let local: Awaited<ReturnType<typeof createTestNamespace>>;
     let remote: Awaited<ReturnType<typeof createTestNamespace>>;
+    let teardown: (() => Promise<void>) | undefined;
 
     beforeAll(async () => {
-      await installControllerPrerequisites('cluster1');
-      const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
-      if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
-      local = await createTestNamespace('cluster1', 'bundle');
-      remote = await createTestNamespace('cluster2', 'bundle-src');
+      ({ local, remote, teardown } = await bootstrappedPair('bundle'));
       controller = await startController({ compiled: path.join(stage, 'dist') });
     }, 120_000);
 
     afterAll(async () => {
       await controller?.stop();
-      await local?.delete();
-      await remote?.delete();
-      await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+      await teardown?.();
     }, 120_000);
 
     it('is self-contained: it starts from a directory with no node_modules and no compiled tree', async () => {
