@@ -136,7 +136,7 @@ Examples:
           'minted); the ClusterRole and the namespace once nothing else uses them. Idempotent.',
       ),
   )
-    .option('--wait', 'wait until the importer ServiceAccount and deleted namespaces are gone')
+    .option('--wait', "wait until the importer ServiceAccount is gone, the source refuses the registration's token and deleted namespaces are gone")
     .option('--timeout <duration>', 'how long --wait may take', DEFAULT_TIMEOUT)
     .addHelpText(
       'after',

@@ -1,6 +1,6 @@
 // Every API call the CLI makes goes through a ClusterClient: it names the cluster in errors,
 // decodes the objects it hands back, and does server-side apply with the `kubemcsa` manager.
-import { ApisApi, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { ObjectMeta } from '../../src/api/import.js';
@@ -226,6 +226,32 @@ export class ClusterClient {
         : api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: IMPORT_PLURAL }),
     );
     return decodeOrThrow(t.type({ items: t.array(t.unknown) }), list, `ServiceAccountImport list in ${this.label}`).items;
+  }
+
+  /**
+   * Whether this cluster's API server still authenticates `token` (a SelfSubjectReview made with
+   * it, at the server and CA of this kubeconfig): false on HTTP 401. The token is never logged.
+   */
+  async acceptsToken(token: string): Promise<boolean> {
+    const cluster = this.loaded.kc.getCurrentCluster();
+    if (cluster === null) throw new CliError(`${this.label}: kubeconfig has no cluster for context ${this.loaded.contextName}`);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'token-check', token }],
+      contexts: [{ name: 'token-check', cluster: cluster.name, user: 'token-check' }],
+      currentContext: 'token-check',
+    });
+    const api = kc.makeApiClient(AuthenticationV1Api);
+    return this.call('check whether a token is still accepted', async () => {
+      try {
+        await api.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+        return true;
+      } catch (e) {
+        if (httpStatusOf(e) === 401) return false;
+        throw e;
+      }
+    });
   }
 
   /** TokenRequest for a ServiceAccount (`serviceaccounts/<name>/token`). */

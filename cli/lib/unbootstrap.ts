@@ -1,18 +1,31 @@
 // `kubemcsa unbootstrap`: removes a registration from both sides. Target first (the registration
 // and its Secret), then the source (bindings, roles, the importer ServiceAccount: deleting it
-// revokes every token it minted), then the shared ClusterRole and namespaces once unused.
+// revokes every token it minted), then the shared ClusterRole and namespaces once unused. With
+// --wait it also waits for the source to refuse the registration's token: the API server caches
+// a successful token authentication for 10 s, so deleting the ServiceAccount is not instant.
 import { IMPORT_LABEL } from '../../src/constants.js';
 import { importerBindingName, isManaged, managedSelector } from '../../src/bootstrap/names.js';
 import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
 import { clusterRoleStillUsed, describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
-import type { ClusterClient } from './cluster.js';
+import { credentialFromSecretData } from '../../src/secret.js';
+import { WithMeta, type ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
 import { allChecks, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
+const SecretWithData = t.intersection([WithMeta, t.partial({ data: t.record(t.string, t.string) })]);
+
+/** The token in the registration's Secret in the target, if the Secret is ours and holds one. */
+async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceName: string): Promise<string | undefined> {
+  const raw = await target.read(ref);
+  if (raw === undefined) return undefined;
+  const secret = decodeOrThrow(SecretWithData, raw, `${describeRef(ref)} in ${target.label}`);
+  if (secret.metadata.labels?.[IMPORT_LABEL] !== sourceName) return undefined;
+  return credentialFromSecretData(secret.data)?.token;
+}
 
 /** Deletes `ref` if it exists and kubemcsa created it (or `owned` says it is ours). */
 async function deleteIfOurs(c: ClusterClient, ref: ObjectRef, out: Output, owned: (labels: Record<string, string> | undefined) => boolean = isManaged): Promise<void> {
@@ -43,12 +56,24 @@ async function ourBindings(c: ClusterClient, labelSelector: string): Promise<Arr
   return lists.flat();
 }
 
+/** Polls until `source` answers the registration's token with 401 (none to check: says so). */
+async function waitTokenRefused(source: ClusterClient, token: string | undefined, deadline: number, waited: string, out: Output): Promise<void> {
+  if (token === undefined) {
+    out.progress(`${source.tag} registration token: none found in the target, nothing to check`);
+    return;
+  }
+  await pollUntil(async () => ((await source.acceptsToken(token)) ? undefined : true), deadline, () => `${source.label} still accepts the registration's token after ${waited}`);
+  out.progress(`${source.tag} registration token: refused (HTTP 401)`);
+}
+
 export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Promise<void> {
   const { target, source } = resolveClusters(opts);
   await allChecks([() => checkReachable(target, out), () => checkReachable(source, out)]);
   const plan = unbootstrapPlan({ targetName: target.name, sourceName: source.name });
   const [registration, secret] = plan.target;
 
+  // Read before the registration goes: garbage collection deletes its Secret right after.
+  const token = opts.wait ? await registrationToken(target, secret!, source.name) : undefined;
   if (await target.servesImports()) await deleteIfOurs(target, registration!, out);
   else out.progress(`${target.tag} ServiceAccountImport API not served: no registration to delete`);
   await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
@@ -71,17 +96,16 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
 
   if (opts.wait) {
     const deadline = Date.now() + opts.timeoutMs;
-    const gone: Array<[ClusterClient, ObjectRef]> = [[source, plan.source[plan.source.length - 1]!]];
-    if (targetNsDeleted) gone.push([target, { apiVersion: 'v1', kind: 'Namespace', name: plan.namespace }]);
-    if (sourceNsDeleted) gone.push([source, { apiVersion: 'v1', kind: 'Namespace', name: plan.namespace }]);
-    for (const [c, ref] of gone) {
-      await pollUntil(
-        async () => ((await c.readMeta(ref)) === undefined ? true : undefined),
-        deadline,
-        () => `${describeRef(ref)} in ${c.label} still exists after ${Math.round(opts.timeoutMs / 1000)} s`,
-      );
+    const waited = `${Math.round(opts.timeoutMs / 1000)} s`;
+    const waitGone = async (c: ClusterClient, ref: ObjectRef) => {
+      await pollUntil(async () => ((await c.readMeta(ref)) === undefined ? true : undefined), deadline, () => `${describeRef(ref)} in ${c.label} still exists after ${waited}`);
       out.progress(`${c.tag} ${describeRef(ref)}: gone`);
-    }
+    };
+    await waitGone(source, plan.source[plan.source.length - 1]!);
+    await waitTokenRefused(source, token, deadline, waited, out);
+    const namespace: ObjectRef = { apiVersion: 'v1', kind: 'Namespace', name: plan.namespace };
+    if (targetNsDeleted) await waitGone(target, namespace);
+    if (sourceNsDeleted) await waitGone(source, namespace);
   }
   out.progress(`unbootstrapped: ${target.label} no longer imports from ${source.label}`);
 }

@@ -182,9 +182,14 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
 
   it('unbootstrap revokes the token (401) and leaves no bootstrap object on either side; a re-run is harmless', async () => {
     const cred = credentialFromSecretData((await readSecret()).data)!;
+    const tokenKc = tokenKubeConfig(cred.server, cred.caPem, cred.token);
+    // Accepted just now, so the source's 10 s token-authentication cache holds it; --wait outlasts that.
+    expect(await listStatus(tokenKc, 'serviceaccounts')).toBe(200);
     const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
     expect(r.code).toBe(0);
-    expect(await listStatus(tokenKubeConfig(cred.server, cred.caPem, cred.token), 'serviceaccounts')).toBe(401);
+    expect(r.stderr).toMatch(/registration token: refused \(HTTP 401\)/);
+    expect(r.stdout + r.stderr).not.toContain(cred.token);
+    expect(await listStatus(tokenKc, 'serviceaccounts')).toBe(401);
     expect(keys(await snapshot(kcOf(TARGET)))).toEqual([]);
     expect(keys(await snapshot(kcOf(SOURCE)))).toEqual([]);
     const again = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS]);

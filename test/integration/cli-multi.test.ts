@@ -6,6 +6,7 @@ import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { credentialFromSecretData } from '../../src/secret.js';
 import { clusterInfo, kubectl } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
 import { ensureCrd, keys, kubemcsa, listStatus, snapshot, tokenKubeConfig } from './cli-support.js';
 
 jest.setTimeout(300_000);
@@ -87,7 +88,8 @@ describe('kubemcsa with several registrations', () => {
     const out = await run('unbootstrap', A);
     expect(out.stderr).toMatch(/ClusterRole multicluster-service-account-importer: kept/);
     expect(out.stderr).toMatch(/Namespace multicluster-service-account: kept/);
-    expect(await tokenStatus(A, tokens.a)).toBe(401);
+    // Without --wait the token is refused once the source's 10 s token-authentication cache lets go.
+    await waitFor('the source to refuse the token of t-a', async () => (await tokenStatus(A, tokens.a)) === 401, 20_000, 250);
     expect(await tokenStatus(B, tokens.b)).toBe(200);
     expect(await tokenStatus(C, tokens.c)).toBe(200);
     const c2 = keys(await snapshot(kcOf('cluster2')));
@@ -100,7 +102,9 @@ describe('kubemcsa with several registrations', () => {
     expect(outB.stderr).toMatch(/\[source s-b\] Namespace multicluster-service-account: kept \(still holds .*ServiceAccountImport cluster1/);
     expect(await tokenStatus(C, tokens.c)).toBe(200);
 
-    await run('unbootstrap', C, ['--wait']);
+    // The token of C was just accepted, so the source's cache holds it: --wait outlasts that.
+    const outC = await run('unbootstrap', C, ['--wait']);
+    expect(outC.stderr).toMatch(/\[source cluster1\] registration token: refused \(HTTP 401\)/);
     expect(await tokenStatus(C, tokens.c)).toBe(401);
     expect(keys(await snapshot(kcOf('cluster1')))).toEqual([]);
     expect(keys(await snapshot(kcOf('cluster2')))).toEqual([]);
