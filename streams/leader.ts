@@ -121,6 +121,7 @@ export class LeaseElector implements LeaderElector {
   private readonly retryPeriodMs: number;
   private observedKey = '';
   private observedAt = 0;
+  private observedDurationMs = 0;
   private observedHolder = '';
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -173,8 +174,20 @@ export class LeaseElector implements LeaderElector {
   private async acquire(): Promise<void> {
     while (!this.stopped) {
       if (await this.attempt()) return;
-      await this.sleep(this.retryPeriodMs * (1 + 0.2 * this.random()));
+      await this.sleep(this.nextAttemptInMs());
     }
+  }
+
+  /**
+   * A retry period (with jitter), or less when the Lease someone else holds will have expired by
+   * the locally observed clock before then: the next attempt comes right at that moment instead of
+   * up to a retry period later. The expiry rule itself is unchanged.
+   */
+  private nextAttemptInMs(): number {
+    const retry = this.retryPeriodMs * (1 + 0.2 * this.random());
+    if (this.observedHolder === '' || this.observedHolder === this.identity) return retry;
+    const untilExpiry = this.observedAt + this.observedDurationMs - this.clock.now();
+    return untilExpiry >= 0 && untilExpiry < retry ? untilExpiry + 1 : retry;
   }
 
   private async renewUntilLost(): Promise<void> {
@@ -218,8 +231,7 @@ export class LeaseElector implements LeaderElector {
     this.observe(current, now);
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? '';
-    const durationMs = (spec.leaseDurationSeconds ?? Math.ceil(this.leaseDurationMs / 1000)) * 1000;
-    if (holder !== '' && holder !== this.identity && this.observedAt + durationMs > now) return false;
+    if (holder !== '' && holder !== this.identity && this.observedAt + this.observedDurationMs > now) return false;
     const renewed = await this.client.replace(this.renewedLease(current, now));
     this.observe(renewed, now);
     if (holder !== this.identity) this.opts.logger?.info('acquired the leader Lease', { lease: this.leaseRef(), identity: this.identity, previous: holder || undefined });
@@ -228,6 +240,7 @@ export class LeaseElector implements LeaderElector {
 
   private observe(lease: V1Lease, now: number): void {
     this.observedHolder = lease.spec?.holderIdentity ?? '';
+    this.observedDurationMs = (lease.spec?.leaseDurationSeconds ?? Math.ceil(this.leaseDurationMs / 1000)) * 1000;
     const key = recordKey(lease);
     if (key === this.observedKey) return;
     this.observedKey = key;

@@ -11,6 +11,8 @@ class LeaseStore {
   json: string | undefined;
   private rv = 0;
   down = false;
+  /** Lease reads, to count attempts. */
+  gets = 0;
 
   client(): LeaseClient {
     const wire = (l: V1Lease) => JSON.parse(JSON.stringify(l)) as V1Lease;
@@ -22,6 +24,7 @@ class LeaseStore {
     };
     return {
       get: async () => {
+        this.gets++;
         if (this.down) throw new Error('connect ECONNREFUSED');
         return this.lease && wire(this.lease);
       },
@@ -102,10 +105,44 @@ describe('LeaseElector (virtual time, defaults 15 s / 10 s / 2 s)', () => {
     const b = elector('b');
     await run(14_900);
     expect(b.isLeader).toBe(false);
-    await run(2_500);
+    // Its retries fall every 2 s (14 s, 16 s…), but the one after 14 s is timed to the expiry.
+    await run(200);
     expect(b.isLeader).toBe(true);
     expect(store.holder).toBe('b');
     expect(store.lease?.spec?.leaseTransitions).toBe(1);
+    await stopAll();
+  });
+
+  it('times the attempt to the expiry it observed, also for a Lease with another duration', async () => {
+    const { store, elector, run, stopAll } = setup();
+    store.lease = {
+      metadata: { name: 'controller', namespace: 'ns', resourceVersion: '0' },
+      spec: { holderIdentity: 'gone', leaseDurationSeconds: 7, renewTime: new Date(0) as unknown as Date, leaseTransitions: 0 },
+    };
+    const b = elector('b');
+    await run(6_900);
+    expect(b.isLeader).toBe(false);
+    await run(200);
+    expect(b.isLeader).toBe(true);
+    await stopAll();
+  });
+
+  it('keeps to the retry period while the API fails, also past the observed expiry', async () => {
+    const { store, elector, run, stopAll } = setup();
+    const a = elector('a');
+    await settle();
+    await a.stop({ release: false });
+    const b = elector('b');
+    await settle();
+    store.down = true;
+    const before = store.gets;
+    await run(20_000);
+    expect(b.isLeader).toBe(false);
+    // One attempt per 2 s retry period, plus the one timed to the expiry at 15 s: no busy loop.
+    expect(store.gets - before).toBeLessThanOrEqual(11);
+    store.down = false;
+    await run(2_500);
+    expect(b.isLeader).toBe(true);
     await stopAll();
   });
 
