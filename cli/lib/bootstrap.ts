@@ -7,12 +7,12 @@ import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '
 import { CliError } from '../../src/bootstrap/errors.js';
 import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
-import { describePermission, sourcePermissions, targetPermissions, type Permission } from '../../src/bootstrap/permissions.js';
+import { sourcePermissions, targetPermissions } from '../../src/bootstrap/permissions.js';
 import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
-import { allChecks, checkReachable, ensureNamespace, pollUntil, resolveClusters } from './shared.js';
+import { allChecks, checkPermissions, checkReachable, ensureNamespace, pollUntil, resolveClusters } from './shared.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 
@@ -20,15 +20,6 @@ const SecretView = t.intersection([
   t.type({ metadata: t.intersection([ObjectMeta, t.partial({ ownerReferences: t.array(t.type({ uid: t.string })) })]) }),
   t.partial({ data: t.record(t.string, t.string) }),
 ]);
-
-async function checkPermissions(c: ClusterClient, needed: Permission[], out: Output): Promise<void> {
-  const missing = await c.missingPermissions(needed);
-  if (missing.length > 0) {
-    const shown = missing.slice(0, 4).map(describePermission).join(', ');
-    throw new CliError(`the kubeconfig's identity may not ${shown}${missing.length > 4 ? ` (and ${missing.length - 4} more)` : ''} in ${c.label}`);
-  }
-  out.progress(`${c.tag} pre-flight: allowed to create and patch every object of the plan`);
-}
 
 async function preflight(target: ClusterClient, source: ClusterClient, plan: BootstrapPlan, out: Output): Promise<void> {
   await allChecks([
@@ -41,11 +32,11 @@ async function preflight(target: ClusterClient, source: ClusterClient, plan: Boo
         );
       }
       out.progress(`${target.tag} pre-flight: ServiceAccountImport CRD served`);
-      await checkPermissions(target, targetPermissions(plan), out);
+      await checkPermissions(target, targetPermissions(plan), 'create and patch', out);
     },
     async () => {
       await checkReachable(source, out);
-      await checkPermissions(source, sourcePermissions(plan), out);
+      await checkPermissions(source, sourcePermissions(plan), 'create and patch', out);
       for (const ns of plan.input.sourceNamespaces ?? []) {
         if ((await source.readMeta({ apiVersion: 'v1', kind: 'Namespace', name: ns })) === undefined) {
           throw new CliError(`namespace ${ns} given with --source-namespaces does not exist in ${source.label}`);

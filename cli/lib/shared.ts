@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError } from '../../src/bootstrap/errors.js';
 import { isManaged, validateClusterName } from '../../src/bootstrap/names.js';
 import type { NamedClusterSelector } from '../../src/bootstrap/options.js';
+import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
 import { describeRef, namespaceBlockers, refOf, type Manifest, type NamespaceItem } from '../../src/bootstrap/plan.js';
 import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { ClusterClient } from './cluster.js';
@@ -34,6 +35,16 @@ export async function allChecks(checks: Array<() => Promise<void>>): Promise<voi
   const results = await Promise.allSettled(checks.map((c) => c()));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+/** Fails naming the first few of `needed` that the kubeconfig's identity may not do in `c`. */
+export async function checkPermissions(c: ClusterClient, needed: Permission[], what: string, out: Output): Promise<void> {
+  const missing = await c.missingPermissions(needed);
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 4).map(describePermission).join(', ');
+    throw new CliError(`the kubeconfig's identity may not ${shown}${missing.length > 4 ? ` (and ${missing.length - 4} more)` : ''} in ${c.label}`);
+  }
+  out.progress(`${c.tag} pre-flight: allowed to ${what} every object of the plan`);
 }
 
 export async function checkReachable(c: ClusterClient, out: Output): Promise<void> {

@@ -12,7 +12,8 @@ import { decodeOrThrow } from '../../src/api/decode.js';
 import { credentialFromSecretData } from '../../src/secret.js';
 import { WithMeta, type ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
-import { allChecks, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
+import { allChecks, checkPermissions, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
+import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
@@ -68,8 +69,21 @@ async function waitTokenRefused(source: ClusterClient, token: string | undefined
 
 export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Promise<void> {
   const { target, source } = resolveClusters(opts);
-  await allChecks([() => checkReachable(target, out), () => checkReachable(source, out)]);
   const plan = unbootstrapPlan({ targetName: target.name, sourceName: source.name });
+  const bindingName = importerBindingName(target.name);
+  // Pre-flight: reachable, and allowed to delete everything below, before anything is deleted.
+  let bindings: BindingInfo[] = [];
+  await allChecks([
+    async () => {
+      await checkReachable(target, out);
+      await checkPermissions(target, unbootstrapPermissions(plan, []).target, 'read and delete', out);
+    },
+    async () => {
+      await checkReachable(source, out);
+      bindings = (await ourBindings(source, plan.sourceSelector)).filter((b) => b.name === bindingName);
+      await checkPermissions(source, unbootstrapPermissions(plan, bindings).source, 'read and delete', out);
+    },
+  ]);
   const [registration, secret] = plan.target;
 
   // Read before the registration goes: garbage collection deletes its Secret right after.
@@ -77,12 +91,9 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   if (await target.servesImports()) await deleteIfOurs(target, registration!, out);
   else out.progress(`${target.tag} ServiceAccountImport API not served: no registration to delete`);
   await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
-  const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
 
-  const bindingName = importerBindingName(target.name);
   const done: ObjectRef[] = [];
-  for (const b of await ourBindings(source, plan.sourceSelector)) {
-    if (b.name !== bindingName) continue;
+  for (const b of bindings) {
     const ref = { apiVersion: RBAC, kind: b.kind, name: b.name, ...(b.namespace ? { namespace: b.namespace } : {}) };
     out.progress(`${source.tag} ${describeRef(ref)}: ${await source.delete(ref)}`);
     done.push(ref);
@@ -92,6 +103,8 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   const users = clusterRoleStillUsed(remaining);
   if (users.length === 0) await deleteIfOurs(source, plan.clusterRole, out);
   else out.progress(`${source.tag} ${describeRef(plan.clusterRole)}: kept (still bound for ${users.length} other importer binding(s))`);
+  // The namespaces last: they go only if emptied, and a failure here leaves nothing half-removed.
+  const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
   const sourceNsDeleted = await deleteNamespaceIfUnused(source, plan.namespace, out);
 
   if (opts.wait) {

@@ -1,7 +1,8 @@
-// What the user's own credentials must be allowed to do for bootstrap to finish, checked in the
-// pre-flight with SelfSubjectAccessReviews so a missing permission fails before anything is written.
+// What the user's own credentials must be allowed to do for bootstrap (or unbootstrap) to finish,
+// checked in the pre-flight with SelfSubjectAccessReviews so a missing permission fails before
+// anything is written (or deleted).
 import { API_GROUP, IMPORT_PLURAL } from '../constants.js';
-import type { BootstrapPlan } from './plan.js';
+import type { BootstrapPlan, UnbootstrapPlan } from './plan.js';
 
 export interface Permission {
   verb: string;
@@ -44,4 +45,36 @@ export function sourcePermissions(plan: BootstrapPlan): Permission[] {
 export function targetPermissions(plan: BootstrapPlan): Permission[] {
   const ns = plan.secret.namespace;
   return [{ verb: 'get', group: '', resource: 'namespaces' }, ...applyable(API_GROUP, IMPORT_PLURAL, ns), ...applyable('', 'secrets', ns), { verb: 'get', group: '', resource: 'secrets', namespace: ns }];
+}
+
+/** Reads and deletes. */
+function removable(group: string, resource: string, namespace?: string): Permission[] {
+  return ['get', 'delete'].map((verb) => ({ verb, group, resource, ...(namespace ? { namespace } : {}) }));
+}
+
+/**
+ * Unbootstrap: what it reads and deletes on each side, including the bindings for the target it
+ * found in the source (listing them, done first, shows the list permissions). Deleting the
+ * install namespace is not asked for: it happens last and only when the namespace is left
+ * empty, so failing there leaves nothing half-removed.
+ */
+export function unbootstrapPermissions(plan: UnbootstrapPlan, bindings: Array<{ kind: string; namespace?: string }>): { target: Permission[]; source: Permission[] } {
+  const ns = plan.namespace;
+  const bindingDeletes = bindings.map((b) => ({
+    verb: 'delete',
+    group: RBAC,
+    resource: b.kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : 'rolebindings',
+    ...(b.namespace ? { namespace: b.namespace } : {}),
+  }));
+  return {
+    target: [{ verb: 'get', group: '', resource: 'namespaces' }, ...removable(API_GROUP, IMPORT_PLURAL, ns), ...removable('', 'secrets', ns)],
+    source: [
+      { verb: 'get', group: '', resource: 'namespaces' },
+      ...bindingDeletes,
+      ...removable(RBAC, 'rolebindings', ns),
+      ...removable(RBAC, 'roles', ns),
+      ...removable('', 'serviceaccounts', ns),
+      ...removable(RBAC, 'clusterroles'),
+    ],
+  };
 }

@@ -120,6 +120,34 @@ describe('kubemcsa with bad input', () => {
       expect(errorLine(r)).toMatch(/the kubeconfig's identity may not get namespaces, create clusterroles\.rbac\.authorization\.k8s\.io, .* in source cluster limited \(context ctx\)/);
       expect(r.stderr).not.toContain(token);
       await expectNothingCreated();
+      // Unbootstrap of a registration with that identity on the source side: refused before
+      // anything is deleted on either side (the target's registration stays).
+      expect((await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'limited'])).code).toBe(0);
+      const registered = [await snapshot(kc1()), await snapshot(kc2())];
+      try {
+        const u = await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-kubeconfig', limited, '--wait']);
+        expect(u.code).toBe(1);
+        expect(errorLine(u)).toMatch(/cannot list (Cluster)?RoleBinding in source cluster limited \(context ctx\): forbidden/);
+        expect(u.stderr).not.toMatch(/: deleted$/m);
+        expect([await snapshot(kc1()), await snapshot(kc2())]).toEqual(registered);
+        // Allowed to list the bindings but to delete nothing: the access reviews name what is missing.
+        const role = `${ns.name}-list-bindings`;
+        expect((await kubectl(kc2(), ['create', 'clusterrole', role, '--verb=list', '--resource=clusterrolebindings,rolebindings'])).code).toBe(0);
+        expect((await kubectl(kc2(), ['create', 'clusterrolebinding', role, `--clusterrole=${role}`, `--serviceaccount=${ns.name}:limited`])).code).toBe(0);
+        try {
+          const v = await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-kubeconfig', limited]);
+          expect(v.code).toBe(1);
+          expect(errorLine(v)).toMatch(/the kubeconfig's identity may not get namespaces, delete clusterrolebindings\.rbac\.authorization\.k8s\.io, .* in source cluster limited \(context ctx\)/);
+          expect(v.stderr).not.toMatch(/: deleted$/m);
+          expect([await snapshot(kc1()), await snapshot(kc2())]).toEqual(registered);
+        } finally {
+          await kubectl(kc2(), ['delete', 'clusterrolebinding', role, '--ignore-not-found']);
+          await kubectl(kc2(), ['delete', 'clusterrole', role, '--ignore-not-found']);
+        }
+      } finally {
+        expect((await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'limited', '--wait'])).code).toBe(0);
+      }
+      await expectNothingCreated();
       const bogus = scratch.write('bogus.kubeconfig', kubeconfigFor('bogus', {}, { token: 'not-a-valid-token' }));
       const b = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-kubeconfig', bogus]);
       expect(b.code).toBe(1);

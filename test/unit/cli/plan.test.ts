@@ -172,4 +172,32 @@ describe('pre-flight permissions', () => {
       expect.arrayContaining([`patch serviceaccountimports.multicluster.admiralty.io in namespace ${INSTALL_NAMESPACE}`, `create secrets in namespace ${INSTALL_NAMESPACE}`]),
     );
   });
+
+  it('unbootstrap asks to read and delete what it removes, and to delete each binding it found where it lives', async () => {
+    const { describePermission, unbootstrapPermissions } = await import('../../../src/bootstrap/permissions.js');
+    const plan = unbootstrapPlan({ targetName: 't', sourceName: 's' });
+    const found = [{ kind: 'ClusterRoleBinding' }, { kind: 'RoleBinding', namespace: 'team-a' }];
+    const { target, source } = unbootstrapPermissions(plan, found);
+    expect(target.map(describePermission)).toEqual([
+      'get namespaces',
+      `get serviceaccountimports.multicluster.admiralty.io in namespace ${INSTALL_NAMESPACE}`,
+      `delete serviceaccountimports.multicluster.admiralty.io in namespace ${INSTALL_NAMESPACE}`,
+      `get secrets in namespace ${INSTALL_NAMESPACE}`,
+      `delete secrets in namespace ${INSTALL_NAMESPACE}`,
+    ]);
+    const s = source.map(describePermission);
+    expect(s).toEqual(
+      expect.arrayContaining([
+        'delete clusterrolebindings.rbac.authorization.k8s.io',
+        'delete rolebindings.rbac.authorization.k8s.io in namespace team-a',
+        `delete rolebindings.rbac.authorization.k8s.io in namespace ${INSTALL_NAMESPACE}`,
+        `delete roles.rbac.authorization.k8s.io in namespace ${INSTALL_NAMESPACE}`,
+        `delete serviceaccounts in namespace ${INSTALL_NAMESPACE}`,
+        'delete clusterroles.rbac.authorization.k8s.io',
+      ]),
+    );
+    // Never more than it does: no create, no patch, and the namespaces are not asked for.
+    expect(s.concat(target.map(describePermission)).filter((p) => /^(create|patch)|delete namespaces/.test(p))).toEqual([]);
+    expect(unbootstrapPermissions(plan, []).source.map(describePermission)).not.toContain('delete clusterrolebindings.rbac.authorization.k8s.io');
+  });
 });
