@@ -1,11 +1,13 @@
-// `kubemcsa unbootstrap`: removes a registration from both sides. Target first (the registration
-// and its Secret), then the source (bindings, roles, the importer ServiceAccount: deleting it
-// revokes every token it minted), then the shared ClusterRole and namespaces once unused. With
+// `kubemcsa unbootstrap`: removes a registration from both sides. After a pre-flight (reachable,
+// allowed to delete all of it): target first (the registration and its Secret), then the source
+// (bindings, roles, the importer ServiceAccount: deleting it revokes every token it minted), then
+// the shared ClusterRole and, last, the namespaces once unused. With
 // --wait it also waits for the source to refuse the registration's token: the API server caches
 // a successful token authentication for 10 s, so deleting the ServiceAccount is not instant.
 import { IMPORT_LABEL } from '../../src/constants.js';
 import { importerBindingName, isManaged, managedSelector } from '../../src/bootstrap/names.js';
 import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
+import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
 import { clusterRoleStillUsed, describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
@@ -13,7 +15,6 @@ import { credentialFromSecretData } from '../../src/secret.js';
 import { WithMeta, type ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
-import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
