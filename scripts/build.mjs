@@ -5,7 +5,7 @@
 // imports (docs/adr/0014-bundled-controller.md): one module instead of ~2,000 (client-node's
 // generated APIs and models), which takes about 30 MiB off its resident memory and starts faster.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,12 +40,24 @@ for (const entry of BUNDLED) {
     minifyWhitespace: true,
     minifySyntax: true,
     sourcemap: 'linked',
-    legalComments: 'eof',
+    // Licence comments go to main.js.LEGAL.txt beside it. Kept inline, one of them (a name with
+    // "ä") made the source non-ASCII, and V8 then holds the whole 3.7 MB source as a two-byte
+    // string: 3.7 MB more resident memory for a comment (see the ASCII check below).
+    legalComments: 'linked',
+    charset: 'ascii',
     // Bundled CommonJS dependencies call require() for Node's built-ins.
     banner: { js: "import { createRequire as __mcsaCreateRequire } from 'node:module'; const require = __mcsaCreateRequire(import.meta.url);" },
     logLevel: 'warning',
     metafile: true,
   });
+  // esbuild escapes non-ASCII in code (charset ascii), not in comments it keeps: check it all.
+  const text = readFileSync(file);
+  const at = text.findIndex((b) => b > 0x7f);
+  if (at >= 0) {
+    const line = text.subarray(0, at).toString('latin1').split('\n').length;
+    console.error(`build: ${entry} has a non-ASCII byte at line ${line}; V8 would keep the whole bundle as a two-byte string (twice its size in memory). Find what esbuild copied verbatim (a comment) and drop or escape it.`);
+    process.exit(1);
+  }
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   console.error(`build: bundled ${entry} (${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);
 }

@@ -211,6 +211,14 @@ describe('package (npm run build)', () => {
       }
     });
 
+    it('is ASCII (a one-byte string in V8, not two-byte) and ships the licence comments beside it', () => {
+      const dir = path.join(stage, 'dist', 'streams', 'controller');
+      const bundle = readFileSync(path.join(dir, 'main.js'));
+      expect(bundle.findIndex((b) => b > 0x7f)).toBe(-1);
+      expect(bundle.toString('latin1')).toContain('For license information please see main.js.LEGAL.txt');
+      expect(readFileSync(path.join(dir, 'main.js.LEGAL.txt'), 'utf8')).toMatch(/MIT License/);
+    });
+
     it('runs with the Deployment flags and converges a registration and an import', async () => {
       expect(controller!.process.running).toBe(true);
       await waitForReady('cluster1', INSTALL_NAMESPACE, 'cluster2', 'True', 'TokenIssued');
