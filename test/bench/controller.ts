@@ -4,7 +4,8 @@
  * doing the same API calls — TokenRequest in the source, Secret create and status patch in the
  * target — at the same concurrency, in the same run on the same clusters.
  *
- * Latency: L imports one after another; controller: import created → Ready=True seen by a watch;
+ * Latency: L imports one after another, after W unmeasured warm-up imports on each side (the
+ * controller is a fresh process); controller: import created → Ready=True seen by a watch;
  * bare: the three calls. Throughput, in R alternating rounds: bare, the same N call sequences
  * with C workers; controller, N imports created while no controller runs, then a fresh controller
  * converges them all (from the moment it leads to the last Ready); the median round ratio counts.
@@ -12,7 +13,7 @@
  * Targets (SPEC §12): latency p50 ≤ 1.5× and p99 ≤ 3× the bare client's; throughput ≥ 70 % of the
  * bare client's; watch connections independent of N; RSS ≤ 150 MiB at 1,000 imports (≤ 400 MiB at 10,000).
  *
- * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --rounds R (3),
+ * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --warmup W (10), --rounds R (3),
  * --skip-baseline, --node-flags "<flags>" (instead of the Deployment's Node/V8 flags, to compare settings).
  */
 import { spawnSync } from 'node:child_process';
@@ -40,6 +41,7 @@ function flag(name: string, dflt: number): number {
 const N = flag('imports', 1000);
 const C = flag('concurrency', 10);
 const L = flag('latency-samples', 50);
+const W = flag('warmup', 10);
 const R = flag('rounds', 3);
 const skipBaseline = process.argv.includes('--skip-baseline');
 const nodeFlagsAt = process.argv.indexOf('--node-flags');
@@ -176,7 +178,7 @@ function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): 
 }
 
 async function main(): Promise<void> {
-  log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples${nodeFlags ? `, controller Node flags: ${nodeFlags.join(' ') || '(none)'}` : ''}`);
+  log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples after ${W} warm-up imports each${nodeFlags ? `, controller Node flags: ${nodeFlags.join(' ') || '(none)'}` : ''}`);
   // Measure what the image runs: the compiled controller.
   log('npm run build');
   const built = spawnSync('npm', ['run', 'build'], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'ignore', 'inherit'] });
@@ -224,21 +226,8 @@ async function main(): Promise<void> {
     };
     const median = (xs: number[]) => pct(xs, 50);
 
-    // Latency of the bare client: one import at a time.
     const bare = skipBaseline ? undefined : new BareClient(localKc, registrations);
     const bareLat: number[] = [];
-    if (bare) {
-      const latNames = names('lat', L);
-      await createImportsBulk(kubeconfigPath, 'bench-bare-lat', latNames);
-      const uids = await uidOf('bench-bare-lat');
-      for (const [i, n] of latNames.entries()) {
-        const t0 = performance.now();
-        await bare.converge('bench-bare-lat', n, uids.get(n)!, SOURCES[i % SOURCES.length]!);
-        bareLat.push(performance.now() - t0);
-      }
-      log(`bare latency: p50 ${pct(bareLat, 50).toFixed(1)} ms, p99 ${pct(bareLat, 99).toFixed(1)} ms`);
-      await deleteNamespace('bench-bare-lat');
-    }
 
     // Throughput, in alternating rounds (the machine's load drifts): the bare client converges N
     // imports; then N imports wait while no controller runs, and a fresh controller converges them.
@@ -309,19 +298,72 @@ async function main(): Promise<void> {
       log(`round ${r}/${R}: bare ${bare ? bareTput.at(-1)!.toFixed(1) : '-'} imports/s, controller ${ctrlTput.at(-1)!.toFixed(1)} imports/s, ratio ${(100 * ratio).toFixed(0)} %; CPU per import: bare client ${bare ? bareCpu.at(-1)!.toFixed(2) : '-'} ms, controller ${ctrlCpu.at(-1)?.toFixed(2) ?? '-'} ms (from its start)`);
     }
 
-    // Latency of the controller: one import at a time, created → Ready seen by a watch.
+    // Latency, one import at a time, interleaved in blocks so that both sides meet the same load
+    // on this shared machine: a bare block (the controller frozen with SIGSTOP, so it neither
+    // competes nor reacts until the bare client is done; it then finds those imports converged),
+    // then a controller block (import created → Ready=True seen by a watch). The first W imports
+    // of each side warm up (the controller is a fresh process) and are not counted.
     controller = await startController({ extra: [`--concurrency=${C}`], compiled: true, nodeFlags });
+    const latPid = childPid(controller.process.pid);
+    if (bare && !latPid) throw new Error('cannot find the controller process to pause it for the bare latency blocks');
     const latWatcher = readyWatcher(admin1, 'bench-ctrl-lat');
     await waitFor('the latency watch to list', () => latWatcher.listed, 10_000, 20);
+    await waitFor('the controller to lead', () => /became leader/.test(controller!.log()), 60_000, 50);
     const ctrlLat: number[] = [];
-    for (const [i, n] of names('lat', L).entries()) {
-      const body = importBody('bench-ctrl-lat', n, i);
-      await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'bench-ctrl-lat', plural: IMPORT_PLURAL, body });
-      const t0 = performance.now();
-      await latWatcher.when(n);
-      ctrlLat.push(latWatcher.readyAt.get(n)! - t0);
+    const BLOCKS = 5;
+    const blockSize = Math.ceil(L / BLOCKS);
+    let done = { bare: 0, ctrl: 0 };
+    /** The controller has seen every import so far (all Ready) and has nothing queued or running. */
+    const quiet = async () => {
+      let calm = 0;
+      await waitFor('the controller to settle', async () => {
+        const ready = (await controller!.metric('mcsa_imports', 'ready="True",reason="TokenIssued"')) ?? 0;
+        const busy = ((await controller!.metric('workqueue_depth')) ?? 0) + ((await controller!.metric('controller_runtime_active_workers')) ?? 0);
+        calm = ready >= SOURCES.length + done.bare + done.ctrl && busy === 0 ? calm + 1 : 0;
+        return calm >= 3;
+      }, 60_000, 50);
+    };
+    const bareBlock = async (n: number, measured: boolean) => {
+      if (!bare) return;
+      const ns = 'bench-bare-lat';
+      const batch = names(`lat-${done.bare}`, n);
+      process.kill(latPid!, 'SIGSTOP');
+      try {
+        await createImportsBulk(kubeconfigPath, ns, batch);
+        const uids = await uidOf(ns);
+        for (const [i, name] of batch.entries()) {
+          const t0 = performance.now();
+          await bare.converge(ns, name, uids.get(name)!, SOURCES[(done.bare + i) % SOURCES.length]!);
+          if (measured) bareLat.push(performance.now() - t0);
+        }
+      } finally {
+        process.kill(latPid!, 'SIGCONT');
+      }
+      done = { ...done, bare: done.bare + n };
+      await quiet();
+    };
+    const ctrlBlock = async (n: number, measured: boolean) => {
+      for (let i = 0; i < n; i++) {
+        const name = `lat-${done.ctrl + i}`;
+        await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'bench-ctrl-lat', plural: IMPORT_PLURAL, body: importBody('bench-ctrl-lat', name, done.ctrl + i) });
+        const t0 = performance.now();
+        await latWatcher.when(name);
+        if (measured) ctrlLat.push(latWatcher.readyAt.get(name)! - t0);
+      }
+      done = { ...done, ctrl: done.ctrl + n };
+      await quiet();
+    };
+    await bareBlock(W, false);
+    await ctrlBlock(W, false);
+    for (let b = 0; b < BLOCKS; b++) {
+      const n = Math.min(blockSize, L - b * blockSize);
+      if (n <= 0) break;
+      await bareBlock(n, true);
+      await ctrlBlock(n, true);
     }
     latWatcher.stop();
+    if (bare) log(`bare latency: p50 ${pct(bareLat, 50).toFixed(1)} ms, p99 ${pct(bareLat, 99).toFixed(1)} ms (${bareLat.length} samples in ${BLOCKS} blocks)`);
+    log(`controller latency: p50 ${pct(ctrlLat, 50).toFixed(1)} ms, p99 ${pct(ctrlLat, 99).toFixed(1)} ms (${ctrlLat.length} samples in ${BLOCKS} blocks)`);
 
     const rows: [string, string, string, string][] = [
       ['CPU per import, median (ms)', median(ctrlCpu).toFixed(2), bare ? median(bareCpu).toFixed(2) : '-', 'controller: whole process from its start (listing, watches, probes included)'],
