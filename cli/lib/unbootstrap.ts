@@ -104,7 +104,7 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   const users = clusterRoleStillUsed(remaining);
   if (users.length === 0) await deleteIfOurs(source, plan.clusterRole, out);
   else out.progress(`${source.tag} ${describeRef(plan.clusterRole)}: kept (still bound for ${users.length} other importer binding(s))`);
-  // The namespaces last: they go only if emptied, and a failure here leaves nothing half-removed.
+  // The namespaces last: they go only if emptied, and a failure here leaves just them behind.
   const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
   const sourceNsDeleted = await deleteNamespaceIfUnused(source, plan.namespace, out);
 

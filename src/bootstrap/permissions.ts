@@ -56,7 +56,7 @@ function removable(group: string, resource: string, namespace?: string): Permiss
  * Unbootstrap: what it reads and deletes on each side, including the bindings for the target it
  * found in the source (listing them, done first, shows the list permissions). Deleting the
  * install namespace is not asked for: it happens last and only when the namespace is left
- * empty, so failing there leaves nothing half-removed.
+ * empty, so failing there leaves just that namespace, which a re-run removes.
  */
 export function unbootstrapPermissions(plan: UnbootstrapPlan, bindings: Array<{ kind: string; namespace?: string }>): { target: Permission[]; source: Permission[] } {
   const ns = plan.namespace;
