@@ -57,7 +57,7 @@ afterAll(async () => {
   await adminKubeConfig('cluster1').makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: 'multicluster-service-account-webhook-tls' }).catch(() => undefined);
   await local?.delete();
   await remote?.delete();
-  if (bootstrapped) await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2']);
+  if (bootstrapped) await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--wait']);
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 

@@ -8,6 +8,8 @@ import { resolveBinaries } from '../harness/binaries.js';
 import { Cluster } from '../harness/cluster.js';
 import { clusterInfo, createTestNamespace, kubectl } from '../harness/env.js';
 import { freePort } from '../harness/ports.js';
+import { waitFor } from '../harness/https.js';
+import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { ensureCrd, errorLine, kubemcsa, scratchDir, snapshot } from './cli-support.js';
 
 jest.setTimeout(180_000);
@@ -45,6 +47,11 @@ describe('kubemcsa with bad input', () => {
 
   beforeAll(async () => {
     await ensureCrd('cluster1');
+    // The reference must be a settled state: an install namespace that an earlier suite left
+    // terminating would vanish during these tests and look like a change they made.
+    for (const kc of [kc1(), kc2()]) {
+      await waitFor('no terminating install namespace', async () => (await kubectl(kc, ['get', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '-o', 'jsonpath={.status.phase}'])).stdout.trim() !== 'Terminating', 120_000, 250);
+    }
     before = [await snapshot(kc1()), await snapshot(kc2())];
   });
 

@@ -40,7 +40,8 @@ export async function bootstrappedPair(prefix: string) {
   const teardown = async () => {
     await local?.delete();
     await remote?.delete();
-    await kubemcsa(['unbootstrap', ...PAIR]);
+    // --wait: the next suite must not find the install namespace still terminating.
+    await kubemcsa(['unbootstrap', ...PAIR, '--wait']);
   };
   try {
     const boot = await kubemcsa(['bootstrap', ...PAIR]);
