@@ -16,11 +16,6 @@ import { allChecks, checkPermissions, checkReachable, ensureNamespace, pollUntil
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 
-const SecretView = t.intersection([
-  t.type({ metadata: t.intersection([ObjectMeta, t.partial({ ownerReferences: t.array(t.type({ uid: t.string })) })]) }),
-  t.partial({ data: t.record(t.string, t.string) }),
-]);
-
 async function preflight(target: ClusterClient, source: ClusterClient, plan: BootstrapPlan, out: Output): Promise<void> {
   await allChecks([
     async () => {
@@ -93,8 +88,7 @@ async function ensureSecret(
   out: Output,
 ): Promise<Date | undefined> {
   const ref = { apiVersion: 'v1', kind: 'Secret', ...plan.secret };
-  const raw = await target.read(ref);
-  const existing = raw === undefined ? undefined : decodeOrThrow(SecretView, raw, `${describeRef(ref)} in ${target.label}`);
+  const existing = await target.readSecret(ref);
   const view: ExistingSecret | undefined = existing && {
     ...(existing.metadata.annotations ? { annotations: existing.metadata.annotations } : {}),
     dataKeys: Object.keys(existing.data ?? {}),

@@ -15,6 +15,13 @@ import type { LoadedCluster } from './kubeconfig.js';
 export const WithMeta = t.type({ metadata: ObjectMeta });
 export type WithMeta = t.TypeOf<typeof WithMeta>;
 
+/** A Secret as the CLI reads it: metadata (with owners) and its data keys. */
+export const SecretObject = t.intersection([
+  t.type({ metadata: t.intersection([ObjectMeta, t.partial({ ownerReferences: t.array(t.type({ uid: t.string })) })]) }),
+  t.partial({ data: t.record(t.string, t.string) }),
+]);
+export type SecretObject = t.TypeOf<typeof SecretObject>;
+
 /** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
 export const DateLike = new t.Type<Date, Date, unknown>(
   'DateLike',
@@ -172,6 +179,12 @@ export class ClusterClient {
   async readMeta(ref: ObjectRef): Promise<WithMeta | undefined> {
     const o = await this.read(ref);
     return o === undefined ? undefined : decodeOrThrow(WithMeta, o, `${describeRef(ref)} in ${this.label}`);
+  }
+
+  /** Reads a Secret (metadata and data); undefined when it does not exist. */
+  async readSecret(ref: ObjectRef): Promise<SecretObject | undefined> {
+    const o = await this.read(ref);
+    return o === undefined ? undefined : decodeOrThrow(SecretObject, o, `${describeRef(ref)} in ${this.label}`);
   }
 
   /** Server-side apply (field manager `kubemcsa`, force); reports whether anything changed. */

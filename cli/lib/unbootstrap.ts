@@ -12,20 +12,17 @@ import { clusterRoleStillUsed, describeRef, sameRef, unbootstrapPlan, type Bindi
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { credentialFromSecretData } from '../../src/secret.js';
-import { WithMeta, type ClusterClient } from './cluster.js';
+import type { ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
-const SecretWithData = t.intersection([WithMeta, t.partial({ data: t.record(t.string, t.string) })]);
 
 /** The token in the registration's Secret in the target, if the Secret is ours and holds one. */
 async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceName: string): Promise<string | undefined> {
-  const raw = await target.read(ref);
-  if (raw === undefined) return undefined;
-  const secret = decodeOrThrow(SecretWithData, raw, `${describeRef(ref)} in ${target.label}`);
-  if (secret.metadata.labels?.[IMPORT_LABEL] !== sourceName) return undefined;
+  const secret = await target.readSecret(ref);
+  if (secret?.metadata.labels?.[IMPORT_LABEL] !== sourceName) return undefined;
   return credentialFromSecretData(secret.data)?.token;
 }
 
