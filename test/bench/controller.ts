@@ -312,7 +312,7 @@ async function main(): Promise<void> {
     const ctrlLat: number[] = [];
     const BLOCKS = 5;
     const blockSize = Math.ceil(L / BLOCKS);
-    let done = { bare: 0, ctrl: 0 };
+    const done = { bare: 0, ctrl: 0 };
     /** The controller has seen every import so far (all Ready) and has nothing queued or running. */
     const quiet = async () => {
       let calm = 0;
@@ -339,7 +339,7 @@ async function main(): Promise<void> {
       } finally {
         process.kill(latPid!, 'SIGCONT');
       }
-      done = { ...done, bare: done.bare + n };
+      done.bare += n;
       await quiet();
     };
     const ctrlBlock = async (n: number, measured: boolean) => {
@@ -350,7 +350,7 @@ async function main(): Promise<void> {
         await latWatcher.when(name);
         if (measured) ctrlLat.push(latWatcher.readyAt.get(name)! - t0);
       }
-      done = { ...done, ctrl: done.ctrl + n };
+      done.ctrl += n;
       await quiet();
     };
     await bareBlock(W, false);

@@ -41,6 +41,14 @@ class LeaseStore {
     };
   }
 
+  /** A Lease someone else holds, as the API server would return it. */
+  heldBy(holderIdentity: string, spec: { leaseDurationSeconds: number; renewTime: string; leaseTransitions: number }): void {
+    this.lease = {
+      metadata: { name: 'controller', namespace: 'ns', resourceVersion: '0' },
+      spec: { holderIdentity, ...spec, renewTime: spec.renewTime as unknown as Date },
+    };
+  }
+
   get holder(): string | undefined {
     return this.lease?.spec?.holderIdentity;
   }
@@ -115,10 +123,7 @@ describe('LeaseElector (virtual time, defaults 15 s / 10 s / 2 s)', () => {
 
   it('times the attempt to the expiry it observed, also for a Lease with another duration', async () => {
     const { store, elector, run, stopAll } = setup();
-    store.lease = {
-      metadata: { name: 'controller', namespace: 'ns', resourceVersion: '0' },
-      spec: { holderIdentity: 'gone', leaseDurationSeconds: 7, renewTime: new Date(0) as unknown as Date, leaseTransitions: 0 },
-    };
+    store.heldBy('gone', { leaseDurationSeconds: 7, renewTime: '1970-01-01T00:00:00.000000Z', leaseTransitions: 0 });
     const b = elector('b');
     await run(6_900);
     expect(b.isLeader).toBe(false);
@@ -148,10 +153,7 @@ describe('LeaseElector (virtual time, defaults 15 s / 10 s / 2 s)', () => {
 
   it('ignores the holder clock: a renewTime far in the past does not shorten the wait', async () => {
     const { store, elector, run, stopAll } = setup();
-    store.lease = {
-      metadata: { name: 'controller', namespace: 'ns', resourceVersion: '0' },
-      spec: { holderIdentity: 'skewed', leaseDurationSeconds: 15, renewTime: '2001-01-01T00:00:00.000000Z' as unknown as Date, leaseTransitions: 3 },
-    };
+    store.heldBy('skewed', { leaseDurationSeconds: 15, renewTime: '2001-01-01T00:00:00.000000Z', leaseTransitions: 3 });
     const b = elector('b');
     await run(14_000);
     expect(b.isLeader).toBe(false);
