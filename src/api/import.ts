@@ -57,6 +57,8 @@ export const Reasons = {
   Forbidden: 'Forbidden',
   Unauthorized: 'Unauthorized',
   InvalidSpec: 'InvalidSpec',
+  /** A registration's token expired (the controller was not running to refresh it). */
+  TokenExpired: 'TokenExpired',
   SecretConflict: 'SecretConflict',
   TokenRequestFailed: 'TokenRequestFailed',
 } as const;
@@ -64,6 +66,10 @@ export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
 export const DEFAULT_EXPIRATION_SECONDS = 3600;
 export const MIN_EXPIRATION_SECONDS = 600;
+/** The schema's maximum (7 days): registrations may be long-lived; tenants are capped lower by policy. */
+export const MAX_EXPIRATION_SECONDS = 604_800;
+/** The lifetime of a registration's token made with kubemcsa bootstrap's defaults (24 h). */
+export const DEFAULT_REGISTRATION_EXPIRATION_SECONDS = 86_400;
 
 /** `namespace/name` of an object. */
 export function keyOf(meta: { namespace?: string; name: string }): string {

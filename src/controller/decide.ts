@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Reasons, type Reason, type ServiceAccountImport, MIN_EXPIRATION_SECONDS } from '../api/import.js';
+import { Reasons, type Reason, type ServiceAccountImport, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../api/import.js';
+import { anchorFor, coveringGrant, describeGrant, type Grant } from '../consent/grants.js';
+import type { PolicyVerdict } from '../consent/policy.js';
 import { dns1123LabelError, dns1123SubdomainError } from '../naming.js';
 
 /** What the controller knows of a source cluster. */
@@ -12,6 +14,23 @@ export interface ClusterView {
   lastError?: string;
   /** The HTTP status of the last watch failure, when the server answered (401: credentials refused). */
   lastStatusCode?: number;
+  /** False until the cluster's first watch connected or failed: `reachable` is only a guess before. */
+  settled: boolean;
+  /**
+   * What the source granted to this cluster (read from its importer ServiceAccount): undefined
+   * for a `--kubeconfig` development cluster, whose credentials are the operator's own.
+   */
+  consent?: SourceConsent;
+  /** When the registration's own token expires (registration clusters). */
+  credentialExpiration?: Date;
+}
+
+/** The source's grants to this target, as the controller's watch of its importer sees them. */
+export interface SourceConsent {
+  /** The importer ServiceAccount's name: the target cluster's name in the source. */
+  importer: string;
+  /** undefined until the importer ServiceAccount is in the watch cache. */
+  grants: Grant[] | undefined;
 }
 
 /** The remote ServiceAccount as the watch cache sees it. */
@@ -47,11 +66,25 @@ export interface DecideInput {
   refreshRatio: number;
   /** Refresh no later than this after issue, if set (operators' and tests' cap). */
   maxRefreshIntervalMs?: number;
+  /** The import is a registration (it lives in the install namespace). */
+  registration: boolean;
+  /** The target's policy verdict for this import (src/consent/policy.ts); undefined until the policies are listed. */
+  policy: PolicyVerdict | undefined;
+}
+
+/** What to ask the source for: the lifetime and audiences the policy allows, bound to the grant's anchor. */
+export interface TokenRequestPlan {
+  expirationSeconds: number;
+  audiences: string[];
+  /** The anchor Secret (in the ServiceAccount's namespace) the token is bound to; none for registrations and cluster-wide grants. */
+  boundSecret?: string;
 }
 
 export type Decision =
   /** Mint a new token and write the Secret. */
-  | { action: 'mint'; why: string }
+  | { action: 'mint'; why: string; request: TokenRequestPlan; fingerprint: string }
+  /** Nothing is known yet that a decision could rest on: look again after `afterMs`, write nothing. */
+  | { action: 'wait'; afterMs: number; why: string }
   /** The Secret is current: report Ready and come back at `refreshAt`. */
   | { action: 'ready'; refreshAt: Date; expiration: Date }
   /** Cannot proceed; the Secret is left as it is. */
@@ -71,8 +104,8 @@ export function specProblems(sai: ServiceAccountImport): string[] {
   check('namespace', dns1123LabelError(sai.spec.namespace));
   check('name', dns1123SubdomainError(sai.spec.name));
   const exp = sai.spec.expirationSeconds;
-  if (exp !== undefined && (!Number.isInteger(exp) || exp < MIN_EXPIRATION_SECONDS))
-    problems.push(`spec.expirationSeconds must be an integer of at least ${MIN_EXPIRATION_SECONDS} (is ${exp})`);
+  if (exp !== undefined && (!Number.isInteger(exp) || exp < MIN_EXPIRATION_SECONDS || exp > MAX_EXPIRATION_SECONDS))
+    problems.push(`spec.expirationSeconds must be an integer from ${MIN_EXPIRATION_SECONDS} to ${MAX_EXPIRATION_SECONDS} (is ${exp})`);
   if (sai.spec.audiences?.some((a) => a.length === 0)) problems.push('spec.audiences must not contain empty strings');
   return problems;
 }
@@ -83,12 +116,43 @@ export function refreshJitter(key: string, issued: Date): number {
   return (h.readUInt16BE(0) / 0xffff - 0.5) / 10;
 }
 
-/** When a token issued at `issued` and expiring at `expiration` should be refreshed. */
+/**
+ * The soonest a token is refreshed after it was received: whatever a source claims about
+ * lifetimes (a skewed clock, a cap far below what was asked), the controller never mints for one
+ * import more often than this.
+ */
+export const MIN_REFRESH_AFTER_MS = 60_000;
+
+/**
+ * When a token received at `issued` (local clock) and expiring at `expiration` (local clock:
+ * receive time plus the granted duration) should be refreshed: at `ratio` of its lifetime,
+ * jittered, never sooner than MIN_REFRESH_AFTER_MS after issue, and no later than the operator's
+ * `maxIntervalMs`.
+ */
 export function refreshTime(key: string, issued: Date, expiration: Date, ratio: number, maxIntervalMs?: number): Date {
   const lifetime = expiration.getTime() - issued.getTime();
-  let after = lifetime * (ratio + refreshJitter(key, issued));
+  let after = Math.max(MIN_REFRESH_AFTER_MS, lifetime * (ratio + refreshJitter(key, issued)));
+  // The operator's explicit cap (a flag, not something a source says) may go below the floor.
   if (maxIntervalMs !== undefined) after = Math.min(after, maxIntervalMs);
   return new Date(issued.getTime() + Math.max(0, after));
+}
+
+/**
+ * The granted lifetime of a token, from the source's own two timestamps (its `iat` claim and the
+ * TokenRequest's expirationTimestamp, both on the source's clock, so a skewed clock cancels out),
+ * and the local times it is valid from and to. Without a usable `iat`, the requested lifetime
+ * bounds the granted one.
+ */
+export function localTokenTimes(receivedAt: Date, sourceIssuedAt: Date | undefined, sourceExpiration: Date, requestedSeconds: number): { issued: Date; expiration: Date } {
+  const requestedMs = requestedSeconds * 1000;
+  const granted = sourceIssuedAt ? sourceExpiration.getTime() - sourceIssuedAt.getTime() : requestedMs;
+  const lifetime = Math.min(requestedMs, Number.isFinite(granted) && granted > 0 ? granted : requestedMs);
+  return { issued: receivedAt, expiration: new Date(receivedAt.getTime() + lifetime) };
+}
+
+/** The exact command that restores a registration (run where both clusters' kubeconfig contexts are). */
+export function restoreCommand(clusterName: string, targetName: string): string {
+  return `kubemcsa bootstrap --target-context <context of this cluster> --target-name ${targetName} --source-context <context of ${clusterName}> --source-name ${clusterName}`;
 }
 
 /**
@@ -99,8 +163,13 @@ export function decide(i: DecideInput): Decision {
   const { sai } = i;
   const problems = specProblems(sai);
   if (problems.length > 0) return { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' };
+  // The target's consent first: a refused import costs the source nothing. Until the policies are
+  // listed nothing is decided (a policy may forbid what the defaults allow).
+  if (!i.policy) return { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' };
+  if (!i.policy.allowed) return { action: 'blocked', reason: Reasons.Forbidden, message: i.policy.message, retry: 'event' };
 
-  if (!i.cluster) {
+  const cluster = i.cluster;
+  if (!cluster) {
     return {
       action: 'blocked',
       reason: Reasons.ClusterNotFound,
@@ -108,20 +177,36 @@ export function decide(i: DecideInput): Decision {
       retry: 'event',
     };
   }
-  if (!i.cluster.reachable) {
+  const expired = i.registration && i.secret?.expiration !== undefined && i.secret.expiration <= i.now;
+  if (expired) {
+    return {
+      action: 'blocked',
+      reason: Reasons.TokenExpired,
+      message:
+        `the registration's token for cluster "${cluster.name}" expired at ${i.secret!.expiration!.toISOString()} (the controller was not running to refresh it) ` +
+        `and cannot be renewed with itself; restore it with: ${restoreCommand(cluster.name, sai.spec.name)}`,
+      retry: 'event',
+    };
+  }
+  // A new or re-pointed endpoint: wait for its first connection attempt (its health event
+  // requeues the import sooner) rather than report Ready on a guess.
+  if (!cluster.settled) return { action: 'wait', afterMs: 1_000, why: `cluster "${cluster.name}" has not answered its first watch yet` };
+  if (!cluster.reachable) {
     const until = i.secret?.expiration ? `; the token in the Secret stays valid until ${i.secret.expiration.toISOString()}` : '';
-    if (i.cluster.lastStatusCode === 401) {
+    if (cluster.lastStatusCode === 401) {
+      const lapsed = cluster.credentialExpiration !== undefined && cluster.credentialExpiration <= i.now;
+      const why = lapsed ? `its registration's token expired at ${cluster.credentialExpiration!.toISOString()}` : `it refuses the registration's credentials: ${cluster.lastError ?? 'HTTP 401'}`;
       return {
         action: 'blocked',
-        reason: Reasons.Unauthorized,
-        message: `cluster "${i.cluster.name}" (${i.cluster.server}) refuses the registration's credentials: ${i.cluster.lastError ?? 'HTTP 401'}; re-run kubemcsa bootstrap for it${until}`,
+        reason: lapsed ? Reasons.TokenExpired : Reasons.Unauthorized,
+        message: `cluster "${cluster.name}" (${cluster.server}): ${why}; re-run kubemcsa bootstrap for it${until}`,
         retry: 'event',
       };
     }
     return {
       action: 'blocked',
       reason: Reasons.ClusterUnreachable,
-      message: `cluster "${i.cluster.name}" (${i.cluster.server}) is unreachable: ${i.cluster.lastError ?? 'watch disconnected'}${until}`,
+      message: `cluster "${cluster.name}" (${cluster.server}) is unreachable: ${cluster.lastError ?? 'watch disconnected'}${until}`,
       retry: 'event',
     };
   }
@@ -129,19 +214,44 @@ export function decide(i: DecideInput): Decision {
     return {
       action: 'blocked',
       reason: Reasons.ServiceAccountNotFound,
-      message: `ServiceAccount ${sai.spec.namespace}/${sai.spec.name} not found in cluster "${i.cluster.name}"`,
+      message: `ServiceAccount ${sai.spec.namespace}/${sai.spec.name} not found in cluster "${cluster.name}"`,
       retry: 'event',
     };
   }
 
+  // The source's consent: registrations mint their own importer's token (the bootstrap's self
+  // grant); everything else needs a grant recorded for this target, and is bound to its anchor.
+  let boundSecret: string | undefined;
+  let grantTag = '';
+  if (!i.registration && cluster.consent) {
+    const { importer, grants } = cluster.consent;
+    if (grants === undefined) return { action: 'wait', afterMs: 1_000, why: `the grants of cluster "${cluster.name}" are not known yet` };
+    const grant = coveringGrant(grants, sai.spec.namespace, sai.spec.name);
+    if (!grant) {
+      return {
+        action: 'blocked',
+        reason: Reasons.Forbidden,
+        message:
+          `ServiceAccount ${sai.spec.namespace}/${sai.spec.name} of cluster "${cluster.name}" is not granted to this cluster ("${importer}" there); ` +
+          `an admin of "${cluster.name}" can grant it with: kubemcsa grant ${sai.spec.name} -n ${sai.spec.namespace} --target-name ${importer} --source-context <context of ${cluster.name}>`,
+        retry: 'event',
+      };
+    }
+    boundSecret = anchorFor(importer, grant)?.name;
+    grantTag = `${describeGrant(grant)}${boundSecret ? ` bound to Secret ${boundSecret}` : ''}`;
+  }
+  const request: TokenRequestPlan = { expirationSeconds: i.policy.expirationSeconds, audiences: i.policy.audiences, ...(boundSecret ? { boundSecret } : {}) };
+  const fingerprint = grantTag ? `${i.fingerprint}+${createHash('sha256').update(`${grantTag}\n${request.expirationSeconds}`).digest('hex').slice(0, 16)}` : i.fingerprint;
+
+  const mint = (why: string): Decision => ({ action: 'mint', why, request, fingerprint });
   const s = i.secret;
-  if (!s) return { action: 'mint', why: 'no Secret yet' };
-  if (!s.intact) return { action: 'mint', why: 'the Secret was changed or is incomplete' };
-  if (!s.issued || !s.expiration) return { action: 'mint', why: 'the Secret has no token times' };
-  if (s.fingerprint !== i.fingerprint) return { action: 'mint', why: 'the spec, server or CA changed' };
-  if (i.remote.state === 'present' && s.remoteUid !== i.remote.uid) return { action: 'mint', why: 'the remote ServiceAccount was recreated' };
-  if ((i.rotation ?? '') !== (s.rotation ?? '')) return { action: 'mint', why: 'rotation requested' };
+  if (!s) return mint('no Secret yet');
+  if (!s.intact) return mint('the Secret was changed or is incomplete');
+  if (!s.issued || !s.expiration) return mint('the Secret has no token times');
+  if (s.fingerprint !== fingerprint) return mint('the spec, server, CA or grant changed');
+  if (i.remote.state === 'present' && s.remoteUid !== i.remote.uid) return mint('the remote ServiceAccount was recreated');
+  if ((i.rotation ?? '') !== (s.rotation ?? '')) return mint('rotation requested');
   const refreshAt = refreshTime(i.key, s.issued, s.expiration, i.refreshRatio, i.maxRefreshIntervalMs);
-  if (i.now >= refreshAt) return { action: 'mint', why: 'refresh due' };
+  if (i.now >= refreshAt) return mint('refresh due');
   return { action: 'ready', refreshAt, expiration: s.expiration };
 }

@@ -8,7 +8,8 @@ import { listWatch } from '../watch.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import { WorkQueue } from '../workqueue.js';
 import type { ControllerMetrics } from './metrics.js';
-import { projectImport, projectSecret, type CachedImport, type CachedSecret } from './projections.js';
+import { projectImport, projectPolicy, projectSecret, type CachedImport, type CachedPolicy, type CachedSecret } from './projections.js';
+import { POLICY_PLURAL } from '../../src/consent/policy.js';
 import { Reconciler } from './reconciler.js';
 import { ClusterRegistry, type RegistryEvent } from './registry.js';
 import { flatKey, sameVersion, type RemoteClusterSpec } from './remote-cluster.js';
@@ -44,6 +45,8 @@ export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
 export class Controller {
   readonly imports: SharedCache<CachedImport>;
   readonly secrets: SharedCache<CachedSecret>;
+  /** The target's ServiceAccountImportPolicies (cluster-scoped, few). */
+  readonly policies: SharedCache<CachedPolicy>;
   readonly registry: ClusterRegistry;
   readonly queue: WorkQueue;
   private readonly reconciler: Reconciler;
@@ -77,6 +80,16 @@ export class Controller {
       }),
       { keyOf: flatKey, same: sameVersion, describe: 'local generated secrets', logger: log },
     );
+    this.policies = new SharedCache(
+      listWatch({
+        kubeConfig: o.local,
+        path: `/apis/${API_GROUP}/${API_VERSION}/${POLICY_PLURAL}`,
+        project: projectPolicy,
+        describe: 'serviceaccountimportpolicies',
+        logger: log,
+      }),
+      { keyOf: (p) => p.name, same: sameVersion, describe: 'serviceaccountimportpolicies', logger: log },
+    );
     this.registry = new ClusterRegistry({
       installNamespace: o.installNamespace,
       imports: this.imports,
@@ -90,6 +103,8 @@ export class Controller {
       imports: this.imports,
       secrets: this.secrets,
       registry: this.registry,
+      policies: () => (this.policies.synced ? this.policies.list() : undefined),
+      installNamespace: o.installNamespace,
       logger: log,
       metrics: o.metrics,
       refreshRatio: o.refreshRatio,
@@ -105,6 +120,7 @@ export class Controller {
     this.subs.push(this.imports.changes$.subscribe((c) => this.index(c)));
     this.imports.start();
     this.secrets.start();
+    this.policies.start();
     this.registry.start();
     this.subs.push(this.queue.feed(this.keys$()));
     this.subs.push(
@@ -123,16 +139,16 @@ export class Controller {
 
   /** The local caches have listed once. */
   get synced(): boolean {
-    return this.imports.synced && this.secrets.synced;
+    return this.imports.synced && this.secrets.synced && this.policies.synced;
   }
 
   async waitForSync(timeoutMs?: number): Promise<void> {
-    await Promise.all([this.imports.waitForSync(timeoutMs), this.secrets.waitForSync(timeoutMs)]);
+    await Promise.all([this.imports.waitForSync(timeoutMs), this.secrets.waitForSync(timeoutMs), this.policies.waitForSync(timeoutMs)]);
   }
 
-  /** Open watch connections: 2 local, plus per source cluster (never per import). */
+  /** Open watch connections: 3 local, plus per source cluster (never per import). */
   get watchCount(): number {
-    return (this.imports.running ? 1 : 0) + (this.secrets.running ? 1 : 0) + this.registry.watchCount;
+    return (this.imports.running ? 1 : 0) + (this.secrets.running ? 1 : 0) + (this.policies.running ? 1 : 0) + this.registry.watchCount;
   }
 
   async stop(deadlineMs = 10_000): Promise<void> {
@@ -144,6 +160,7 @@ export class Controller {
     this.registry.stop();
     this.imports.stop();
     this.secrets.stop();
+    this.policies.stop();
   }
 
   private keys$(): Observable<string> {
@@ -156,15 +173,17 @@ export class Controller {
       map((s) => `${s.namespace}/${s.importName}`),
     );
     const fromRegistry = this.registry.events$.pipe(mergeMap((e) => this.keysFor(e)));
+    // A policy change may allow or forbid any import: every import is looked at again (policies are few and rarely change).
+    const fromPolicies = this.policies.changes$.pipe(mergeMap(() => this.imports.keys()));
     const resync = this.o.resyncPeriodMs > 0 ? interval(this.o.resyncPeriodMs).pipe(mergeMap(() => this.imports.keys())) : EMPTY;
-    return merge(fromImports, fromSecrets, fromRegistry, resync);
+    return merge(fromImports, fromSecrets, fromRegistry, fromPolicies, resync);
   }
 
   private keysFor(e: RegistryEvent): string[] {
     if (e.kind === 'serviceaccount') return [...(this.byRemote.get(`${e.cluster}/${e.namespace}/${e.name}`) ?? [])];
     const keys = [...(this.byCluster.get(e.cluster) ?? [])];
     // A cluster that came back must be looked at now, not after its keys' error backoff.
-    if (e.kind === 'health' || e.kind === 'added' || e.kind === 'changed') keys.forEach((k) => this.queue.forget(k));
+    if (e.kind === 'health' || e.kind === 'added' || e.kind === 'changed' || e.kind === 'grants') keys.forEach((k) => this.queue.forget(k));
     return keys;
   }
 

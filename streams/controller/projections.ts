@@ -1,6 +1,8 @@
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
+import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { ServiceAccountImport } from '../../src/api/import.js';
+import { ImportPolicy } from '../../src/consent/policy.js';
 import { API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, ROTATE_ANNOTATION } from '../../src/constants.js';
 import { credentialFromSecretData, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
 
@@ -14,6 +16,15 @@ export interface CachedImport {
   rotation?: string;
   deleting: boolean;
   sai: ServiceAccountImport;
+}
+
+/** A ServiceAccountImportPolicy as cached (decoded; the schema has validated it). */
+export type CachedPolicy = ImportPolicy & { resourceVersion: string; name: string };
+
+export function projectPolicy(raw: unknown): CachedPolicy {
+  const p = decodeOrThrow(ImportPolicy, raw, 'ServiceAccountImportPolicy');
+  const rv = (raw as { metadata?: { resourceVersion?: unknown } }).metadata?.resourceVersion;
+  return { metadata: { name: p.metadata.name }, ...(p.spec ? { spec: p.spec } : {}), resourceVersion: typeof rv === 'string' ? rv : '', name: p.metadata.name };
 }
 
 export function projectImport(raw: unknown): CachedImport {
@@ -91,16 +102,27 @@ export function projectSecret(installNamespace: string) {
   };
 }
 
-const RawServiceAccount = t.type({ metadata: t.intersection([t.type({ name: t.string, namespace: t.string }), t.partial({ uid: t.string, resourceVersion: t.string })]) });
+const RawServiceAccount = t.type({
+  metadata: t.intersection([t.type({ name: t.string, namespace: t.string }), t.partial({ uid: t.string, resourceVersion: t.string, annotations: t.record(t.string, t.string) })]),
+});
 
 export interface CachedServiceAccount {
   namespace: string;
   name: string;
   uid: string;
   resourceVersion: string;
+  /** Grants recorded on it (only importer ServiceAccounts carry any; src/consent/grants.ts). */
+  grants?: Grant[];
 }
 
 export function projectServiceAccount(raw: unknown): CachedServiceAccount {
   const sa = decodeOrThrow(RawServiceAccount, raw, 'ServiceAccount');
-  return { namespace: sa.metadata.namespace, name: sa.metadata.name, uid: sa.metadata.uid ?? '', resourceVersion: sa.metadata.resourceVersion ?? '' };
+  const grants = parseGrants(sa.metadata.annotations);
+  return {
+    namespace: sa.metadata.namespace,
+    name: sa.metadata.name,
+    uid: sa.metadata.uid ?? '',
+    resourceVersion: sa.metadata.resourceVersion ?? '',
+    ...(grants.length > 0 ? { grants } : {}),
+  };
 }

@@ -1,9 +1,10 @@
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
 import { API_GROUP, API_VERSION, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
-import { decide, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView } from '../../src/controller/decide.js';
+import { decide, localTokenTimes, refreshTime, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
+import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
@@ -20,6 +21,9 @@ export interface ReconcilerOptions {
   imports: SharedCache<CachedImport>;
   secrets: SharedCache<CachedSecret>;
   registry: ClusterRegistry;
+  /** The target's ServiceAccountImportPolicies, as currently cached; undefined until listed. */
+  policies: () => ImportPolicy[] | undefined;
+  installNamespace: string;
   logger: Logger;
   metrics: ControllerMetrics;
   refreshRatio: number;
@@ -55,8 +59,23 @@ function claims(token: string): { iat?: number; uid?: string } {
   }
 }
 
-function classifyMintError(e: unknown): { reason: Reason; retry: 'event' | 'backoff' } {
+/** The `details.kind` of a Kubernetes Status error body (which kind of object was not found). */
+function statusDetailsKind(e: unknown): string | undefined {
+  const body = e instanceof ApiException ? (e.body as unknown) : undefined;
+  try {
+    const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { details?: { kind?: unknown } } | undefined;
+    return typeof parsed?.details?.kind === 'string' ? parsed.details.kind : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function classifyMintError(e: unknown, request: TokenRequestPlan): { reason: Reason; retry: 'event' | 'backoff'; hint?: string } {
   const status = httpStatus(e);
+  // The grant's anchor is gone (revoked, or the grant is incomplete): the grant no longer holds.
+  if (status === 404 && request.boundSecret && statusDetailsKind(e) === 'secrets') {
+    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} is missing in the source (revoked or incomplete grant; re-run kubemcsa grant)` };
+  }
   if (status === 404) return { reason: Reasons.ServiceAccountNotFound, retry: 'event' };
   if (status === 403) return { reason: Reasons.Forbidden, retry: 'backoff' };
   if (status === 401) return { reason: Reasons.Unauthorized, retry: 'backoff' };
@@ -96,10 +115,8 @@ export class Reconciler {
       return; // the owner reference lets the garbage collector delete the Secret
     }
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
-    const cluster = this.o.registry.get(imp.sai.spec.clusterName);
-    // A new or re-pointed endpoint: wait for its first connection attempt (its health event
-    // requeues the import sooner) rather than report Ready on a guess.
-    if (cluster && !cluster.settled) return { requeueAfterMs: 1_000 };
+    const { spec } = imp.sai;
+    const cluster = this.o.registry.get(spec.clusterName);
     const clusterView: ClusterView | undefined = cluster && {
       name: cluster.name,
       server: cluster.spec.server,
@@ -107,26 +124,41 @@ export class Reconciler {
       reachable: cluster.reachable,
       lastError: cluster.lastError,
       lastStatusCode: cluster.lastStatusCode,
+      settled: cluster.settled,
+      ...(cluster.consent ? { consent: cluster.consent } : {}),
+      ...(cluster.spec.credentialExpiration ? { credentialExpiration: cluster.spec.credentialExpiration } : {}),
     };
-    const remote: RemoteServiceAccountView = cluster ? cluster.serviceAccount(imp.sai.spec.namespace, imp.sai.spec.name) : { state: 'unknown' };
+    const remote: RemoteServiceAccountView = cluster ? cluster.serviceAccount(spec.namespace, spec.name) : { state: 'unknown' };
     const secretKey = `${imp.namespace}/${secretNameForImport(imp.name)}`;
     const secret = this.currentSecret(secretKey);
     if (secret?.foreignController) {
       return this.block(imp, log, { action: 'blocked', reason: Reasons.SecretConflict, message: `Secret ${secretKey} exists and is controlled by another object; delete or rename it`, retry: 'event' }, secret);
     }
+    const policies = this.o.policies();
+    const policy =
+      policies &&
+      evaluatePolicy(
+        { namespace: imp.namespace, clusterName: spec.clusterName, remoteNamespace: spec.namespace, remoteName: spec.name, expirationSeconds: spec.expirationSeconds, audiences: spec.audiences },
+        policies,
+        this.o.installNamespace,
+      );
     const decision = decide({
       key,
       sai: imp.sai,
       cluster: clusterView,
       remote,
       secret: secret && this.secretView(secret, imp),
-      fingerprint: clusterView ? mintFingerprint({ spec: imp.sai.spec, server: clusterView.server, caPem: clusterView.caPem }) : '',
+      fingerprint: clusterView ? mintFingerprint({ spec, server: clusterView.server, caPem: clusterView.caPem }) : '',
       rotation: imp.rotation,
       now: this.now(),
       refreshRatio: this.o.refreshRatio,
       maxRefreshIntervalMs: this.o.maxRefreshIntervalMs,
+      registration: isRegistration(imp.namespace, this.o.installNamespace),
+      policy,
     });
     switch (decision.action) {
+      case 'wait':
+        return { requeueAfterMs: decision.afterMs };
       case 'blocked':
         return this.block(imp, log, decision, secret);
       case 'ready':
@@ -134,18 +166,19 @@ export class Reconciler {
         this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (decision.expiration.getTime() - this.now().getTime()) / 1000);
         return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
       case 'mint':
-        return this.mintAndWrite(imp, log, decision.why, clusterView!, remote, secret, signal);
+        return this.mintAndWrite(imp, log, decision, clusterView!, remote, secret, signal);
     }
   };
 
-  private async mintAndWrite(imp: CachedImport, log: Logger, why: string, cluster: ClusterView, remote: RemoteServiceAccountView, secret: CachedSecret | undefined, signal: AbortSignal): Promise<ReconcileResult> {
+  private async mintAndWrite(imp: CachedImport, log: Logger, decision: Extract<Decision, { action: 'mint' }>, cluster: ClusterView, remote: RemoteServiceAccountView, secret: CachedSecret | undefined, signal: AbortSignal): Promise<ReconcileResult> {
     const { spec } = imp.sai;
+    const { why, request } = decision;
     let minted: MintResult;
     try {
-      minted = await this.mint(imp, remote, signal);
+      minted = await this.mint(imp, remote, request, signal);
     } catch (e) {
-      const { reason, retry } = classifyMintError(e);
-      const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${apiErrorMessage(e)}`;
+      const { reason, retry, hint } = classifyMintError(e, request);
+      const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? apiErrorMessage(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
     }
     this.o.metrics.tokensMinted.inc({ cluster: cluster.name, why });
@@ -157,19 +190,18 @@ export class Reconciler {
       issued: minted.issued,
       expiration: minted.expiration,
       remoteUid: minted.remoteUid,
-      fingerprint: mintFingerprint({ spec, server: cluster.server, caPem: cluster.caPem }),
+      fingerprint: decision.fingerprint,
       rotation: imp.rotation,
     });
     await this.writeSecret(desired, secret, signal);
-    log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString() });
+    log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString(), ...(request.boundSecret ? { boundTo: request.boundSecret } : {}) });
     await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
     this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (minted.expiration.getTime() - this.now().getTime()) / 1000);
-    const view = this.secretView(this.currentSecret(`${imp.namespace}/${desired.metadata!.name}`)!, imp);
-    const refresh = decide({ key: `${imp.namespace}/${imp.name}`, sai: imp.sai, cluster, remote: { state: 'present', uid: minted.remoteUid }, secret: view, fingerprint: view.fingerprint ?? '', rotation: imp.rotation, now: this.now(), refreshRatio: this.o.refreshRatio, maxRefreshIntervalMs: this.o.maxRefreshIntervalMs });
-    return refresh.action === 'ready' ? { requeueAfterMs: Math.max(0, refresh.refreshAt.getTime() - this.now().getTime()) } : { requeueAfterMs: 0 };
+    const refreshAt = refreshTime(`${imp.namespace}/${imp.name}`, minted.issued, minted.expiration, this.o.refreshRatio, this.o.maxRefreshIntervalMs);
+    return { requeueAfterMs: Math.max(0, refreshAt.getTime() - this.now().getTime()) };
   }
 
-  private async mint(imp: CachedImport, remote: RemoteServiceAccountView, signal: AbortSignal): Promise<MintResult> {
+  private async mint(imp: CachedImport, remote: RemoteServiceAccountView, request: TokenRequestPlan, signal: AbortSignal): Promise<MintResult> {
     const cluster = this.o.registry.get(imp.sai.spec.clusterName)!;
     let api = this.remoteCore.get(cluster.kubeConfig);
     if (!api) {
@@ -181,15 +213,22 @@ export class Reconciler {
       {
         namespace: spec.namespace,
         name: spec.name,
-        body: { spec: { expirationSeconds: spec.expirationSeconds ?? 3600, audiences: spec.audiences ?? [] } },
+        body: {
+          spec: {
+            expirationSeconds: request.expirationSeconds,
+            audiences: request.audiences,
+            ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret } } : {}),
+          },
+        },
       },
       callOptions({ timeoutMs: this.o.requestTimeoutMs, signal }),
     );
+    const receivedAt = this.now();
     const token = tr.status?.token;
     if (!token) throw new Error('TokenRequest returned no token');
     const c = claims(token);
-    const expiration = tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : new Date(this.now().getTime() + (spec.expirationSeconds ?? 3600) * 1000);
-    const issued = c.iat ? new Date(c.iat * 1000) : this.now();
+    const sourceExpiration = tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : new Date(receivedAt.getTime() + request.expirationSeconds * 1000);
+    const { issued, expiration } = localTokenTimes(receivedAt, c.iat ? new Date(c.iat * 1000) : undefined, sourceExpiration, request.expirationSeconds);
     const remoteUid = c.uid ?? (remote.state === 'present' ? remote.uid : '');
     return { token, issued, expiration, remoteUid };
   }

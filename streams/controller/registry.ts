@@ -2,6 +2,7 @@ import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
+import { SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import type { CachedImport, CachedSecret } from './projections.js';
@@ -84,7 +85,17 @@ export class ClusterRegistry {
       const cred = secret?.credential;
       // Only a Secret this registration controls counts (not a stale one of a deleted namesake).
       if (cred && secret.controllerUid === registration.uid) {
-        return { name, server: cred.server, caPem: cred.caPem, auth: { kind: 'token', token: cred.token }, source: 'registration' };
+        const exp = secret.annotations[SecretAnnotations.expiration];
+        const s = registration.sai.spec;
+        return {
+          name,
+          server: cred.server,
+          caPem: cred.caPem,
+          auth: { kind: 'token', token: cred.token },
+          source: 'registration',
+          importer: { namespace: s.namespace, name: s.name },
+          ...(exp && !Number.isNaN(Date.parse(exp)) ? { credentialExpiration: new Date(exp) } : {}),
+        };
       }
       return undefined;
     }
@@ -103,7 +114,7 @@ export class ClusterRegistry {
       return;
     }
     if (have && have.sameEndpoint(want)) {
-      if (want.auth.kind === 'token') have.updateToken(want.auth.token);
+      if (want.auth.kind === 'token') have.updateToken(want.auth.token, want.credentialExpiration);
       return;
     }
     if (have) this.remove(name);

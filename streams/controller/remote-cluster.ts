@@ -1,6 +1,7 @@
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { Subject, type Observable, type Subscription } from 'rxjs';
-import type { RemoteServiceAccountView } from '../../src/controller/decide.js';
+import type { RemoteServiceAccountView, SourceConsent } from '../../src/controller/decide.js';
+import { ALL, type Grant } from '../../src/consent/grants.js';
 import type { Logger } from '../../src/logger.js';
 import { SharedCache } from '../cache.js';
 import { listWatch, type WatchHealth } from '../watch.js';
@@ -21,11 +22,17 @@ export interface RemoteClusterSpec {
   caPem: string;
   auth: ClusterAuth;
   source: 'registration' | 'kubeconfig';
+  /** Registrations: the importer ServiceAccount in the source, whose annotations record the grants. */
+  importer?: { namespace: string; name: string };
+  /** Registrations: when the registration's token expires (local clock). */
+  credentialExpiration?: Date;
 }
 
 export type RemoteEvent =
   | { kind: 'health'; reachable: boolean }
   | { kind: 'serviceaccount'; namespace: string; name: string }
+  /** The grants recorded on the importer changed (or became known). */
+  | { kind: 'grants' }
   | { kind: 'synced' };
 
 const AUTH_PROVIDER = 'mcsa-rotating-token';
@@ -82,6 +89,7 @@ export class RemoteCluster {
   private settledNow = false;
   private lastErrorNow?: string;
   private lastStatusCodeNow?: number;
+  private grantsKey = '';
 
   constructor(
     readonly spec: RemoteClusterSpec,
@@ -126,25 +134,65 @@ export class RemoteCluster {
   }
 
   /** Replaces the bearer token in place (a registration's token rotated). */
-  updateToken(token: string): void {
+  updateToken(token: string, credentialExpiration?: Date): void {
     if (this.holder) this.holder.token = token;
+    this.spec.credentialExpiration = credentialExpiration;
   }
 
-  /** Whether `spec` can be served by this instance (same server, CA and kind of auth). */
+  /** Whether `spec` can be served by this instance (same server, CA, importer and kind of auth). */
   sameEndpoint(spec: RemoteClusterSpec): boolean {
-    return spec.server === this.spec.server && spec.caPem.trim() === this.spec.caPem.trim() && spec.auth.kind === this.spec.auth.kind && spec.source === this.spec.source;
+    return (
+      spec.server === this.spec.server &&
+      spec.caPem.trim() === this.spec.caPem.trim() &&
+      spec.auth.kind === this.spec.auth.kind &&
+      spec.source === this.spec.source &&
+      spec.importer?.namespace === this.spec.importer?.namespace &&
+      spec.importer?.name === this.spec.importer?.name
+    );
   }
 
   start(): void {
     this.open('');
   }
 
-  /** Namespaces imports ask for: watched one by one when the importer cannot list cluster-wide. */
+  /**
+   * What the source granted to this target: the grants recorded on the importer ServiceAccount
+   * (undefined until it is cached). None for a `--kubeconfig` cluster, whose credentials are the
+   * operator's own.
+   */
+  get consent(): SourceConsent | undefined {
+    const importer = this.spec.importer;
+    if (!importer) return undefined;
+    const w = this.watches.get(this.mode === 'cluster' ? '' : importer.namespace);
+    const sa = w?.cache.synced ? w.cache.get(`${importer.namespace}/${importer.name}`) : undefined;
+    return { importer: importer.name, grants: sa ? (sa.grants ?? []) : undefined };
+  }
+
+  /**
+   * Namespaces watched one by one when the importer cannot list cluster-wide: the importer's own
+   * and the namespaces granted to this target, so the watches follow what the source granted and
+   * never what tenants write in imports.
+   */
+  private namespacedScope(): Set<string> {
+    const scope = new Set<string>();
+    if (this.spec.importer) scope.add(this.spec.importer.namespace);
+    for (const g of this.consent?.grants ?? []) if (g.namespace !== ALL) scope.add(g.namespace);
+    for (const ns of this.wantedNamespaces) scope.add(ns);
+    return scope;
+  }
+
+  /** Namespaces a development (`--kubeconfig`) cluster's imports ask for, watched one by one when it cannot list cluster-wide. */
   setNamespaces(namespaces: Set<string>): void {
+    if (this.spec.importer) return; // a registration's watches follow its grants instead
     this.wantedNamespaces = namespaces;
+    this.rescope();
+  }
+
+  private rescope(): void {
     if (this.mode !== 'namespaced') return;
-    for (const ns of namespaces) if (!this.watches.has(ns)) this.open(ns);
-    for (const ns of [...this.watches.keys()]) if (!namespaces.has(ns)) this.close(ns);
+    const scope = this.namespacedScope();
+    for (const ns of scope) if (!this.watches.has(ns)) this.open(ns);
+    for (const ns of [...this.watches.keys()]) if (!scope.has(ns)) this.close(ns);
   }
 
   serviceAccount(namespace: string, name: string): RemoteServiceAccountView {
@@ -185,11 +233,26 @@ export class RemoteCluster {
     entry.sub = entry.cache.changes$.subscribe((c) => {
       const [ns, n] = c.key.split('/') as [string, string];
       this.events.next({ kind: 'serviceaccount', namespace: ns, name: n });
+      this.checkGrants();
     });
-    const syncSub = entry.cache.synced$.subscribe((s) => s && this.events.next({ kind: 'synced' }));
+    const syncSub = entry.cache.synced$.subscribe((s) => {
+      if (!s) return;
+      this.events.next({ kind: 'synced' });
+      this.checkGrants();
+    });
     entry.sub.add(syncSub);
     entry.cache.start();
     this.watches.set(namespace, entry);
+  }
+
+  /** Emits `grants` when what the importer's record says changed, and follows it with the namespaced watches. */
+  private checkGrants(): void {
+    const grants = this.consent?.grants;
+    const key = grants === undefined ? '' : JSON.stringify(grants.map((g: Grant) => `${g.namespace}/${g.serviceAccount}`).sort());
+    if (key === this.grantsKey) return;
+    this.grantsKey = key;
+    this.rescope();
+    this.events.next({ kind: 'grants' });
   }
 
   private close(namespace: string): void {
@@ -202,10 +265,10 @@ export class RemoteCluster {
 
   private onHealth(namespace: string, h: WatchHealth): void {
     if (namespace === '' && this.mode === 'cluster' && isAuthorizationFailure(h)) {
-      this.opts.logger.info('the importer may not list ServiceAccounts cluster-wide; watching the imported namespaces one by one', { cluster: this.name });
+      this.opts.logger.info('the importer may not list ServiceAccounts cluster-wide; watching its own and the granted namespaces one by one', { cluster: this.name });
       this.mode = 'namespaced';
       this.close('');
-      this.setNamespaces(this.wantedNamespaces);
+      this.rescope();
       return;
     }
     // Reachability is about the network and the server, not permissions: a 403 in one namespace

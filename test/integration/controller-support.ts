@@ -18,7 +18,7 @@ export const CONTROLLER_SA = 'multicluster-service-account-controller';
 /** Applies the CRD, the install namespace and the controller's RBAC to `cluster`. */
 export async function installControllerPrerequisites(cluster = 'cluster1'): Promise<void> {
   const { kubeconfigPath } = testClusters();
-  for (const f of ['manifests/crd/serviceaccountimports.yaml', 'manifests/namespace.yaml', 'manifests/controller/rbac.yaml']) {
+  for (const f of ['manifests/crd/serviceaccountimports.yaml', 'manifests/crd/serviceaccountimportpolicies.yaml', 'manifests/namespace.yaml', 'manifests/controller/rbac.yaml']) {
     const r = await kubectl(kubeconfigPath, ['--context', cluster, 'apply', '--server-side', '--force-conflicts', '-f', f]);
     if (r.code !== 0) throw new Error(`kubectl apply -f ${f} failed: ${r.stderr}`);
   }

@@ -1,18 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
 import { newImport, type ServiceAccountImport } from '../../../src/api/import.js';
 import { setCondition } from '../../../src/controller/conditions.js';
-import { decide, refreshTime, type DecideInput } from '../../../src/controller/decide.js';
+import { decide, localTokenTimes, MIN_REFRESH_AFTER_MS, refreshTime, type DecideInput } from '../../../src/controller/decide.js';
+import { grantObjectName } from '../../../src/consent/grants.js';
 
 const now = new Date('2026-01-01T00:30:00Z');
 const issued = new Date('2026-01-01T00:00:00Z');
 const expiration = new Date('2026-01-01T01:00:00Z');
 const sai = newImport({ name: 'imp', namespace: 'ns', clusterName: 'cluster2', remoteNamespace: 'default', remoteName: 'pod-lister' }) as ServiceAccountImport;
-const cluster = { name: 'cluster2', server: 'https://127.0.0.1:1', caPem: 'ca', reachable: true };
+const cluster = { name: 'cluster2', server: 'https://127.0.0.1:1', caPem: 'ca', reachable: true, settled: true };
 const base: DecideInput = {
   key: 'ns/imp', sai, cluster, remote: { state: 'present', uid: 'u1' },
   secret: { intact: true, fingerprint: 'fp', remoteUid: 'u1', issued, expiration },
   fingerprint: 'fp', rotation: undefined, now, refreshRatio: 0.6,
+  registration: false, policy: { allowed: true, expirationSeconds: 3600, audiences: [] },
 };
+const request = { expirationSeconds: 3600, audiences: [] };
 
 describe('decide', () => {
   it('is ready with a refresh at about 60% of the lifetime', () => {
@@ -27,12 +30,13 @@ describe('decide', () => {
   it.each([
     ['no Secret', { secret: undefined }, 'no Secret yet'],
     ['edited Secret', { secret: { ...base.secret!, intact: false } }, 'the Secret was changed or is incomplete'],
-    ['spec/server/CA change', { fingerprint: 'fp2' }, 'the spec, server or CA changed'],
+    ['spec/server/CA change', { fingerprint: 'fp2' }, 'the spec, server, CA or grant changed'],
     ['recreated ServiceAccount', { remote: { state: 'present', uid: 'u2' } }, 'the remote ServiceAccount was recreated'],
     ['rotation requested', { rotation: 'now' }, 'rotation requested'],
     ['refresh due', { now: new Date('2026-01-01T00:50:00Z') }, 'refresh due'],
   ] as const)('mints on %s', (_n, patch, why) => {
-    expect(decide({ ...base, ...(patch as Partial<DecideInput>) })).toEqual({ action: 'mint', why });
+    const input = { ...base, ...(patch as Partial<DecideInput>) };
+    expect(decide(input)).toEqual({ action: 'mint', why, request, fingerprint: input.fingerprint });
   });
 
   it('mints when the remote ServiceAccount is not cached (TokenRequest decides)', () => {
@@ -52,12 +56,94 @@ describe('decide', () => {
     expect(decide({ ...base, remote: { state: 'absent' } })).toMatchObject({ action: 'blocked', reason: 'ServiceAccountNotFound' });
     const bad = decide({ ...base, sai: { ...sai, spec: { ...sai.spec, namespace: 'Not_Valid', expirationSeconds: 10 } } });
     expect(bad).toMatchObject({ action: 'blocked', reason: 'InvalidSpec', retry: 'never' });
-    expect(bad.action === 'blocked' && bad.message).toMatch(/spec\.namespace must consist.*spec\.expirationSeconds must be an integer of at least 600 \(is 10\)/);
+    expect(bad.action === 'blocked' && bad.message).toMatch(/spec\.namespace must consist.*spec\.expirationSeconds must be an integer from 600 to 604800 \(is 10\)/);
   });
 
   it('caps the refresh interval when asked', () => {
     const at = refreshTime('k', issued, expiration, 0.6, 5_000);
     expect(at.getTime() - issued.getTime()).toBe(5_000);
+  });
+
+  it('never refreshes sooner than the floor, whatever lifetime a source claims', () => {
+    for (const lifetimeMs of [-3_600_000, 0, 1, 30_000]) {
+      const at = refreshTime('k', issued, new Date(issued.getTime() + lifetimeMs), 0.6);
+      expect(at.getTime() - issued.getTime()).toBe(MIN_REFRESH_AFTER_MS);
+    }
+  });
+
+  it('takes token times from the local receive time and the source-granted duration', () => {
+    const received = new Date('2026-01-01T12:00:00Z');
+    // The source's clock is two hours behind: iat and expiry are in the local past, the granted duration is 1 h.
+    const skewed = localTokenTimes(received, new Date('2026-01-01T10:00:00Z'), new Date('2026-01-01T11:00:00Z'), 3600);
+    expect(skewed).toEqual({ issued: received, expiration: new Date('2026-01-01T13:00:00Z') });
+    // A source that grants less than asked: the shorter lifetime; one claiming more: the asked one.
+    expect(localTokenTimes(received, new Date(0), new Date(600_000), 3600).expiration).toEqual(new Date('2026-01-01T12:10:00Z'));
+    expect(localTokenTimes(received, new Date(0), new Date(86_400_000), 3600).expiration).toEqual(new Date('2026-01-01T13:00:00Z'));
+    // No iat, or nonsense: the requested lifetime.
+    expect(localTokenTimes(received, undefined, new Date(0), 3600).expiration).toEqual(new Date('2026-01-01T13:00:00Z'));
+    expect(localTokenTimes(received, new Date(5_000), new Date(0), 3600).expiration).toEqual(new Date('2026-01-01T13:00:00Z'));
+    // A token with a skewed clock is not refreshed at once.
+    const d = decide({ ...base, now: new Date(received.getTime() + 1000), secret: { ...base.secret!, ...skewed } });
+    expect(d.action).toBe('ready');
+  });
+});
+
+describe('decide: consent', () => {
+  const consent = (grants: Array<{ namespace: string; serviceAccount: string }> | undefined) => ({ importer: 'cluster1', grants });
+  const withGrants = (grants: Array<{ namespace: string; serviceAccount: string }> | undefined): Partial<DecideInput> => ({ cluster: { ...cluster, consent: consent(grants) } });
+
+  it('refuses what the target policy refuses before anything else about the source', () => {
+    const d = decide({ ...base, cluster: undefined, policy: { allowed: false, message: 'nope: kube-system is never importable' } });
+    expect(d).toMatchObject({ action: 'blocked', reason: 'Forbidden', message: 'nope: kube-system is never importable', retry: 'event' });
+  });
+
+  it('waits, writing nothing, until the policies are listed, the cluster answered and its grants are known', () => {
+    expect(decide({ ...base, policy: undefined })).toMatchObject({ action: 'wait' });
+    expect(decide({ ...base, cluster: { ...cluster, settled: false } })).toMatchObject({ action: 'wait' });
+    expect(decide({ ...base, ...withGrants(undefined) })).toMatchObject({ action: 'wait' });
+  });
+
+  it('refuses a ServiceAccount the source did not grant, naming the command that grants it', () => {
+    const d = decide({ ...base, ...withGrants([{ namespace: 'default', serviceAccount: 'other' }, { namespace: 'ns2', serviceAccount: '*' }]) });
+    expect(d).toMatchObject({ action: 'blocked', reason: 'Forbidden', retry: 'event' });
+    expect(d.action === 'blocked' && d.message).toContain('kubemcsa grant pod-lister -n default --target-name cluster1');
+  });
+
+  it('binds the token to the narrowest grant covering it', () => {
+    const sa = { namespace: 'default', serviceAccount: 'pod-lister' };
+    const ns = { namespace: 'default', serviceAccount: '*' };
+    const one = decide({ ...base, secret: undefined, ...withGrants([ns, sa]) });
+    expect(one).toMatchObject({ action: 'mint', request: { ...request, boundSecret: grantObjectName('cluster1', sa) } });
+    const whole = decide({ ...base, secret: undefined, ...withGrants([ns]) });
+    expect(whole).toMatchObject({ action: 'mint', request: { ...request, boundSecret: grantObjectName('cluster1', ns) } });
+    const wide = decide({ ...base, secret: undefined, ...withGrants([{ namespace: '*', serviceAccount: '*' }]) });
+    expect(wide).toMatchObject({ action: 'mint', request });
+    expect(wide.action === 'mint' && wide.request.boundSecret).toBeUndefined();
+    // A token minted under another grant is replaced when the covering grant changes.
+    const fp = one.action === 'mint' ? one.fingerprint : '';
+    expect(fp).not.toBe(whole.action === 'mint' ? whole.fingerprint : '');
+    expect(decide({ ...base, secret: { ...base.secret!, fingerprint: fp }, ...withGrants([ns]) })).toMatchObject({ action: 'mint', why: 'the spec, server, CA or grant changed' });
+    expect(decide({ ...base, secret: { ...base.secret!, fingerprint: fp }, ...withGrants([ns, sa]) })).toMatchObject({ action: 'ready' });
+  });
+
+  it('a cluster-wide grant never covers kube-system or the install namespace', () => {
+    const ks = { ...sai, spec: { ...sai.spec, namespace: 'kube-system' } };
+    expect(decide({ ...base, sai: ks, secret: undefined, ...withGrants([{ namespace: '*', serviceAccount: '*' }]) })).toMatchObject({ action: 'blocked', reason: 'Forbidden' });
+  });
+
+  it('asks for the lifetime and audiences the policy settled on', () => {
+    const d = decide({ ...base, secret: undefined, policy: { allowed: true, expirationSeconds: 900, audiences: ['vault'] } });
+    expect(d).toMatchObject({ action: 'mint', request: { expirationSeconds: 900, audiences: ['vault'] } });
+  });
+
+  it('says when a registration token expired, with the command that restores it', () => {
+    const past = { ...base.secret!, expiration: new Date('2026-01-01T00:10:00Z') };
+    const reg = decide({ ...base, registration: true, secret: past, cluster: { ...cluster, reachable: false, lastStatusCode: 401 } });
+    expect(reg).toMatchObject({ action: 'blocked', reason: 'TokenExpired' });
+    expect(reg.action === 'blocked' && reg.message).toContain('kubemcsa bootstrap --target-context <context of this cluster> --target-name pod-lister --source-context <context of cluster2> --source-name cluster2');
+    const tenant = decide({ ...base, cluster: { ...cluster, reachable: false, lastStatusCode: 401, credentialExpiration: new Date('2026-01-01T00:10:00Z') } });
+    expect(tenant).toMatchObject({ action: 'blocked', reason: 'TokenExpired' });
+    expect(tenant.action === 'blocked' && tenant.message).toContain("registration's token expired at 2026-01-01T00:10:00.000Z");
   });
 });
 

@@ -1,0 +1,116 @@
+// Target-side consent: which local namespace may use which remote identity, for how long and for
+// which audiences. The rules are the cluster admin's (cluster-scoped
+// ServiceAccountImportPolicy objects); without any, an import in namespace N may only name remote
+// namespace N, for at most DEFAULT_MAX_EXPIRATION_SECONDS, with the source API server's own
+// audience. Pure: the controller evaluates this before it asks the source for anything.
+import * as t from 'io-ts';
+import { API_GROUP_VERSION, INSTALL_NAMESPACE } from '../constants.js';
+import { DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS } from '../api/import.js';
+import { NEVER_IMPORTABLE_NAMESPACES } from './grants.js';
+
+export const POLICY_KIND = 'ServiceAccountImportPolicy';
+export const POLICY_PLURAL = 'serviceaccountimportpolicies';
+export const POLICY_API_VERSION = API_GROUP_VERSION;
+
+/** The longest token a tenant import gets when no policy sets `maxExpirationSeconds` (24 h). */
+export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
+
+export const PolicyMapping = t.intersection([
+  t.type({ namespace: t.string, remoteNamespace: t.string }),
+  t.partial({ serviceAccounts: t.array(t.string), audiences: t.array(t.string) }),
+]);
+export type PolicyMapping = t.TypeOf<typeof PolicyMapping>;
+
+export const PolicySpec = t.partial({
+  clusters: t.array(t.string),
+  namespaceSameness: t.boolean,
+  maxExpirationSeconds: t.number,
+  mappings: t.array(PolicyMapping),
+});
+export type PolicySpec = t.TypeOf<typeof PolicySpec>;
+
+export const ImportPolicy = t.intersection([
+  t.type({ metadata: t.type({ name: t.string }) }),
+  t.partial({ spec: PolicySpec }),
+]);
+export type ImportPolicy = t.TypeOf<typeof ImportPolicy>;
+
+/** What the policy is asked about: one import. */
+export interface PolicyQuery {
+  /** The import's own namespace (local). */
+  namespace: string;
+  clusterName: string;
+  remoteNamespace: string;
+  remoteName: string;
+  /** As written in the spec (undefined: the default). */
+  expirationSeconds?: number;
+  audiences?: string[];
+}
+
+export type PolicyVerdict =
+  | { allowed: true; expirationSeconds: number; audiences: string[] }
+  | { allowed: false; message: string };
+
+/** Imports in the install namespace are registrations of source clusters, made by the cluster admin. */
+export function isRegistration(namespace: string, installNamespace = INSTALL_NAMESPACE): boolean {
+  return namespace === installNamespace;
+}
+
+function applies(p: ImportPolicy, cluster: string): boolean {
+  const clusters = p.spec?.clusters;
+  return clusters === undefined || clusters.length === 0 || clusters.includes(cluster);
+}
+
+const names = (ps: ImportPolicy[]) => ps.map((p) => p.metadata.name).sort().join(', ');
+
+/**
+ * The verdict for one import under `policies` (all of them; the ones for other clusters are
+ * ignored). A registration is the cluster admin's own object and is judged by the schema alone.
+ */
+export function evaluatePolicy(q: PolicyQuery, policies: readonly ImportPolicy[], installNamespace = INSTALL_NAMESPACE): PolicyVerdict {
+  const requested = q.expirationSeconds;
+  const audiences = q.audiences ?? [];
+  if (isRegistration(q.namespace, installNamespace)) {
+    return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS), audiences };
+  }
+  const where = `import in namespace ${q.namespace} of ServiceAccount ${q.remoteNamespace}/${q.remoteName} of cluster "${q.clusterName}"`;
+  const never = [...NEVER_IMPORTABLE_NAMESPACES, installNamespace];
+  if (never.includes(q.remoteNamespace)) {
+    return { allowed: false, message: `${where}: remote namespace ${q.remoteNamespace} is never importable (it holds the cluster's own and the project's identities)` };
+  }
+  const mine = policies.filter((p) => applies(p, q.clusterName));
+  const samenessOff = mine.filter((p) => p.spec?.namespaceSameness === false);
+  const sameness = q.remoteNamespace === q.namespace && samenessOff.length === 0;
+  const mappings = mine.flatMap((p) =>
+    (p.spec?.mappings ?? [])
+      .filter((m) => m.namespace === q.namespace && m.remoteNamespace === q.remoteNamespace)
+      .filter((m) => m.serviceAccounts === undefined || m.serviceAccounts.length === 0 || m.serviceAccounts.includes(q.remoteName))
+      .map((m) => ({ policy: p.metadata.name, mapping: m })),
+  );
+  if (!sameness && mappings.length === 0) {
+    const rule =
+      q.remoteNamespace === q.namespace
+        ? `namespace sameness is turned off for cluster "${q.clusterName}" by ServiceAccountImportPolicy ${names(samenessOff)} and no mapping allows it`
+        : mine.length === 0
+          ? `by default an import in namespace ${q.namespace} may only name remote namespace ${q.namespace} (namespace sameness), and no ServiceAccountImportPolicy maps it to ${q.remoteNamespace}`
+          : `namespace sameness allows only remote namespace ${q.namespace}, and no mapping of ServiceAccountImportPolicy ${names(mine)} allows namespace ${q.namespace} to use ${q.remoteNamespace}/${q.remoteName}`;
+    return { allowed: false, message: `${where} is not allowed by the target's policy: ${rule}` };
+  }
+  const caps = mine.map((p) => p.spec?.maxExpirationSeconds).filter((n): n is number => n !== undefined);
+  const cap = caps.length > 0 ? Math.min(...caps) : DEFAULT_MAX_EXPIRATION_SECONDS;
+  const capSource = caps.length > 0 ? `maxExpirationSeconds of ServiceAccountImportPolicy ${names(mine.filter((p) => p.spec?.maxExpirationSeconds === cap))}` : 'the default maximum';
+  if (requested !== undefined && requested > cap) {
+    return { allowed: false, message: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
+  }
+  const allowedAudiences = new Set(mappings.flatMap((m) => m.mapping.audiences ?? []));
+  const refused = audiences.filter((a) => !allowedAudiences.has(a));
+  if (refused.length > 0) {
+    return {
+      allowed: false,
+      message:
+        `${where}: audience ${refused.map((a) => JSON.stringify(a)).join(', ')} is not allowed (only the source API server's own audience is, ` +
+        `unless a ServiceAccountImportPolicy mapping for this namespace lists it in audiences)`,
+    };
+  }
+  return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap), audiences };
+}
