@@ -32,6 +32,11 @@ export interface Grant {
   namespace: string;
   /** ServiceAccount name, or `*`. */
   serviceAccount: string;
+  /**
+   * The UID of the grant's anchor Secret, as recorded by kubemcsa: tokens are bound to that very
+   * object, and a grant revoked then given again (a new anchor) is a new grant.
+   */
+  anchorUid?: string;
 }
 
 export function grantScope(g: Grant): GrantScope {
@@ -55,23 +60,27 @@ export function grantAnnotationKey(g: Grant): string {
   return `${GRANT_ANNOTATION_PREFIX}g-${shortHash(`${g.namespace}/${g.serviceAccount}`, 16)}`;
 }
 
+/** `ns/sa`, plus `@<anchor uid>` when the grant has an anchor. */
 export function grantAnnotationValue(g: Grant): string {
-  return `${g.namespace}/${g.serviceAccount}`;
+  return `${g.namespace}/${g.serviceAccount}${g.anchorUid ? `@${g.anchorUid}` : ''}`;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const UID = /^[0-9a-f-]{1,64}$/;
 
 /** The grants recorded in an importer's annotations; malformed records are ignored (never widened). */
 export function parseGrants(annotations: Record<string, string> | undefined): Grant[] {
   const out: Grant[] = [];
   for (const [k, v] of Object.entries(annotations ?? {})) {
     if (!k.startsWith(GRANT_ANNOTATION_PREFIX)) continue;
-    const [namespace, serviceAccount, extra] = v.split('/');
-    if (namespace === undefined || serviceAccount === undefined || extra !== undefined) continue;
-    const g = { namespace, serviceAccount };
+    const [what = '', anchorUid, extraAt] = v.split('@');
+    const [namespace, serviceAccount, extra] = what.split('/');
+    if (namespace === undefined || serviceAccount === undefined || extra !== undefined || extraAt !== undefined) continue;
+    const g: Grant = { namespace, serviceAccount };
     if (grantAnnotationKey(g) !== k) continue; // a record must sit under its own key
     if (namespace === ALL ? serviceAccount !== ALL : !NAME.test(namespace) || (serviceAccount !== ALL && !NAME.test(serviceAccount))) continue;
-    out.push(g);
+    if (anchorUid !== undefined && !UID.test(anchorUid)) continue;
+    out.push(anchorUid ? { ...g, anchorUid } : g);
   }
   return out;
 }
@@ -108,6 +117,7 @@ export function coveringGrant(grants: readonly Grant[], namespace: string, name:
 }
 
 /** The anchor Secret a token minted under `g` is bound to (none for a cluster-wide grant). */
-export function anchorFor(target: string, g: Grant): { namespace: string; name: string } | undefined {
-  return grantScope(g) === 'cluster' ? undefined : { namespace: g.namespace, name: grantObjectName(target, g) };
+export function anchorFor(target: string, g: Grant): { namespace: string; name: string; uid?: string } | undefined {
+  if (grantScope(g) === 'cluster') return undefined;
+  return { namespace: g.namespace, name: grantObjectName(target, g), ...(g.anchorUid ? { uid: g.anchorUid } : {}) };
 }

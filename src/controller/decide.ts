@@ -78,6 +78,8 @@ export interface TokenRequestPlan {
   audiences: string[];
   /** The anchor Secret (in the ServiceAccount's namespace) the token is bound to; none for registrations and cluster-wide grants. */
   boundSecret?: string;
+  /** Its UID as the grant recorded it: the source refuses (409) if the Secret of that name is another one. */
+  boundSecretUid?: string;
 }
 
 export type Decision =
@@ -221,7 +223,7 @@ export function decide(i: DecideInput): Decision {
 
   // The source's consent: registrations mint their own importer's token (the bootstrap's self
   // grant); everything else needs a grant recorded for this target, and is bound to its anchor.
-  let boundSecret: string | undefined;
+  let anchor: { name: string; uid?: string } | undefined;
   let grantTag = '';
   if (!i.registration && cluster.consent) {
     const { importer, grants } = cluster.consent;
@@ -237,10 +239,16 @@ export function decide(i: DecideInput): Decision {
         retry: 'event',
       };
     }
-    boundSecret = anchorFor(importer, grant)?.name;
-    grantTag = `${describeGrant(grant)}${boundSecret ? ` bound to Secret ${boundSecret}` : ''}`;
+    anchor = anchorFor(importer, grant);
+    // A grant given again has a new anchor (new UID): tokens bound to the old one are dead.
+    grantTag = `${describeGrant(grant)}${anchor ? ` bound to Secret ${anchor.name} (${anchor.uid ?? 'uid not recorded'})` : ''}`;
   }
-  const request: TokenRequestPlan = { expirationSeconds: i.policy.expirationSeconds, audiences: i.policy.audiences, ...(boundSecret ? { boundSecret } : {}) };
+  const request: TokenRequestPlan = {
+    expirationSeconds: i.policy.expirationSeconds,
+    audiences: i.policy.audiences,
+    ...(anchor ? { boundSecret: anchor.name } : {}),
+    ...(anchor?.uid ? { boundSecretUid: anchor.uid } : {}),
+  };
   const fingerprint = grantTag ? `${i.fingerprint}+${createHash('sha256').update(`${grantTag}\n${request.expirationSeconds}`).digest('hex').slice(0, 16)}` : i.fingerprint;
 
   const mint = (why: string): Decision => ({ action: 'mint', why, request, fingerprint });

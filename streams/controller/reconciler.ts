@@ -76,6 +76,9 @@ function classifyMintError(e: unknown, request: TokenRequestPlan): { reason: Rea
   if (status === 404 && request.boundSecret && statusDetailsKind(e) === 'secrets') {
     return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} is missing in the source (revoked or incomplete grant; re-run kubemcsa grant)` };
   }
+  if (status === 409 && request.boundSecretUid) {
+    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} in the source is not the one the grant recorded (re-run kubemcsa grant)` };
+  }
   if (status === 404) return { reason: Reasons.ServiceAccountNotFound, retry: 'event' };
   if (status === 403) return { reason: Reasons.Forbidden, retry: 'backoff' };
   if (status === 401) return { reason: Reasons.Unauthorized, retry: 'backoff' };
@@ -176,7 +179,9 @@ export class Reconciler {
     let minted: MintResult;
     try {
       minted = await this.mint(imp, remote, request, signal);
+      this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: 'ok' });
     } catch (e) {
+      this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatus(e) ?? 'error') });
       const { reason, retry, hint } = classifyMintError(e, request);
       const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? apiErrorMessage(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
@@ -217,7 +222,7 @@ export class Reconciler {
           spec: {
             expirationSeconds: request.expirationSeconds,
             audiences: request.audiences,
-            ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret } } : {}),
+            ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } } : {}),
           },
         },
       },

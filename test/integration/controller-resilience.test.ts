@@ -16,7 +16,7 @@ import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl, testCluster
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, bootstrappedPair, createImport, createPolicy, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-resilience-'));
 let local: Awaited<ReturnType<typeof createTestNamespace>>;
@@ -139,10 +139,14 @@ describe('a source API server down for 60 s', () => {
     writeFileSync(kubeconfig, stringify(kubeconfigFor([clusterInfo('cluster1'), cluster3.info])), { mode: 0o600 });
     const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster3'], { env: { KUBECONFIG: kubeconfig } });
     expect(boot.stderr).not.toMatch(/error/);
+    let dropPolicy: (() => Promise<void>) | undefined;
     try {
       const c3 = new KubeConfig();
       c3.loadFromFile(cluster3.info.kubeconfigPath);
       await createPodLister(c3, 'default', 'pod-lister');
+      const granted = await kubemcsa(['grant', 'pod-lister', '-n', 'default', '--target-name', 'cluster1', '--source-context', 'cluster3'], { env: { KUBECONFIG: kubeconfig } });
+      expect(granted.stderr).not.toMatch(/error/);
+      dropPolicy = await createPolicy('cluster1', `${local.name}-to-cluster3`, { clusters: ['cluster3'], mappings: [{ namespace: local.name, remoteNamespace: 'default', serviceAccounts: ['pod-lister'] }] });
       const c = await controller();
       const name = uniqueName('outage');
       await createImport('cluster1', { metadata: { name, namespace: local.name }, spec: { clusterName: 'cluster3', namespace: 'default', name: 'pod-lister' } });
@@ -166,6 +170,7 @@ describe('a source API server down for 60 s', () => {
       console.log(`outage: ClusterUnreachable after ${detectMs} ms; Ready ${recoverMs} ms after the API server answered again`);
       expect(await c.metric('mcsa_remote_cluster_up', 'cluster="cluster3"')).toBe(1);
     } finally {
+      await dropPolicy?.();
       await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster3'], { env: { KUBECONFIG: kubeconfig } });
     }
   }, 240_000);

@@ -12,6 +12,7 @@ import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { kubemcsa } from './cli-support.js';
+import { POLICY_PLURAL } from '../../src/consent/policy.js';
 
 export const CONTROLLER_SA = 'multicluster-service-account-controller';
 
@@ -28,16 +29,42 @@ export async function installControllerPrerequisites(cluster = 'cluster1'): Prom
 
 const PAIR = ['--target-context', 'cluster1', '--source-context', 'cluster2'];
 
+/** Runs `kubemcsa grant|revoke … --target-name cluster1 --source-context cluster2`; fails the test on error. */
+export async function grantToCluster1(verb: 'grant' | 'revoke', args: string[]): Promise<string> {
+  const r = await kubemcsa([verb, ...args, '--target-name', 'cluster1', '--source-context', 'cluster2']);
+  if (r.code !== 0) throw new Error(`kubemcsa ${verb} ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stderr;
+}
+
+const POLICY_GROUP = { group: API_GROUP, version: API_VERSION, plural: POLICY_PLURAL };
+
 /**
- * What the controller suites start from: the CRD and the controller's RBAC in cluster1, cluster2
+ * A cluster-scoped ServiceAccountImportPolicy in `cluster` (the target); returns its deletion.
+ * Only a cluster admin writes these: tests create them with the admin identity.
+ */
+export async function createPolicy(cluster: string, name: string, spec: Record<string, unknown>): Promise<() => Promise<void>> {
+  const { custom } = apis(cluster);
+  await custom.createClusterCustomObject({ ...POLICY_GROUP, body: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'ServiceAccountImportPolicy', metadata: { name }, spec } });
+  return async () => {
+    await custom.deleteClusterCustomObject({ ...POLICY_GROUP, name }).catch(() => undefined);
+  };
+}
+
+/**
+ * What the controller suites start from: the CRDs and the controller's RBAC in cluster1, cluster2
  * registered there with `kubemcsa bootstrap`, and a namespace on each side (`<prefix>-…` in
- * cluster1, `<prefix>-src-…` in cluster2). `teardown` deletes the namespaces and unbootstraps.
+ * cluster1, `<prefix>-src-…` in cluster2) with the consent both sides give: the source grants
+ * every ServiceAccount of its namespace to cluster1 (`kubemcsa grant --all-service-accounts`),
+ * and a ServiceAccountImportPolicy of the target maps the local namespace to it. `teardown`
+ * deletes the namespaces and the policy, and unbootstraps (which removes the grant).
  */
 export async function bootstrappedPair(prefix: string) {
   await installControllerPrerequisites('cluster1');
   let local: Awaited<ReturnType<typeof createTestNamespace>> | undefined;
   let remote: typeof local;
+  let deletePolicy: (() => Promise<void>) | undefined;
   const teardown = async () => {
+    await deletePolicy?.();
     await local?.delete();
     await remote?.delete();
     // --wait: the next suite must not find the install namespace still terminating.
@@ -48,6 +75,8 @@ export async function bootstrappedPair(prefix: string) {
     if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
     local = await createTestNamespace('cluster1', prefix);
     remote = await createTestNamespace('cluster2', `${prefix}-src`);
+    await grantToCluster1('grant', ['--all-service-accounts', '-n', remote.name]);
+    deletePolicy = await createPolicy('cluster1', `${local.name}-to-${remote.name}`.slice(0, 253), { mappings: [{ namespace: local.name, remoteNamespace: remote.name }] });
   } catch (e) {
     await teardown(); // what a half-done setup left
     throw e;

@@ -134,6 +134,10 @@ describe('import controller', () => {
     const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);
     try {
       expect(boot.code).toBe(0);
+      // The source has granted nothing to this new target yet: the import waits for its consent.
+      await waitForReady('cluster1', local.name, name, 'False', 'Forbidden');
+      const grant = await kubemcsa(['grant', 'late-cluster', '-n', remote.name, '--target-name', 'cluster1b', '--source-context', 'cluster2']);
+      expect(grant.code).toBe(0);
       await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued');
     } finally {
       await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);

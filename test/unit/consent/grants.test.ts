@@ -7,7 +7,7 @@ const record = (...gs: Grant[]) => Object.fromEntries(gs.map((g) => [grantAnnota
 
 describe('grants', () => {
   it('round-trips the records on the importer and ignores anything else', () => {
-    const gs: Grant[] = [{ namespace: 'default', serviceAccount: 'pod-lister' }, { namespace: 'team-a', serviceAccount: '*' }, { namespace: '*', serviceAccount: '*' }];
+    const gs: Grant[] = [{ namespace: 'default', serviceAccount: 'pod-lister', anchorUid: '0b6a7c1e-1111-4222-8333-944445555666' }, { namespace: 'team-a', serviceAccount: '*' }, { namespace: '*', serviceAccount: '*' }];
     expect(parseGrants({ ...record(...gs), 'other.io/x': 'default/admin' })).toEqual(gs);
   });
 
@@ -17,6 +17,8 @@ describe('grants', () => {
     expect(parseGrants({ [grantAnnotationKey({ namespace: '*', serviceAccount: 'x' })]: '*/x' })).toEqual([]);
     expect(parseGrants({ [grantAnnotationKey({ namespace: 'a', serviceAccount: 'b/c' })]: 'a/b/c' })).toEqual([]);
     expect(parseGrants({ [grantAnnotationKey({ namespace: 'A', serviceAccount: 'b' })]: 'A/b' })).toEqual([]);
+    expect(parseGrants({ [key]: 'default/a@not a uid' })).toEqual([]);
+    expect(parseGrants({ [key]: 'default/a@1@2' })).toEqual([]);
   });
 
   it('picks the narrowest grant, and keeps kube-system and the install namespace out of cluster-wide ones', () => {

@@ -17,7 +17,7 @@ describe('evaluatePolicy', () => {
     ['an over-long lifetime', { expirationSeconds: 86401 }, /expirationSeconds 86401 is over 86400 \(the default maximum\)/],
     ['a foreign audience', { audiences: ['sts.amazonaws.com'] }, /audience "sts.amazonaws.com" is not allowed/],
   ] as const)('refuses %s, naming the rule', (_n, patch, message) => {
-    const v = evaluatePolicy({ ...q, ...patch }, []);
+    const v = evaluatePolicy({ ...q, ...(patch as Partial<PolicyQuery>) }, []);
     expect(v.allowed).toBe(false);
     expect(!v.allowed && v.message).toMatch(message);
     expect(!v.allowed && v.message).toContain('cluster "cluster2"');

@@ -89,8 +89,8 @@ describe('decide', () => {
 });
 
 describe('decide: consent', () => {
-  const consent = (grants: Array<{ namespace: string; serviceAccount: string }> | undefined) => ({ importer: 'cluster1', grants });
-  const withGrants = (grants: Array<{ namespace: string; serviceAccount: string }> | undefined): Partial<DecideInput> => ({ cluster: { ...cluster, consent: consent(grants) } });
+  const consent = (grants: Array<{ namespace: string; serviceAccount: string; anchorUid?: string }> | undefined) => ({ importer: 'cluster1', grants });
+  const withGrants = (grants: Array<{ namespace: string; serviceAccount: string; anchorUid?: string }> | undefined): Partial<DecideInput> => ({ cluster: { ...cluster, consent: consent(grants) } });
 
   it('refuses what the target policy refuses before anything else about the source', () => {
     const d = decide({ ...base, cluster: undefined, policy: { allowed: false, message: 'nope: kube-system is never importable' } });
@@ -124,6 +124,9 @@ describe('decide: consent', () => {
     expect(fp).not.toBe(whole.action === 'mint' ? whole.fingerprint : '');
     expect(decide({ ...base, secret: { ...base.secret!, fingerprint: fp }, ...withGrants([ns]) })).toMatchObject({ action: 'mint', why: 'the spec, server, CA or grant changed' });
     expect(decide({ ...base, secret: { ...base.secret!, fingerprint: fp }, ...withGrants([ns, sa]) })).toMatchObject({ action: 'ready' });
+    // Revoked and granted again: a new anchor, so tokens bound to the old one are replaced.
+    const again = decide({ ...base, secret: { ...base.secret!, fingerprint: fp }, ...withGrants([{ ...sa, anchorUid: 'a-new-uid' }]) });
+    expect(again).toMatchObject({ action: 'mint', why: 'the spec, server, CA or grant changed', request: { boundSecret: grantObjectName('cluster1', sa), boundSecretUid: 'a-new-uid' } });
   });
 
   it('a cluster-wide grant never covers kube-system or the install namespace', () => {
