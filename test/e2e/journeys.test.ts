@@ -14,7 +14,7 @@ import { waitFor } from '../harness/https.js';
 import { installLocally, WEBHOOK_CONFIG, type LocalInstall } from '../harness/install.js';
 import { writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from '../integration/cli-support.js';
-import { createImport, readSecret, tokenOf, waitForReady } from '../integration/controller-support.js';
+import { createImport, createPolicy, grantToCluster1, readSecret, tokenOf, waitForReady } from '../integration/controller-support.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'mcsa-journeys-'));
@@ -22,6 +22,7 @@ let install: LocalInstall;
 let local: Awaited<ReturnType<typeof createTestNamespace>>;
 let remote: Awaited<ReturnType<typeof createTestNamespace>>;
 let bootstrapped = false;
+let dropPolicy: (() => Promise<void>) | undefined;
 
 function runClient(mountRoot: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -49,9 +50,13 @@ beforeAll(async () => {
     } });
   }
   await core2.createNamespacedPod({ namespace: remote.name, body: { metadata: { name: 'remote-pod' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } });
+  // Both sides consent: cluster2 grants the two readers to cluster1, cluster1's admin maps the namespaces.
+  for (const sa of ['reader-a', 'reader-b']) await grantToCluster1('grant', [sa, '-n', remote.name]);
+  dropPolicy = await createPolicy('cluster1', `${local.name}-to-${remote.name}`, { clusters: ['cluster2'], mappings: [{ namespace: local.name, remoteNamespace: remote.name, serviceAccounts: ['reader-a', 'reader-b'] }] });
 }, 180_000);
 
 afterAll(async () => {
+  await dropPolicy?.();
   await install?.stop();
   await adminKubeConfig('cluster1').makeApiClient(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name: WEBHOOK_CONFIG }).catch(() => undefined);
   await adminKubeConfig('cluster1').makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: 'multicluster-service-account-webhook-tls' }).catch(() => undefined);

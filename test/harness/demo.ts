@@ -59,6 +59,10 @@ export async function playGettingStarted(say: (step: string, detail?: string) =>
       metadata: { name: 'nginx' },
       spec: { replicas: 2, selector: { matchLabels: { app: 'nginx' } }, template: { metadata: { labels: { app: 'nginx' } }, spec: { containers: [{ name: 'nginx', image: 'nginx' }] } } },
     } });
+    say('in cluster2, its admin grants ServiceAccount default/pod-lister to cluster1 (kubemcsa grant)');
+    const grant = await run(['--import', 'tsx', 'cli/kubemcsa.ts', 'grant', 'pod-lister', '-n', 'default', '--target-name', 'cluster1', '--source-context', 'cluster2'], { KUBECONFIG: testClusters().kubeconfigPath });
+    if (grant.code !== 0) throw new Error(`kubemcsa grant failed: ${grant.stderr}`);
+    for (const line of grant.stderr.trim().split('\n')) say('', line);
     await waitFor('the nginx pods to exist in cluster2', async () => (await core2.listNamespacedPod({ namespace: 'default', labelSelector: 'app=nginx' })).items.length === 2, 60_000, 200);
     say('', 'nginx pods created in cluster2 (they stay Pending: there is no kubelet)');
 
