@@ -152,6 +152,26 @@ export function localTokenTimes(receivedAt: Date, sourceIssuedAt: Date | undefin
   return { issued: receivedAt, expiration: new Date(receivedAt.getTime() + lifetime) };
 }
 
+/**
+ * What to ask the source for, and the fingerprint the resulting Secret carries: the policy's
+ * lifetime and audiences, bound to the covering grant's anchor (none for registrations,
+ * development clusters and cluster-wide grants). The grant is part of the fingerprint: a token
+ * minted under another grant, or under this grant before it was revoked and given again (a new
+ * anchor UID), is replaced.
+ */
+export function tokenRequestFor(baseFingerprint: string, policy: { expirationSeconds: number; audiences: string[] }, covering: { importer: string; grant: Grant } | undefined): { request: TokenRequestPlan; fingerprint: string } {
+  const anchor = covering && anchorFor(covering.importer, covering.grant);
+  const request: TokenRequestPlan = {
+    expirationSeconds: policy.expirationSeconds,
+    audiences: policy.audiences,
+    ...(anchor ? { boundSecret: anchor.name } : {}),
+    ...(anchor?.uid ? { boundSecretUid: anchor.uid } : {}),
+  };
+  if (!covering) return { request, fingerprint: baseFingerprint };
+  const tag = `${describeGrant(covering.grant)}${anchor ? ` bound to Secret ${anchor.name} (${anchor.uid ?? 'uid not recorded'})` : ''}\n${request.expirationSeconds}`;
+  return { request, fingerprint: `${baseFingerprint}+${createHash('sha256').update(tag).digest('hex').slice(0, 16)}` };
+}
+
 /** The exact command that restores a registration (run where both clusters' kubeconfig contexts are). */
 export function restoreCommand(clusterName: string, targetName: string): string {
   return `kubemcsa bootstrap --target-context <context of this cluster> --target-name ${targetName} --source-context <context of ${clusterName}> --source-name ${clusterName}`;
@@ -223,8 +243,7 @@ export function decide(i: DecideInput): Decision {
 
   // The source's consent: registrations mint their own importer's token (the bootstrap's self
   // grant); everything else needs a grant recorded for this target, and is bound to its anchor.
-  let anchor: { name: string; uid?: string } | undefined;
-  let grantTag = '';
+  let covering: { importer: string; grant: Grant } | undefined;
   if (!i.registration && cluster.consent) {
     const { importer, grants } = cluster.consent;
     if (grants === undefined) return { action: 'wait', afterMs: 1_000, why: `the grants of cluster "${cluster.name}" are not known yet` };
@@ -239,17 +258,9 @@ export function decide(i: DecideInput): Decision {
         retry: 'event',
       };
     }
-    anchor = anchorFor(importer, grant);
-    // A grant given again has a new anchor (new UID): tokens bound to the old one are dead.
-    grantTag = `${describeGrant(grant)}${anchor ? ` bound to Secret ${anchor.name} (${anchor.uid ?? 'uid not recorded'})` : ''}`;
+    covering = { importer, grant };
   }
-  const request: TokenRequestPlan = {
-    expirationSeconds: i.policy.expirationSeconds,
-    audiences: i.policy.audiences,
-    ...(anchor ? { boundSecret: anchor.name } : {}),
-    ...(anchor?.uid ? { boundSecretUid: anchor.uid } : {}),
-  };
-  const fingerprint = grantTag ? `${i.fingerprint}+${createHash('sha256').update(`${grantTag}\n${request.expirationSeconds}`).digest('hex').slice(0, 16)}` : i.fingerprint;
+  const { request, fingerprint } = tokenRequestFor(i.fingerprint, i.policy, covering);
 
   const mint = (why: string): Decision => ({ action: 'mint', why, request, fingerprint });
   const s = i.secret;

@@ -31,7 +31,9 @@ import { adminKubeConfig, kubectl } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { serviceAccountKubeconfig } from '../harness/deployment.js';
 import { kubemcsa } from '../integration/cli-support.js';
-import { CONTROLLER_SA, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
+import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
+import { tokenRequestFor } from '../../src/controller/decide.js';
+import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 
 function flag(name: string, dflt: number): number {
@@ -89,8 +91,9 @@ async function createImportsBulk(kubeconfigPath: string, ns: string, names: stri
 class BareClient {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly remotes = new Map<string, { api: CoreV1Api; server: string; caPem: string }>();
-  constructor(local: KubeConfig, registrations: Map<string, { server: string; caPem: string; token: string }>) {
+  private readonly remotes = new Map<string, { api: CoreV1Api; server: string; caPem: string; grant?: Grant }>();
+  /** `registrations`: each source's credentials and the grant it gave cluster1 (the same work the controller does: a bound TokenRequest). */
+  constructor(local: KubeConfig, registrations: Map<string, { server: string; caPem: string; token: string; grant?: Grant }>) {
     this.core = local.makeApiClient(CoreV1Api);
     this.custom = local.makeApiClient(CustomObjectsApi);
     for (const [name, r] of registrations) {
@@ -101,19 +104,21 @@ class BareClient {
         contexts: [{ name, cluster: name, user: `bare@${name}` }],
         currentContext: name,
       });
-      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), server: r.server, caPem: r.caPem });
+      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), server: r.server, caPem: r.caPem, ...(r.grant ? { grant: r.grant } : {}) });
     }
   }
 
   async converge(ns: string, name: string, uid: string, cluster: string): Promise<void> {
     const remote = this.remotes.get(cluster)!;
-    const tr = await remote.api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: 3600, audiences: [] } } });
-    const expiration = new Date(tr.status!.expirationTimestamp!);
     const spec = { clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA };
+    const { request, fingerprint } = tokenRequestFor(mintFingerprint({ spec, server: remote.server, caPem: remote.caPem }), { expirationSeconds: 3600, audiences: [] }, remote.grant && { importer: 'cluster1', grant: remote.grant });
+    const boundObjectRef = request.boundSecret ? { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } : undefined;
+    const tr = await remote.api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: request.expirationSeconds, audiences: request.audiences, ...(boundObjectRef ? { boundObjectRef } : {}) } } });
+    const expiration = new Date(tr.status!.expirationTimestamp!);
     await this.core.createNamespacedSecret({ namespace: ns, body: buildImportSecret({
       importName: name, importNamespace: ns, importUid: uid,
       credential: { token: tr.status!.token!, server: remote.server, caPem: remote.caPem, namespace: REMOTE_NS },
-      issued: new Date(), expiration, remoteUid: '', fingerprint: mintFingerprint({ spec, server: remote.server, caPem: remote.caPem }),
+      issued: new Date(), expiration, remoteUid: '', fingerprint,
     }) });
     await this.custom.patchNamespacedCustomObjectStatus(
       { group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL, name, body: { status: {
@@ -189,6 +194,7 @@ async function main(): Promise<void> {
   let controller: RunningController | undefined;
   try {
     await installControllerPrerequisites('cluster1');
+    const grants = new Map<string, Grant | undefined>();
     for (const source of SOURCES) {
       const boot = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-context', source]);
       if (boot.code !== 0) throw new Error(`bootstrap ${source} failed: ${boot.stderr}`);
@@ -202,7 +208,14 @@ async function main(): Promise<void> {
         metadata: { name: 'bench' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench' },
         subjects: [{ kind: 'ServiceAccount', name: REMOTE_SA, namespace: REMOTE_NS }],
       } });
+      const granted = await kubemcsa(['grant', REMOTE_SA, '-n', REMOTE_NS, '--target-name', 'cluster1', '--source-context', source]);
+      if (granted.code !== 0) throw new Error(`grant in ${source} failed: ${granted.stderr}`);
+      const importer = await core.readNamespacedServiceAccount({ namespace: INSTALL_NAMESPACE, name: 'cluster1' });
+      grants.set(source, parseGrants(importer.metadata?.annotations).find((g) => g.namespace === REMOTE_NS && g.serviceAccount === REMOTE_SA));
     }
+    // cluster1's admin lets every bench namespace import the bench ServiceAccount of REMOTE_NS.
+    const benchNamespaces = ['bench-bare-lat', 'bench-ctrl-lat', ...Array.from({ length: R }, (_, i) => [`bench-bare-${i + 1}`, `bench-ctrl-${i + 1}`]).flat()];
+    await createPolicy('cluster1', 'bench', { mappings: benchNamespaces.map((namespace) => ({ namespace, remoteNamespace: REMOTE_NS, serviceAccounts: [REMOTE_SA] })) });
     const admin1 = adminKubeConfig('cluster1');
     const core1 = admin1.makeApiClient(CoreV1Api);
     const custom1 = admin1.makeApiClient(CustomObjectsApi);
@@ -214,10 +227,11 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bench-'));
     const localKc = reuseConnections(new KubeConfig());
     localKc.loadFromFile(await serviceAccountKubeconfig('cluster1', INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig')));
-    const registrations = new Map<string, { server: string; caPem: string; token: string }>();
+    const registrations = new Map<string, { server: string; caPem: string; token: string; grant?: Grant }>();
     for (const s of SOURCES) {
       const secret = await core1.readNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: secretNameForImport(s) });
-      registrations.set(s, credentialFromSecretData(secret.data)!);
+      const grant = grants.get(s);
+      registrations.set(s, { ...credentialFromSecretData(secret.data)!, ...(grant ? { grant } : {}) });
     }
 
     const deleteNamespace = async (name: string) => {
