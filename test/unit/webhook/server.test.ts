@@ -78,7 +78,15 @@ function serverWith(lookup: ImportLookup, certificates: CertificateSource) {
 describe('WebhookServer', () => {
   it('answers an admission in flight at shutdown, then stops accepting and closes', async () => {
     let release: (s: ServiceAccountImport) => void = () => undefined;
-    const lookup: ImportLookup = { get: () => new Promise((r) => (release = r)) };
+    let arrived: () => void = () => undefined;
+    const reachedLookup = new Promise<void>((r) => (arrived = r));
+    const lookup: ImportLookup = {
+      get: () =>
+        new Promise((r) => {
+          release = r;
+          arrived();
+        }),
+    };
     const material = await leaf();
     const subject = new BehaviorSubject<ServingMaterial | undefined>({ certPem: material.certPem, keyPem: material.keyPem });
     const { server, pipeline } = serverWith(lookup, { material$: subject, start: () => undefined, stop: () => undefined });
@@ -87,7 +95,7 @@ describe('WebhookServer', () => {
     expect((await fetch(`http://127.0.0.1:${server.metricsPort}/readyz`)).status).toBe(200);
 
     const inFlight = post(port);
-    await new Promise((r) => setTimeout(r, 100));
+    await reachedLookup; // the admission is in flight: the server is waiting on its lookup
     const stopped = server.shutdown(5000);
     expect(server.isReady()).toBe(false);
     await expect(post(port)).rejects.toThrow(); // no new connections
