@@ -148,7 +148,9 @@ export function buildImportSecret(o: SecretBuildOptions): V1Secret {
         [SecretAnnotations.expiration]: o.expiration.toISOString(),
         [SecretAnnotations.remoteUid]: o.remoteUid,
         [SecretAnnotations.fingerprint]: o.fingerprint,
-        ...(o.rotation ? { [SecretAnnotations.rotation]: o.rotation } : {}),
+        // Always present (empty when no rotation was asked for): a server-side apply then
+        // owns the key, so a rotation value can never be left behind by an earlier writer.
+        [SecretAnnotations.rotation]: o.rotation ?? '',
         [SecretAnnotations.dataHash]: secretDataHash(data),
       },
       ownerReferences: [

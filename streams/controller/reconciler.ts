@@ -1,7 +1,7 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
-import { API_GROUP, API_VERSION, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
@@ -198,7 +198,7 @@ export class Reconciler {
       fingerprint: decision.fingerprint,
       rotation: imp.rotation,
     });
-    await this.writeSecret(desired, secret, signal);
+    await this.writeSecret(desired, signal);
     log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString(), ...(request.boundSecret ? { boundTo: request.boundSecret } : {}) });
     await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
     this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (minted.expiration.getTime() - this.now().getTime()) / 1000);
@@ -238,20 +238,21 @@ export class Reconciler {
     return { token, issued, expiration, remoteUid };
   }
 
-  private async writeSecret(desired: V1Secret, current: CachedSecret | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * Server-side apply under the controller's field manager: only the fields the controller sets
+   * are its own, so labels and annotations other tools add (reloaders, backup tools) survive every
+   * refresh. `force` takes over fields another manager set on what is the import's Secret.
+   */
+  private async writeSecret(desired: V1Secret, signal: AbortSignal): Promise<void> {
     const ns = desired.metadata!.namespace!;
     const name = desired.metadata!.name!;
-    const opts = callOptions({ timeoutMs: this.o.requestTimeoutMs, signal });
     let written: V1Secret;
     try {
-      written = current
-        ? await this.core.replaceNamespacedSecret({ namespace: ns, name, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.resourceVersion } } }, opts)
-        : await this.core.createNamespacedSecret({ namespace: ns, body: desired }, opts);
+      written = await this.core.patchNamespacedSecret(
+        { namespace: ns, name, body: desired, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
+        callOptions({ timeoutMs: this.o.requestTimeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
+      );
     } catch (e) {
-      const status = httpStatus(e);
-      if (status === 409 || (status === 404 && current)) {
-        throw new RetryableError(`Secret ${ns}/${name} changed while it was being written (${apiErrorMessage(e)}); retrying`);
-      }
       throw new RetryableError(`writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`);
     }
     const key = `${ns}/${name}`;

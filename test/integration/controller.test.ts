@@ -154,12 +154,18 @@ describe('import controller', () => {
     await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued', 10_000);
   });
 
-  it('mints a new token when the spec changes, the remote ServiceAccount is recreated or a rotation is asked for', async () => {
+  it('mints a new token when the spec changes, the remote ServiceAccount is recreated or a rotation is asked for, keeping what other tools added', async () => {
     await createRemoteServiceAccount('changing');
     const name = uniqueName('changing');
     await createImport('cluster1', importOf(name, 'changing'));
     await waitForReady('cluster1', local.name, name, 'True');
     const first = tokenOf(await secretOf(name));
+    // Another tool labels and annotates the Secret (a reloader, a backup tool): every refresh keeps that.
+    const foreign = { labels: { 'backup.example.com/include': 'true' }, annotations: { 'reloader.example.com/match': 'true' } };
+    await apis('cluster1').core.patchNamespacedSecret(
+      { namespace: local.name, name: secretNameForImport(name), body: { metadata: foreign } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 
     await patchImport(name, { spec: { expirationSeconds: 7200 } });
     const second = await waitForNewToken(name, first);
@@ -176,6 +182,10 @@ describe('import controller', () => {
 
     await patchImport(name, { metadata: { annotations: { [ROTATE_ANNOTATION]: 'now' } } });
     await waitForNewToken(name, third);
+    const refreshed = await secretOf(name);
+    expect(refreshed?.metadata?.labels).toMatchObject(foreign.labels);
+    expect(refreshed?.metadata?.annotations).toMatchObject(foreign.annotations);
+    expect(refreshed?.metadata?.managedFields?.some((f) => f.manager === 'multicluster-service-account-controller' && f.operation === 'Apply')).toBe(true);
   });
 
   it('repairs a Secret deleted or edited by hand, and the garbage collector deletes it with its import', async () => {
