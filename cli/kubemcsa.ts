@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// kubemcsa: bootstrap, unbootstrap, export, kubeconfig, status. Run with `node --import tsx cli/kubemcsa.ts`.
+// kubemcsa: bootstrap, unbootstrap, grant, revoke, export, kubeconfig, status. Run with `node --import tsx cli/kubemcsa.ts`.
 // Runners are imported on demand: loading the Kubernetes client takes seconds, `--help` should not.
 import { processOutput } from './lib/output.js';
 import { main, type Runners } from './program.js';
@@ -7,6 +7,8 @@ import { main, type Runners } from './program.js';
 const runners: Runners = {
   bootstrap: async (o, out) => (await import('./lib/bootstrap.js')).runBootstrap(o, out),
   unbootstrap: async (o, out) => (await import('./lib/unbootstrap.js')).runUnbootstrap(o, out),
+  grant: async (o, out) => (await import('./lib/grant.js')).runGrant(o, out),
+  revoke: async (o, out) => (await import('./lib/grant.js')).runRevoke(o, out),
   export: async (o, out) => (await import('./lib/export.js')).runExport(o, out),
   kubeconfig: async (o, out) => (await import('./lib/import-kubeconfig.js')).runImportKubeconfig(o, out),
   status: async (o, out) => (await import('./lib/status.js')).runStatus(o, out),

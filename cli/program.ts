@@ -6,14 +6,17 @@ import { describeError } from '../src/bootstrap/describe.js';
 import { exitCodeOf } from '../src/bootstrap/errors.js';
 import {
   DEFAULT_EXPORT_DURATION,
+  DEFAULT_REGISTRATION_DURATION,
   DEFAULT_TIMEOUT,
   parseBootstrapOptions,
   parseExportOptions,
+  parseGrantOptions,
   parseKubeconfigOptions,
   parseStatusOptions,
   parseUnbootstrapOptions,
   type BootstrapOptions,
   type ExportOptions,
+  type GrantOptions,
   type KubeconfigOptions,
   type StatusOptions,
   type UnbootstrapOptions,
@@ -24,6 +27,8 @@ import type { Output } from './lib/output.js';
 export interface Runners {
   bootstrap(o: BootstrapOptions, out: Output): Promise<void>;
   unbootstrap(o: UnbootstrapOptions, out: Output): Promise<void>;
+  grant(o: GrantOptions, out: Output): Promise<void>;
+  revoke(o: GrantOptions, out: Output): Promise<void>;
   export(o: ExportOptions, out: Output): Promise<void>;
   kubeconfig(o: KubeconfigOptions, out: Output): Promise<void>;
   status(o: StatusOptions, out: Output): Promise<void>;
@@ -55,6 +60,21 @@ function clusterOptions(cmd: Command): Command {
     .option('--source-name <name>', "name of the source cluster (default: the source context's cluster name)");
 }
 
+/** The arguments grant and revoke share: what is granted, to which target, in which source. */
+function grantOptions(cmd: Command): Command {
+  return cmd
+    .argument('[SERVICEACCOUNT]', 'the ServiceAccount of the source to grant (or --all-service-accounts, or --cluster-wide)')
+    .option('-n, --namespace <namespace>', 'namespace of the ServiceAccount(s) in the source (not with --cluster-wide)')
+    .option('--target-name <name>', 'name of the target cluster: its importer ServiceAccount in the source (as given to bootstrap)')
+    .option('--target-context <context>', "instead of --target-name: the kubeconfig context whose cluster name is the target's (not contacted)")
+    .option('--target-kubeconfig <file>', 'kubeconfig file of --target-context (default: KUBECONFIG or ~/.kube/config)')
+    .option('--source-context <context>', 'kubeconfig context of the source cluster (default: the current context)')
+    .option('--source-kubeconfig <file>', 'kubeconfig file of the source cluster (default: KUBECONFIG or ~/.kube/config)')
+    .option('--all-service-accounts', 'every ServiceAccount of --namespace, present and future')
+    .option('--cluster-wide', 'every ServiceAccount of every namespace but kube-system and multicluster-service-account (warns)')
+    .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing');
+}
+
 const outputOption = (choices: string[], fallback: string) =>
   new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
 
@@ -84,8 +104,9 @@ export function buildProgram(runners: Runners, out: Output, errors: { write(s: s
       'after',
       `
 Examples:
-  # Let pods in cluster1 import ServiceAccounts of cluster2
+  # Let pods in cluster1 import ServiceAccount team-a/pod-lister of cluster2
   kubemcsa bootstrap --target-context cluster1 --source-context cluster2
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2
 
   # Print a Secret holding a token of ServiceAccount default/pod-lister, for another cluster
   kubemcsa export pod-lister -n default --context cluster2 | kubectl --context cluster1 apply -f -
@@ -103,13 +124,15 @@ Exit codes: 0 success, 1 failure, 2 usage error. As a kubectl plugin: kubectl mc
       .description(
         'Register a source cluster in a target cluster: create, in the source, the namespace ' +
           'multicluster-service-account, an importer ServiceAccount named after the target and its ' +
-          'least-privilege RBAC (get/list/watch serviceaccounts, create serviceaccounts/token); then, in the ' +
+          'least-privilege RBAC (get/list/watch serviceaccounts, and a token for itself only); then, in the ' +
           'target, a ServiceAccountImport named after the source in multicluster-service-account and its ' +
-          'Secret holding a freshly minted token. Idempotent: a second run changes nothing.',
+          'Secret holding a freshly minted token. No ServiceAccount of the source is importable until it is ' +
+          'granted (kubemcsa grant). Idempotent: a second run changes nothing.',
       ),
   )
     .option('--source-server <url>', 'API server URL the target will use for the source (default: from the source kubeconfig)')
-    .option('--source-namespaces <list>', 'comma-separated source namespaces to grant (default: all namespaces)')
+    .option('--source-namespaces <list>', 'comma-separated source namespaces the importer may read ServiceAccounts in (default: all)')
+    .option('--registration-duration <duration>', "lifetime of the registration's tokens, 10m to 168h (7 days)", DEFAULT_REGISTRATION_DURATION)
     .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing')
     .option('--wait', "wait for the registration's Ready condition (needs the controller in the target)")
     .option('--timeout <duration>', 'how long --wait (and waiting for a namespace being deleted) may take', DEFAULT_TIMEOUT)
@@ -146,6 +169,48 @@ Examples:
   kubemcsa unbootstrap --target-context cluster1 --source-context cluster2 --wait`,
     )
     .action(async (raw: unknown) => runners.unbootstrap(parseUnbootstrapOptions(raw), out));
+
+  grantOptions(
+    program
+      .command('grant')
+      .summary('let a target cluster import a ServiceAccount (or a namespace) of the source')
+      .description(
+        'In the source cluster, let target cluster T (bootstrapped with this source) mint tokens for ServiceAccount ' +
+          'SERVICEACCOUNT of NAMESPACE, for every ServiceAccount of NAMESPACE (--all-service-accounts) or, with a ' +
+          'warning, of every namespace (--cluster-wide): an anchor Secret, a Role and a RoleBinding (or a ' +
+          'ClusterRoleBinding), then a record on the importer ServiceAccount. kube-system and ' +
+          'multicluster-service-account are never granted. Idempotent: a second run changes nothing.',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2
+  kubemcsa grant --all-service-accounts -n team-a --target-context cluster1 --source-context cluster2
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --dry-run`,
+    )
+    .action(async (name: unknown, raw: unknown) => runners.grant(parseGrantOptions(name, raw), out));
+
+  grantOptions(
+    program
+      .command('revoke')
+      .summary('undo a grant: tokens minted under it stop working at once')
+      .description(
+        'In the source cluster, remove a grant made with kubemcsa grant (same arguments): its record on the ' +
+          'importer ServiceAccount first, then its anchor Secret (every token minted under the grant stops ' +
+          'authenticating), RoleBinding and Role (or its ClusterRoleBinding, and the shared ClusterRole once ' +
+          'unused). Absent objects are fine. Idempotent.',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa revoke pod-lister -n team-a --target-name cluster1 --source-context cluster2
+  kubemcsa revoke --cluster-wide --target-name cluster1 --source-context cluster2 --dry-run`,
+    )
+    .action(async (name: unknown, raw: unknown) => runners.revoke(parseGrantOptions(name, raw), out));
 
   program
     .command('export')
@@ -194,10 +259,11 @@ Examples:
 
   program
     .command('status')
-    .summary('show registered clusters and imports')
+    .summary('show registered clusters, imports and grants')
     .description(
       'Show the clusters registered in a cluster (ServiceAccountImports in multicluster-service-account) ' +
-        'with their Ready condition and token expiry, and every ServiceAccountImport in all namespaces.',
+        'with their Ready condition and token expiry, every ServiceAccountImport in all namespaces, and the ' +
+        'grants the cluster gives, as a source, to target clusters.',
     )
     .option('--context <context>', 'kubeconfig context (default: the current context)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')

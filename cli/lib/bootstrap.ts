@@ -9,6 +9,7 @@ import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from 
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
 import { sourcePermissions, targetPermissions } from '../../src/bootstrap/permissions.js';
 import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
+import { localTokenTimes } from '../../src/controller/decide.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
@@ -102,26 +103,24 @@ async function ensureSecret(
     out.progress(`${target.tag} ${describeRef(ref)}: unchanged (token still valid)`);
     return undefined;
   }
-  const minted = await source.mintToken(
-    plan.importer.namespace,
-    plan.importer.name,
-    registration.spec.expirationSeconds ?? plan.expirationSeconds,
-    registration.spec.audiences ?? [],
-  );
-  out.progress(`${source.tag} token minted for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (${decision.reason}), expires ${minted.expiration.toISOString()}`);
+  const requested = registration.spec.expirationSeconds ?? plan.expirationSeconds;
+  const minted = await source.mintToken(plan.importer.namespace, plan.importer.name, requested, registration.spec.audiences ?? []);
+  // As the controller records them: local receive time plus the lifetime the source granted.
+  const times = localTokenTimes(new Date(), jwtIssuedAt(minted.token), minted.expiration, requested);
+  out.progress(`${source.tag} token minted for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (${decision.reason}), expires ${times.expiration.toISOString()}`);
   const secret = buildImportSecret({
     importName: registration.metadata.name,
     importNamespace: plan.secret.namespace,
     importUid,
     credential: { server, caPem, token: minted.token, namespace: plan.importer.namespace },
-    issued: jwtIssuedAt(minted.token) ?? new Date(),
-    expiration: minted.expiration,
+    issued: times.issued,
+    expiration: times.expiration,
     remoteUid: importerUid,
     fingerprint,
   });
   const r = await target.apply({ ...secret, apiVersion: 'v1', kind: 'Secret', metadata: { ...secret.metadata, name: plan.secret.name, namespace: plan.secret.namespace } });
   out.progress(`${target.tag} ${describeRef(ref)}: ${r.outcome}`);
-  return minted.expiration;
+  return times.expiration;
 }
 
 const ImportWithStatus = t.type({ metadata: ObjectMeta, status: t.union([ImportStatus, t.undefined]) });
@@ -155,6 +154,7 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
     targetName: target.name,
     sourceName: source.name,
     ...(opts.sourceNamespaces ? { sourceNamespaces: opts.sourceNamespaces } : {}),
+    registrationSeconds: opts.registrationSeconds,
   });
   await preflight(target, source, plan, out);
   if (opts.dryRun) {
@@ -167,5 +167,8 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
   const registration = await applyRegistration(target, plan, out, deadline);
   const minted = await ensureSecret(target, source, plan, registration, importerUid, server, caPem, out);
   if (opts.wait) await waitReady(target, plan, out, opts.timeoutMs, minted);
-  out.progress(`bootstrapped: ${target.label} can now import ServiceAccounts of ${source.label} (clusterName: ${source.name})`);
+  out.progress(`bootstrapped: ${source.label} is registered in ${target.label} (clusterName: ${source.name}); no ServiceAccount of it is importable yet`);
+  out.progress(
+    `next: grant each ServiceAccount the target may use, in the source: kubemcsa grant SERVICEACCOUNT -n NAMESPACE --target-name ${target.name} --source-context ${source.loaded.contextName}`,
+  );
 }

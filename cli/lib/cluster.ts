@@ -199,6 +199,23 @@ export class ClusterClient {
     return { object, meta, outcome };
   }
 
+  /**
+   * Sets (string) or removes (null) annotations with a JSON merge patch, which touches no other
+   * key: for objects several writers annotate. Undefined when the object does not exist.
+   */
+  async patchAnnotations(ref: ObjectRef, annotations: Record<string, string | null>): Promise<WithMeta | undefined> {
+    const object = await this.call(`patch the annotations of ${describeRef(ref)}`, async () => {
+      try {
+        const body = { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}), annotations } };
+        return await this.objects.patch(body as KubernetesObject, undefined, undefined, CLI_FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      } catch (e) {
+        if (httpStatusOf(e) === 404) return undefined;
+        throw e;
+      }
+    });
+    return object === undefined ? undefined : decodeOrThrow(WithMeta, object, `${describeRef(ref)} in ${this.label}`);
+  }
+
   /** Deletes an object; `absent` when it was already gone. */
   async delete(ref: ObjectRef): Promise<'deleted' | 'absent'> {
     return this.call(`delete ${describeRef(ref)}`, async () => {

@@ -1,17 +1,22 @@
 // Steps shared by bootstrap and unbootstrap: resolving the two clusters, pre-flight reachability,
 // the install namespace (ensure / delete when nothing else is left in it), waiting with deadlines.
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../../src/api/decode.js';
 import { CliError } from '../../src/bootstrap/errors.js';
-import { isManaged, validateClusterName } from '../../src/bootstrap/names.js';
+import { isManaged, managedSelector, validateClusterName } from '../../src/bootstrap/names.js';
 import type { NamedClusterSelector } from '../../src/bootstrap/options.js';
 import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
-import { describeRef, namespaceBlockers, refOf, type Manifest, type NamespaceItem } from '../../src/bootstrap/plan.js';
+import { clusterRoleStillUsed, describeRef, namespaceBlockers, refOf, type BindingInfo, type Manifest, type NamespaceItem, type ObjectRef } from '../../src/bootstrap/plan.js';
 import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { ClusterClient } from './cluster.js';
 import { loadCluster } from './kubeconfig.js';
 import type { Output } from './output.js';
 
 export const POLL_MS = 500;
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
 
 export interface ResolvedClusters {
   target: ClusterClient;
@@ -131,6 +136,43 @@ export async function deleteNamespaceIfUnused(c: ClusterClient, name: string, ou
   }
   out.progress(`${c.tag} ${describeRef(ref)}: ${await c.delete(ref)}`);
   return true;
+}
+
+/** Deletes `ref` if it exists and kubemcsa created it (or `owned` says it is ours). */
+export async function deleteIfOurs(c: ClusterClient, ref: ObjectRef, out: Output, owned: (labels: Record<string, string> | undefined) => boolean = isManaged): Promise<void> {
+  const meta = await c.readMeta(ref);
+  if (meta === undefined) {
+    out.progress(`${c.tag} ${describeRef(ref)}: absent`);
+    return;
+  }
+  if (!owned(meta.metadata.labels)) {
+    out.progress(`${c.tag} ${describeRef(ref)}: kept (not created by kubemcsa)`);
+    return;
+  }
+  out.progress(`${c.tag} ${describeRef(ref)}: ${await c.delete(ref)}`);
+}
+
+export async function ourBindings(c: ClusterClient, labelSelector: string): Promise<Array<BindingInfo & { terminating: boolean }>> {
+  const lists = await Promise.all(
+    ['ClusterRoleBinding', 'RoleBinding'].map(async (kind) =>
+      (await c.list(RBAC, kind, { labelSelector })).map(({ raw, meta }) => ({
+        kind,
+        name: meta.metadata.name,
+        ...(meta.metadata.namespace ? { namespace: meta.metadata.namespace } : {}),
+        roleRef: decodeOrThrow(RoleRef, raw, `${kind} ${meta.metadata.name} in ${c.label}`).roleRef,
+        terminating: meta.metadata.deletionTimestamp !== undefined && meta.metadata.deletionTimestamp !== null,
+      })),
+    ),
+  );
+  return lists.flat();
+}
+
+/** Deletes the shared ClusterRole `ref` (if kubemcsa created it) once no binding of kubemcsa refers to it. */
+export async function deleteClusterRoleIfUnused(c: ClusterClient, ref: ObjectRef, out: Output): Promise<void> {
+  const remaining = (await ourBindings(c, managedSelector)).filter((b) => !b.terminating);
+  const users = clusterRoleStillUsed(remaining, ref.name);
+  if (users.length === 0) await deleteIfOurs(c, ref, out);
+  else out.progress(`${c.tag} ${describeRef(ref)}: kept (still bound for ${users.length} other binding(s))`);
 }
 
 /** Polls `check` until it returns a value, or fails with `onTimeout()` once `deadline` passes. */

@@ -1,23 +1,22 @@
 // `kubemcsa unbootstrap`: removes a registration from both sides. After a pre-flight (reachable,
 // allowed to delete all of it): target first (the registration and its Secret), then the source
-// (bindings, roles, the importer ServiceAccount: deleting it revokes every token it minted), then
+// (the target's grants, bindings, roles, the importer ServiceAccount: deleting it revokes every
+// token it minted), then
 // the shared ClusterRole and, last, the namespaces once unused. With
 // --wait it also waits for the source to refuse the registration's token: the API server caches
 // a successful token authentication for 10 s, so deleting the ServiceAccount is not instant.
 import { IMPORT_LABEL } from '../../src/constants.js';
-import { importerBindingName, isManaged, managedSelector } from '../../src/bootstrap/names.js';
+import { GRANT_OBJECT_KINDS, grantObjectsSelector, TOKEN_MINTER_CLUSTER_ROLE } from '../../src/bootstrap/grant.js';
+import { importerBindingName } from '../../src/bootstrap/names.js';
 import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
 import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
-import { clusterRoleStillUsed, describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
-import * as t from 'io-ts';
-import { decodeOrThrow } from '../../src/api/decode.js';
+import { describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
 import { credentialFromSecretData } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
-import { allChecks, checkPermissions, checkReachable, deleteNamespaceIfUnused, pollUntil, resolveClusters } from './shared.js';
+import { allChecks, checkPermissions, checkReachable, deleteClusterRoleIfUnused, deleteIfOurs, deleteNamespaceIfUnused, ourBindings, pollUntil, resolveClusters } from './shared.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
-const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
 
 /** The token in the registration's Secret in the target, if the Secret is ours and holds one. */
 async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceName: string): Promise<string | undefined> {
@@ -26,29 +25,16 @@ async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceNa
   return credentialFromSecretData(secret.data)?.token;
 }
 
-/** Deletes `ref` if it exists and kubemcsa created it (or `owned` says it is ours). */
-async function deleteIfOurs(c: ClusterClient, ref: ObjectRef, out: Output, owned: (labels: Record<string, string> | undefined) => boolean = isManaged): Promise<void> {
-  const meta = await c.readMeta(ref);
-  if (meta === undefined) {
-    out.progress(`${c.tag} ${describeRef(ref)}: absent`);
-    return;
-  }
-  if (!owned(meta.metadata.labels)) {
-    out.progress(`${c.tag} ${describeRef(ref)}: kept (not created by kubemcsa)`);
-    return;
-  }
-  out.progress(`${c.tag} ${describeRef(ref)}: ${await c.delete(ref)}`);
-}
-
-async function ourBindings(c: ClusterClient, labelSelector: string): Promise<Array<BindingInfo & { terminating: boolean }>> {
+/** Every grant object (anchor Secret, Role, RoleBinding, ClusterRoleBinding) made for the target, in deletion order. */
+async function grantObjectsOf(source: ClusterClient, targetSelector: string): Promise<ObjectRef[]> {
+  const labelSelector = grantObjectsSelector(targetSelector);
   const lists = await Promise.all(
-    ['ClusterRoleBinding', 'RoleBinding'].map(async (kind) =>
-      (await c.list(RBAC, kind, { labelSelector })).map(({ raw, meta }) => ({
+    GRANT_OBJECT_KINDS.map(async ({ apiVersion, kind }) =>
+      (await source.list(apiVersion, kind, { labelSelector })).map(({ meta }) => ({
+        apiVersion,
         kind,
         name: meta.metadata.name,
         ...(meta.metadata.namespace ? { namespace: meta.metadata.namespace } : {}),
-        roleRef: decodeOrThrow(RoleRef, raw, `${kind} ${meta.metadata.name} in ${c.label}`).roleRef,
-        terminating: meta.metadata.deletionTimestamp !== undefined && meta.metadata.deletionTimestamp !== null,
       })),
     ),
   );
@@ -71,6 +57,7 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   const bindingName = importerBindingName(target.name);
   // Pre-flight: reachable, and allowed to delete everything below, before anything is deleted.
   let bindings: BindingInfo[] = [];
+  let grantObjects: ObjectRef[] = [];
   await allChecks([
     async () => {
       await checkReachable(target, out);
@@ -79,7 +66,8 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
     async () => {
       await checkReachable(source, out);
       bindings = (await ourBindings(source, plan.sourceSelector)).filter((b) => b.name === bindingName);
-      await checkPermissions(source, unbootstrapPermissions(plan, bindings).source, 'read and delete', out);
+      grantObjects = await grantObjectsOf(source, plan.sourceSelector);
+      await checkPermissions(source, unbootstrapPermissions(plan, bindings, grantObjects).source, 'read and delete', out);
     },
   ]);
   const [registration, secret] = plan.target;
@@ -90,6 +78,10 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   else out.progress(`${target.tag} ServiceAccountImport API not served: no registration to delete`);
   await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
 
+  // The target's grants first: deleting their anchors stops every token minted under them.
+  for (const ref of grantObjects) out.progress(`${source.tag} ${describeRef(ref)}: ${await source.delete(ref)} (grant)`);
+  await deleteClusterRoleIfUnused(source, { apiVersion: RBAC, kind: 'ClusterRole', name: TOKEN_MINTER_CLUSTER_ROLE }, out);
+
   const done: ObjectRef[] = [];
   for (const b of bindings) {
     const ref = { apiVersion: RBAC, kind: b.kind, name: b.name, ...(b.namespace ? { namespace: b.namespace } : {}) };
@@ -97,10 +89,7 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
     done.push(ref);
   }
   for (const ref of plan.source) if (!done.some((d) => sameRef(d, ref))) await deleteIfOurs(source, ref, out);
-  const remaining = (await ourBindings(source, managedSelector)).filter((b) => !b.terminating);
-  const users = clusterRoleStillUsed(remaining);
-  if (users.length === 0) await deleteIfOurs(source, plan.clusterRole, out);
-  else out.progress(`${source.tag} ${describeRef(plan.clusterRole)}: kept (still bound for ${users.length} other importer binding(s))`);
+  await deleteClusterRoleIfUnused(source, plan.clusterRole, out);
   // The namespaces last: they go only if emptied, and a failure here leaves just them behind.
   const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
   const sourceNsDeleted = await deleteNamespaceIfUnused(source, plan.namespace, out);

@@ -1,6 +1,7 @@
 // Turning errors and API objects into the one-line messages and tables the CLI prints. Pure.
 import { redact } from '../logger.js';
 import { readyCondition, type ServiceAccountImport } from '../api/import.js';
+import { grantScope, parseGrants, type GrantScope } from '../consent/grants.js';
 
 function statusMessage(body: unknown): string | undefined {
   let parsed: unknown = body;
@@ -123,5 +124,28 @@ export function importsTable(rows: ImportRow[], now: Date): string {
   return formatTable(
     ['NAMESPACE', 'NAME', 'CLUSTER', 'REMOTE', 'READY', 'REASON', 'EXPIRES'],
     rows.map((r) => [r.namespace, r.name, r.cluster, r.remote, r.ready, r.reason, relativeTime(r.expires, now)]),
+  );
+}
+
+/** A grant this cluster gives as a source, as `kubemcsa status` shows it. */
+export interface GrantRow {
+  target: string;
+  namespace: string;
+  serviceAccount: string;
+  scope: GrantScope;
+}
+
+/** The grants recorded on one importer ServiceAccount (named after its target cluster). */
+export function grantRows(importer: { metadata: { name: string; annotations?: Record<string, string> | undefined } }): GrantRow[] {
+  return parseGrants(importer.metadata.annotations)
+    .map((g) => ({ target: importer.metadata.name, namespace: g.namespace, serviceAccount: g.serviceAccount, scope: grantScope(g) }))
+    .sort((a, b) => `${a.namespace}/${a.serviceAccount}`.localeCompare(`${b.namespace}/${b.serviceAccount}`));
+}
+
+export function grantsTable(rows: GrantRow[]): string {
+  if (rows.length === 0) return 'No grants.\n';
+  return formatTable(
+    ['TARGET', 'NAMESPACE', 'SERVICEACCOUNT', 'SCOPE'],
+    rows.map((r) => [r.target, r.namespace, r.serviceAccount, r.scope]),
   );
 }

@@ -2,8 +2,13 @@
 // these codecs and checks turn them into typed options or a UsageError naming the flag.
 import * as t from 'io-ts';
 import { decode } from '../api/decode.js';
+import { MAX_EXPIRATION_SECONDS } from '../api/import.js';
+import { parseDuration as parseDurationText } from '../duration.js';
 import { dns1123LabelError, dns1123SubdomainError } from '../naming.js';
 import { UsageError } from './errors.js';
+import { ALL, type Grant } from '../consent/grants.js';
+import { checkGrantable } from './grant.js';
+import { DEFAULT_REGISTRATION_SECONDS } from './plan.js';
 
 const str = t.union([t.string, t.undefined]);
 const bool = t.union([t.boolean, t.undefined]);
@@ -19,7 +24,7 @@ export const ClusterFlags = t.partial({
 
 export const BootstrapFlags = t.intersection([
   ClusterFlags,
-  t.partial({ sourceServer: str, sourceNamespaces: str, dryRun: bool, wait: bool, timeout: str }),
+  t.partial({ sourceServer: str, sourceNamespaces: str, registrationDuration: str, dryRun: bool, wait: bool, timeout: str }),
 ]);
 
 export const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str })]);
@@ -34,6 +39,11 @@ export const ExportFlags = t.partial({
   output: str,
   server: str,
 });
+
+export const GrantFlags = t.intersection([
+  ClusterFlags,
+  t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool }),
+]);
 
 export const KubeconfigFlags = t.partial({ namespace: str, context: str, kubeconfig: str });
 export const StatusFlags = t.partial({ context: str, kubeconfig: str, output: str });
@@ -54,6 +64,8 @@ export interface BootstrapOptions {
   source: NamedClusterSelector;
   sourceServer?: string;
   sourceNamespaces?: string[];
+  /** Lifetime of the registration's tokens (spec.expirationSeconds of the registration). */
+  registrationSeconds: number;
   dryRun: boolean;
   wait: boolean;
   timeoutMs: number;
@@ -64,6 +76,15 @@ export interface UnbootstrapOptions {
   source: NamedClusterSelector;
   wait: boolean;
   timeoutMs: number;
+}
+
+/** `kubemcsa grant` and `kubemcsa revoke`: one grant, in the source only. */
+export interface GrantOptions {
+  source: ClusterSelector;
+  /** The target: its name, or the context whose cluster name it is (never contacted). */
+  target: NamedClusterSelector;
+  grant: Grant;
+  dryRun: boolean;
 }
 
 export type OutputFormat = 'yaml' | 'json';
@@ -91,6 +112,9 @@ export const DEFAULT_TIMEOUT = '2m';
 export const DEFAULT_EXPORT_DURATION = '1h';
 /** The TokenRequest API's minimum lifetime. */
 export const MIN_TOKEN_SECONDS = 600;
+export const DEFAULT_REGISTRATION_DURATION = `${DEFAULT_REGISTRATION_SECONDS / 3600}h`;
+/** The longest registration token bootstrap asks for (7 days, the import API's maximum). */
+export const MAX_REGISTRATION_SECONDS = MAX_EXPIRATION_SECONDS;
 
 function decodeFlags<A, O>(codec: t.Type<A, O, unknown>, raw: unknown): A {
   const r = decode(codec, raw);
@@ -98,21 +122,23 @@ function decodeFlags<A, O>(codec: t.Type<A, O, unknown>, raw: unknown): A {
   return r.value;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** A duration as Go and kubectl write them (`90s`, `2m`, `1h30m`, `500ms`) or plain seconds; in ms. */
 export function parseDuration(s: string, flag: string): number {
-  const v = s.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const part = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
-  let total = 0;
-  let end = 0;
-  for (let m = part.exec(v); m !== null; m = part.exec(v)) {
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    end = part.lastIndex;
+  try {
+    return parseDurationText(s, flag);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  if (v === '' || end !== v.length) throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected a duration such as 90s, 2m or 1h30m`);
-  return Math.round(total);
+}
+
+/** A token lifetime: whole seconds, at least the TokenRequest minimum (10m), at most `maxSeconds`. */
+export function parseTokenSeconds(s: string, flag: string, maxSeconds?: number): number {
+  const ms = parseDuration(s, flag);
+  const range = maxSeconds === undefined ? `at least ${MIN_TOKEN_SECONDS} s (10m)` : `from ${MIN_TOKEN_SECONDS} s (10m) to ${maxSeconds} s (${maxSeconds / 3600}h)`;
+  if (ms % 1000 !== 0 || ms / 1000 < MIN_TOKEN_SECONDS || (maxSeconds !== undefined && ms / 1000 > maxSeconds)) {
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: a token lives ${range}, in whole seconds`);
+  }
+  return ms / 1000;
 }
 
 function nonEmpty(s: string | undefined): string | undefined {
@@ -175,6 +201,7 @@ export function parseBootstrapOptions(raw: unknown): BootstrapOptions {
     ...clusterSelectors(f),
     ...(f.sourceServer !== undefined ? { sourceServer: parseServerUrl(f.sourceServer, '--source-server') } : {}),
     ...(f.sourceNamespaces !== undefined ? { sourceNamespaces: parseNamespaceList(f.sourceNamespaces, '--source-namespaces') } : {}),
+    registrationSeconds: parseTokenSeconds(f.registrationDuration ?? DEFAULT_REGISTRATION_DURATION, '--registration-duration', MAX_REGISTRATION_SECONDS),
     dryRun: f.dryRun ?? false,
     wait: f.wait ?? false,
     timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout'),
@@ -184,6 +211,33 @@ export function parseBootstrapOptions(raw: unknown): BootstrapOptions {
 export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
   const f = decodeFlags(UnbootstrapFlags, raw);
   return { ...clusterSelectors(f), wait: f.wait ?? false, timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
+}
+
+/**
+ * Grant and revoke: exactly one of a ServiceAccount NAME (with -n), --all-service-accounts (with
+ * -n) or --cluster-wide (without -n); kube-system and the install namespace are refused.
+ */
+export function parseGrantOptions(name: unknown, raw: unknown): GrantOptions {
+  const f = decodeFlags(GrantFlags, raw);
+  const { target, source } = clusterSelectors(f);
+  if (f.sourceName !== undefined) throw new UsageError('--source-name is not used by grant and revoke (they only talk to the source)');
+  if (target.name === undefined && target.context === undefined && target.kubeconfig === undefined) {
+    throw new UsageError('name the target cluster with --target-name (or --target-context/--target-kubeconfig, whose cluster name is used)');
+  }
+  const sa = checkName(typeof name === 'string' ? name : undefined, 'ServiceAccount name', 'subdomain');
+  const chosen = [sa !== undefined, f.allServiceAccounts === true, f.clusterWide === true].filter(Boolean).length;
+  if (chosen !== 1) throw new UsageError('give exactly one of a SERVICEACCOUNT argument, --all-service-accounts or --cluster-wide');
+  const namespace = checkName(f.namespace, '--namespace', 'label');
+  let grant: Grant;
+  if (f.clusterWide === true) {
+    if (namespace !== undefined) throw new UsageError('--cluster-wide covers every namespace: it takes no --namespace');
+    grant = { namespace: ALL, serviceAccount: ALL };
+  } else {
+    if (namespace === undefined) throw new UsageError(`missing --namespace: the namespace of ${sa !== undefined ? `ServiceAccount ${sa}` : 'the ServiceAccounts'} in the source`);
+    grant = { namespace, serviceAccount: sa ?? ALL };
+  }
+  checkGrantable(grant);
+  return { source, target, grant, dryRun: f.dryRun ?? false };
 }
 
 function selector(f: { kubeconfig?: string | undefined; context?: string | undefined }): ClusterSelector {
@@ -210,10 +264,7 @@ export function parseExportOptions(name: unknown, raw: unknown): ExportOptions {
   if (sa === undefined) throw new UsageError('missing the ServiceAccount NAME argument');
   const namespace = checkName(f.namespace, '--namespace', 'label');
   const secretName = checkName(f.as, '--as', 'subdomain') ?? sa;
-  const durationMs = parseDuration(f.duration ?? DEFAULT_EXPORT_DURATION, '--duration');
-  if (durationMs % 1000 !== 0 || durationMs / 1000 < MIN_TOKEN_SECONDS) {
-    throw new UsageError(`invalid --duration ${JSON.stringify(f.duration)}: a token lives at least ${MIN_TOKEN_SECONDS} s (10m), in whole seconds`);
-  }
+  const expirationSeconds = parseTokenSeconds(f.duration ?? DEFAULT_EXPORT_DURATION, '--duration');
   const audiences = (f.audience ?? []).map((a) => a.trim());
   if (audiences.some((a) => a === '')) throw new UsageError('--audience must not be empty');
   return {
@@ -221,7 +272,7 @@ export function parseExportOptions(name: unknown, raw: unknown): ExportOptions {
     serviceAccount: sa,
     ...(namespace !== undefined ? { namespace } : {}),
     secretName,
-    expirationSeconds: durationMs / 1000,
+    expirationSeconds,
     audiences: [...new Set(audiences)],
     output: parseOutput(f.output, ['yaml', 'json'] as const, 'yaml'),
     ...(f.server !== undefined ? { server: parseServerUrl(f.server, '--server') } : {}),

@@ -2,6 +2,7 @@
 // checked in the pre-flight with SelfSubjectAccessReviews so a missing permission fails before
 // anything is written (or deleted).
 import { API_GROUP, IMPORT_PLURAL } from '../constants.js';
+import { permissionFor } from './grant.js';
 import type { BootstrapPlan, UnbootstrapPlan } from './plan.js';
 
 export interface Permission {
@@ -27,10 +28,10 @@ function applyable(group: string, resource: string, namespace?: string): Permiss
 
 export function sourcePermissions(plan: BootstrapPlan): Permission[] {
   const ns = plan.importer.namespace;
-  const bindings =
-    plan.input.sourceNamespaces === undefined
-      ? applyable(RBAC, 'clusterrolebindings')
-      : plan.input.sourceNamespaces.flatMap((n) => applyable(RBAC, 'rolebindings', n));
+  // The importer's read bindings as the plan has them (with --source-namespaces, the install namespace too).
+  const bindings = plan.source
+    .filter((m) => m.kind === 'ClusterRoleBinding' || (m.kind === 'RoleBinding' && m.metadata.namespace !== ns))
+    .flatMap((m) => applyable(RBAC, m.kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : 'rolebindings', m.metadata.namespace));
   return [
     { verb: 'get', group: '', resource: 'namespaces' },
     ...applyable(RBAC, 'clusterroles'),
@@ -58,7 +59,11 @@ function removable(group: string, resource: string, namespace?: string): Permiss
  * install namespace is not asked for: it happens last and only when the namespace is left
  * empty, so failing there leaves just that namespace, which a re-run removes.
  */
-export function unbootstrapPermissions(plan: UnbootstrapPlan, bindings: Array<{ kind: string; namespace?: string }>): { target: Permission[]; source: Permission[] } {
+export function unbootstrapPermissions(
+  plan: UnbootstrapPlan,
+  bindings: Array<{ kind: string; namespace?: string }>,
+  grantObjects: Array<{ kind: string; namespace?: string }> = [],
+): { target: Permission[]; source: Permission[] } {
   const ns = plan.namespace;
   const bindingDeletes = bindings.map((b) => ({
     verb: 'delete',
@@ -71,6 +76,8 @@ export function unbootstrapPermissions(plan: UnbootstrapPlan, bindings: Array<{ 
     source: [
       { verb: 'get', group: '', resource: 'namespaces' },
       ...bindingDeletes,
+      // The objects of the target's grants (anchors, roles, bindings) wherever they are.
+      ...grantObjects.map((o) => permissionFor('delete', o)),
       ...removable(RBAC, 'rolebindings', ns),
       ...removable(RBAC, 'roles', ns),
       ...removable('', 'serviceaccounts', ns),

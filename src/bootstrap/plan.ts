@@ -1,7 +1,7 @@
 // The bootstrap plan: which objects kubemcsa applies in the source and the target cluster for one
 // registration, and which it deletes on unbootstrap. Pure: no API calls here (cli/lib applies it).
 import { API_GROUP_VERSION, IMPORT_KIND, INSTALL_NAMESPACE } from '../constants.js';
-import { DEFAULT_EXPIRATION_SECONDS } from '../api/import.js';
+import { GRANT_LABEL } from '../consent/grants.js';
 import { secretNameForImport } from '../naming.js';
 import {
   IMPORTER_CLUSTER_ROLE,
@@ -50,7 +50,12 @@ export interface BootstrapInput {
   sourceName: string;
   /** Namespaces the importer may read ServiceAccounts in; undefined = cluster-wide. */
   sourceNamespaces?: string[];
+  /** Lifetime of the registration's tokens (default: DEFAULT_REGISTRATION_SECONDS). */
+  registrationSeconds?: number;
 }
+
+/** The registration's token lifetime unless `--registration-duration` says otherwise (24 h). */
+export const DEFAULT_REGISTRATION_SECONDS = 86_400;
 
 export interface BootstrapPlan {
   input: BootstrapInput;
@@ -58,11 +63,11 @@ export interface BootstrapPlan {
   sourceNamespace: Manifest;
   /** Applied in order, after the namespace. */
   source: Manifest[];
-  /** Bindings carrying this selector in the source that are not in `source` are stale: deleted. */
+  /** Bindings carrying this selector in the source that are not in `source` are stale: deleted (grants' bindings never match it). */
   pruneSelector: string;
   targetNamespace: Manifest;
   /** The ServiceAccountImport that registers the source in the target. */
-  registration: Manifest & { spec: { clusterName: string; namespace: string; name: string } };
+  registration: Manifest & { spec: { clusterName: string; namespace: string; name: string; expirationSeconds: number } };
   /** Its generated Secret and the importer ServiceAccount whose token it holds. */
   secret: { name: string; namespace: string };
   importer: { name: string; namespace: string };
@@ -71,11 +76,16 @@ export interface BootstrapPlan {
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 
-/** The importer's only permissions: read ServiceAccounts and mint their tokens. No Secret verbs. */
-export const IMPORTER_RULES = [
-  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
-] as const;
+/**
+ * The importer's only permissions from bootstrap: read ServiceAccounts. Token rights come from
+ * grants (src/bootstrap/grant.ts), plus the self Role for its own token. No Secret verbs.
+ */
+export const IMPORTER_RULES = [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }] as const;
+
+/** The namespaces the importer reads ServiceAccounts in: the given ones plus the install namespace (its own ServiceAccount records the grants). */
+export function readNamespaces(sourceNamespaces: string[]): string[] {
+  return [...new Set([...sourceNamespaces, INSTALL_NAMESPACE])];
+}
 
 function namespaceManifest(name: string): Manifest {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...sharedLabels } } };
@@ -88,6 +98,7 @@ function importerSubject(targetName: string) {
 /** The objects of one registration: source cluster `sourceName` imported into `targetName`. */
 export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
   const { targetName, sourceName } = input;
+  const expirationSeconds = input.registrationSeconds ?? DEFAULT_REGISTRATION_SECONDS;
   const labels = sourceLabels(targetName);
   const bindingName = importerBindingName(targetName);
   const roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: IMPORTER_CLUSTER_ROLE };
@@ -101,7 +112,7 @@ export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
   const bindings: Manifest[] =
     input.sourceNamespaces === undefined
       ? [{ apiVersion: RBAC, kind: 'ClusterRoleBinding', metadata: { name: bindingName, labels }, roleRef, subjects: importerSubject(targetName) }]
-      : [...new Set(input.sourceNamespaces)].map((ns) => ({
+      : readNamespaces(input.sourceNamespaces).map((ns) => ({
           apiVersion: RBAC,
           kind: 'RoleBinding',
           metadata: { name: bindingName, namespace: ns, labels },
@@ -133,18 +144,18 @@ export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
       namespace: INSTALL_NAMESPACE,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SOURCE_LABEL]: labelValueFor(sourceName) },
     },
-    spec: { clusterName: sourceName, namespace: INSTALL_NAMESPACE, name: targetName },
+    spec: { clusterName: sourceName, namespace: INSTALL_NAMESPACE, name: targetName, expirationSeconds },
   };
   return {
     input,
     sourceNamespace: namespaceManifest(INSTALL_NAMESPACE),
     source: [clusterRole, serviceAccount, ...bindings, selfRole, selfBinding],
-    pruneSelector: sourceSelector(targetName),
+    pruneSelector: `${sourceSelector(targetName)},!${GRANT_LABEL}`,
     targetNamespace: namespaceManifest(INSTALL_NAMESPACE),
     registration,
     secret: { name: secretNameForImport(sourceName), namespace: INSTALL_NAMESPACE },
     importer: { name: targetName, namespace: INSTALL_NAMESPACE },
-    expirationSeconds: DEFAULT_EXPIRATION_SECONDS,
+    expirationSeconds,
   };
 }
 
@@ -163,7 +174,7 @@ export function describePlan(plan: BootstrapPlan, source: string, target: string
     ...plan.source.map((m) => `${s} apply ${describeRef(refOf(m))}`),
     `${s} delete bindings labelled ${plan.pruneSelector} that are not listed above`,
     `${t} ensure Namespace ${plan.targetNamespace.metadata.name} exists`,
-    `${t} apply ${describeRef(refOf(plan.registration))} (spec: clusterName=${plan.registration.spec.clusterName}, namespace=${plan.registration.spec.namespace}, name=${plan.registration.spec.name})`,
+    `${t} apply ${describeRef(refOf(plan.registration))} (spec: clusterName=${plan.registration.spec.clusterName}, namespace=${plan.registration.spec.namespace}, name=${plan.registration.spec.name}, expirationSeconds=${plan.registration.spec.expirationSeconds})`,
     `${s} mint a token for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (TokenRequest, ${plan.expirationSeconds} s) unless the Secret's token is still good`,
     `${t} apply Secret ${plan.secret.namespace}/${plan.secret.name} with that token, the source server and CA`,
   ];
@@ -210,9 +221,9 @@ export interface BindingInfo {
   roleRef: { kind: string; name: string };
 }
 
-/** The ClusterRole can go once no remaining binding refers to it. */
-export function clusterRoleStillUsed(remaining: BindingInfo[]): BindingInfo[] {
-  return remaining.filter((b) => b.roleRef.kind === 'ClusterRole' && b.roleRef.name === IMPORTER_CLUSTER_ROLE);
+/** A shared ClusterRole (the importer's by default) can go once no remaining binding refers to it. */
+export function clusterRoleStillUsed(remaining: BindingInfo[], clusterRole = IMPORTER_CLUSTER_ROLE): BindingInfo[] {
+  return remaining.filter((b) => b.roleRef.kind === 'ClusterRole' && b.roleRef.name === clusterRole);
 }
 
 /** Something found in the install namespace while deciding whether to delete it. */

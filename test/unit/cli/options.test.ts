@@ -4,6 +4,7 @@ import {
   parseBootstrapOptions,
   parseDuration,
   parseExportOptions,
+  parseGrantOptions,
   parseKubeconfigOptions,
   parseNamespaceList,
   parseServerUrl,
@@ -31,7 +32,7 @@ describe('durations', () => {
 
 describe('bootstrap options', () => {
   it('fills defaults', () => {
-    expect(parseBootstrapOptions({})).toEqual({ target: {}, source: {}, dryRun: false, wait: false, timeoutMs: 120_000 });
+    expect(parseBootstrapOptions({})).toEqual({ target: {}, source: {}, registrationSeconds: 86_400, dryRun: false, wait: false, timeoutMs: 120_000 });
   });
 
   it('passes the cluster flags through', () => {
@@ -44,6 +45,7 @@ describe('bootstrap options', () => {
       sourceName: 'us-1',
       sourceServer: 'https://us-1.example.com:6443/',
       sourceNamespaces: ' a, b,,a ',
+      registrationDuration: '1h30m',
       dryRun: true,
       wait: true,
       timeout: '30s',
@@ -53,6 +55,7 @@ describe('bootstrap options', () => {
       source: { context: 'c2', kubeconfig: '/s.yaml', name: 'us-1' },
       sourceServer: 'https://us-1.example.com:6443',
       sourceNamespaces: ['a', 'b'],
+      registrationSeconds: 5400,
       dryRun: true,
       wait: true,
       timeoutMs: 30_000,
@@ -71,6 +74,13 @@ describe('bootstrap options', () => {
     expect(() => parseBootstrapOptions({ dryRun: 'yes' })).toThrow(/invalid options/);
   });
 
+  it('--registration-duration: 10m to 168h, whole seconds', () => {
+    expect(parseBootstrapOptions({ registrationDuration: '10m' }).registrationSeconds).toBe(600);
+    expect(parseBootstrapOptions({ registrationDuration: '168h' }).registrationSeconds).toBe(604_800);
+    for (const bad of ['9m59s', '168h1s', '1500ms', 'a day']) expect(() => parseBootstrapOptions({ registrationDuration: bad })).toThrow(UsageError);
+    expect(() => parseBootstrapOptions({ registrationDuration: '5m' })).toThrow(/--registration-duration "5m"/);
+  });
+
   it('unbootstrap takes the same cluster flags', () => {
     expect(parseUnbootstrapOptions({ targetContext: 'a', sourceName: 'b', wait: true })).toEqual({
       target: { context: 'a' },
@@ -78,6 +88,39 @@ describe('bootstrap options', () => {
       wait: true,
       timeoutMs: 120_000,
     });
+  });
+});
+
+describe('grant options', () => {
+  const target = { targetName: 'cluster1' };
+
+  it('reads the three scopes', () => {
+    expect(parseGrantOptions('sa', { ...target, namespace: 'team-a' })).toEqual({ source: {}, target: { name: 'cluster1' }, grant: { namespace: 'team-a', serviceAccount: 'sa' }, dryRun: false });
+    expect(parseGrantOptions(undefined, { ...target, namespace: 'team-a', allServiceAccounts: true }).grant).toEqual({ namespace: 'team-a', serviceAccount: '*' });
+    expect(parseGrantOptions(undefined, { ...target, clusterWide: true, dryRun: true })).toMatchObject({ grant: { namespace: '*', serviceAccount: '*' }, dryRun: true });
+  });
+
+  it('takes the target from --target-context without needing a name', () => {
+    expect(parseGrantOptions('sa', { targetContext: 'c1', targetKubeconfig: '/t', sourceContext: 'c2', namespace: 'ns' })).toMatchObject({ target: { context: 'c1', kubeconfig: '/t' }, source: { context: 'c2' } });
+  });
+
+  it.each([
+    ['no scope', undefined, { namespace: 'ns' }, /exactly one of/],
+    ['two scopes', 'sa', { namespace: 'ns', allServiceAccounts: true }, /exactly one of/],
+    ['all three', 'sa', { namespace: 'ns', allServiceAccounts: true, clusterWide: true }, /exactly one of/],
+    ['no namespace', 'sa', {}, /missing --namespace/],
+    ['a namespace with --cluster-wide', undefined, { clusterWide: true, namespace: 'ns' }, /takes no --namespace/],
+    ['kube-system', 'sa', { namespace: 'kube-system' }, /kube-system is never granted: it holds the cluster's own identities/],
+    ['the install namespace', undefined, { namespace: 'multicluster-service-account', allServiceAccounts: true }, /multicluster-service-account is never granted/],
+    ['a bad ServiceAccount name', 'Bad_SA', { namespace: 'ns' }, /ServiceAccount name "Bad_SA"/],
+    ['a bad namespace', 'sa', { namespace: 'a.b' }, /--namespace "a.b"/],
+  ])('refuses %s (usage error)', (_what, name, flags, message) => {
+    expect(() => parseGrantOptions(name, { ...target, ...flags })).toThrow(UsageError);
+    expect(() => parseGrantOptions(name, { ...target, ...flags })).toThrow(message);
+  });
+
+  it('needs the target', () => {
+    expect(() => parseGrantOptions('sa', { namespace: 'ns' })).toThrow(/--target-name/);
   });
 });
 

@@ -38,13 +38,13 @@ describe('bootstrap plan', () => {
     ]);
   });
 
-  it('grants only get/list/watch serviceaccounts and create serviceaccounts/token: no Secret verbs', () => {
+  it('grants only get/list/watch serviceaccounts: no token rights but its own, no Secret verbs', () => {
     const role = plan.source.find((m) => m.kind === 'ClusterRole')!;
-    expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
-    ]);
-    expect(JSON.stringify(IMPORTER_RULES)).not.toMatch(/secret/i);
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }]);
+    expect(JSON.stringify(IMPORTER_RULES)).not.toMatch(/secret|token/i);
+    // The only token right anywhere in the plan is the self Role's, for the importer itself.
+    const tokenRules = plan.source.flatMap((m) => (m.rules as Array<{ resources: string[]; resourceNames?: string[] }> | undefined) ?? []).filter((r) => r.resources.includes('serviceaccounts/token'));
+    expect(tokenRules).toEqual([expect.objectContaining({ resourceNames: ['cluster1'] })]);
     const self = plan.source.find((m) => m.kind === 'Role')!;
     expect(self.rules).toEqual([
       { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['cluster1'], verbs: ['create'] },
@@ -61,22 +61,29 @@ describe('bootstrap plan', () => {
   it('labels every source object for the target, shared ones as managed only', () => {
     for (const m of [plan.sourceNamespace, ...plan.source]) expect(m.metadata.labels?.[MANAGED_BY_LABEL]).toBe('kubemcsa');
     for (const m of plan.source.filter((x) => x.kind !== 'ClusterRole')) expect(m.metadata.labels?.[TARGET_LABEL]).toBe('cluster1');
-    expect(plan.pruneSelector).toBe(sourceSelector('cluster1'));
+    // Grant objects carry the target label too: the prune never touches them.
+    expect(plan.pruneSelector).toBe(`${sourceSelector('cluster1')},!multicluster.admiralty.io/grant`);
   });
 
   it('registers the source in the target: import named after the source, importer named after the target', () => {
     expect(plan.registration.metadata).toMatchObject({ name: 'cluster2', namespace: INSTALL_NAMESPACE });
-    expect(plan.registration.spec).toEqual({ clusterName: 'cluster2', namespace: INSTALL_NAMESPACE, name: 'cluster1' });
+    expect(plan.registration.spec).toEqual({ clusterName: 'cluster2', namespace: INSTALL_NAMESPACE, name: 'cluster1', expirationSeconds: 86_400 });
+    expect(plan.expirationSeconds).toBe(86_400);
+    const short = bootstrapPlan({ targetName: 'cluster1', sourceName: 'cluster2', registrationSeconds: 1200 });
+    expect(short.registration.spec.expirationSeconds).toBe(1200);
+    expect(describePlan(short, 'cluster2', 'cluster1').join('\n')).toMatch(/expirationSeconds=1200\)[\s\S]*TokenRequest, 1200 s/);
     expect(plan.secret).toEqual({ name: secretNameForImport('cluster2'), namespace: INSTALL_NAMESPACE });
     expect(plan.importer).toEqual({ name: 'cluster1', namespace: INSTALL_NAMESPACE });
   });
 
-  it('with --source-namespaces, binds per namespace (deduplicated) and never cluster-wide', () => {
+  it('with --source-namespaces, binds per namespace (deduplicated, plus the install namespace) and never cluster-wide', () => {
     const p = bootstrapPlan({ targetName: 'cluster1', sourceName: 'cluster2', sourceNamespaces: ['a', 'b', 'a'] });
     expect(p.source.filter((m) => m.kind === 'ClusterRoleBinding')).toEqual([]);
     expect(kindsAndNames(p.source.filter((m) => m.kind === 'RoleBinding'))).toEqual([
       'RoleBinding a/multicluster-service-account-importer-cluster1',
       'RoleBinding b/multicluster-service-account-importer-cluster1',
+      // The controller watches the importer's own ServiceAccount (its grants) there.
+      `RoleBinding ${INSTALL_NAMESPACE}/multicluster-service-account-importer-cluster1`,
       `RoleBinding ${INSTALL_NAMESPACE}/multicluster-service-account-importer-self-cluster1`,
     ]);
     // The self binding never collides with a per-namespace binding in the install namespace.
@@ -167,6 +174,7 @@ describe('pre-flight permissions', () => {
     );
     const scoped = sourcePermissions(bootstrapPlan({ targetName: 't', sourceName: 's', sourceNamespaces: ['a'] })).map(describePermission);
     expect(scoped).toContain('patch rolebindings.rbac.authorization.k8s.io in namespace a');
+    expect(scoped).toContain(`patch rolebindings.rbac.authorization.k8s.io in namespace ${INSTALL_NAMESPACE}`);
     expect(scoped.some((p) => p.includes('clusterrolebindings'))).toBe(false);
     expect(targetPermissions(bootstrapPlan({ targetName: 't', sourceName: 's' })).map(describePermission)).toEqual(
       expect.arrayContaining([`patch serviceaccountimports.multicluster.admiralty.io in namespace ${INSTALL_NAMESPACE}`, `create secrets in namespace ${INSTALL_NAMESPACE}`]),
@@ -199,5 +207,10 @@ describe('pre-flight permissions', () => {
     // Never more than it does: no create, no patch, and the namespaces are not asked for.
     expect(s.concat(target.map(describePermission)).filter((p) => /^(create|patch)|delete namespaces/.test(p))).toEqual([]);
     expect(unbootstrapPermissions(plan, []).source.map(describePermission)).not.toContain('delete clusterrolebindings.rbac.authorization.k8s.io');
+    // The target's grant objects found in the source: deleted where they are.
+    const grants = unbootstrapPermissions(plan, [], [{ kind: 'Secret', namespace: 'team-b' }, { kind: 'Role', namespace: 'team-b' }, { kind: 'ClusterRoleBinding' }]).source.map(describePermission);
+    expect(grants).toEqual(
+      expect.arrayContaining(['delete secrets in namespace team-b', 'delete roles.rbac.authorization.k8s.io in namespace team-b', 'delete clusterrolebindings.rbac.authorization.k8s.io']),
+    );
   });
 });

@@ -23,6 +23,8 @@ async function run(argv: string[], fail?: Error): Promise<Run> {
   const runners: Runners = {
     bootstrap: record('bootstrap'),
     unbootstrap: record('unbootstrap'),
+    grant: record('grant'),
+    revoke: record('revoke'),
     export: record('export'),
     kubeconfig: record('kubeconfig'),
     status: record('status'),
@@ -44,8 +46,10 @@ describe('kubemcsa argument handling', () => {
     const r = await run(['bootstrap', '--target-context', 'c1', '--source-context', 'c2', '--source-namespaces', 'a,b', '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.calls).toEqual([
-      ['bootstrap', { target: { context: 'c1' }, source: { context: 'c2' }, sourceNamespaces: ['a', 'b'], dryRun: true, wait: false, timeoutMs: 120_000 }],
+      ['bootstrap', { target: { context: 'c1' }, source: { context: 'c2' }, sourceNamespaces: ['a', 'b'], registrationSeconds: 86_400, dryRun: true, wait: false, timeoutMs: 120_000 }],
     ]);
+    const b = await run(['bootstrap', '--registration-duration', '2h']);
+    expect(b.calls[0]![1]).toMatchObject({ registrationSeconds: 7200 });
     const e = await run(['export', 'sa', '-n', 'ns', '--audience', 'x', '--audience', 'y', '-o', 'json']);
     expect(e.calls[0]![1]).toMatchObject({ serviceAccount: 'sa', namespace: 'ns', audiences: ['x', 'y'], output: 'json' });
   });
@@ -59,11 +63,33 @@ describe('kubemcsa argument handling', () => {
     [['bootstrap', '--target-name', 'gke_proj_zone_name'], /invalid --target-name "gke_proj_zone_name"/],
     [['export', 'sa', '--duration', '1m'], /at least 600/],
     [['bootstrap', '--timeout'], /argument missing/],
+    [['bootstrap', '--registration-duration', '5m'], /--registration-duration "5m": a token lives from 600 s \(10m\) to 604800 s \(168h\)/],
+    [['bootstrap', '--registration-duration', '169h'], /--registration-duration "169h"/],
+    [['grant', '-n', 'team-a', '--target-name', 't'], /exactly one of a SERVICEACCOUNT argument, --all-service-accounts or --cluster-wide/],
+    [['grant', 'sa', '--all-service-accounts', '-n', 'team-a', '--target-name', 't'], /exactly one of/],
+    [['revoke', '--all-service-accounts', '--cluster-wide', '--target-name', 't'], /exactly one of/],
+    [['grant', 'sa', '--target-name', 't'], /missing --namespace/],
+    [['grant', '--cluster-wide', '-n', 'team-a', '--target-name', 't'], /takes no --namespace/],
+    [['grant', 'sa', '-n', 'team-a'], /name the target cluster with --target-name/],
+    [['grant', 'sa', '-n', 'kube-system', '--target-name', 't'], /namespace kube-system is never granted/],
+    [['revoke', '--all-service-accounts', '-n', 'multicluster-service-account', '--target-name', 't'], /namespace multicluster-service-account is never granted/],
+    [['grant', 'sa', '-n', 'team-a', '--target-name', 'Bad_Name'], /invalid --target-name "Bad_Name"/],
+    [['grant', 'sa', '-n', 'team-a', '--target-name', 't', '--source-name', 's'], /unknown option '--source-name'/],
   ])('%j is a usage error: exit 2, one line', async (argv, message) => {
     const r = await run(argv);
     expect(r.code).toBe(2);
     expect(oneErrorLine(r.stderr)).toMatch(message);
     expect(r.calls).toEqual([]);
+  });
+
+  it('passes grants and revokes of each scope', async () => {
+    const sa = await run(['grant', 'pod-lister', '-n', 'team-a', '--target-name', 'cluster1', '--source-context', 'c2']);
+    expect(sa.code).toBe(0);
+    expect(sa.calls).toEqual([['grant', { source: { context: 'c2' }, target: { name: 'cluster1' }, grant: { namespace: 'team-a', serviceAccount: 'pod-lister' }, dryRun: false }]]);
+    const ns = await run(['revoke', '--all-service-accounts', '-n', 'team-a', '--target-context', 'c1', '--dry-run']);
+    expect(ns.calls).toEqual([['revoke', { source: {}, target: { context: 'c1' }, grant: { namespace: 'team-a', serviceAccount: '*' }, dryRun: true }]]);
+    const wide = await run(['grant', '--cluster-wide', '--target-name', 'cluster1', '--source-kubeconfig', '/s.yaml']);
+    expect(wide.calls[0]![1]).toMatchObject({ source: { kubeconfig: '/s.yaml' }, grant: { namespace: '*', serviceAccount: '*' } });
   });
 
   it('a failing command exits 1 with one line and no stack', async () => {
@@ -90,7 +116,7 @@ describe('kubemcsa argument handling', () => {
   });
 
   it('every command has examples in its help', async () => {
-    for (const cmd of ['bootstrap', 'unbootstrap', 'export', 'kubeconfig', 'status']) {
+    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status']) {
       const r = await run([cmd, '--help']);
       expect(r.stdout).toMatch(new RegExp(`Examples:\\n  kubemcsa ${cmd} `));
     }
@@ -98,7 +124,7 @@ describe('kubemcsa argument handling', () => {
 
   it('docs/cli.md shows exactly the --help output of every command', async () => {
     const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'export', 'kubeconfig', 'status']) {
+    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status']) {
       const r = await run(cmd === 'kubemcsa' ? ['--help'] : [cmd, '--help']);
       const block = new RegExp(`<!-- help:${cmd} -->\\n\`\`\`text\\n([\\s\\S]*?)\\n\`\`\``).exec(doc)?.[1];
       expect(block).toBe(r.stdout.trimEnd());
@@ -107,7 +133,7 @@ describe('kubemcsa argument handling', () => {
 
   it('docs/cli.md documents every flag of every command', async () => {
     const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    for (const cmd of ['bootstrap', 'unbootstrap', 'export', 'kubeconfig', 'status']) {
+    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status']) {
       const r = await run([cmd, '--help']);
       const flags = [...r.stdout.matchAll(/^ {2}(-\w, )?(--[a-z-]+)/gm)].map((m) => m[2]!);
       expect(flags.length).toBeGreaterThan(2);

@@ -15,7 +15,7 @@ describe('evaluatePolicy', () => {
     ['kube-system', { namespace: 'kube-system', remoteNamespace: 'kube-system' }, /remote namespace kube-system is never importable/],
     ['the install namespace (registrations and importers)', { remoteNamespace: 'multicluster-service-account' }, /multicluster-service-account is never importable/],
     ['an over-long lifetime', { expirationSeconds: 86401 }, /expirationSeconds 86401 is over 86400 \(the default maximum\)/],
-    ['a foreign audience', { audiences: ['sts.amazonaws.com'] }, /audience "sts.amazonaws.com" is not allowed/],
+    ['a foreign audience', { audiences: ['sts.amazonaws.com'] as string[] }, /audience "sts.amazonaws.com" is not allowed/],
   ] as const)('refuses %s, naming the rule', (_n, patch, message) => {
     const v = evaluatePolicy({ ...q, ...(patch as Partial<PolicyQuery>) }, []);
     expect(v.allowed).toBe(false);
