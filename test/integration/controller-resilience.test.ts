@@ -179,6 +179,7 @@ describe('a source API server down for 60 s', () => {
 describe('controller killed mid-way', () => {
   it('converges 500 imports after a SIGKILL with no duplicate or orphan Secret', async () => {
     const ns = await createTestNamespace('cluster1', 'kill');
+    const dropPolicy = await createPolicy('cluster1', `${ns.name}-to-${remote.name}`, { mappings: [{ namespace: ns.name, remoteNamespace: remote.name }] });
     try {
       const count = 500;
       const items = Array.from({ length: count }, (_, i) => ({
@@ -217,6 +218,7 @@ describe('controller killed mid-way', () => {
         expect(s.metadata!.ownerReferences).toEqual([expect.objectContaining({ uid: uidOf.get(owner), controller: true })]);
       }
     } finally {
+      await dropPolicy();
       await ns.delete();
     }
   }, 240_000);
