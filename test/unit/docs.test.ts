@@ -169,6 +169,10 @@ describe('docs/reference/crd.md', () => {
   const version = crd.spec.versions.find((v) => v.name === 'v1alpha1')!;
   const schema = version.schema.openAPIV3Schema;
   const paths = [...fieldPaths(schema.properties!.spec!, 'spec'), ...fieldPaths(schema.properties!.status!, 'status')];
+  // The same page documents the ServiceAccountImportPolicy CRD (spec only, no status).
+  const policyCrd = parse(read('manifests/crd/serviceaccountimportpolicies.yaml')) as Crd;
+  const policyVersion = policyCrd.spec.versions.find((v) => v.name === 'v1alpha1')!;
+  const policyPaths = fieldPaths(policyVersion.schema.openAPIV3Schema.properties!.spec!, 'spec');
   const doc = read('docs/reference/crd.md');
   const spans = new Set(codeSpans(doc));
 
@@ -180,13 +184,18 @@ describe('docs/reference/crd.md', () => {
     expect(paths.filter((p) => !spans.has(p))).toEqual([]);
   });
 
-  it('names no field the schema does not have', () => {
-    const known = new Set(paths);
+  it('names every field of the ServiceAccountImportPolicy spec', () => {
+    expect(policyPaths).toEqual(expect.arrayContaining(['spec.clusters', 'spec.mappings[].remoteNamespace']));
+    expect(policyPaths.filter((p) => !spans.has(p))).toEqual([]);
+  });
+
+  it('names no field the schemas do not have', () => {
+    const known = new Set([...paths, ...policyPaths]);
     expect(codeSpans(doc).filter((s) => FIELD_PATH.test(s) && !known.has(s))).toEqual([]);
   });
 
   it('lists every printer column with its JSON path', () => {
-    for (const c of version.additionalPrinterColumns ?? []) {
+    for (const c of [...(version.additionalPrinterColumns ?? []), ...(policyVersion.additionalPrinterColumns ?? [])]) {
       expect(spans).toContain(c.name);
       expect(spans).toContain(c.jsonPath);
     }
