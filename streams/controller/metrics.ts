@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SecretAnnotations } from '../../src/secret.js';
 import type { WorkQueueMetrics } from '../workqueue.js';
 
 const CONTROLLER = 'serviceaccountimport';
@@ -20,7 +21,7 @@ export class ControllerMetrics {
   readonly workDuration = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes.', labelNames: ['name'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10], registers: [this.registry] });
   readonly tokensMinted = new Counter({ name: 'mcsa_token_refreshes_total', help: 'Tokens minted with the TokenRequest API, by source cluster and why.', labelNames: ['cluster', 'why'], registers: [this.registry] });
   readonly tokenRequests = new Counter({ name: 'mcsa_token_requests_total', help: 'TokenRequest calls sent to source clusters, by cluster and result (ok or the HTTP status / error).', labelNames: ['cluster', 'result'], registers: [this.registry] });
-  readonly tokenSecondsToExpiry = new Gauge({ name: 'mcsa_token_seconds_to_expiry', help: 'Seconds until the token in an import\'s Secret expires.', labelNames: ['namespace', 'import'], registers: [this.registry] });
+  readonly tokenSecondsToExpiry = new Gauge({ name: 'mcsa_token_seconds_to_expiry', help: 'Seconds until the token in an import\'s Secret expires (computed when scraped).', labelNames: ['namespace', 'import'], registers: [this.registry] });
   readonly clusterUp = new Gauge({ name: 'mcsa_remote_cluster_up', help: '1 when the controller\'s watches of a source cluster are connected, else 0.', labelNames: ['cluster'], registers: [this.registry] });
   readonly watchConnections = new Gauge({ name: 'mcsa_watch_connections', help: 'Open watch connections, local and remote.', registers: [this.registry] });
   readonly importsByReason = new Gauge({ name: 'mcsa_imports', help: 'Imports by Ready status and reason.', labelNames: ['ready', 'reason'], registers: [this.registry] });
@@ -56,6 +57,20 @@ export class ControllerMetrics {
     }
     this.importsByReason.reset();
     for (const { ready, reason, n } of counts.values()) this.importsByReason.set({ ready, reason }, n);
+  }
+
+  /**
+   * Sets `mcsa_token_seconds_to_expiry` from the cached generated Secrets (at scrape time), so it
+   * is current for every import with a token, Ready or not (a registration whose controller
+   * cannot refresh it keeps counting down).
+   */
+  setTokenExpiries(secrets: readonly { namespace: string; importName: string; annotations: Record<string, string> }[], now: Date): void {
+    this.tokenSecondsToExpiry.reset();
+    for (const s of secrets) {
+      const exp = Date.parse(s.annotations[SecretAnnotations.expiration] ?? '');
+      if (s.importName === '' || Number.isNaN(exp)) continue;
+      this.tokenSecondsToExpiry.set({ namespace: s.namespace, import: s.importName }, (exp - now.getTime()) / 1000);
+    }
   }
 
   /** Hooks for the work queue. */

@@ -112,7 +112,6 @@ export class Reconciler {
     const imp = this.o.imports.get(key);
     if (!imp || imp.deleting) {
       const [namespace = '', name = ''] = key.split('/');
-      this.o.metrics.tokenSecondsToExpiry.remove({ namespace, import: name });
       this.statusWritten.delete(key);
       this.written.delete(`${namespace}/${secretNameForImport(name)}`);
       return; // the owner reference lets the garbage collector delete the Secret
@@ -166,7 +165,6 @@ export class Reconciler {
         return this.block(imp, log, decision, secret);
       case 'ready':
         await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, decision.expiration) }, decision.expiration, true);
-        this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (decision.expiration.getTime() - this.now().getTime()) / 1000);
         return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
       case 'mint':
         return this.mintAndWrite(imp, log, decision, clusterView!, remote, secret, signal);
@@ -201,7 +199,6 @@ export class Reconciler {
     await this.writeSecret(desired, signal);
     log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString(), ...(request.boundSecret ? { boundTo: request.boundSecret } : {}) });
     await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
-    this.o.metrics.tokenSecondsToExpiry.set({ namespace: imp.namespace, import: imp.name }, (minted.expiration.getTime() - this.now().getTime()) / 1000);
     const refreshAt = refreshTime(`${imp.namespace}/${imp.name}`, minted.issued, minted.expiration, this.o.refreshRatio, this.o.maxRefreshIntervalMs);
     return { requeueAfterMs: Math.max(0, refreshAt.getTime() - this.now().getTime()) };
   }

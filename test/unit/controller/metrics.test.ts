@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ControllerMetrics } from '../../../streams/controller/metrics.js';
+import { SecretAnnotations } from '../../../src/secret.js';
 
 describe('ControllerMetrics.render', () => {
   const metrics = new ControllerMetrics({ defaultMetrics: false });
@@ -23,5 +24,20 @@ describe('ControllerMetrics.render', () => {
 
   it('renders nothing for unknown names', async () => {
     expect(await metrics.render(['no_such_metric'])).toBe('');
+  });
+});
+
+describe('ControllerMetrics.setTokenExpiries', () => {
+  it('sets seconds to expiry from the cached Secrets at scrape time, Ready or not, and drops Secrets that are gone', async () => {
+    const metrics = new ControllerMetrics({ defaultMetrics: false });
+    const now = new Date('2026-01-01T00:00:00Z');
+    const secret = (namespace: string, importName: string, expiration?: string) => ({ namespace, importName, annotations: expiration ? { [SecretAnnotations.expiration]: expiration } : {} });
+    metrics.setTokenExpiries([secret('multicluster-service-account', 'cluster2', '2026-01-01T04:00:00Z'), secret('team-a', 'a', '2025-12-31T23:00:00Z'), secret('team-a', 'no-times'), secret('team-a', '', '2026-01-01T01:00:00Z')], now);
+    const text = await metrics.render(['mcsa_token_seconds_to_expiry']);
+    expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="multicluster-service-account",import="cluster2"} 14400');
+    expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="team-a",import="a"} -3600');
+    expect(text).not.toContain('no-times');
+    metrics.setTokenExpiries([], now);
+    expect(await metrics.render(['mcsa_token_seconds_to_expiry'])).not.toContain('import=');
   });
 });
