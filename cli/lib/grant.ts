@@ -2,7 +2,7 @@
 // grant's objects (server-side apply, anchor first) and, last, its record on the importer
 // ServiceAccount (a merge patch of one annotation). Revoke: the record first, then the anchor
 // Secret (every token minted under the grant stops authenticating), the binding and the role.
-import { describeGrant, GRANT_LABEL } from '../../src/consent/grants.js';
+import { describeGrant } from '../../src/consent/grants.js';
 import { CliError } from '../../src/bootstrap/errors.js';
 import {
   clusterWideWarning,
@@ -10,10 +10,11 @@ import {
   describeRevokePlan,
   grantPermissions,
   grantPlan,
+  isGrantObject,
   revokePermissions,
   type GrantPlan,
 } from '../../src/bootstrap/grant.js';
-import { isManaged, validateClusterName } from '../../src/bootstrap/names.js';
+import { validateClusterName } from '../../src/bootstrap/names.js';
 import type { GrantOptions } from '../../src/bootstrap/options.js';
 import { describeRef, refOf } from '../../src/bootstrap/plan.js';
 import { ClusterClient } from './cluster.js';
@@ -91,7 +92,6 @@ export async function runRevoke(opts: GrantOptions, out: Output): Promise<void> 
   let outcome = 'absent';
   if (before?.metadata.annotations?.[key] !== undefined) outcome = (await source.patchAnnotations(importer, { [key]: null })) === undefined ? 'absent' : 'removed';
   out.progress(`${source.tag} ${describeRef(importer)} annotation ${key}: ${outcome}`);
-  const isGrantObject = (labels: Record<string, string> | undefined) => isManaged(labels) && labels?.[GRANT_LABEL] !== undefined;
   for (const ref of plan.removals) await deleteIfOurs(source, ref, out, isGrantObject);
   if (plan.sharedClusterRole) await deleteClusterRoleIfUnused(source, plan.sharedClusterRole, out);
   out.progress(`revoked: ${describeGrant(plan.grant)} of ${source.label} from cluster ${targetName}`);

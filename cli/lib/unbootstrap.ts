@@ -6,7 +6,7 @@
 // --wait it also waits for the source to refuse the registration's token: the API server caches
 // a successful token authentication for 10 s, so deleting the ServiceAccount is not instant.
 import { IMPORT_LABEL } from '../../src/constants.js';
-import { GRANT_OBJECT_KINDS, grantObjectsSelector, TOKEN_MINTER_CLUSTER_ROLE } from '../../src/bootstrap/grant.js';
+import { anchorsOfRoles, GRANT_RBAC_KINDS, grantObjectsSelector, isGrantObject, TOKEN_MINTER_CLUSTER_ROLE } from '../../src/bootstrap/grant.js';
 import { importerBindingName } from '../../src/bootstrap/names.js';
 import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
 import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
@@ -25,11 +25,11 @@ async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceNa
   return credentialFromSecretData(secret.data)?.token;
 }
 
-/** Every grant object (anchor Secret, Role, RoleBinding, ClusterRoleBinding) made for the target, in deletion order. */
+/** Every grant object made for the target, in deletion order: anchor Secrets first (they stop the minted tokens), then bindings, then roles. */
 async function grantObjectsOf(source: ClusterClient, targetSelector: string): Promise<ObjectRef[]> {
   const labelSelector = grantObjectsSelector(targetSelector);
   const lists = await Promise.all(
-    GRANT_OBJECT_KINDS.map(async ({ apiVersion, kind }) =>
+    GRANT_RBAC_KINDS.map(async ({ apiVersion, kind }) =>
       (await source.list(apiVersion, kind, { labelSelector })).map(({ meta }) => ({
         apiVersion,
         kind,
@@ -38,7 +38,8 @@ async function grantObjectsOf(source: ClusterClient, targetSelector: string): Pr
       })),
     ),
   );
-  return lists.flat();
+  const rbac = lists.flat();
+  return [...anchorsOfRoles(rbac), ...rbac];
 }
 
 /** Polls until `source` answers the registration's token with 401 (none to check: says so). */
@@ -79,7 +80,10 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
 
   // The target's grants first: deleting their anchors stops every token minted under them.
-  for (const ref of grantObjects) out.progress(`${source.tag} ${describeRef(ref)}: ${await source.delete(ref)} (grant)`);
+  for (const ref of grantObjects) {
+    if (ref.kind === 'Secret') await deleteIfOurs(source, ref, out, isGrantObject);
+    else out.progress(`${source.tag} ${describeRef(ref)}: ${await source.delete(ref)} (grant)`);
+  }
   await deleteClusterRoleIfUnused(source, { apiVersion: RBAC, kind: 'ClusterRole', name: TOKEN_MINTER_CLUSTER_ROLE }, out);
 
   const done: ObjectRef[] = [];

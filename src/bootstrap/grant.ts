@@ -17,7 +17,7 @@ import {
   type GrantScope,
 } from '../consent/grants.js';
 import { UsageError } from './errors.js';
-import { sharedLabels, sourceLabels } from './names.js';
+import { isManaged, sharedLabels, sourceLabels } from './names.js';
 import type { Permission } from './permissions.js';
 import { describeRef, refOf, type Manifest, type ObjectRef } from './plan.js';
 
@@ -196,15 +196,27 @@ export function revokePermissions(plan: GrantPlan): Permission[] {
   ];
 }
 
+/** Whether labels mark an object kubemcsa made for a grant (what revoke and unbootstrap may delete). */
+export function isGrantObject(labels: Record<string, string> | undefined): boolean {
+  return isManaged(labels) && labels?.[GRANT_LABEL] !== undefined;
+}
+
 /** Label selector finding every grant object made for one target (with `sourceSelector` it is the target's). */
 export function grantObjectsSelector(targetSelector: string): string {
   return `${targetSelector},${GRANT_LABEL}`;
 }
 
-/** The kinds of grant objects, in the order unbootstrap deletes them (bindings before roles, anchors first of all). */
-export const GRANT_OBJECT_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = [
-  { apiVersion: 'v1', kind: 'Secret' },
+/** The RBAC kinds of grant objects, in the order unbootstrap deletes them (bindings before roles). */
+export const GRANT_RBAC_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = [
   { apiVersion: RBAC, kind: 'ClusterRoleBinding' },
   { apiVersion: RBAC, kind: 'RoleBinding' },
   { apiVersion: RBAC, kind: 'Role' },
 ];
+
+/**
+ * The anchor Secret of each grant Role found: same namespace and name. (Found this way rather than
+ * by listing Secrets in every namespace, which would need the right to read every Secret.)
+ */
+export function anchorsOfRoles(roles: ReadonlyArray<{ kind: string; name: string; namespace?: string }>): ObjectRef[] {
+  return roles.filter((r) => r.kind === 'Role' && r.namespace !== undefined).map((r) => ({ apiVersion: 'v1', kind: 'Secret', name: r.name, namespace: r.namespace! }));
+}

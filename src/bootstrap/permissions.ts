@@ -76,8 +76,8 @@ export function unbootstrapPermissions(
     source: [
       { verb: 'get', group: '', resource: 'namespaces' },
       ...bindingDeletes,
-      // The objects of the target's grants (anchors, roles, bindings) wherever they are.
-      ...grantObjects.map((o) => permissionFor('delete', o)),
+      // The objects of the target's grants (anchors, roles, bindings) wherever they are; anchors are read first.
+      ...grantObjects.flatMap((o) => (o.kind === 'Secret' ? ['get', 'delete'] : ['delete']).map((verb) => permissionFor(verb, o))),
       ...removable(RBAC, 'rolebindings', ns),
       ...removable(RBAC, 'roles', ns),
       ...removable('', 'serviceaccounts', ns),

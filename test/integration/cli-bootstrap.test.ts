@@ -84,7 +84,7 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     expect(keys(await snapshot(kcOf(TARGET)))).toEqual([...(targetInstalled ? [] : [`Namespace//${INSTALL_NAMESPACE}`]), `Secret/${INSTALL_NAMESPACE}/${SECRET}`, `ServiceAccountImport/${INSTALL_NAMESPACE}/${SOURCE}`]);
 
     const sai = JSON.parse((await kubectl(kcOf(TARGET), ['get', 'sai', '-n', INSTALL_NAMESPACE, SOURCE, '-o', 'json'])).stdout);
-    expect(sai.spec).toEqual({ clusterName: SOURCE, namespace: INSTALL_NAMESPACE, name: TARGET, expirationSeconds: 3600 });
+    expect(sai.spec).toEqual({ clusterName: SOURCE, namespace: INSTALL_NAMESPACE, name: TARGET, expirationSeconds: 86_400 });
     const sa = JSON.parse((await kubectl(kcOf(SOURCE), ['get', 'sa', '-n', INSTALL_NAMESPACE, TARGET, '-o', 'json'])).stdout);
 
     const secret = await readSecret();
@@ -98,9 +98,10 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     const a = secret.metadata.annotations;
     expect(a[SecretAnnotations.remoteUid]).toBe(sa.metadata.uid);
     expect(a[SecretAnnotations.fingerprint]).toBe(mintFingerprint({ spec: sai.spec, server: cred.server, caPem: cred.caPem }));
-    const lifetime = Date.parse(a[SecretAnnotations.expiration]!) - Date.parse(a[SecretAnnotations.issued]!);
-    expect(lifetime).toBeGreaterThan(3000_000);
-    expect(lifetime).toBeLessThanOrEqual(3600_000);
+    // Local receive time plus the lifetime the source granted (--registration-duration, default 24h).
+    const issued = Date.parse(a[SecretAnnotations.issued]!);
+    expect(Math.abs(Date.now() - issued)).toBeLessThan(120_000);
+    expect(Date.parse(a[SecretAnnotations.expiration]!) - issued).toBe(86_400_000);
   });
 
   it("the registration's token authenticates to the source as the importer: ServiceAccounts yes, Secrets no", async () => {
@@ -129,24 +130,43 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     expect(credentialFromSecretData((await readSecret()).data)).toBeDefined();
   });
 
-  it('grants the importer exactly get/list/watch serviceaccounts and create serviceaccounts/token (cluster-wide)', async () => {
-    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+  it('grants the importer exactly get/list/watch serviceaccounts (cluster-wide) and a token for itself only', async () => {
+    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]']);
     expect(await canIList(kcOf(SOURCE), IMPORTER, INSTALL_NAMESPACE)).toEqual([
       'serviceaccounts [] [get list watch]',
       `serviceaccounts [${TARGET}] [get]`,
-      'serviceaccounts/token [] [create]',
       `serviceaccounts/token [${TARGET}] [create]`,
     ]);
   });
 
-  it('with --source-namespaces, grants only those namespaces (plus its own token) and drops the cluster-wide binding', async () => {
+  it('--registration-duration sets the registration\'s lifetime and re-mints (the spec changed)', async () => {
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--registration-duration', '2h']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/token minted .*\(the source server, CA or spec changed\)/);
+    const sai = JSON.parse((await kubectl(kcOf(TARGET), ['get', 'sai', '-n', INSTALL_NAMESPACE, SOURCE, '-o', 'json'])).stdout);
+    expect(sai.spec.expirationSeconds).toBe(7200);
+    const a = (await readSecret()).metadata.annotations;
+    expect(Date.parse(a[SecretAnnotations.expiration]!) - Date.parse(a[SecretAnnotations.issued]!)).toBe(7_200_000);
+    const back = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
+    expect(back.code).toBe(0);
+    expect(JSON.parse((await kubectl(kcOf(TARGET), ['get', 'sai', '-n', INSTALL_NAMESPACE, SOURCE, '-o', 'json'])).stdout).spec.expirationSeconds).toBe(86_400);
+  });
+
+  it('with --source-namespaces, reads only those namespaces and its own (plus its own token) and drops the cluster-wide binding', async () => {
     const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--source-namespaces', scoped.name]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`ClusterRoleBinding multicluster-service-account-importer-${TARGET}: deleted`));
-    expect(await canIList(kcOf(SOURCE), IMPORTER, scoped.name)).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+    expect(await canIList(kcOf(SOURCE), IMPORTER, scoped.name)).toEqual(['serviceaccounts [] [get list watch]']);
     expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual([]);
-    expect(await canIList(kcOf(SOURCE), IMPORTER, INSTALL_NAMESPACE)).toEqual([`serviceaccounts [${TARGET}] [get]`, `serviceaccounts/token [${TARGET}] [create]`]);
-    expect(keys(await snapshot(kcOf(SOURCE)))).toContain(`RoleBinding/${scoped.name}/multicluster-service-account-importer-${TARGET}`);
+    // The install namespace too: the controller watches the importer's own ServiceAccount (its grants).
+    expect(await canIList(kcOf(SOURCE), IMPORTER, INSTALL_NAMESPACE)).toEqual([
+      'serviceaccounts [] [get list watch]',
+      `serviceaccounts [${TARGET}] [get]`,
+      `serviceaccounts/token [${TARGET}] [create]`,
+    ]);
+    expect(keys(await snapshot(kcOf(SOURCE)))).toEqual(
+      expect.arrayContaining([`RoleBinding/${scoped.name}/multicluster-service-account-importer-${TARGET}`, `RoleBinding/${INSTALL_NAMESPACE}/multicluster-service-account-importer-${TARGET}`]),
+    );
     // The registration keeps working: its token may still mint its own token.
     const cred = credentialFromSecretData((await readSecret()).data)!;
     expect(await listStatus(tokenKubeConfig(cred.server, cred.caPem, cred.token), 'serviceaccounts')).toBe(403);
@@ -154,7 +174,7 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     const back = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
     expect(back.code).toBe(0);
     expect(back.stderr).toMatch(new RegExp(`RoleBinding ${scoped.name}/multicluster-service-account-importer-${TARGET}: deleted`));
-    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]', 'serviceaccounts/token [] [create]']);
+    expect(await canIList(kcOf(SOURCE), IMPORTER, 'default')).toEqual(['serviceaccounts [] [get list watch]']);
   });
 
   it('kubemcsa kubeconfig prints a working kubeconfig with the current token inline', async () => {

@@ -1,6 +1,7 @@
 // kubemcsa with the controller running against the target: bootstrap --wait returns once the
-// registration is Ready, and an import from the bootstrapped cluster becomes Ready. Runs only when
-// the controller (streams/controller/main.ts) is in the tree.
+// registration is Ready; an import of a granted ServiceAccount becomes Ready, an ungranted one is
+// Forbidden, and a revoke stops the import's token. Runs only when the controller
+// (streams/controller/main.ts) is in the tree.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ describeWithController('kubemcsa with the controller running in the target', () 
   let controller: ChildProcess | undefined;
   let exited: Promise<void> | undefined;
   let team: { name: string; delete: () => Promise<void> };
+  /** The source namespace of the same name (namespace sameness: the target's default policy). */
   let remote: { name: string; delete: () => Promise<void> };
   const logFile = path.join(scratch.dir, 'controller.log');
 
@@ -36,8 +38,9 @@ describeWithController('kubemcsa with the controller running in the target', () 
     await ensureCrd('cluster1');
     await kubemcsa(['unbootstrap', ...FLAGS, '--wait']);
     team = await createTestNamespace('cluster1', 'cli-team');
-    remote = await createTestNamespace('cluster2', 'cli-remote');
-    expect((await kubectl(kc2(), ['create', 'serviceaccount', 'pod-lister', '-n', remote.name])).code).toBe(0);
+    expect((await kubectl(kc2(), ['create', 'namespace', team.name])).code).toBe(0);
+    remote = { name: team.name, delete: async () => void (await kubectl(kc2(), ['delete', 'namespace', team.name, '--ignore-not-found', '--wait=false'])) };
+    for (const sa of ['pod-lister', 'not-granted']) expect((await kubectl(kc2(), ['create', 'serviceaccount', sa, '-n', remote.name])).code).toBe(0);
     const probes = await freePort();
     const log = openSync(logFile, 'a');
     controller = spawn(
@@ -77,7 +80,10 @@ describeWithController('kubemcsa with the controller running in the target', () 
     expect(JSON.parse(status.stdout).registrations).toEqual([expect.objectContaining({ name: 'cluster2', ready: 'True', reason: 'TokenIssued' })]);
   });
 
-  it('an import from the bootstrapped cluster becomes Ready and its token is the remote ServiceAccount', async () => {
+  it('an import of a granted ServiceAccount becomes Ready and its token is the remote ServiceAccount', async () => {
+    const g = await kubemcsa(['grant', 'pod-lister', '-n', remote.name, '--target-context', 'cluster1', '--source-context', 'cluster2']);
+    expect(g.stderr).not.toContain('kubemcsa: error');
+    expect(g.code).toBe(0);
     const sai = {
       apiVersion: 'multicluster.admiralty.io/v1alpha1',
       kind: 'ServiceAccountImport',
@@ -91,6 +97,29 @@ describeWithController('kubemcsa with the controller running in the target', () 
     const file = scratch.write('import.kubeconfig', k.stdout);
     const who = await kubectl(file, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
     expect(who.stdout).toBe(`system:serviceaccount:${remote.name}:pod-lister`);
+  });
+
+  it('an import of an ungranted ServiceAccount is Forbidden, naming the grant command', async () => {
+    const sai = {
+      apiVersion: 'multicluster.admiralty.io/v1alpha1',
+      kind: 'ServiceAccountImport',
+      metadata: { name: 'cluster2-not-granted', namespace: team.name },
+      spec: { clusterName: 'cluster2', namespace: remote.name, name: 'not-granted' },
+    };
+    expect((await kubectl(kc1(), ['apply', '-f', '-'], JSON.stringify(sai))).code).toBe(0);
+    await waitFor('import Ready=False/Forbidden', async () => (await readyOf(team.name, 'cluster2-not-granted')) === 'False/Forbidden', 60_000, 250);
+    const message = await kubectl(kc1(), ['get', 'sai', '-n', team.name, 'cluster2-not-granted', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].message}']);
+    expect(message.stdout).toContain(`kubemcsa grant not-granted -n ${remote.name} --target-name cluster1`);
+  });
+
+  it("revoke makes the granted import Forbidden and its token stop authenticating at the source", async () => {
+    const file = scratch.write('before-revoke.kubeconfig', (await kubemcsa(['kubeconfig', 'cluster2-pod-lister', '-n', team.name, '--context', 'cluster1'])).stdout);
+    expect((await kubectl(file, ['auth', 'whoami'])).code).toBe(0);
+    const r = await kubemcsa(['revoke', 'pod-lister', '-n', remote.name, '--target-name', 'cluster1', '--source-context', 'cluster2']);
+    expect(r.code).toBe(0);
+    await waitFor('import Ready=False/Forbidden after revoke', async () => (await readyOf(team.name, 'cluster2-pod-lister')) === 'False/Forbidden', 60_000, 250);
+    // Bound to the deleted anchor Secret: refused once the source's 10 s authentication cache lets go.
+    await waitFor('the source to refuse the revoked token', async () => /Unauthorized/.test((await kubectl(file, ['auth', 'whoami'])).stderr), 30_000, 500);
   });
 
   it('--wait fails (exit 1) with the Ready reason when the registration cannot become Ready, and a re-run repairs it', async () => {

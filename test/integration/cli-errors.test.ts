@@ -137,9 +137,9 @@ describe('kubemcsa with bad input', () => {
         expect(errorLine(u)).toMatch(/cannot list (Cluster)?RoleBinding in source cluster limited \(context ctx\): forbidden/);
         expect(u.stderr).not.toMatch(/: deleted$/m);
         expect([await snapshot(kc1()), await snapshot(kc2())]).toEqual(registered);
-        // Allowed to list the bindings but to delete nothing: the access reviews name what is missing.
+        // Allowed to list the bindings (and the grants' Roles) but to delete nothing: the access reviews name what is missing.
         const role = `${ns.name}-list-bindings`;
-        expect((await kubectl(kc2(), ['create', 'clusterrole', role, '--verb=list', '--resource=clusterrolebindings,rolebindings'])).code).toBe(0);
+        expect((await kubectl(kc2(), ['create', 'clusterrole', role, '--verb=list', '--resource=clusterrolebindings,rolebindings,roles'])).code).toBe(0);
         expect((await kubectl(kc2(), ['create', 'clusterrolebinding', role, `--clusterrole=${role}`, `--serviceaccount=${ns.name}:limited`])).code).toBe(0);
         try {
           const v = await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-kubeconfig', limited]);

@@ -14,6 +14,8 @@ import { waitFor } from '../harness/https.js';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CRD_FILE = path.join(REPO, 'manifests', 'crd', 'serviceaccountimports.yaml');
 export const CRD_NAME = 'serviceaccountimports.multicluster.admiralty.io';
+const POLICY_CRD_FILE = path.join(REPO, 'manifests', 'crd', 'serviceaccountimportpolicies.yaml');
+const POLICY_CRD_NAME = 'serviceaccountimportpolicies.multicluster.admiralty.io';
 
 /** Runs `node --import tsx cli/kubemcsa.ts …` with KUBECONFIG pointing at the test clusters. */
 export function kubemcsa(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -38,16 +40,22 @@ export function errorLine(r: RunResult): string {
 /** The kubeconfig holding every test cluster (contexts cluster1, cluster2). */
 export const allKubeconfig = () => testClusters().kubeconfigPath;
 
-/** Installs the ServiceAccountImport CRD in `cluster` (if absent) and waits until it is served. */
+/**
+ * Installs the ServiceAccountImport CRD (and the ServiceAccountImportPolicy CRD, which the
+ * controller watches) in `cluster` if absent and waits until both are served.
+ */
 export async function ensureCrd(cluster: string): Promise<void> {
   const kc = clusterInfo(cluster).kubeconfigPath;
-  if ((await kubectl(kc, ['get', 'crd', CRD_NAME])).code !== 0) {
-    const r = await kubectl(kc, ['apply', '-f', CRD_FILE]);
-    if (r.code !== 0) throw new Error(`cannot install the CRD in ${cluster}: ${r.stderr}`);
+  for (const [name, file] of [[CRD_NAME, CRD_FILE], [POLICY_CRD_NAME, POLICY_CRD_FILE]] as const) {
+    if ((await kubectl(kc, ['get', 'crd', name])).code !== 0) {
+      const r = await kubectl(kc, ['apply', '-f', file]);
+      if (r.code !== 0) throw new Error(`cannot install CRD ${name} in ${cluster}: ${r.stderr}`);
+    }
+    const w = await kubectl(kc, ['wait', '--for=condition=Established', '--timeout=30s', `crd/${name}`]);
+    if (w.code !== 0) throw new Error(`CRD ${name} not established in ${cluster}: ${w.stderr}`);
+    const plural = name.split('.')[0]!;
+    await waitFor(`${cluster} serving ${plural}`, async () => (await kubectl(kc, ['get', plural, '-A'])).code === 0, 30_000, 250);
   }
-  const w = await kubectl(kc, ['wait', '--for=condition=Established', '--timeout=30s', `crd/${CRD_NAME}`]);
-  if (w.code !== 0) throw new Error(`CRD not established in ${cluster}: ${w.stderr}`);
-  await waitFor(`${cluster} serving serviceaccountimports`, async () => (await kubectl(kc, ['get', 'sai', '-A'])).code === 0, 30_000, 250);
 }
 
 interface Item {

@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../../src/bootstrap/errors.js';
 import {
   anchorOf,
+  anchorsOfRoles,
+  isGrantObject,
   checkGrantable,
   clusterWideWarning,
   describeGrantPlan,
@@ -15,6 +17,7 @@ import {
 import { MANAGED_BY_LABEL, sourceSelector, TARGET_LABEL } from '../../../src/bootstrap/names.js';
 import { describePermission } from '../../../src/bootstrap/permissions.js';
 import { INSTALL_NAMESPACE } from '../../../src/constants.js';
+import { refOf } from '../../../src/bootstrap/plan.js';
 import { anchorFor, GRANT_LABEL, grantAnnotationKey, grantObjectName, parseGrants } from '../../../src/consent/grants.js';
 
 const sa = { namespace: 'team-a', serviceAccount: 'pod-lister' };
@@ -145,6 +148,17 @@ describe('grant plan: cluster-wide', () => {
     expect(w).toMatch(/^WARNING: /);
     expect(w).toMatch(/every ServiceAccount of cluster cluster2 except those in kube-system and multicluster-service-account/);
     expect(w).toMatch(/cannot be revoked before they expire/);
+  });
+});
+
+describe('unbootstrap finds grant objects', () => {
+  it('derives each anchor Secret from a grant Role (no Secret listing), and deletes only grant-labelled objects', () => {
+    const plan = grantPlan('cluster1', sa);
+    const found = [refOf(plan.objects[2]!), refOf(plan.objects[1]!), { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', name: 'x' }];
+    expect(anchorsOfRoles(found)).toEqual([anchorOf(plan)]);
+    expect(isGrantObject(plan.objects[0]!.metadata.labels)).toBe(true);
+    expect(isGrantObject({ [MANAGED_BY_LABEL]: 'kubemcsa', [TARGET_LABEL]: 'cluster1' })).toBe(false);
+    expect(isGrantObject({ [GRANT_LABEL]: 'x' })).toBe(false);
   });
 });
 
