@@ -31,7 +31,7 @@ describe('ControllerMetrics.setTokenExpiries', () => {
   it('sets seconds to expiry from the cached Secrets at scrape time, Ready or not, and drops Secrets that are gone', async () => {
     const metrics = new ControllerMetrics({ defaultMetrics: false });
     const now = new Date('2026-01-01T00:00:00Z');
-    const secret = (namespace: string, importName: string, expiration?: string) => ({ namespace, importName, annotations: expiration ? { [SecretAnnotations.expiration]: expiration } : {} });
+    const secret = (namespace: string, importName: string, expiration?: string) => ({ namespace, importName, annotations: (expiration ? { [SecretAnnotations.expiration]: expiration } : {}) as Record<string, string> });
     metrics.setTokenExpiries([secret('multicluster-service-account', 'cluster2', '2026-01-01T04:00:00Z'), secret('team-a', 'a', '2025-12-31T23:00:00Z'), secret('team-a', 'no-times'), secret('team-a', '', '2026-01-01T01:00:00Z')], now);
     const text = await metrics.render(['mcsa_token_seconds_to_expiry']);
     expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="multicluster-service-account",import="cluster2"} 14400');
