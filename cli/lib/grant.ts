@@ -2,7 +2,7 @@
 // grant's objects (server-side apply, anchor first) and, last, its record on the importer
 // ServiceAccount (a merge patch of one annotation). Revoke: the record first, then the anchor
 // Secret (every token minted under the grant stops authenticating), the binding and the role.
-import { describeGrant } from '../../src/consent/grants.js';
+import { describeGrant, grantAnnotationValue } from '../../src/consent/grants.js';
 import { CliError } from '../../src/bootstrap/errors.js';
 import {
   clusterWideWarning,
@@ -58,12 +58,17 @@ export async function runGrant(opts: GrantOptions, out: Output): Promise<void> {
     out.progress('dry run: nothing was changed');
     return;
   }
+  let anchorUid: string | undefined;
   for (const m of plan.objects) {
     const r = await source.apply(m);
     out.progress(`${source.tag} ${describeRef(refOf(m))}: ${r.outcome}`);
+    if (m.kind === 'Secret') anchorUid = r.meta.metadata.uid;
   }
   // The record last: the controller mints under the grant only once every object above exists.
-  const { importer, key, value } = plan.record;
+  // It names the anchor's UID: tokens are bound to that very object, and a grant given again
+  // after a revoke (a new anchor) is a new grant to the controller.
+  const { importer, key } = plan.record;
+  const value = grantAnnotationValue({ ...plan.grant, ...(anchorUid ? { anchorUid } : {}) });
   const before = await source.readMeta(importer);
   let outcome: string;
   if (before?.metadata.annotations?.[key] === value) outcome = 'unchanged';

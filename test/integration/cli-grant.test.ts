@@ -120,7 +120,10 @@ describe('kubemcsa grant and revoke (source cluster2, target cluster1)', () => {
     expect(r.stderr).toMatch(new RegExp(`Secret ${team.name}/${name.replace(/\./g, '\\.')}: created`));
     expect(r.stderr).toMatch(/annotation .*: recorded/);
     expect(await grantObjects()).toEqual([`Role ${team.name}/${name}`, `RoleBinding ${team.name}/${name}`, `Secret ${team.name}/${name}`]);
-    expect(await importerAnnotations()).toEqual({ [grantAnnotationKey(reader())]: `${team.name}/reader` });
+    // The record names the anchor's UID: the controller binds tokens to that very Secret.
+    const anchor = await kubectl(kcOf(SOURCE), ['get', 'secret', '-n', team.name, name, '-o', 'jsonpath={.metadata.uid}']);
+    expect(anchor.stdout).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await importerAnnotations()).toEqual({ [grantAnnotationKey(reader())]: `${team.name}/reader@${anchor.stdout}` });
 
     expect(await canIList(kcOf(SOURCE), IMPORTER, team.name)).toEqual([SA_READ, `serviceaccounts/token [reader] [create]`]);
     expect(await canIList(kcOf(SOURCE), IMPORTER, other.name)).toEqual([SA_READ]);
