@@ -23,6 +23,7 @@ describe('npm run sandbox', () => {
       'install into cluster1: CRD, namespace, RBAC, webhook configuration; controller and webhook as local processes',
       'bootstrap cluster1 ← cluster2 (kubemcsa bootstrap)',
       'in cluster2: ServiceAccount pod-lister, a Role that can list pods, its RoleBinding, an nginx Deployment',
+      'in cluster2, its admin grants ServiceAccount default/pod-lister to cluster1 (kubemcsa grant)',
       'in cluster1: label namespace default multicluster-service-account=enabled, create import cluster2-default-pod-lister',
       'in cluster1: the multicluster-client Job, annotated with the import',
       expect.stringMatching(/^the Secret cluster2-default-pod-lister-token-\w{5}: keys ca\.crt, config, namespace, server, token; its kubeconfig/),
