@@ -168,11 +168,16 @@ export async function ourBindings(c: ClusterClient, labelSelector: string): Prom
 }
 
 /** Deletes the shared ClusterRole `ref` (if kubemcsa created it) once no binding of kubemcsa refers to it. */
-export async function deleteClusterRoleIfUnused(c: ClusterClient, ref: ObjectRef, out: Output): Promise<void> {
+/** Deletes a shared ClusterRole of ours once no binding of ours refers to it; true when it is gone. */
+export async function deleteClusterRoleIfUnused(c: ClusterClient, ref: ObjectRef, out: Output): Promise<boolean> {
   const remaining = (await ourBindings(c, managedSelector)).filter((b) => !b.terminating);
   const users = clusterRoleStillUsed(remaining, ref.name);
-  if (users.length === 0) await deleteIfOurs(c, ref, out);
-  else out.progress(`${c.tag} ${describeRef(ref)}: kept (still bound for ${users.length} other binding(s))`);
+  if (users.length === 0) {
+    await deleteIfOurs(c, ref, out);
+    return true;
+  }
+  out.progress(`${c.tag} ${describeRef(ref)}: kept (still bound for ${users.length} other binding(s))`);
+  return false;
 }
 
 /** Polls `check` until it returns a value, or fails with `onTimeout()` once `deadline` passes. */

@@ -93,7 +93,8 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
     done.push(ref);
   }
   for (const ref of plan.source) if (!done.some((d) => sameRef(d, ref))) await deleteIfOurs(source, ref, out);
-  await deleteClusterRoleIfUnused(source, plan.clusterRole, out);
+  // The importers' admission policy goes with the last importer (the shared ClusterRole).
+  if (await deleteClusterRoleIfUnused(source, plan.clusterRole, out)) for (const ref of plan.admissionPolicy) await deleteIfOurs(source, ref, out);
   // The namespaces last: they go only if emptied, and a failure here leaves just them behind.
   const targetNsDeleted = await deleteNamespaceIfUnused(target, plan.namespace, out);
   const sourceNsDeleted = await deleteNamespaceIfUnused(source, plan.namespace, out);

@@ -19,7 +19,7 @@ import {
 import { UsageError } from './errors.js';
 import { isManaged, sharedLabels, sourceLabels } from './names.js';
 import type { Permission } from './permissions.js';
-import { describeRef, refOf, type Manifest, type ObjectRef } from './plan.js';
+import { describeRef, refOf, UNBOUND_TOKENS, type Manifest, type ObjectRef } from './plan.js';
 
 /** The ClusterRole of every cluster-wide grant in a source (create serviceaccounts/token), shared by their bindings. */
 export const TOKEN_MINTER_CLUSTER_ROLE = 'multicluster-service-account-token-minter';
@@ -86,7 +86,11 @@ export function grantPlan(targetName: string, g: Grant): GrantPlan {
       apiVersion: RBAC,
       kind: 'ClusterRole',
       metadata: { name: TOKEN_MINTER_CLUSTER_ROLE, labels: { ...sharedLabels } },
-      rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }],
+      rules: [
+        { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
+        // Served by no API: the source's importer admission policy lets unbound tokens through only with it.
+        { apiGroups: [UNBOUND_TOKENS.group], resources: [UNBOUND_TOKENS.resource], verbs: [UNBOUND_TOKENS.verb] },
+      ],
     };
     const binding: Manifest = {
       apiVersion: RBAC,

@@ -34,6 +34,8 @@ export function sourcePermissions(plan: BootstrapPlan): Permission[] {
     .flatMap((m) => applyable(RBAC, m.kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : 'rolebindings', m.metadata.namespace));
   return [
     { verb: 'get', group: '', resource: 'namespaces' },
+    ...applyable('admissionregistration.k8s.io', 'validatingadmissionpolicies'),
+    ...applyable('admissionregistration.k8s.io', 'validatingadmissionpolicybindings'),
     ...applyable(RBAC, 'clusterroles'),
     ...applyable('', 'serviceaccounts', ns),
     ...bindings,
@@ -82,6 +84,8 @@ export function unbootstrapPermissions(
       ...removable(RBAC, 'roles', ns),
       ...removable('', 'serviceaccounts', ns),
       ...removable(RBAC, 'clusterroles'),
+      ...removable('admissionregistration.k8s.io', 'validatingadmissionpolicies'),
+      ...removable('admissionregistration.k8s.io', 'validatingadmissionpolicybindings'),
     ],
   };
 }

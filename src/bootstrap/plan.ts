@@ -1,6 +1,6 @@
 // The bootstrap plan: which objects kubemcsa applies in the source and the target cluster for one
 // registration, and which it deletes on unbootstrap. Pure: no API calls here (cli/lib applies it).
-import { API_GROUP_VERSION, IMPORT_KIND, INSTALL_NAMESPACE } from '../constants.js';
+import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, INSTALL_NAMESPACE } from '../constants.js';
 import { GRANT_LABEL } from '../consent/grants.js';
 import { secretNameForImport } from '../naming.js';
 import {
@@ -95,6 +95,65 @@ function importerSubject(targetName: string) {
   return [{ kind: 'ServiceAccount', name: targetName, namespace: INSTALL_NAMESPACE }];
 }
 
+const ADMISSION = 'admissionregistration.k8s.io/v1';
+/** The source's ValidatingAdmissionPolicy (and its binding) over every importer's TokenRequests. */
+export const IMPORTER_ADMISSION_POLICY = 'multicluster-service-account-importers';
+/** A permission no Kubernetes API serves: only a cluster-wide grant carries it, and with it the right to unbound tokens. */
+export const UNBOUND_TOKENS = { group: API_GROUP, resource: 'unboundtokens', verb: 'create' } as const;
+
+/**
+ * What the source's API server itself enforces on every TokenRequest made by an importer (any
+ * ServiceAccount of the install namespace), whatever RBAC allows and whoever holds the
+ * registration's token: no token of a kube-system ServiceAccount; in the install namespace, only
+ * the importer's own; elsewhere, only tokens bound to the anchor of a grant to that importer for
+ * that ServiceAccount (or its namespace grant), unless a cluster-wide grant gave it unbound tokens.
+ * So a hostile target cannot mint a token that revoking the grant would not stop.
+ */
+export function importerAdmissionPolicy(): Manifest[] {
+  const sa = `system:serviceaccount:${INSTALL_NAMESPACE}:`;
+  const ref = 'object.spec.boundObjectRef';
+  return [
+    {
+      apiVersion: ADMISSION,
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: IMPORTER_ADMISSION_POLICY, labels: { ...sharedLabels } },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['serviceaccounts/token'] }] },
+        matchConditions: [{ name: 'importer', expression: `request.userInfo.username.startsWith('${sa}')` }],
+        variables: [
+          { name: 'importer', expression: `request.userInfo.username.substring(${sa.length})` },
+          { name: 'prefix', expression: `'mcsa-grant.' + variables.importer + '.' + request.name + '.'` },
+          { name: 'namespacePrefix', expression: `'mcsa-grant.' + variables.importer + '.all.'` },
+        ],
+        validations: [
+          { expression: "request.namespace != 'kube-system'", reason: 'Forbidden', message: 'multicluster-service-account importers never obtain tokens of kube-system ServiceAccounts' },
+          {
+            expression: `request.namespace != '${INSTALL_NAMESPACE}' || request.name == variables.importer`,
+            reason: 'Forbidden',
+            message: `a multicluster-service-account importer obtains no token in ${INSTALL_NAMESPACE} but its own`,
+          },
+          {
+            expression:
+              `request.namespace == '${INSTALL_NAMESPACE}' || ` +
+              `(has(${ref}) && ${ref}.kind == 'Secret' && (${ref}.name.startsWith(variables.prefix) || ${ref}.name.startsWith(variables.namespacePrefix) || ` +
+              `(size(variables.prefix) > 245 && ${ref}.name.startsWith('mcsa-grant.')))) || ` +
+              `authorizer.group('${UNBOUND_TOKENS.group}').resource('${UNBOUND_TOKENS.resource}').check('${UNBOUND_TOKENS.verb}').allowed()`,
+            reason: 'Forbidden',
+            message: "a multicluster-service-account importer's token must be bound to the anchor Secret of its grant (boundObjectRef)",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: ADMISSION,
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: IMPORTER_ADMISSION_POLICY, labels: { ...sharedLabels } },
+      spec: { policyName: IMPORTER_ADMISSION_POLICY, validationActions: ['Deny'] },
+    },
+  ];
+}
+
 /** The objects of one registration: source cluster `sourceName` imported into `targetName`. */
 export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
   const { targetName, sourceName } = input;
@@ -149,7 +208,7 @@ export function bootstrapPlan(input: BootstrapInput): BootstrapPlan {
   return {
     input,
     sourceNamespace: namespaceManifest(INSTALL_NAMESPACE),
-    source: [clusterRole, serviceAccount, ...bindings, selfRole, selfBinding],
+    source: [...importerAdmissionPolicy(), clusterRole, serviceAccount, ...bindings, selfRole, selfBinding],
     pruneSelector: `${sourceSelector(targetName)},!${GRANT_LABEL}`,
     targetNamespace: namespaceManifest(INSTALL_NAMESPACE),
     registration,
@@ -187,8 +246,10 @@ export interface UnbootstrapPlan {
   /** Source: every binding of ours for this target is found by `sourceSelector`, then these. */
   sourceSelector: string;
   source: ObjectRef[];
-  /** The shared ClusterRole, removed once no binding of ours refers to it. */
+  /** The shared ClusterRole, removed once no binding of ours refers to it… */
   clusterRole: ObjectRef;
+  /** …and then the importers' admission policy and its binding. */
+  admissionPolicy: ObjectRef[];
   namespace: string;
 }
 
@@ -209,6 +270,7 @@ export function unbootstrapPlan(input: { targetName: string; sourceName: string 
       { apiVersion: 'v1', kind: 'ServiceAccount', name: targetName, namespace: INSTALL_NAMESPACE },
     ],
     clusterRole: { apiVersion: RBAC, kind: 'ClusterRole', name: IMPORTER_CLUSTER_ROLE },
+    admissionPolicy: importerAdmissionPolicy().map(refOf).reverse(),
     namespace: INSTALL_NAMESPACE,
   };
 }

@@ -135,6 +135,11 @@ describe('kubemcsa grant and revoke (source cluster2, target cluster1)', () => {
     expect((await mintAs(kc, team.name, 'reader', name)).status).toBe(201);
     expect((await mintAs(kc, team.name, 'writer', name)).status).toBe(403);
     expect((await mintAs(kc, other.name, 'reader')).status).toBe(403);
+    // The source's admission policy: even with the grant's RBAC, an importer (or whoever holds
+    // its token) gets no unbound token, and none bound to another Secret than the grant's anchor.
+    expect((await mintAs(kc, team.name, 'reader')).status).toBe(403);
+    await kubectl(kcOf(SOURCE), ['create', 'secret', 'generic', 'decoy', '-n', team.name]);
+    expect((await mintAs(kc, team.name, 'reader', 'decoy')).status).toBe(403);
   });
 
   it('a second grant changes nothing', async () => {
@@ -219,6 +224,13 @@ describe('kubemcsa grant and revoke (source cluster2, target cluster1)', () => {
     expect(await grantObjects()).toHaveLength(4);
     const status = JSON.parse((await kubemcsa(['status', '--context', SOURCE, '-o', 'json'])).stdout) as { grants: Array<{ scope: string }> };
     expect(status.grants.map((g) => g.scope).sort()).toEqual(['cluster', 'namespace']);
+    // Cluster-wide means unbound tokens anywhere but where the source's admission policy never
+    // lets an importer in, whatever RBAC says: kube-system, and the install namespace but its own.
+    const kc = await importerKubeConfig();
+    expect((await mintAs(kc, team.name, 'reader')).status).toBe(201);
+    expect((await mintAs(kc, 'kube-system', 'default')).status).toBe(403);
+    expect((await mintAs(kc, INSTALL_NAMESPACE, 'default')).status).toBe(403);
+    expect((await mintAs(kc, INSTALL_NAMESPACE, TARGET)).status).toBe(201);
 
     const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
     expect(r.stderr).not.toContain('kubemcsa: error');

@@ -125,7 +125,11 @@ describe('grant plan: cluster-wide', () => {
 
   it('binds the shared token-minter ClusterRole with a ClusterRoleBinding named after the grant; no anchor', () => {
     expect(kindsAndNames(plan.objects)).toEqual([`ClusterRole /${TOKEN_MINTER_CLUSTER_ROLE}`, `ClusterRoleBinding /${grantObjectName('cluster1', wide)}`]);
-    expect(plan.objects[0]!.rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }]);
+    expect(plan.objects[0]!.rules).toEqual([
+      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
+      // The marker the source's importer admission policy asks of unbound tokens.
+      { apiGroups: ['multicluster.admiralty.io'], resources: ['unboundtokens'], verbs: ['create'] },
+    ]);
     expect(plan.objects[0]!.metadata.labels).toEqual({ [MANAGED_BY_LABEL]: 'kubemcsa' });
     expect(plan.objects[1]!.subjects).toEqual(importer);
     expect(anchorOf(plan)).toBeUndefined();

@@ -30,6 +30,8 @@ describe('bootstrap plan', () => {
   it('creates, cluster-wide, exactly the importer objects in the source', () => {
     expect(plan.sourceNamespace.metadata.name).toBe(INSTALL_NAMESPACE);
     expect(kindsAndNames(plan.source)).toEqual([
+      'ValidatingAdmissionPolicy /multicluster-service-account-importers',
+      'ValidatingAdmissionPolicyBinding /multicluster-service-account-importers',
       `ClusterRole /${IMPORTER_CLUSTER_ROLE}`,
       `ServiceAccount ${INSTALL_NAMESPACE}/cluster1`,
       'ClusterRoleBinding /multicluster-service-account-importer-cluster1',
@@ -53,14 +55,16 @@ describe('bootstrap plan', () => {
   });
 
   it('binds the importer ServiceAccount of the install namespace', () => {
-    for (const b of plan.source.filter((m) => m.kind.endsWith('Binding'))) {
+    for (const b of plan.source.filter((m) => m.kind.endsWith('Binding') && m.apiVersion.startsWith('rbac.'))) {
       expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'cluster1', namespace: INSTALL_NAMESPACE }]);
     }
   });
 
   it('labels every source object for the target, shared ones as managed only', () => {
     for (const m of [plan.sourceNamespace, ...plan.source]) expect(m.metadata.labels?.[MANAGED_BY_LABEL]).toBe('kubemcsa');
-    for (const m of plan.source.filter((x) => x.kind !== 'ClusterRole')) expect(m.metadata.labels?.[TARGET_LABEL]).toBe('cluster1');
+    const shared = (x: { kind: string }) => x.kind === 'ClusterRole' || x.kind.startsWith('ValidatingAdmissionPolicy');
+    for (const m of plan.source.filter((x) => !shared(x))) expect(m.metadata.labels?.[TARGET_LABEL]).toBe('cluster1');
+    for (const m of plan.source.filter(shared)) expect(m.metadata.labels?.[TARGET_LABEL]).toBeUndefined();
     // Grant objects carry the target label too: the prune never touches them.
     expect(plan.pruneSelector).toBe(`${sourceSelector('cluster1')},!multicluster.admiralty.io/grant`);
   });
