@@ -136,7 +136,9 @@ export function importerAdmissionPolicy(): Manifest[] {
           {
             expression:
               `request.namespace == '${INSTALL_NAMESPACE}' || ` +
-              `(has(${ref}) && ${ref}.kind == 'Secret' && (${ref}.name.startsWith(variables.prefix) || ${ref}.name.startsWith(variables.namespacePrefix) || ` +
+              // has() on each field: an absent boundObjectRef may still be present as an empty object.
+              `(has(${ref}) && has(${ref}.kind) && has(${ref}.name) && ${ref}.kind == 'Secret' && ` +
+              `(${ref}.name.startsWith(variables.prefix) || ${ref}.name.startsWith(variables.namespacePrefix) || ` +
               `(size(variables.prefix) > 245 && ${ref}.name.startsWith('mcsa-grant.')))) || ` +
               `authorizer.group('${UNBOUND_TOKENS.group}').resource('${UNBOUND_TOKENS.resource}').check('${UNBOUND_TOKENS.verb}').allowed()`,
             reason: 'Forbidden',

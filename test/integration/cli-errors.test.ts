@@ -124,7 +124,7 @@ describe('kubemcsa with bad input', () => {
       const limited = scratch.write('limited.kubeconfig', kubeconfigFor('limited', {}, { token }));
       const r = await kubemcsa(['bootstrap', '--target-context', 'cluster1', '--source-kubeconfig', limited]);
       expect(r.code).toBe(1);
-      expect(errorLine(r)).toMatch(/the kubeconfig's identity may not get namespaces, create clusterroles\.rbac\.authorization\.k8s\.io, .* in source cluster limited \(context ctx\)/);
+      expect(errorLine(r)).toMatch(/the kubeconfig's identity may not get namespaces, create validatingadmissionpolicies\.admissionregistration\.k8s\.io, .* in source cluster limited \(context ctx\)/);
       expect(r.stderr).not.toContain(token);
       await expectNothingCreated();
       // Unbootstrap of a registration with that identity on the source side: refused before

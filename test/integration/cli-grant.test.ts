@@ -45,7 +45,7 @@ async function importerKubeConfig(): Promise<KubeConfig> {
 }
 
 /** What the controller does under a grant: TokenRequest as the importer, bound to the anchor Secret. Resolves the HTTP status and the token. */
-async function mintAs(kc: KubeConfig, namespace: string, name: string, anchor?: string): Promise<{ status: number; token?: string }> {
+async function mintAs(kc: KubeConfig, namespace: string, name: string, anchor?: string): Promise<{ status: number; token?: string; message?: string }> {
   try {
     const tr = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
       name,
@@ -54,7 +54,9 @@ async function mintAs(kc: KubeConfig, namespace: string, name: string, anchor?: 
     });
     return { status: 201, token: tr.status!.token };
   } catch (e) {
-    return { status: (e as { code?: number }).code ?? 0 };
+    const body = (e as { body?: unknown }).body;
+    const message = typeof body === 'string' ? ((JSON.parse(body) as { message?: string }).message ?? body) : undefined;
+    return { status: (e as { code?: number }).code ?? 0, ...(message !== undefined ? { message } : {}) };
   }
 }
 
@@ -137,9 +139,10 @@ describe('kubemcsa grant and revoke (source cluster2, target cluster1)', () => {
     expect((await mintAs(kc, other.name, 'reader')).status).toBe(403);
     // The source's admission policy: even with the grant's RBAC, an importer (or whoever holds
     // its token) gets no unbound token, and none bound to another Secret than the grant's anchor.
-    expect((await mintAs(kc, team.name, 'reader')).status).toBe(403);
+    const unbound = await mintAs(kc, team.name, 'reader');
+    expect(unbound).toEqual({ status: 403, message: expect.stringMatching(/multicluster-service-account-importers.*must be bound to the anchor Secret of its grant/) });
     await kubectl(kcOf(SOURCE), ['create', 'secret', 'generic', 'decoy', '-n', team.name]);
-    expect((await mintAs(kc, team.name, 'reader', 'decoy')).status).toBe(403);
+    expect(await mintAs(kc, team.name, 'reader', 'decoy')).toEqual({ status: 403, message: expect.stringMatching(/must be bound to the anchor Secret of its grant/) });
   });
 
   it('a second grant changes nothing', async () => {
@@ -228,8 +231,8 @@ describe('kubemcsa grant and revoke (source cluster2, target cluster1)', () => {
     // lets an importer in, whatever RBAC says: kube-system, and the install namespace but its own.
     const kc = await importerKubeConfig();
     expect((await mintAs(kc, team.name, 'reader')).status).toBe(201);
-    expect((await mintAs(kc, 'kube-system', 'default')).status).toBe(403);
-    expect((await mintAs(kc, INSTALL_NAMESPACE, 'default')).status).toBe(403);
+    expect(await mintAs(kc, 'kube-system', 'default')).toEqual({ status: 403, message: expect.stringMatching(/never obtain tokens of kube-system ServiceAccounts/) });
+    expect(await mintAs(kc, INSTALL_NAMESPACE, 'default')).toEqual({ status: 403, message: expect.stringMatching(/obtains no token in multicluster-service-account but its own/) });
     expect((await mintAs(kc, INSTALL_NAMESPACE, TARGET)).status).toBe(201);
 
     const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
