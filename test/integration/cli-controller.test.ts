@@ -25,6 +25,17 @@ async function readyOf(namespace: string, name: string): Promise<string> {
   return r.code === 0 ? r.stdout : `error: ${r.stderr}`;
 }
 
+/** Creates import `name` in `namespace` of cluster1 for ServiceAccount `remoteNamespace/remoteName` of cluster2. */
+async function applyImport(name: string, namespace: string, remoteNamespace: string, remoteName: string): Promise<void> {
+  const sai = {
+    apiVersion: 'multicluster.admiralty.io/v1alpha1',
+    kind: 'ServiceAccountImport',
+    metadata: { name, namespace },
+    spec: { clusterName: 'cluster2', namespace: remoteNamespace, name: remoteName },
+  };
+  expect((await kubectl(kc1(), ['apply', '-f', '-'], JSON.stringify(sai))).code).toBe(0);
+}
+
 describeWithController('kubemcsa with the controller running in the target', () => {
   const scratch = scratchDir('cli-controller');
   let controller: ChildProcess | undefined;
@@ -84,13 +95,7 @@ describeWithController('kubemcsa with the controller running in the target', () 
     const g = await kubemcsa(['grant', 'pod-lister', '-n', remote.name, '--target-context', 'cluster1', '--source-context', 'cluster2']);
     expect(g.stderr).not.toContain('kubemcsa: error');
     expect(g.code).toBe(0);
-    const sai = {
-      apiVersion: 'multicluster.admiralty.io/v1alpha1',
-      kind: 'ServiceAccountImport',
-      metadata: { name: 'cluster2-pod-lister', namespace: team.name },
-      spec: { clusterName: 'cluster2', namespace: remote.name, name: 'pod-lister' },
-    };
-    expect((await kubectl(kc1(), ['apply', '-f', '-'], JSON.stringify(sai))).code).toBe(0);
+    await applyImport('cluster2-pod-lister', team.name, remote.name, 'pod-lister');
     await waitFor('import Ready=True', async () => (await readyOf(team.name, 'cluster2-pod-lister')) === 'True/TokenIssued', 60_000, 250);
     const k = await kubemcsa(['kubeconfig', 'cluster2-pod-lister', '-n', team.name, '--context', 'cluster1']);
     expect(k.code).toBe(0);
@@ -100,13 +105,7 @@ describeWithController('kubemcsa with the controller running in the target', () 
   });
 
   it('an import of an ungranted ServiceAccount is Forbidden, naming the grant command', async () => {
-    const sai = {
-      apiVersion: 'multicluster.admiralty.io/v1alpha1',
-      kind: 'ServiceAccountImport',
-      metadata: { name: 'cluster2-not-granted', namespace: team.name },
-      spec: { clusterName: 'cluster2', namespace: remote.name, name: 'not-granted' },
-    };
-    expect((await kubectl(kc1(), ['apply', '-f', '-'], JSON.stringify(sai))).code).toBe(0);
+    await applyImport('cluster2-not-granted', team.name, remote.name, 'not-granted');
     await waitFor('import Ready=False/Forbidden', async () => (await readyOf(team.name, 'cluster2-not-granted')) === 'False/Forbidden', 60_000, 250);
     const message = await kubectl(kc1(), ['get', 'sai', '-n', team.name, 'cluster2-not-granted', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].message}']);
     expect(message.stdout).toContain(`kubemcsa grant not-granted -n ${remote.name} --target-name cluster1`);
