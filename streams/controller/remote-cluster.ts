@@ -164,6 +164,9 @@ export class RemoteCluster {
     const importer = this.spec.importer;
     if (!importer) return undefined;
     const w = this.watches.get(this.mode === 'cluster' ? '' : importer.namespace);
+    // The importer may not watch its own namespace (a registration made before grants existed):
+    // nothing is known to be granted, so nothing is (re-running bootstrap adds the binding).
+    if (w?.health && isAuthorizationFailure(w.health)) return { importer: importer.name, grants: [] };
     const sa = w?.cache.synced ? w.cache.get(`${importer.namespace}/${importer.name}`) : undefined;
     return { importer: importer.name, grants: sa ? (sa.grants ?? []) : undefined };
   }
@@ -289,5 +292,7 @@ export class RemoteCluster {
       // timeout, say) gives its imports the matching reason.
       this.events.next({ kind: 'health', reachable });
     }
+    // A watch of the importer's namespace refused (403) settles its grants as none.
+    this.checkGrants();
   }
 }
