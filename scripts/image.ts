@@ -90,7 +90,7 @@ export function baseEntries(): Entry[] {
       { path: '/etc/passwd', type: 'file', mode: 0o644, data: Buffer.from(`root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n`) },
       { path: '/etc/group', type: 'file', mode: 0o644, data: Buffer.from(`root:x:0:\nnonroot:x:${NONROOT}:\n`) },
       { path: '/etc/nsswitch.conf', type: 'file', mode: 0o644, data: Buffer.from('passwd: files\ngroup: files\nhosts: files dns\n') },
-      { path: '/home/nonroot', type: 'dir', mode: 0o700 },
+      { path: '/home/nonroot', type: 'dir', mode: 0o700, owner: NONROOT },
       { path: '/tmp', type: 'dir', mode: 0o1777 },
     );
     return entries;

@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** One entry of a layer, by its absolute path in the image. */
+/** One entry of a layer, by its absolute path in the image. Everything is owned by root but a directory given an `owner` (UID = GID). */
 export type Entry =
   | { path: string; type: 'file'; mode: number; data: Buffer }
-  | { path: string; type: 'dir'; mode: number }
+  | { path: string; type: 'dir'; mode: number; owner?: number }
   | { path: string; type: 'symlink'; target: string };
 
 export interface ImageConfig {
@@ -42,12 +42,12 @@ function octal(n: number, width: number): string {
   return n.toString(8).padStart(width - 1, '0') + '\0';
 }
 
-function header(name: string, opts: { size: number; mode: number; typeflag: string; linkname?: string }): Buffer {
+function header(name: string, opts: { size: number; mode: number; typeflag: string; linkname?: string; owner?: number }): Buffer {
   const h = Buffer.alloc(BLOCK);
   h.write(name, 0, 100, 'utf8');
   h.write(octal(opts.mode, 8), 100, 'ascii');
-  h.write(octal(0, 8), 108, 'ascii');
-  h.write(octal(0, 8), 116, 'ascii');
+  h.write(octal(opts.owner ?? 0, 8), 108, 'ascii');
+  h.write(octal(opts.owner ?? 0, 8), 116, 'ascii');
   h.write(octal(opts.size, 12), 124, 'ascii');
   h.write(octal(EPOCH, 12), 136, 'ascii');
   h.write('        ', 148, 'ascii');
@@ -75,14 +75,14 @@ function paxRecords(records: Record<string, string>): Buffer[] {
   return [header('PaxHeader', { size: body.length, mode: 0o644, typeflag: 'x' }), body, pad(body.length)];
 }
 
-function tarEntry(name: string, e: { typeflag: string; mode: number; data?: Buffer; linkname?: string }): Buffer[] {
+function tarEntry(name: string, e: { typeflag: string; mode: number; data?: Buffer; linkname?: string; owner?: number }): Buffer[] {
   const out: Buffer[] = [];
   const pax: Record<string, string> = {};
   if (Buffer.byteLength(name) > 100) pax.path = name;
   if (e.linkname && Buffer.byteLength(e.linkname) > 100) pax.linkpath = e.linkname;
   if (Object.keys(pax).length > 0) out.push(...paxRecords(pax));
   const size = e.data?.length ?? 0;
-  out.push(header(name, { size, mode: e.mode, typeflag: e.typeflag, linkname: e.linkname }));
+  out.push(header(name, { size, mode: e.mode, typeflag: e.typeflag, linkname: e.linkname, owner: e.owner }));
   if (e.data) out.push(e.data, pad(size));
   return out;
 }
@@ -103,7 +103,7 @@ export function tarLayer(entries: Entry[]): Buffer {
   const chunks: Buffer[] = [];
   for (const name of names) {
     const e = byPath.get(name)!;
-    if (e.type === 'dir') chunks.push(...tarEntry(`${name}/`, { typeflag: '5', mode: e.mode }));
+    if (e.type === 'dir') chunks.push(...tarEntry(`${name}/`, { typeflag: '5', mode: e.mode, owner: e.owner }));
     else if (e.type === 'symlink') chunks.push(...tarEntry(name, { typeflag: '2', mode: 0o777, linkname: e.target }));
     else chunks.push(...tarEntry(name, { typeflag: '0', mode: e.mode, data: e.data }));
   }
@@ -212,7 +212,8 @@ export function readTar(tar: Buffer): Entry[] {
     }
     const name = '/' + (pax.path ?? str(at, 100)).replace(/\/$/, '');
     const mode = parseInt(str(at + 100, 8).trim(), 8);
-    if (typeflag === '5') out.push({ path: name, type: 'dir', mode });
+    const owner = parseInt(str(at + 108, 8).trim(), 8);
+    if (typeflag === '5') out.push({ path: name, type: 'dir', mode, ...(owner ? { owner } : {}) });
     else if (typeflag === '2') out.push({ path: name, type: 'symlink', target: pax.linkpath ?? str(at + 157, 100) });
     else out.push({ path: name, type: 'file', mode, data: Buffer.from(data) });
     pax = {};
