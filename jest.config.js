@@ -23,11 +23,21 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/jest-global-setup.mjs',
       globalTeardown: '<rootDir>/test/harness/jest-global-teardown.mjs',
       setupFilesAfterEnv: ['<rootDir>/test/harness/jest-integration-setup.ts'],
       slowTestThreshold: 60,
+    },
+    // The e2e suite on real nodes: the global setup gives each cluster a kubelet and loads the built images.
+    {
+      ...common,
+      displayName: 'nodes',
+      testMatch: ['<rootDir>/test/e2e/nodes/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/harness/jest-global-setup.mjs',
+      globalTeardown: '<rootDir>/test/harness/jest-global-teardown.mjs',
+      setupFilesAfterEnv: ['<rootDir>/test/harness/jest-integration-setup.ts'],
+      slowTestThreshold: 120,
     },
   ],
 };

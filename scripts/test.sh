@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: typecheck, lint, unit tests, then integration and e2e tests against real
-# control planes (built from Go modules on first use and cached outside the repository).
+# control planes (built from Go modules on first use and cached outside the repository), then the
+# e2e suite on real nodes (kubelet, containerd, runc: built and cached the same way).
 # Ends with the plain line "N passed, N failed" computed from Jest's JSON results.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,13 @@ else
   echo "control-plane build failed"; status=1
 fi
 
+step "nodes (build or reuse cache)"
+if node_dir=$(bash test/control-plane/build-node.sh | tail -n 1); then
+  export MCSA_NODE_BIN_DIR="$node_dir"
+else
+  echo "node build failed"; status=1
+fi
+
 jest() { node --experimental-vm-modules node_modules/jest/bin/jest.js "$@"; }
 step "unit tests"
 jest --selectProjects unit --json --outputFile="$results/unit.json" || status=1
@@ -26,6 +34,11 @@ if [ -n "${MCSA_K8S_BIN_DIR:-}" ]; then
   step "integration and e2e tests (real clusters)"
   jest --selectProjects integration --runInBand --detectOpenHandles \
     --json --outputFile="$results/integration.json" || status=1
+fi
+if [ -n "${MCSA_K8S_BIN_DIR:-}" ] && [ -n "${MCSA_NODE_BIN_DIR:-}" ]; then
+  step "e2e tests on real nodes (the project's images as pods)"
+  jest --selectProjects nodes --runInBand --detectOpenHandles \
+    --json --outputFile="$results/nodes.json" || status=1
 fi
 
 node scripts/summarize-jest.mjs "$results"/*.json || status=1

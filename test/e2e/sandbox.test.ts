@@ -1,5 +1,6 @@
-// The README's first command: `npm run sandbox` plays the getting-started scenario on its own
-// real clusters and (with --exit) cleans everything up.
+// The README's first command without nodes: `npm run sandbox -- --no-nodes` plays the
+// getting-started scenario on its own real clusters and (with --exit) cleans everything up.
+// test/e2e/nodes/sandbox.test.ts runs the default, with nodes.
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,11 +8,11 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-describe('npm run sandbox', () => {
+describe('npm run sandbox -- --no-nodes', () => {
   it('plays every step and ends with cluster2\'s pods listed from cluster1', async () => {
     const env = { ...process.env };
     delete env.MCSA_TEST_CLUSTERS;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/harness/sandbox.ts', '--exit'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/harness/sandbox.ts', '--exit', '--no-nodes'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
 import type { Binaries } from './binaries.js';
 import { GiveUp, httpsGet, waitFor } from './https.js';
+import { Node, nodeAddresses, type Namespaces, type NodeBinaries } from './node.js';
 import { freePort } from './ports.js';
 import { ManagedProcess } from './process.js';
 
@@ -17,7 +18,32 @@ export interface ClusterInfo {
   dir: string;
   /** A kubeconfig holding only this cluster, as context `<name>`. */
   kubeconfigPath: string;
+  /** With a node: the API server URL for pods of any cluster of the set (server is the host's, through a relay). */
+  podServer?: string;
+  /** With a node: its name. */
+  nodeName?: string;
 }
+
+/** A real node for a cluster: the namespaces it lives in (the whole cluster then runs there). */
+export interface NodeOptions {
+  ns: Namespaces;
+  /** 1-based position in the set: fixes the node's addresses (node.ts nodeAddresses). */
+  index: number;
+  bins: NodeBinaries;
+  /** Image archives to load into the node's containerd (the pause image first). */
+  images: string[];
+}
+
+/** Controllers a node needs besides KCM_CONTROLLERS: Ready nodes, Endpoints for webhook Services, kube-root-ca.crt, PDBs. */
+export const NODE_KCM_CONTROLLERS = [
+  'node-lifecycle-controller',
+  'endpoints-controller',
+  'endpointslice-controller',
+  'root-ca-certificate-publisher-controller',
+  'disruption-controller',
+  'taint-eviction-controller',
+];
+const API_PORT_IN_NS = 443;
 
 export const KCM_CONTROLLERS = [
   'serviceaccount-controller',
@@ -62,6 +88,9 @@ export class Cluster {
   private etcd?: ManagedProcess;
   private apiserver?: ManagedProcess;
   private kcm?: ManagedProcess;
+  private scheduler?: ManagedProcess;
+  private relay?: ManagedProcess;
+  private kubelet?: Node;
   private apiserverArgs: string[] = [];
   info!: ClusterInfo;
 
@@ -69,10 +98,11 @@ export class Cluster {
     readonly name: string,
     readonly dir: string,
     private readonly bins: Binaries,
+    private readonly node?: NodeOptions,
   ) {}
 
-  static async start(opts: { name: string; dir: string; bins: Binaries; controllerManager?: boolean; log?: (m: string) => void }): Promise<Cluster> {
-    const c = new Cluster(opts.name, opts.dir, opts.bins);
+  static async start(opts: { name: string; dir: string; bins: Binaries; controllerManager?: boolean; log?: (m: string) => void; node?: NodeOptions }): Promise<Cluster> {
+    const c = new Cluster(opts.name, opts.dir, opts.bins, opts.node);
     try {
       await c.boot(opts.controllerManager ?? true, opts.log ?? (() => {}));
     } catch (e) {
@@ -84,21 +114,37 @@ export class Cluster {
 
   /** Process group IDs of every process still running (for emergency kills). */
   get pids(): number[] {
-    return [this.etcd, this.apiserver, this.kcm].filter((p) => p?.running).map((p) => p!.pid);
+    return [this.etcd, this.apiserver, this.kcm, this.scheduler, this.relay].filter((p) => p?.running).map((p) => p!.pid).concat(this.kubelet?.pids ?? []);
+  }
+
+  /** On process exit: asks the node's namespace holder to kill everything of this cluster. */
+  terminateNamespaces(): void {
+    this.node?.ns.terminateNow();
+  }
+
+  /** A process of this cluster: on the host, or inside the node's namespaces and cgroup. */
+  private spawn(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv = {}): ManagedProcess {
+    const log = path.join(this.dir, `${name}.log`);
+    return this.node ? this.node.ns.start(name, bin, args, log, env) : new ManagedProcess(`${this.name}/${name}`, bin, args, log, env);
   }
 
   private async boot(withKcm: boolean, log: (m: string) => void): Promise<void> {
     const t0 = Date.now();
     const dir = this.dir;
     mkdirSync(path.join(dir, 'etcd-data'), { recursive: true });
-    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
-    const server = `https://127.0.0.1:${apiPort}`;
+    const node = this.node;
+    const addrs = node ? nodeAddresses(node.index) : undefined;
+    // In a node's network namespace the ports are its own; on the host they are free loopback ports.
+    const [etcdClient, etcdPeer, apiPort] = node ? [2379, 2380, API_PORT_IN_NS] : [await freePort(), await freePort(), await freePort()];
+    const hostPort = node ? await freePort() : apiPort;
+    const server = `https://127.0.0.1:${hostPort}`;
+    const podServer = addrs ? `https://${addrs.nodeIp}:${API_PORT_IN_NS}` : undefined;
 
     const ca = await createCa(`${this.name}-ca`);
     const serving = await issueCertificate(ca, {
       commonName: 'kube-apiserver',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: addrs ? ['127.0.0.1', addrs.nodeIp, addrs.kubernetesServiceIp] : ['127.0.0.1', '10.0.0.1'],
       usage: 'server',
     });
     const admin = await issueCertificate(ca, { commonName: 'admin', organizations: ['system:masters'], usage: 'client' });
@@ -116,10 +162,14 @@ export class Cluster {
       admin,
       dir,
       kubeconfigPath: path.join(dir, 'admin.kubeconfig'),
+      ...(node ? { podServer, nodeName: `${this.name}-node` } : {}),
     };
     writeFileSync(this.info.kubeconfigPath, stringify(kubeconfigFor([this.info])), { mode: 0o600 });
+    // The controllers inside the namespaces reach the API server on their own loopback.
+    const inNsKubeconfig = node ? path.join(dir, 'admin-in-node.kubeconfig') : this.info.kubeconfigPath;
+    if (node) writeFileSync(inNsKubeconfig, stringify(kubeconfigFor([{ ...this.info, server: `https://127.0.0.1:${API_PORT_IN_NS}` }])), { mode: 0o600 });
 
-    this.etcd = new ManagedProcess(`${this.name}/etcd`, this.bins.etcd, [
+    this.etcd = this.spawn('etcd', this.bins.etcd, [
       `--name=${this.name}`,
       `--data-dir=${path.join(dir, 'etcd-data')}`,
       `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
@@ -129,59 +179,119 @@ export class Cluster {
       `--initial-cluster=${this.name}=http://127.0.0.1:${etcdPeer}`,
       '--unsafe-no-fsync=true',
       '--log-level=warn',
-    ], path.join(dir, 'etcd.log'), { GOMEMLIMIT: '512MiB' });
-    await waitFor(`${this.name} etcd /health`, async () => {
-      this.assertRunning(this.etcd!);
-      const r = await fetch(`http://127.0.0.1:${etcdClient}/health`);
-      return r.status === 200;
-    }, START_TIMEOUT_MS);
-    log(`${this.name}: etcd ready (${Date.now() - t0} ms)`);
+    ], { GOMEMLIMIT: '512MiB' });
+    if (node) {
+      // etcd is inside the namespace: the API server's readiness covers it. The host reaches the API server through a relay.
+      this.relay = new ManagedProcess(`${this.name}/relay`, node.bins.relay, ['-listen', `127.0.0.1:${hostPort}`, '-netns', node.ns.netns, '-connect', `127.0.0.1:${API_PORT_IN_NS}`], path.join(dir, 'relay.log'));
+    } else {
+      await waitFor(`${this.name} etcd /health`, async () => {
+        this.assertRunning(this.etcd!);
+        const r = await fetch(`http://127.0.0.1:${etcdClient}/health`);
+        return r.status === 200;
+      }, START_TIMEOUT_MS);
+      log(`${this.name}: etcd ready (${Date.now() - t0} ms)`);
+    }
 
     this.apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${node ? '0.0.0.0' : '127.0.0.1'}`,
+      `--advertise-address=${addrs?.nodeIp ?? '127.0.0.1'}`,
       `--secure-port=${apiPort}`,
       `--tls-cert-file=${files.servingCert}`,
       `--tls-private-key-file=${files.servingKey}`,
       `--client-ca-file=${files.ca}`,
-      `--service-account-issuer=${server}`,
+      `--service-account-issuer=${podServer ?? server}`,
       `--service-account-key-file=${files.saKey}`,
       `--service-account-signing-key-file=${files.saKey}`,
-      '--authorization-mode=RBAC',
-      '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
-      '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
-      '--disable-admission-plugins=ServiceAccount',
       '--endpoint-reconciler-type=none',
       '--profiling=false',
     ];
+    if (node) {
+      const kubeletClient = await issueCertificate(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' });
+      this.apiserverArgs.push(
+        '--authorization-mode=Node,RBAC',
+        `--service-cluster-ip-range=${addrs!.serviceCidr}`,
+        // Pods get projected tokens (ServiceAccount admission); kubelets are limited to their node.
+        '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,NodeRestriction',
+        // No kube-proxy: the API server calls webhook Services at their endpoints (pod addresses).
+        '--enable-aggregator-routing=true',
+        '--kubelet-preferred-address-types=InternalIP',
+        `--kubelet-client-certificate=${this.write('apiserver-kubelet-client.crt', kubeletClient.certPem)}`,
+        `--kubelet-client-key=${this.write('apiserver-kubelet-client.key', kubeletClient.keyPem)}`,
+        `--kubelet-certificate-authority=${files.ca}`,
+      );
+    } else {
+      this.apiserverArgs.push(
+        '--authorization-mode=RBAC',
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
+        '--disable-admission-plugins=ServiceAccount',
+      );
+    }
     await this.startApiServer();
     log(`${this.name}: kube-apiserver ready (${Date.now() - t0} ms)`);
 
     if (withKcm) {
-      this.kcm = new ManagedProcess(`${this.name}/kube-controller-manager`, this.bins.kubeControllerManager, [
-        `--kubeconfig=${this.info.kubeconfigPath}`,
-        `--controllers=${KCM_CONTROLLERS.join(',')}`,
+      this.kcm = this.spawn('kube-controller-manager', this.bins.kubeControllerManager, [
+        `--kubeconfig=${inNsKubeconfig}`,
+        `--controllers=${[...KCM_CONTROLLERS, ...(node ? NODE_KCM_CONTROLLERS : [])].join(',')}`,
         `--service-account-private-key-file=${files.saKey}`,
         `--root-ca-file=${files.ca}`,
         '--leader-elect=false',
         '--secure-port=0',
         '--use-service-account-credentials=false',
-      ], path.join(dir, 'kube-controller-manager.log'), { GOMEMLIMIT: '512MiB' });
+      ], { GOMEMLIMIT: '512MiB' });
       await waitFor(`${this.name} kube-controller-manager to create ServiceAccount default/default`, async () => {
         this.assertRunning(this.kcm!);
         return (await this.get('/api/v1/namespaces/default/serviceaccounts/default')).status === 200;
       }, START_TIMEOUT_MS, 250);
       log(`${this.name}: kube-controller-manager ready (${Date.now() - t0} ms)`);
     }
+    if (node) await this.bootNode(node, ca, inNsKubeconfig, files.ca, log, t0);
+  }
+
+  /** kube-scheduler, containerd (images loaded) and a kubelet registered as `<cluster>-node`, until the node is Ready and untainted. */
+  private async bootNode(node: NodeOptions, ca: Awaited<ReturnType<typeof createCa>>, inNsKubeconfig: string, caFile: string, log: (m: string) => void, t0: number): Promise<void> {
+    const nodeName = this.info.nodeName!;
+    const { nodeIp } = nodeAddresses(node.index);
+    this.scheduler = this.spawn('kube-scheduler', node.bins.kubeScheduler, [
+      `--kubeconfig=${inNsKubeconfig}`,
+      `--authentication-kubeconfig=${inNsKubeconfig}`,
+      `--authorization-kubeconfig=${inNsKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+    ], { GOMEMLIMIT: '256MiB' });
+    const nodeDir = path.join(this.dir, 'node');
+    mkdirSync(nodeDir, { recursive: true });
+    this.kubelet = new Node(nodeName, node.ns, node.bins, nodeDir, node.index);
+    await this.kubelet.startContainerd();
+    await this.kubelet.importImages(node.images);
+    log(`${this.name}: containerd ready, ${node.images.length} images loaded (${Date.now() - t0} ms)`);
+    const client = await issueCertificate(ca, { commonName: `system:node:${nodeName}`, organizations: ['system:nodes'], usage: 'client' });
+    const serving = await issueCertificate(ca, { commonName: nodeName, dnsNames: [nodeName], ipAddresses: [nodeIp], usage: 'server' });
+    const kubeconfig = path.join(nodeDir, 'kubelet.kubeconfig');
+    writeFileSync(kubeconfig, stringify(kubeconfigFor([{ ...this.info, server: `https://127.0.0.1:${API_PORT_IN_NS}`, admin: client }])), { mode: 0o600 });
+    await this.kubelet.startKubelet({
+      caFile,
+      kubeletCert: this.write('node/kubelet.crt', serving.certPem),
+      kubeletKey: this.write('node/kubelet.key', serving.keyPem),
+      kubeconfig,
+    }, `/${node.ns.cgroup}`);
+    await waitFor(`${this.name}: node ${nodeName} Ready and untainted`, async () => {
+      this.kubelet!.assertRunning();
+      const r = await this.get(`/api/v1/nodes/${nodeName}`);
+      if (r.status !== 200) return false;
+      const n = JSON.parse(r.body) as { spec?: { taints?: { key: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
+      return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && (n.spec?.taints ?? []).length === 0;
+    }, START_TIMEOUT_MS, 250);
+    log(`${this.name}: node ${nodeName} Ready (${Date.now() - t0} ms)`);
   }
 
   /** Starts (or restarts, on the same port and data) the kube-apiserver and waits until it serves. */
   async startApiServer(): Promise<void> {
     if (this.apiserver?.running) return;
-    this.apiserver = new ManagedProcess(`${this.name}/kube-apiserver`, this.bins.kubeApiserver, this.apiserverArgs,
-      path.join(this.dir, 'kube-apiserver.log'), { GOMEMLIMIT: '1GiB' });
+    this.apiserver = this.spawn('kube-apiserver', this.bins.kubeApiserver, this.apiserverArgs, { GOMEMLIMIT: '1GiB' });
     await waitFor(`${this.name} kube-apiserver /readyz`, async () => {
       this.assertRunning(this.apiserver!);
       return (await httpsGet(`${this.info.server}/readyz`, { caPem: this.info.caPem }, 2000)).status === 200;
@@ -197,6 +307,11 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
+    // With a node, the namespace holder kills everything in the cluster's cgroup at once (containers, shims, kubelet, control plane).
+    if (this.node) await this.node.ns.stop();
+    await this.kubelet?.stop();
+    await this.scheduler?.stop();
+    await this.relay?.stop();
     await this.kcm?.stop();
     await this.apiserver?.stop();
     await this.etcd?.stop();

@@ -1,9 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { resolveBinaries, type Binaries } from './binaries.js';
-import { Cluster, kubeconfigFor, type ClusterInfo } from './cluster.js';
+import { buildImages } from '../../scripts/image.js';
+import { Cluster, kubeconfigFor, type ClusterInfo, type NodeOptions } from './cluster.js';
+import { Fabric, Namespaces, nodeAddresses, resolveNodeBinaries, writePauseImage } from './node.js';
 
 const DIR_PREFIX = 'mcsa-clusters-';
 
@@ -15,6 +17,8 @@ export interface ClusterSetInfo {
   ownerPid: number;
   binDir: string;
   kubectl: string;
+  /** With nodes: the images loaded into every node (ref → archive). */
+  images?: Record<string, string>;
 }
 
 function pidAlive(pid: number): boolean {
@@ -57,9 +61,15 @@ export class ClusterSet {
   private constructor(
     readonly clusters: Cluster[],
     readonly info: ClusterSetInfo,
+    private readonly fabric?: Fabric,
   ) {}
 
-  static async start(opts: { count?: number; names?: string[]; log?: (m: string) => void; bins?: Binaries } = {}): Promise<ClusterSet> {
+  /**
+   * `nodes`: every cluster gets a real node (node.ts): the project's images are built (`npm run
+   * image`) and loaded (unless `images: false`: the pause image only), and the whole cluster runs
+   * in network/mount/UTS namespaces of its own.
+   */
+  static async start(opts: { count?: number; names?: string[]; log?: (m: string) => void; bins?: Binaries; nodes?: boolean; images?: boolean } = {}): Promise<ClusterSet> {
     const log = opts.log ?? (() => {});
     const names = opts.names ?? Array.from({ length: opts.count ?? 2 }, (_, i) => `cluster${i + 1}`);
     const bins = opts.bins ?? resolveBinaries();
@@ -67,21 +77,46 @@ export class ClusterSet {
     const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
     writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
     const started: Cluster[] = [];
+    const namespaces: Namespaces[] = [];
+    let fabric: Fabric | undefined;
+    const stopNamespaces = () => Promise.allSettled([...namespaces.map((n) => n.stop()), fabric?.stop()]);
     const t0 = Date.now();
     // Until the set exists, a signal must still clean up what has started.
     const early = (sig: NodeJS.Signals) => {
-      void Promise.allSettled(started.map((c) => c.stop())).finally(() => {
+      void Promise.allSettled([...started.map((c) => c.stop()), stopNamespaces()]).finally(() => {
         rmSync(dir, { recursive: true, force: true });
         process.exit(sig === 'SIGINT' ? 130 : 143);
       });
     };
     const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     sigs.forEach((s) => process.on(s, early));
+    let images: Record<string, string> | undefined;
     try {
-      log(`starting ${names.length} clusters (${names.join(', ')}) in ${dir}`);
+      let nodeOptions: ((i: number) => Promise<NodeOptions>) | undefined;
+      if (opts.nodes) {
+        const nodeBins = resolveNodeBinaries();
+        mkdirSync(path.join(dir, 'images'));
+        const pause = writePauseImage(path.join(dir, 'images', 'pause.tar'), nodeBins);
+        if (opts.images !== false) log('building the images (npm run image) for the nodes');
+        const built = opts.images === false ? [] : await buildImages(path.join(dir, 'images'));
+        images = Object.fromEntries(built.map((b) => [b.ref, b.file]));
+        log(`images: ${built.map((b) => `${b.ref} ${b.digest.slice(0, 19)}`).join(', ')}`);
+        fabric = await Fabric.create(path.join(dir, 'fabric'), `mcsa-${process.pid}-fabric`, dir);
+        nodeOptions = async (i) => {
+          const name = names[i - 1]!;
+          const ns = await Namespaces.create({ name, dir: path.join(dir, name), cgroup: `mcsa-${process.pid}-${name}`, hostname: `${name}-node`, ownerDir: dir,
+            // The `kubernetes` Service address is the API server's own: in-cluster clients need no kube-proxy.
+            setup: [`ip addr add ${nodeAddresses(i).kubernetesServiceIp}/32 dev lo`] });
+          namespaces.push(ns);
+          await fabric!.connect(i, ns, names.length);
+          return { ns, index: i, bins: nodeBins, images: [pause, ...built.map((b) => b.file)] };
+        };
+      }
+      log(`starting ${names.length} clusters (${names.join(', ')}) in ${dir}${opts.nodes ? ', each with a node' : ''}`);
       const results = await Promise.allSettled(
-        names.map(async (name) => {
-          const c = await Cluster.start({ name, dir: path.join(dir, name), bins, log });
+        names.map(async (name, i) => {
+          const node = nodeOptions ? await nodeOptions(i + 1) : undefined;
+          const c = await Cluster.start({ name, dir: path.join(dir, name), bins, log, node });
           started.push(c);
           return c;
         }),
@@ -89,9 +124,14 @@ export class ClusterSet {
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) {
         await Promise.allSettled(started.map((c) => c.stop()));
+        await stopNamespaces();
         rmSync(dir, { recursive: true, force: true });
         throw (failed as PromiseRejectedResult).reason;
       }
+    } catch (e) {
+      await stopNamespaces();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
     } finally {
       sigs.forEach((s) => process.off(s, early));
     }
@@ -99,10 +139,10 @@ export class ClusterSet {
     const infos = clusters.map((c) => c.info);
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, stringify(kubeconfigFor(infos)), { mode: 0o600 });
-    const info: ClusterSetInfo = { dir, kubeconfigPath, clusters: infos, ownerPid: process.pid, binDir: bins.dir, kubectl: bins.kubectl };
+    const info: ClusterSetInfo = { dir, kubeconfigPath, clusters: infos, ownerPid: process.pid, binDir: bins.dir, kubectl: bins.kubectl, ...(images ? { images } : {}) };
     writeFileSync(path.join(dir, 'clusters.json'), JSON.stringify(info, null, 2), { mode: 0o600 });
     log(`${names.length} clusters ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const set = new ClusterSet(clusters, info);
+    const set = new ClusterSet(clusters, info, fabric);
     sigs.forEach((s) => process.on(s, set.onSignal));
     process.on('exit', set.onExit);
     return set;
@@ -124,6 +164,7 @@ export class ClusterSet {
     this.stopping ??= (async () => {
       await Promise.allSettled(this.cleanups.splice(0).reverse().map((fn) => fn()));
       await Promise.allSettled(this.clusters.map((c) => c.stop()));
+      await this.fabric?.stop();
       rmSync(this.info.dir, { recursive: true, force: true });
       (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).forEach((s) => process.off(s, this.onSignal));
       process.off('exit', this.onExit);
@@ -133,6 +174,9 @@ export class ClusterSet {
 
   /** Last resort on process exit: SIGKILL every process group, then remove the directory. */
   private killNow(): void {
+    // Node holders clean up their cgroups (containers included) themselves once asked.
+    for (const c of this.clusters) c.terminateNamespaces();
+    this.fabric?.ns.terminateNow();
     for (const pid of this.clusters.flatMap((c) => c.pids)) {
       try {
         process.kill(-pid, 'SIGKILL');

@@ -1,0 +1,3 @@
+module example.invalid/relay
+
+go 1.25
