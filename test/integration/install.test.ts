@@ -100,7 +100,7 @@ describe('manifests/install.yaml on a real API server', () => {
   describe('kubectl explain shows the CRD field docs', () => {
     let schema: SchemaNode;
     beforeAll(async () => {
-      const crd = installObjects().find((o) => o.kind === 'CustomResourceDefinition') as unknown as {
+      const crd = installObjects().find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'serviceaccountimports.multicluster.admiralty.io') as unknown as {
         spec: { versions: { name: string; schema: { openAPIV3Schema: SchemaNode } }[] };
       };
       schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
