@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
-import { parseDuration } from '../../src/duration.js';
+import { durationArg } from '../flags.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { startLeaderElection, type LeaderElector } from '../leader.js';
 import { Controller } from './controller.js';
@@ -31,13 +31,7 @@ interface Flags {
   logLevel: string;
 }
 
-const duration = (flag: string) => (v: string) => {
-  try {
-    return parseDuration(v, flag);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-};
+const duration = durationArg;
 const positiveInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`must be a whole number of at least 1 (got "${v}")`);

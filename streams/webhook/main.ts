@@ -12,15 +12,7 @@ import { WebhookMetrics } from './metrics.js';
 import { AdmissionPipeline } from './pipeline.js';
 import { parseAddress, WebhookServer } from './server.js';
 import { startLeaderElection } from '../leader.js';
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `500ms`, `30s`, `10m`, `24h`, `365d` (or a sum such as `1h30m`) → milliseconds. */
-export function parseDuration(s: string): number {
-  const parts = [...s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== s) throw new InvalidArgumentError(`invalid duration ${JSON.stringify(s)} (e.g. 500ms, 30s, 10m, 24h, 365d)`);
-  return parts.reduce((ms, p) => ms + Number(p[1]) * UNITS[p[2]!]!, 0);
-}
+import { durationArg } from '../flags.js';
 
 function parseAddressFlag(s: string) {
   try {
@@ -52,14 +44,14 @@ export function webhookCommand(): Command {
     .option('--service-name <name>', 'the webhook Service (serving certificate DNS names)', 'multicluster-service-account-webhook')
     .option('--service-namespace <namespace>', 'the Service and TLS Secret namespace', process.env.POD_NAMESPACE || INSTALL_NAMESPACE)
     .addOption(new Option('--extra-sans <names>', 'extra DNS names or IP addresses in the serving certificate (comma-separated)').default([] as string[], '').argParser(parseList))
-    .addOption(new Option('--ca-validity <duration>', 'self-managed TLS: CA lifetime (rotated in its last third)').default(5 * 365 * 86_400_000, '1825d').argParser(parseDuration))
-    .addOption(new Option('--cert-validity <duration>', 'self-managed TLS: serving certificate lifetime (renewed in its last third)').default(90 * 86_400_000, '90d').argParser(parseDuration))
-    .addOption(new Option('--ca-propagation-delay <duration>', 'self-managed TLS: time a new CA is published before certificates it signs are served').default(60_000, '60s').argParser(parseDuration))
-    .addOption(new Option('--cert-check-interval <duration>', 'how often the certificate Secret or files are checked').default(30_000, '30s').argParser(parseDuration))
-    .addOption(new Option('--admission-timeout <duration>', 'deadline for one admission (keep it below the configuration timeoutSeconds)').default(4000, '4s').argParser(parseDuration))
+    .addOption(new Option('--ca-validity <duration>', 'self-managed TLS: CA lifetime (rotated in its last third)').default(5 * 365 * 86_400_000, '1825d').argParser(durationArg('--ca-validity')))
+    .addOption(new Option('--cert-validity <duration>', 'self-managed TLS: serving certificate lifetime (renewed in its last third)').default(90 * 86_400_000, '90d').argParser(durationArg('--cert-validity')))
+    .addOption(new Option('--ca-propagation-delay <duration>', 'self-managed TLS: time a new CA is published before certificates it signs are served').default(60_000, '60s').argParser(durationArg('--ca-propagation-delay')))
+    .addOption(new Option('--cert-check-interval <duration>', 'how often the certificate Secret or files are checked').default(30_000, '30s').argParser(durationArg('--cert-check-interval')))
+    .addOption(new Option('--admission-timeout <duration>', 'deadline for one admission (keep it below the configuration timeoutSeconds)').default(4000, '4s').argParser(durationArg('--admission-timeout')))
     .addOption(new Option('--max-concurrency <n>', 'admissions worked on at once').default(64).argParser(parsePositiveInt))
     .addOption(new Option('--max-body-bytes <n>', 'largest accepted request body').default(DEFAULT_MAX_BODY_BYTES).argParser(parsePositiveInt))
-    .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(parseDuration))
+    .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(durationArg('--shutdown-timeout')))
     .option('--no-leader-elect', 'self-managed TLS: let every replica write the Secret and caBundle (writes stay conditional) instead of only the Lease holder')
     .option('--leader-election-lease <name>', 'self-managed TLS: the Lease (in --service-namespace) that picks the replica doing the writes', 'multicluster-service-account-webhook')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster config, or $KUBECONFIG)')
