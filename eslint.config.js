@@ -21,4 +21,43 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'cli/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
+  // Production code: one kubeconfig loader (src/config), deadlines that abort requests
+  // (streams/kube-call.ts), and imports that only run downward: cli → streams → src.
+  {
+    files: ['src/**/*.ts', 'streams/**/*.ts', 'cli/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['loadFromFile', 'loadFromDefault', 'loadFromCluster', 'loadFromString', 'mergeConfig'].map((property) => ({
+          property,
+          message: "load kubeconfigs with src/config's loader (loadKubeconfigContext), the one every binary uses",
+        })),
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.name='Promise'][callee.property.name='race']",
+          message: 'a deadline must abort the request: withDeadline/callOptions (streams/kube-call.ts) or an rxjs timeout',
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/streams/**', '**/cli/**', '**/test/**'], message: 'src/ is the pure core: it imports nothing from streams/, cli/ or test/' }] }],
+    },
+  },
+  {
+    files: ['streams/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli/**', '**/test/**'], message: 'streams/ imports only src/ and itself' }] }],
+    },
+  },
+  {
+    files: ['cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/test/**'], message: 'cli/ never imports test code' }] }],
+    },
+  },
 );

@@ -147,7 +147,7 @@ async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output
 }
 
 export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise<void> {
-  const { target, source } = resolveClusters(opts);
+  const { target, source } = await resolveClusters(opts);
   const caPem = source.requireCa("the registration in the target");
   const server = opts.sourceServer ?? source.loaded.server;
   const plan = bootstrapPlan({

@@ -10,6 +10,7 @@ import { describeError, httpStatusOf } from '../../src/bootstrap/describe.js';
 import { describeRef, refOf, type Manifest, type ObjectRef } from '../../src/bootstrap/plan.js';
 import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
 import type { LoadedCluster } from './kubeconfig.js';
+import { apiClient, withDeadline } from '../../streams/kube-call.js';
 
 /** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
 export const WithMeta = t.type({ metadata: ObjectMeta });
@@ -42,19 +43,6 @@ export interface MintedToken {
   expiration: Date;
 }
 
-/** A deadline for one call: unreachable servers should fail pre-flight quickly. */
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s (${what})`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** How long one API call may go unanswered before the command fails (a hung server must not hang kubemcsa). */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
@@ -73,8 +61,8 @@ export class ClusterClient {
     readonly loaded: LoadedCluster,
     opts: { callTimeoutMs?: number } = {},
   ) {
-    this.objects = KubernetesObjectApi.makeApiClient(loaded.kc);
-    this.core = loaded.kc.makeApiClient(CoreV1Api);
+    this.objects = apiClient(loaded.kc, KubernetesObjectApi);
+    this.core = apiClient(loaded.kc, CoreV1Api);
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   }
 
@@ -105,7 +93,7 @@ export class ClusterClient {
   /** Runs one API call under the call deadline; a failure becomes a CliError naming `what` and this cluster. */
   async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await withTimeout(fn(), this.callTimeoutMs, this.loaded.server);
+      return await withDeadline(this.callTimeoutMs, this.loaded.server, fn);
     } catch (e) {
       if (e instanceof CliError) throw e;
       throw new CliError(`cannot ${what} in ${this.label}: ${describeError(e)}`);
@@ -115,7 +103,7 @@ export class ClusterClient {
   /** The server's version; fails with "unreachable" when nothing answers within `timeoutMs`. */
   async version(timeoutMs = 15_000): Promise<string> {
     try {
-      const v = await withTimeout(this.loaded.kc.makeApiClient(VersionApi).getCode(), timeoutMs, this.loaded.server);
+      const v = await withDeadline(timeoutMs, this.loaded.server, () => apiClient(this.loaded.kc, VersionApi).getCode());
       return decodeOrThrow(VersionInfo, v, 'version').gitVersion;
     } catch (e) {
       const status = httpStatusOf(e);
@@ -129,11 +117,11 @@ export class ClusterClient {
    * Fails with a clear message when the credentials themselves are refused.
    */
   async missingPermissions(permissions: Permission[]): Promise<Permission[]> {
-    const api = this.loaded.kc.makeApiClient(AuthorizationV1Api);
+    const api = apiClient(this.loaded.kc, AuthorizationV1Api);
     const results = await Promise.all(
       permissions.map(async (p) => {
         try {
-          const review = await withTimeout(api.createSelfSubjectAccessReview({
+          const review = await withDeadline(this.callTimeoutMs, this.loaded.server, () => api.createSelfSubjectAccessReview({
             body: {
               spec: {
                 resourceAttributes: {
@@ -145,7 +133,7 @@ export class ClusterClient {
                 },
               },
             },
-          }), this.callTimeoutMs, this.loaded.server);
+          }));
           return decodeOrThrow(AccessReview, review, `access review of ${describePermission(p)}`).status.allowed ? undefined : p;
         } catch (e) {
           const status = httpStatusOf(e);
@@ -159,7 +147,7 @@ export class ClusterClient {
 
   /** Whether the ServiceAccountImport API (the CRD) is served. */
   async servesImports(): Promise<boolean> {
-    const groups = await this.call('list API groups', async () => decodeOrThrow(GroupList, await this.loaded.kc.makeApiClient(ApisApi).getAPIVersions(), 'API group list'));
+    const groups = await this.call('list API groups', async () => decodeOrThrow(GroupList, await apiClient(this.loaded.kc, ApisApi).getAPIVersions(), 'API group list'));
     const group = groups.groups.find((g) => g.name === API_GROUP);
     return group?.versions.some((v) => v.version === API_VERSION) ?? false;
   }
@@ -248,7 +236,7 @@ export class ClusterClient {
 
   /** Lists ServiceAccountImports (all namespaces when `namespace` is undefined). */
   async listImports(namespace?: string): Promise<unknown[]> {
-    const api = this.loaded.kc.makeApiClient(CustomObjectsApi);
+    const api = apiClient(this.loaded.kc, CustomObjectsApi);
     const where = namespace ? ` in namespace ${namespace}` : ' in all namespaces';
     const list: unknown = await this.call(`list ServiceAccountImports${where}`, () =>
       namespace
@@ -272,7 +260,7 @@ export class ClusterClient {
       contexts: [{ name: 'token-check', cluster: cluster.name, user: 'token-check' }],
       currentContext: 'token-check',
     });
-    const api = kc.makeApiClient(AuthenticationV1Api);
+    const api = apiClient(kc, AuthenticationV1Api);
     return this.call('check whether a token is still accepted', async () => {
       try {
         await api.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });

@@ -12,7 +12,7 @@ export function formatObject(o: object, format: 'yaml' | 'json'): string {
 }
 
 export async function runExport(opts: ExportOptions, out: Output): Promise<void> {
-  const loaded = loadCluster(opts, '--');
+  const loaded = await loadCluster(opts, '--');
   const c = new ClusterClient('cluster', loaded.clusterName, loaded);
   const caPem = c.requireCa('a portable credential');
   const namespace = opts.namespace ?? loaded.namespace;

@@ -23,11 +23,11 @@ import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteClusterRoleIfUnused, deleteIfOurs } from './shared.js';
 
 /** The source client and the target's name (from --target-name or the target context's cluster; the target is never called). */
-function resolve(opts: GrantOptions): { source: ClusterClient; targetName: string } {
-  const s = loadCluster(opts.source, '--source-');
+async function resolve(opts: GrantOptions): Promise<{ source: ClusterClient; targetName: string }> {
+  const s = await loadCluster(opts.source, '--source-');
   const source = new ClusterClient('source', s.clusterName, s);
   if (opts.target.name !== undefined) return { source, targetName: opts.target.name };
-  const t = loadCluster(opts.target, '--target-');
+  const t = await loadCluster(opts.target, '--target-');
   return { source, targetName: validateClusterName(t.clusterName, 'target', { context: t.contextName }) };
 }
 
@@ -49,7 +49,7 @@ async function grantPreflight(source: ClusterClient, plan: GrantPlan, out: Outpu
 }
 
 export async function runGrant(opts: GrantOptions, out: Output): Promise<void> {
-  const { source, targetName } = resolve(opts);
+  const { source, targetName } = await resolve(opts);
   const plan = grantPlan(targetName, opts.grant);
   if (plan.scope === 'cluster') out.progress(clusterWideWarning(targetName, source.name));
   await grantPreflight(source, plan, out);
@@ -82,7 +82,7 @@ export async function runGrant(opts: GrantOptions, out: Output): Promise<void> {
 }
 
 export async function runRevoke(opts: GrantOptions, out: Output): Promise<void> {
-  const { source, targetName } = resolve(opts);
+  const { source, targetName } = await resolve(opts);
   const plan = grantPlan(targetName, opts.grant);
   await checkReachable(source, out);
   await checkPermissions(source, revokePermissions(plan), 'read and delete', out);

@@ -17,7 +17,7 @@ const SecretData = t.type({
 });
 
 export async function runImportKubeconfig(opts: KubeconfigOptions, out: Output): Promise<void> {
-  const loaded = loadCluster(opts, '--');
+  const loaded = await loadCluster(opts, '--');
   const c = new ClusterClient('cluster', loaded.clusterName, loaded);
   const namespace = opts.namespace ?? loaded.namespace;
   const what = `ServiceAccountImport ${namespace}/${opts.importName}`;

@@ -24,9 +24,9 @@ export interface ResolvedClusters {
 }
 
 /** Loads both kubeconfigs (separate KubeConfig instances) and settles both cluster names. */
-export function resolveClusters(opts: { target: NamedClusterSelector; source: NamedClusterSelector }): ResolvedClusters {
-  const t = loadCluster(opts.target, '--target-');
-  const s = loadCluster(opts.source, '--source-');
+export async function resolveClusters(opts: { target: NamedClusterSelector; source: NamedClusterSelector }): Promise<ResolvedClusters> {
+  const t = await loadCluster(opts.target, '--target-');
+  const s = await loadCluster(opts.source, '--source-');
   const targetName = opts.target.name ?? validateClusterName(t.clusterName, 'target', { context: t.contextName });
   const sourceName = opts.source.name ?? validateClusterName(s.clusterName, 'source', { context: s.contextName });
   return { target: new ClusterClient('target', targetName, t), source: new ClusterClient('source', sourceName, s) };

@@ -18,7 +18,7 @@ async function listGrants(c: ClusterClient): Promise<GrantRow[]> {
 }
 
 export async function runStatus(opts: StatusOptions, out: Output): Promise<void> {
-  const loaded = loadCluster(opts, '--');
+  const loaded = await loadCluster(opts, '--');
   const c = new ClusterClient('cluster', loaded.clusterName, loaded);
   await c.version();
   const decodeAll = (items: unknown[]) =>

@@ -53,7 +53,7 @@ async function waitTokenRefused(source: ClusterClient, token: string | undefined
 }
 
 export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Promise<void> {
-  const { target, source } = resolveClusters(opts);
+  const { target, source } = await resolveClusters(opts);
   const plan = unbootstrapPlan({ targetName: target.name, sourceName: source.name });
   const bindingName = importerBindingName(target.name);
   // Pre-flight: reachable, and allowed to delete everything below, before anything is deleted.

@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { EMPTY, interval, merge, type Observable, type Subscription } from 'rxjs';
+import { EMPTY, firstValueFrom, from, interval, merge, of, timeout, type Observable, type Subscription } from 'rxjs';
 import { filter, map, mergeMap } from 'rxjs/operators';
 import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import type { Logger } from '../../src/logger.js';
@@ -154,7 +154,8 @@ export class Controller {
   async stop(deadlineMs = 10_000): Promise<void> {
     const result = await this.queue.shutdown(deadlineMs);
     if (!result.drained) this.o.logger.warn('shutdown deadline passed with reconciles in flight', { abandoned: result.abandoned });
-    await Promise.race([this.reconciler.flushEvents(), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    // Events still being posted get 2 s more (each POST has its own deadline, which aborts it).
+    await firstValueFrom(from(this.reconciler.flushEvents()).pipe(timeout({ first: 2_000, with: () => of(undefined) })), { defaultValue: undefined });
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.registry.stop();

@@ -1,6 +1,6 @@
 // The controller process: `node streams/controller/main.js [flags]` (see docs/reference/controller.md).
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
@@ -10,7 +10,9 @@ import { startLeaderElection, type LeaderElector } from '../leader.js';
 import { Controller } from './controller.js';
 import { ControllerMetrics } from './metrics.js';
 import type { RemoteClusterSpec } from './remote-cluster.js';
-import { reuseConnections } from '../../src/kube/reuse-connections.js';
+import { loaderEnvironment } from '../../src/config/environment.js';
+import { kubeConfigForContext } from '../../src/config/kubeconfig.js';
+import { loadKubeconfigContext, loadKubeconfigFiles } from '../../src/config/loaders.js';
 
 interface Flags {
   kubeconfig?: string;
@@ -46,7 +48,7 @@ const ratio = (v: string) => {
 export function controllerCommand(): Command {
   return new Command('multicluster-service-account-controller')
     .description('Mints short-lived tokens for ServiceAccountImports and keeps them, refreshed, in Secrets.')
-    .option('--kubeconfig <path>', 'kubeconfig of the local (target) cluster; its contexts also become source clusters (development). Default: in-cluster config')
+    .option('--kubeconfig <path>', 'kubeconfig of the local (target) cluster; its contexts also become source clusters (development). Default: $KUBECONFIG, else ~/.kube/config, else in-cluster')
     .option('--context <name>', 'context of --kubeconfig to use for the local cluster')
     .addOption(new Option('--install-namespace <ns>', 'namespace of registrations, the Lease and this controller').default(process.env.POD_NAMESPACE || INSTALL_NAMESPACE))
     .option('--concurrency <n>', 'maximum reconciles at once', positiveInt, 10)
@@ -64,34 +66,30 @@ export function controllerCommand(): Command {
     .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
 }
 
-function loadLocal(flags: Flags): KubeConfig {
-  const kc = reuseConnections(new KubeConfig());
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromCluster();
-  if (flags.context) {
-    if (!kc.getContextObject(flags.context)) throw new Error(`context "${flags.context}" not found in ${flags.kubeconfig ?? 'the in-cluster config'}`);
-    kc.setCurrentContext(flags.context);
-  }
-  return kc;
+/**
+ * The local cluster's config, by the library's loader (the one of every binary): `--kubeconfig`
+ * alone, else `$KUBECONFIG`'s files merged, else `~/.kube/config`, else in-cluster; `--context`
+ * or the current context.
+ */
+async function loadLocal(flags: Flags): Promise<KubeConfig> {
+  return (await loadKubeconfigContext(loaderEnvironment(), flags.kubeconfig ?? '', flags.context ?? '')).value.kubeConfig;
 }
 
 /** `--kubeconfig` contexts as source clusters (development), each with its own KubeConfig. */
-function staticClusters(flags: Flags, log: Logger): RemoteClusterSpec[] {
+async function staticClusters(flags: Flags, log: Logger): Promise<RemoteClusterSpec[]> {
   if (!flags.kubeconfig) return [];
-  const all = new KubeConfig();
-  all.loadFromFile(flags.kubeconfig);
+  const loaded = await loadKubeconfigFiles(loaderEnvironment(), flags.kubeconfig);
+  if (!loaded) return [];
   const specs: RemoteClusterSpec[] = [];
-  for (const ctx of all.getContexts()) {
-    const cluster = all.getCluster(ctx.cluster);
+  for (const ctx of loaded.model.contexts) {
+    const cluster = loaded.model.clusters.find((c) => c.name === ctx.cluster);
     const caPem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8') : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : undefined;
     if (!cluster || !caPem) {
       log.warn('kubeconfig context skipped as a source cluster: no cluster CA', { context: ctx.name });
       continue;
     }
-    const kc = new KubeConfig();
-    kc.loadFromFile(flags.kubeconfig);
-    kc.setCurrentContext(ctx.name);
-    specs.push({ name: ctx.name, server: cluster.server, caPem, auth: { kind: 'kubeconfig', kubeConfig: kc }, source: 'kubeconfig' });
+    const { kubeConfig } = await kubeConfigForContext(loaded.model, ctx.name);
+    specs.push({ name: ctx.name, server: cluster.server, caPem, auth: { kind: 'kubeconfig', kubeConfig }, source: 'kubeconfig' });
   }
   return specs;
 }
@@ -115,7 +113,7 @@ export async function main(argv = process.argv): Promise<void> {
   cmd.parse(argv);
   const flags = cmd.opts<Flags>();
   const log = createLogger({ component: 'controller', level: flags.logLevel });
-  const local = loadLocal(flags);
+  const local = await loadLocal(flags);
   const metrics = new ControllerMetrics();
   const controller = new Controller({
     local,
@@ -124,7 +122,7 @@ export async function main(argv = process.argv): Promise<void> {
     refreshRatio: flags.refreshRatio,
     maxRefreshIntervalMs: flags.maxRefreshInterval,
     resyncPeriodMs: flags.resyncPeriod,
-    staticClusters: staticClusters(flags, log),
+    staticClusters: await staticClusters(flags, log),
     logger: log,
     metrics,
   });

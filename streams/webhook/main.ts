@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loaderEnvironment } from '../../src/config/environment.js';
+import { loadKubeconfigContext } from '../../src/config/loaders.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { createLogger } from '../../src/logger.js';
@@ -54,7 +56,7 @@ export function webhookCommand(): Command {
     .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(durationArg('--shutdown-timeout')))
     .option('--no-leader-elect', 'self-managed TLS: let every replica write the Secret and caBundle (writes stay conditional) instead of only the Lease holder')
     .option('--leader-election-lease <name>', 'self-managed TLS: the Lease (in --service-namespace) that picks the replica doing the writes', 'multicluster-service-account-webhook')
-    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster config, or $KUBECONFIG)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster, as kubectl)')
     .option('--context <name>', 'kubeconfig context')
     .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
 }
@@ -84,12 +86,9 @@ interface Flags {
   logLevel: string;
 }
 
-function loadKubeConfig(f: Flags): KubeConfig {
-  const kc = new KubeConfig();
-  if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
-  else kc.loadFromDefault();
-  if (f.context) kc.setCurrentContext(f.context);
-  return kc;
+/** By the library's loader, the one of every binary (`--kubeconfig`, `$KUBECONFIG`, `~/.kube/config`, in-cluster). */
+async function loadKubeConfig(f: Flags): Promise<KubeConfig> {
+  return (await loadKubeconfigContext(loaderEnvironment(), f.kubeconfig ?? '', f.context ?? '')).value.kubeConfig;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -98,7 +97,7 @@ async function main(argv: string[]): Promise<void> {
   const f = cmd.opts<Flags>();
   if (Boolean(f.tlsCertFile) !== Boolean(f.tlsKeyFile)) cmd.error('--tls-cert-file and --tls-key-file go together', { exitCode: 2 });
   const log = createLogger({ component: 'webhook', level: f.logLevel });
-  const kc = loadKubeConfig(f);
+  const kc = await loadKubeConfig(f);
   const metrics = new WebhookMetrics();
 
   const watchCache = importWatchCache(kc, log).start();
