@@ -10,7 +10,7 @@ import { CliError, UsageError } from '../../src/bootstrap/errors.js';
 import { describeError } from '../../src/bootstrap/describe.js';
 import type { ClusterSelector } from '../../src/bootstrap/options.js';
 import { loaderEnvironment, type LoaderEnvironment } from '../../src/config/environment.js';
-import { isConfigError } from '../../src/config/errors.js';
+import { errnoCode, isConfigError, type ConfigError } from '../../src/config/errors.js';
 import { loadKubeconfigContext, type ConfigSource } from '../../src/config/loaders.js';
 
 export interface LoadedCluster {
@@ -47,6 +47,21 @@ function originOf(source: ConfigSource): string {
   return source.path;
 }
 
+/** The loader's error in the CLI's words: the flag to fix first. */
+function usageMessage(e: ConfigError, sel: ClusterSelector, kubeconfigFlag: string, contextFlag: string): string {
+  const { name, path: file, names } = e.details;
+  if (e.code === 'ContextNotFound' && name !== undefined) {
+    const known = names && names.length > 0 ? ` (contexts: ${names.join(', ')})` : '';
+    return `context ${JSON.stringify(name)} (${sel.context !== undefined ? contextFlag : 'current context'}) not found in kubeconfig ${file ?? 'files'}${known}`;
+  }
+  if (e.code === 'ContextNotFound') return `${e.message}; pass ${contextFlag}`;
+  if (e.code === 'ReadFailed' && sel.kubeconfig !== undefined && file === path.resolve(sel.kubeconfig) && errnoCode(e.cause) === 'ENOENT') {
+    return `kubeconfig file ${sel.kubeconfig} given with ${kubeconfigFlag} does not exist`;
+  }
+  if (e.code === 'NoConfiguration') return `no kubeconfig found: pass ${kubeconfigFlag} or set KUBECONFIG (${e.message})`;
+  return sel.kubeconfig !== undefined ? `${e.message} (${kubeconfigFlag})` : e.message;
+}
+
 /**
  * The KubeConfig for one cluster, its current context set to `sel.context` (or the file's
  * current context). `flagPrefix` is `--target-`, `--source-` or `--`, for messages.
@@ -59,9 +74,7 @@ export async function loadCluster(sel: ClusterSelector, flagPrefix: string, env:
     loaded = (await loadKubeconfigContext(env, sel.kubeconfig ?? '', sel.context ?? '')).value;
   } catch (e) {
     if (!isConfigError(e)) throw e;
-    const hint =
-      e.code === 'ContextNotFound' ? ` (pass ${contextFlag})` : e.code === 'NoConfiguration' ? ` (pass ${kubeconfigFlag} or set KUBECONFIG)` : sel.kubeconfig !== undefined ? ` (${kubeconfigFlag})` : '';
-    throw new UsageError(`${e.message}${hint}`);
+    throw new UsageError(usageMessage(e, sel, kubeconfigFlag, contextFlag));
   }
   const kc = loaded.kubeConfig;
   const origin = originOf(loaded.source);

@@ -24,7 +24,9 @@ const running: ManagedProcess[] = [];
 async function mint(serviceAccount: string): Promise<string> {
   const core = adminKubeConfig(CLUSTER).makeApiClient(CoreV1Api);
   const tr = await core.createNamespacedServiceAccountToken({ name: serviceAccount, namespace: ns.name, body: { spec: { expirationSeconds: 3600 } } });
-  return tr.status!.token;
+  const token = tr.status?.token;
+  if (!token) throw new Error(`no token for ${serviceAccount}`);
+  return token;
 }
 
 const identity = (serviceAccount: string) => `system:serviceaccount:${ns.name}:${serviceAccount}`;
