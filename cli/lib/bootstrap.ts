@@ -13,7 +13,7 @@ import { localTokenTimes } from '../../src/controller/decide.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
-import { allChecks, checkPermissions, checkReachable, ensureNamespace, pollUntil, resolveClusters } from './shared.js';
+import { allChecks, checkPermissions, checkReachable, ensureNamespace, resolveClusters } from './shared.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 
@@ -128,21 +128,13 @@ const ImportWithStatus = t.type({ metadata: ObjectMeta, status: t.union([ImportS
 async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output, timeoutMs: number, mintedExpiration: Date | undefined): Promise<void> {
   const ref = refOf(plan.registration);
   out.progress(`${target.tag} waiting up to ${Math.round(timeoutMs / 1000)} s for ${describeRef(ref)} to be Ready`);
-  let last: t.TypeOf<typeof ImportWithStatus> | undefined;
-  await pollUntil(
-    async () => {
-      const raw = await target.read(ref);
-      if (raw === undefined) throw new CliError(`${describeRef(ref)} disappeared from ${target.label} while waiting for it to be Ready`);
-      last = decodeOrThrow(ImportWithStatus, raw, `${describeRef(ref)} in ${target.label}`);
-      return readyAndCurrent({ metadata: last.metadata, ...(last.status ? { status: last.status } : {}) }, mintedExpiration) ? true : undefined;
-    },
-    Date.now() + timeoutMs,
-    () => {
-      const c = last?.status ? readyCondition({ status: last.status }) : undefined;
-      const state = c ? `Ready=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}` : 'no Ready condition yet (is the controller running in the target?)';
-      return `${describeRef(ref)} in ${target.label} is not Ready after ${Math.round(timeoutMs / 1000)} s: ${state}`;
-    },
-  );
+  const ready = (sai: t.TypeOf<typeof ImportWithStatus>) => readyAndCurrent({ metadata: sai.metadata, ...(sai.status ? { status: sai.status } : {}) }, mintedExpiration);
+  const last = await target.waitFor(ref, ImportWithStatus, (sai) => sai === undefined || ready(sai), timeoutMs, (sai) => {
+    const c = sai?.status ? readyCondition({ status: sai.status }) : undefined;
+    const state = c ? `Ready=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}` : 'no Ready condition yet (is the controller running in the target?)';
+    return `${describeRef(ref)} in ${target.label} is not Ready after ${Math.round(timeoutMs / 1000)} s: ${state}`;
+  });
+  if (last === undefined) throw new CliError(`${describeRef(ref)} disappeared from ${target.label} while waiting for it to be Ready`);
   out.progress(`${target.tag} ${describeRef(ref)}: Ready`);
 }
 

@@ -11,6 +11,7 @@ import { describeRef, refOf, type Manifest, type ObjectRef } from '../../src/boo
 import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
 import type { LoadedCluster } from './kubeconfig.js';
 import { apiClient, withDeadline } from '../../streams/kube-call.js';
+import { waitForObject, WaitTimeout } from '../../streams/wait.js';
 
 /** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
 export const WithMeta = t.type({ metadata: ObjectMeta });
@@ -222,6 +223,41 @@ export class ClusterClient {
         throw e;
       }
     });
+  }
+
+  /**
+   * Waits, on a watch of that one object, until `until` holds for it (undefined: it does not
+   * exist); returns its state then. Fails with `onTimeout`'s message at the deadline.
+   */
+  async waitFor<T extends { metadata: { name: string } }>(
+    ref: ObjectRef,
+    codec: t.Type<T, unknown, unknown>,
+    until: (current: T | undefined) => boolean,
+    timeoutMs: number,
+    onTimeout: (last: T | undefined) => string,
+  ): Promise<T | undefined> {
+    const resource = await this.call(`look up the resource of ${ref.kind}`, () =>
+      // client-node's own discovery (cached per client), public in JavaScript but typed protected.
+      (this.objects as unknown as { resource(apiVersion: string, kind: string): Promise<{ name: string } | undefined> }).resource(ref.apiVersion, ref.kind),
+    );
+    if (!resource) throw new CliError(`${this.label} does not serve ${ref.kind} (${ref.apiVersion})`);
+    const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
+    const collectionPath = `${base}${ref.namespace ? `/namespaces/${ref.namespace}` : ''}/${resource.name}`;
+    try {
+      return await waitForObject<T>({
+        kubeConfig: this.loaded.kc,
+        collectionPath,
+        name: ref.name,
+        project: (raw) => decodeOrThrow(codec, raw, `${describeRef(ref)} in ${this.label}`),
+        describe: `${describeRef(ref)} in ${this.label}`,
+        until,
+        timeoutMs,
+        onTimeout: (last, watchError) => `${onTimeout(last)}${watchError ? ` (watch: ${watchError})` : ''}`,
+      });
+    } catch (e) {
+      if (e instanceof WaitTimeout) throw new CliError(e.message);
+      throw e;
+    }
   }
 
   /** Lists objects (all namespaces when `namespace` is undefined), items decoded for metadata. */

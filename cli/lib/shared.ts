@@ -9,7 +9,7 @@ import type { NamedClusterSelector } from '../../src/bootstrap/options.js';
 import { describePermission, type Permission } from '../../src/bootstrap/permissions.js';
 import { clusterRoleStillUsed, describeRef, namespaceBlockers, refOf, type BindingInfo, type Manifest, type NamespaceItem, type ObjectRef } from '../../src/bootstrap/plan.js';
 import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
-import { ClusterClient } from './cluster.js';
+import { ClusterClient, WithMeta } from './cluster.js';
 import { loadCluster } from './kubeconfig.js';
 import type { Output } from './output.js';
 
@@ -83,7 +83,7 @@ export async function ensureNamespace(c: ClusterClient, m: Manifest, out: Output
     if (Date.now() > deadline) throw new CliError(`${describeRef(ref)} in ${c.label} is still being deleted; retry when it is gone`);
     if (!announced) out.progress(`${c.tag} ${describeRef(ref)}: being deleted, waiting for it to go`);
     announced = true;
-    await sleep(POLL_MS);
+    await c.waitFor(ref, WithMeta, (o) => o === undefined, Math.max(1, deadline - Date.now()), () => `${describeRef(ref)} in ${c.label} is still being deleted; retry when it is gone`);
   }
 }
 
@@ -180,7 +180,11 @@ export async function deleteClusterRoleIfUnused(c: ClusterClient, ref: ObjectRef
   return false;
 }
 
-/** Polls `check` until it returns a value, or fails with `onTimeout()` once `deadline` passes. */
+/**
+ * Polls `check` until it returns a value, or fails with `onTimeout()` once `deadline` passes.
+ * Only for what no watch can tell (whether a source still authenticates a token); object
+ * conditions are waited for on a watch (`ClusterClient.waitFor`).
+ */
 export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline: number, onTimeout: () => Promise<string> | string): Promise<T> {
   for (;;) {
     const v = await check();

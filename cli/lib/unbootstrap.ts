@@ -12,7 +12,7 @@ import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
 import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
 import { describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
 import { credentialFromSecretData } from '../../src/secret.js';
-import type { ClusterClient } from './cluster.js';
+import { WithMeta, type ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteClusterRoleIfUnused, deleteIfOurs, deleteNamespaceIfUnused, ourBindings, pollUntil, resolveClusters } from './shared.js';
 
@@ -103,7 +103,7 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
     const deadline = Date.now() + opts.timeoutMs;
     const waited = `${Math.round(opts.timeoutMs / 1000)} s`;
     const waitGone = async (c: ClusterClient, ref: ObjectRef) => {
-      await pollUntil(async () => ((await c.readMeta(ref)) === undefined ? true : undefined), deadline, () => `${describeRef(ref)} in ${c.label} still exists after ${waited}`);
+      await c.waitFor(ref, WithMeta, (o) => o === undefined, Math.max(1, deadline - Date.now()), () => `${describeRef(ref)} in ${c.label} still exists after ${waited}`);
       out.progress(`${c.tag} ${describeRef(ref)}: gone`);
     };
     await waitGone(source, plan.source[plan.source.length - 1]!);

@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../../streams/clock.js';
-import { ApiError, type ListPage, type ListWatchTransport, type WatchEventHandler } from '../../../streams/kube-transport.js';
+import { ApiError } from '../../../streams/kube-transport.js';
+import { ScriptedTransport } from './scripted-transport.js';
 import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/watch.js';
 import {
   MIN_HEALTHY_WATCH_MS,
@@ -84,41 +85,6 @@ describe('watch policy', () => {
     expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
   });
 });
-
-interface PendingList {
-  query: Record<string, string>;
-  resolve(page: ListPage): void;
-  reject(e: unknown): void;
-}
-
-interface PendingWatch {
-  query: Record<string, string>;
-  signal: AbortSignal;
-  event: WatchEventHandler;
-  connect(): void;
-  end(e: WatchEnd): void;
-}
-
-/** A transport the test answers request by request. */
-class ScriptedTransport implements ListWatchTransport {
-  lists: PendingList[] = [];
-  watches: PendingWatch[] = [];
-
-  list(_path: string, query: Record<string, string>): Promise<ListPage> {
-    return new Promise((resolve, reject) => this.lists.push({ query, resolve, reject }));
-  }
-
-  watch(_path: string, query: Record<string, string>, onEvent: WatchEventHandler, onConnected: () => void, signal: AbortSignal): Promise<WatchEnd> {
-    return new Promise((resolve) => {
-      signal.addEventListener('abort', () => resolve({ kind: 'stopped' }), { once: true });
-      this.watches.push({ query, signal, event: onEvent, connect: onConnected, end: resolve });
-    });
-  }
-
-  get lastWatch(): PendingWatch {
-    return this.watches.at(-1)!;
-  }
-}
 
 interface Item {
   name: string;
