@@ -4,7 +4,6 @@ export const API_VERSION = 'v1alpha1';
 export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const IMPORT_KIND = 'ServiceAccountImport';
 export const IMPORT_PLURAL = 'serviceaccountimports';
-export const IMPORT_SHORT_NAME = 'sai';
 
 /** Pod annotation: comma-separated import names to mount. */
 export const IMPORT_ANNOTATION = 'multicluster.admiralty.io/service-account-import.name';

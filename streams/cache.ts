@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, concat, defer, filter, firstValueFrom, from, mergeMap, timeout, type Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, concat, defer, filter, firstValueFrom, from, timeout, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from '../src/logger.js';
 import type { WatchEvent } from './watch.js';
 
@@ -62,15 +62,6 @@ function applyReset<T>(store: Map<string, T>, items: T[], keyOf: KeyOf<T>, same:
   store.clear();
   for (const [key, item] of next) store.set(key, item);
   return changes;
-}
-
-/** The operator form of the fold: watch events in, cache changes out (one store per subscription). */
-export function cacheChanges<T>(keyOf: KeyOf<T>, same: SameVersion<T> = sameResourceVersion): OperatorFunction<WatchEvent<T>, CacheChange<T>> {
-  return (source) =>
-    defer(() => {
-      const store = new Map<string, T>();
-      return source.pipe(mergeMap((event) => applyWatchEvent(store, event, keyOf, same)));
-    });
 }
 
 export interface SharedCacheOptions<T> {

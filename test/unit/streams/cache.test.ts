@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Subject, defer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { SharedCache, applyWatchEvent, cacheChanges, namespacedKey, sameResourceVersion, type CacheChange } from '../../../streams/cache.js';
+import { defer as deferred, mergeMap, type OperatorFunction } from 'rxjs';
+import { SharedCache, applyWatchEvent, namespacedKey, sameResourceVersion, type CacheChange, type KeyOf, type SameVersion } from '../../../streams/cache.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 
 interface Obj {
@@ -20,6 +21,15 @@ const x1 = obj('x', '1');
 const x2 = obj('x', '2');
 const y1 = obj('y', '1');
 const z1 = obj('z', '1');
+
+/** The operator form of the fold: watch events in, cache changes out (one store per subscription). */
+function cacheChanges<T>(keyOf: KeyOf<T>, same: SameVersion<T> = sameResourceVersion): OperatorFunction<WatchEvent<T>, CacheChange<T>> {
+  return (source) =>
+    deferred(() => {
+      const store = new Map<string, T>();
+      return source.pipe(mergeMap((event) => applyWatchEvent(store, event, keyOf, same)));
+    });
+}
 
 function scheduler() {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));

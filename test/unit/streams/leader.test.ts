@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Lease } from '@kubernetes/client-node';
-import { ManualClock } from '../../../streams/clock.js';
+import { ManualClock } from './manual-clock.js';
 import { LeaseConflict, LeaseElector, type LeaseClient } from '../../../streams/leader.js';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

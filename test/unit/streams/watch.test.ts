@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
-import { ManualClock } from '../../../streams/clock.js';
+import { ManualClock } from './manual-clock.js';
 import { ApiError } from '../../../streams/kube-transport.js';
 import { ScriptedTransport } from './scripted-transport.js';
 import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/watch.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { ManualClock, schedulerClock } from '../../../streams/clock.js';
+import { schedulerClock } from '../../../streams/clock.js';
+import { ManualClock } from './manual-clock.js';
 import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
 import { TerminalError, WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
 
