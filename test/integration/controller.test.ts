@@ -142,7 +142,9 @@ describe('import controller', () => {
     } finally {
       await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);
     }
-  });
+    // Three kubemcsa processes (each compiling its TypeScript at start) and four waits: the
+    // default 60 s was too little on a loaded 2-core machine (seen in a cold CI run).
+  }, 240_000);
 
   it('reports ServiceAccountNotFound, then becomes Ready when the ServiceAccount is created', async () => {
     const name = uniqueName('missing');
