@@ -5,7 +5,8 @@ import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '../../src/api/import.js';
 import { CliError } from '../../src/bootstrap/errors.js';
-import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
+import { mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
+import { readTokenClaims } from '../../src/jwt.js';
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
 import { sourcePermissions, targetPermissions } from '../../src/bootstrap/permissions.js';
 import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
@@ -106,7 +107,7 @@ async function ensureSecret(
   const requested = registration.spec.expirationSeconds ?? plan.expirationSeconds;
   const minted = await source.mintToken(plan.importer.namespace, plan.importer.name, requested, registration.spec.audiences ?? []);
   // As the controller records them: local receive time plus the lifetime the source granted.
-  const times = localTokenTimes(new Date(), jwtIssuedAt(minted.token), minted.expiration, requested);
+  const times = localTokenTimes(new Date(), readTokenClaims(minted.token).issuedAt, minted.expiration, requested);
   out.progress(`${source.tag} token minted for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} (${decision.reason}), expires ${times.expiration.toISOString()}`);
   const secret = buildImportSecret({
     importName: registration.metadata.name,

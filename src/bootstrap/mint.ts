@@ -48,19 +48,6 @@ export function mintDecision(existing: ExistingSecret | undefined, want: MintWan
   return { mint: false };
 }
 
-/** The `iat` (issued at) claim of a JWT, without verifying it; undefined if unreadable. */
-export function jwtIssuedAt(token: string): Date | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    const iat = typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>).iat : undefined;
-    return typeof iat === 'number' ? new Date(iat * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Whether an import is Ready *and* the status is current: it describes this generation and, when
  * bootstrap has just written a new token, a token at least as new (a Ready=True left from before

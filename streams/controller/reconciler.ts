@@ -10,6 +10,7 @@ import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { CacheChange, SharedCache } from '../cache.js';
 import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
+import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -47,18 +48,6 @@ interface MintResult {
 }
 
 /** The part of a token's claims the controller reads (no verification: the source issued it to us). */
-function claims(token: string): { iat?: number; uid?: string } {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      iat?: number;
-      'kubernetes.io'?: { serviceaccount?: { uid?: string } };
-    };
-    return { iat: payload.iat, uid: payload['kubernetes.io']?.serviceaccount?.uid };
-  } catch {
-    return {};
-  }
-}
-
 /** The `details.kind` of a Kubernetes Status error body (which kind of object was not found). */
 function statusDetailsKind(e: unknown): string | undefined {
   const body = e instanceof ApiException ? (e.body as unknown) : undefined;
@@ -228,10 +217,10 @@ export class Reconciler {
     const receivedAt = this.now();
     const token = tr.status?.token;
     if (!token) throw new Error('TokenRequest returned no token');
-    const c = claims(token);
+    const c = readTokenClaims(token);
     const sourceExpiration = tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : new Date(receivedAt.getTime() + request.expirationSeconds * 1000);
-    const { issued, expiration } = localTokenTimes(receivedAt, c.iat ? new Date(c.iat * 1000) : undefined, sourceExpiration, request.expirationSeconds);
-    const remoteUid = c.uid ?? (remote.state === 'present' ? remote.uid : '');
+    const { issued, expiration } = localTokenTimes(receivedAt, c.issuedAt, sourceExpiration, request.expirationSeconds);
+    const remoteUid = c.serviceAccountUid ?? (remote.state === 'present' ? remote.uid : '');
     return { token, issued, expiration, remoteUid };
   }
 

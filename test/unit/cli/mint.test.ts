@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { jwtIssuedAt, mintDecision, readyAndCurrent, type ExistingSecret } from '../../../src/bootstrap/mint.js';
+import { mintDecision, readyAndCurrent, type ExistingSecret } from '../../../src/bootstrap/mint.js';
 import { SecretAnnotations } from '../../../src/secret.js';
 
 const want = { fingerprint: 'fp', importUid: 'import-uid', remoteUid: 'sa-uid' };
@@ -51,15 +51,6 @@ describe('mint decision', () => {
   it('mints when the expiry annotations are missing or nonsense', () => {
     expect(mintDecision(withAnnotation(SecretAnnotations.expiration, undefined), want, at(1))).toMatchObject({ mint: true });
     expect(mintDecision(withAnnotation(SecretAnnotations.issued, 'yesterday'), want, at(1))).toMatchObject({ mint: true });
-  });
-});
-
-describe('jwtIssuedAt', () => {
-  it('reads iat without verifying, and gives up quietly on anything else', () => {
-    const payload = Buffer.from(JSON.stringify({ iat: 1767225600 })).toString('base64url');
-    expect(jwtIssuedAt(`h.${payload}.s`)).toEqual(new Date('2026-01-01T00:00:00Z'));
-    expect(jwtIssuedAt('not-a-jwt')).toBeUndefined();
-    expect(jwtIssuedAt('a.!!!.c')).toBeUndefined();
   });
 });
 
