@@ -65,8 +65,9 @@ build() { # name pkg flags
   local name=$1 pkg=$2 flags=$3 t0
   t0=$(date +%s)
   say "building $name ($pkg) — total elapsed $(elapsed)"
-  # Progress: a line every 60 s while the compiler works.
-  ( while sleep 60; do say "  still building $name: $(( $(date +%s) - t0 ))s"; done ) &
+  # Progress: a line every 60 s while the compiler works (the ticker closes the lock fd, so a
+  # sleeping ticker never keeps the lock held after the build is done).
+  ( exec 9>&-; while sleep 60; do say "  still building $name: $(( $(date +%s) - t0 ))s"; done ) &
   local ticker=$!
   if ! (cd "$here" && go build -trimpath -ldflags "$flags" -o "$OUT/$name.tmp" "$pkg") >&2; then
     kill "$ticker" 2>/dev/null; say "FAILED building $name"; exit 1
