@@ -11,8 +11,17 @@ import { formatObject } from './export.js';
 import { loadCluster } from './kubeconfig.js';
 import type { Output } from './output.js';
 
-/** Every grant recorded on the importer ServiceAccounts kubemcsa created in this cluster. */
-async function listGrants(c: ClusterClient): Promise<GrantRow[]> {
+/**
+ * Every grant recorded on the importer ServiceAccounts kubemcsa created in this cluster; null
+ * (said on stderr) when this identity may not list ServiceAccounts in the install namespace: a
+ * tenant of a target may look at its imports without seeing what the cluster grants as a source.
+ */
+async function listGrants(c: ClusterClient, out: Output): Promise<GrantRow[] | null> {
+  const missing = await c.missingPermissions([{ verb: 'list', group: '', resource: 'serviceaccounts', namespace: INSTALL_NAMESPACE }]);
+  if (missing.length > 0) {
+    out.progress(`${c.label}: grants not shown: this identity may not list serviceaccounts in namespace ${INSTALL_NAMESPACE}`);
+    return null;
+  }
   const importers = await c.list('v1', 'ServiceAccount', { namespace: INSTALL_NAMESPACE, labelSelector: managedSelector });
   return importers.flatMap(({ meta }) => grantRows(meta)).sort((a, b) => a.target.localeCompare(b.target));
 }
@@ -28,7 +37,7 @@ export async function runStatus(opts: StatusOptions, out: Output): Promise<void>
   if (!served) out.progress(`${c.label} does not serve the ServiceAccountImport API (the CRD is not installed): no registrations or imports`);
   const registrations = served ? decodeAll(await c.listImports(INSTALL_NAMESPACE)) : [];
   const imports = served ? decodeAll(await c.listImports()) : [];
-  const grants = await listGrants(c);
+  const grants = await listGrants(c, out);
   if (opts.output !== 'table') {
     out.data(formatObject({ cluster: c.name, context: loaded.contextName, registrations, imports, grants }, opts.output));
     return;
@@ -39,5 +48,5 @@ export async function runStatus(opts: StatusOptions, out: Output): Promise<void>
   out.data(`\nServiceAccountImports in all namespaces:\n`);
   out.data(importsTable(imports, now));
   out.data(`\nGrants to target clusters (recorded on the importer ServiceAccounts in ${INSTALL_NAMESPACE}):\n`);
-  out.data(grantsTable(grants));
+  out.data(grants === null ? `(not visible to this identity)\n` : grantsTable(grants));
 }

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { serviceAccountKubeconfig } from '../harness/deployment.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { ManagedProcess } from '../harness/process.js';
@@ -84,6 +85,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(running.map((p) => p.stop(10_000)));
+  await adminKubeConfig(CLUSTER).makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: `${ns?.name}-viewer` }).catch(() => undefined);
+  await adminKubeConfig(CLUSTER).makeApiClient(RbacAuthorizationV1Api).deleteClusterRole({ name: `${ns?.name}-viewer` }).catch(() => undefined);
   await ns?.delete();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
@@ -119,4 +122,24 @@ describe('the same $KUBECONFIG in every binary', () => {
     expect(r.stderr).toContain(identity('probe-b'));
     for (const p of [controller, webhook]) expect(logOf(p)).not.toMatch(/127\.0\.0\.1:9\b/);
   }, 180_000);
+});
+
+describe('kubemcsa status as an identity that may read imports but not the install namespace', () => {
+  it('shows registrations and imports, and says the grants are not visible instead of failing', async () => {
+    const rbac = adminKubeConfig(CLUSTER).makeApiClient(RbacAuthorizationV1Api);
+    const core = adminKubeConfig(CLUSTER).makeApiClient(CoreV1Api);
+    const name = `${ns.name}-viewer`;
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'viewer' } } });
+    await rbac.createClusterRole({ body: { metadata: { name }, rules: [{ apiGroups: ['multicluster.admiralty.io'], resources: ['serviceaccountimports'], verbs: ['get', 'list'] }] } });
+    await rbac.createClusterRoleBinding({
+      body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns.name }] },
+    });
+    const file = await serviceAccountKubeconfig(CLUSTER, ns.name, 'viewer', path.join(dir, 'viewer.kubeconfig'));
+    const r = await kubemcsa(['status', '--kubeconfig', file, '-o', 'json'], { env: { HOME: dir } });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { grants: unknown; imports: unknown[]; registrations: unknown[] };
+    expect(out.grants).toBeNull();
+    expect(Array.isArray(out.imports)).toBe(true);
+    expect(r.stderr).toContain('grants not shown: this identity may not list serviceaccounts in namespace multicluster-service-account');
+  }, 120_000);
 });
