@@ -1,9 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { EMPTY, firstValueFrom, from, interval, merge, of, timeout, type Observable, type Subscription } from 'rxjs';
-import { filter, map, mergeMap } from 'rxjs/operators';
+import { map } from 'rxjs/operators';
 import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import type { Logger } from '../../src/logger.js';
-import { SharedCache, type CacheChange } from '../cache.js';
+import { SharedCache } from '../cache.js';
 import { listWatch } from '../watch.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import { WorkQueue } from '../workqueue.js';
@@ -11,7 +11,8 @@ import type { ControllerMetrics } from './metrics.js';
 import { projectImport, projectPolicy, projectSecret, type CachedImport, type CachedPolicy, type CachedSecret } from './projections.js';
 import { POLICY_PLURAL } from '../../src/consent/policy.js';
 import { Reconciler } from './reconciler.js';
-import { ClusterRegistry, type RegistryEvent } from './registry.js';
+import { importKeys, type KeyInput } from './keys.js';
+import { ClusterRegistry } from './registry.js';
 import { flatKey, sameVersion, type RemoteClusterSpec } from './remote-cluster.js';
 
 export interface ControllerOptions {
@@ -30,13 +31,6 @@ export interface ControllerOptions {
 }
 
 /** Changes that need a reconcile: not our own status writes (their generation does not move). */
-export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
-  if (!c.before || !c.after) return true;
-  const a = c.before;
-  const b = c.after;
-  return a.generation !== b.generation || a.uid !== b.uid || a.rotation !== b.rotation || a.deleting !== b.deleting;
-}
-
 /**
  * The import controller: local watches (imports, generated Secrets), the cluster registry and its
  * remote ServiceAccount watches, all folded into caches; their changes mapped to import keys and
@@ -50,11 +44,6 @@ export class Controller {
   readonly registry: ClusterRegistry;
   readonly queue: WorkQueue;
   private readonly reconciler: Reconciler;
-  /** importKey by cluster, and by cluster/namespace/name of the remote ServiceAccount. */
-  private readonly byCluster = new Map<string, Set<string>>();
-  private readonly byRemote = new Map<string, Set<string>>();
-  private readonly clusterOf = new Map<string, { cluster: string; remote: string; namespace: string }>();
-  private readonly namespaceCounts = new Map<string, Map<string, number>>();
   private subs: Subscription[] = [];
 
   constructor(private readonly o: ControllerOptions) {
@@ -117,12 +106,12 @@ export class Controller {
 
   /** Starts every watch (also on standby replicas, so a new leader starts warm). */
   start(): void {
-    this.subs.push(this.imports.changes$.subscribe((c) => this.index(c)));
+    // Subscribed before the caches start, so the key pipeline sees every change from the first LIST.
+    this.subs.push(this.queue.feed(this.keys$()));
     this.imports.start();
     this.secrets.start();
     this.policies.start();
     this.registry.start();
-    this.subs.push(this.queue.feed(this.keys$()));
     this.subs.push(
       this.registry.events$.subscribe((e) => {
         if (e.kind === 'health') this.o.metrics.clusterUp.set({ cluster: e.cluster }, e.reachable ? 1 : 0);
@@ -164,61 +153,21 @@ export class Controller {
     this.policies.stop();
   }
 
+  /** Every input of the key pipeline (streams/controller/keys.ts) as one ordered stream. */
   private keys$(): Observable<string> {
-    const fromImports = this.imports.changes$.pipe(filter(importNeedsReconcile), map((c) => c.key));
-    const fromSecrets = this.secrets.changes$.pipe(
-      // The echo of this process's own Secret write needs no reconcile: the writer already used it.
-      filter((c) => !this.reconciler.isOwnWrite(c)),
-      map((c) => c.after ?? c.before!),
-      filter((s) => s.importName !== ''),
-      map((s) => `${s.namespace}/${s.importName}`),
+    const inputs$: Observable<KeyInput> = merge(
+      this.imports.changes$.pipe(map((change): KeyInput => ({ kind: 'import', change }))),
+      this.secrets.changes$.pipe(map((change): KeyInput => ({ kind: 'secret', change }))),
+      this.registry.events$.pipe(map((event): KeyInput => ({ kind: 'registry', event }))),
+      // A policy change may allow or forbid any import: every import is looked at again (policies are few and rarely change).
+      this.policies.changes$.pipe(map((): KeyInput => ({ kind: 'all', keys: this.imports.keys() }))),
+      this.o.resyncPeriodMs > 0 ? interval(this.o.resyncPeriodMs).pipe(map((): KeyInput => ({ kind: 'all', keys: this.imports.keys() }))) : EMPTY,
     );
-    const fromRegistry = this.registry.events$.pipe(mergeMap((e) => this.keysFor(e)));
-    // A policy change may allow or forbid any import: every import is looked at again (policies are few and rarely change).
-    const fromPolicies = this.policies.changes$.pipe(mergeMap(() => this.imports.keys()));
-    const resync = this.o.resyncPeriodMs > 0 ? interval(this.o.resyncPeriodMs).pipe(mergeMap(() => this.imports.keys())) : EMPTY;
-    return merge(fromImports, fromSecrets, fromRegistry, fromPolicies, resync);
+    return importKeys(inputs$, {
+      // The echo of this process's own Secret write needs no reconcile: the writer already used it.
+      isOwnWrite: (c) => this.reconciler.isOwnWrite(c),
+      forget: (k) => this.queue.forget(k),
+      namespacesChanged: (cluster, namespaces) => this.registry.setNamespaces(cluster, namespaces),
+    });
   }
-
-  private keysFor(e: RegistryEvent): string[] {
-    if (e.kind === 'serviceaccount') return [...(this.byRemote.get(`${e.cluster}/${e.namespace}/${e.name}`) ?? [])];
-    const keys = [...(this.byCluster.get(e.cluster) ?? [])];
-    // A cluster that came back must be looked at now, not after its keys' error backoff.
-    if (e.kind === 'health' || e.kind === 'added' || e.kind === 'changed' || e.kind === 'grants') keys.forEach((k) => this.queue.forget(k));
-    return keys;
-  }
-
-  private index(c: CacheChange<CachedImport>): void {
-    const old = this.clusterOf.get(c.key);
-    if (old) {
-      this.byCluster.get(old.cluster)?.delete(c.key);
-      this.byRemote.get(old.remote)?.delete(c.key);
-      this.countNamespace(old.cluster, old.namespace, -1);
-      this.clusterOf.delete(c.key);
-    }
-    if (c.after && !c.after.deleting) {
-      const s = c.after.sai.spec;
-      const entry = { cluster: s.clusterName, remote: `${s.clusterName}/${s.namespace}/${s.name}`, namespace: s.namespace };
-      this.clusterOf.set(c.key, entry);
-      add(this.byCluster, entry.cluster, c.key);
-      add(this.byRemote, entry.remote, c.key);
-      this.countNamespace(entry.cluster, entry.namespace, +1);
-    }
-  }
-
-  /** Tells the registry the remote namespaces in use, when a namespace gains its first or loses its last import. */
-  private countNamespace(cluster: string, namespace: string, delta: 1 | -1): void {
-    let counts = this.namespaceCounts.get(cluster);
-    if (!counts) this.namespaceCounts.set(cluster, (counts = new Map()));
-    const n = (counts.get(namespace) ?? 0) + delta;
-    if (n > 0) counts.set(namespace, n);
-    else counts.delete(namespace);
-    if ((delta === 1 && n === 1) || n === 0) this.registry.setNamespaces(cluster, new Set(counts.keys()));
-  }
-}
-
-function add(m: Map<string, Set<string>>, k: string, v: string): void {
-  let s = m.get(k);
-  if (!s) m.set(k, (s = new Set()));
-  s.add(v);
 }

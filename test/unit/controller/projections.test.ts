@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { importNeedsReconcile } from '../../../streams/controller/controller.js';
+import { importNeedsReconcile } from '../../../streams/controller/keys.js';
 import { projectImport, projectSecret } from '../../../streams/controller/projections.js';
 import { buildImportSecret } from '../../../src/secret.js';
 

@@ -1,0 +1,127 @@
+// The controller's key pipeline: every input (import and Secret cache changes, cluster registry
+// events, policy changes, the resync tick) in one ordered stream, folded into an index of imports
+// by cluster and by remote ServiceAccount, out as the import keys to reconcile. The index is
+// updated by the same fold that reads it, so an import change is indexed before any later registry
+// event is mapped: the order is the stream's, not the order in which subscribers happened to
+// subscribe.
+import { mergeMap, type Observable } from 'rxjs';
+import type { CacheChange } from '../cache.js';
+import type { CachedImport, CachedSecret } from './projections.js';
+import type { RegistryEvent } from './registry.js';
+
+export type KeyInput =
+  | { kind: 'import'; change: CacheChange<CachedImport> }
+  | { kind: 'secret'; change: CacheChange<CachedSecret> }
+  | { kind: 'registry'; event: RegistryEvent }
+  /** A policy changed, or the resync tick: every import is looked at again. */
+  | { kind: 'all'; keys: string[] };
+
+export interface KeyEffects {
+  /** True for the echo of this process's own Secret write (it needs no reconcile). */
+  isOwnWrite(c: CacheChange<CachedSecret>): boolean;
+  /** A key must be retried now, not after its error backoff (its cluster came back or changed). */
+  forget(key: string): void;
+  /** The remote namespaces in use by a cluster's imports changed. */
+  namespacesChanged(cluster: string, namespaces: Set<string>): void;
+}
+
+/** Whether an import change needs a reconcile (status-only updates, e.g. our own, do not). */
+export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
+  if (!c.before || !c.after) return true;
+  const a = c.before;
+  const b = c.after;
+  return a.generation !== b.generation || a.uid !== b.uid || a.rotation !== b.rotation || a.deleting !== b.deleting;
+}
+
+interface Entry {
+  cluster: string;
+  remote: string;
+  namespace: string;
+}
+
+/** Imports by cluster and by `cluster/namespace/name` of their remote ServiceAccount, and the remote namespaces in use. */
+export class ImportIndex {
+  private readonly byCluster = new Map<string, Set<string>>();
+  private readonly byRemote = new Map<string, Set<string>>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly namespaceCounts = new Map<string, Map<string, number>>();
+
+  /** Folds one import change; returns the clusters whose set of remote namespaces changed. */
+  apply(c: CacheChange<CachedImport>): Map<string, Set<string>> {
+    const changed = new Map<string, Set<string>>();
+    const old = this.entries.get(c.key);
+    if (old) {
+      this.byCluster.get(old.cluster)?.delete(c.key);
+      this.byRemote.get(old.remote)?.delete(c.key);
+      this.count(old.cluster, old.namespace, -1, changed);
+      this.entries.delete(c.key);
+    }
+    if (c.after && !c.after.deleting) {
+      const s = c.after.sai.spec;
+      const entry = { cluster: s.clusterName, remote: `${s.clusterName}/${s.namespace}/${s.name}`, namespace: s.namespace };
+      this.entries.set(c.key, entry);
+      add(this.byCluster, entry.cluster, c.key);
+      add(this.byRemote, entry.remote, c.key);
+      this.count(entry.cluster, entry.namespace, +1, changed);
+    }
+    return changed;
+  }
+
+  keysOfCluster(cluster: string): string[] {
+    return [...(this.byCluster.get(cluster) ?? [])];
+  }
+
+  keysOfRemote(cluster: string, namespace: string, name: string): string[] {
+    return [...(this.byRemote.get(`${cluster}/${namespace}/${name}`) ?? [])];
+  }
+
+  namespacesOf(cluster: string): Set<string> {
+    return new Set(this.namespaceCounts.get(cluster)?.keys() ?? []);
+  }
+
+  private count(cluster: string, namespace: string, delta: 1 | -1, changed: Map<string, Set<string>>): void {
+    let counts = this.namespaceCounts.get(cluster);
+    if (!counts) this.namespaceCounts.set(cluster, (counts = new Map()));
+    const n = (counts.get(namespace) ?? 0) + delta;
+    if (n > 0) counts.set(namespace, n);
+    else counts.delete(namespace);
+    // Only a namespace's first import or its last one changes the set.
+    if ((delta === 1 && n === 1) || n === 0) changed.set(cluster, new Set(counts.keys()));
+  }
+}
+
+function add(m: Map<string, Set<string>>, k: string, v: string): void {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+
+/** The keys one input asks to reconcile, after folding it into `index`. */
+export function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
+  switch (input.kind) {
+    case 'import': {
+      for (const [cluster, namespaces] of index.apply(input.change)) fx.namespacesChanged(cluster, namespaces);
+      return importNeedsReconcile(input.change) ? [input.change.key] : [];
+    }
+    case 'secret': {
+      if (fx.isOwnWrite(input.change)) return [];
+      const s = input.change.after ?? input.change.before!;
+      return s.importName === '' ? [] : [`${s.namespace}/${s.importName}`];
+    }
+    case 'registry': {
+      const e = input.event;
+      if (e.kind === 'serviceaccount') return index.keysOfRemote(e.cluster, e.namespace, e.name);
+      const keys = index.keysOfCluster(e.cluster);
+      // A cluster that came back must be looked at now, not after its keys' error backoff.
+      if (e.kind === 'health' || e.kind === 'added' || e.kind === 'changed' || e.kind === 'grants') keys.forEach((k) => fx.forget(k));
+      return keys;
+    }
+    case 'all':
+      return input.keys;
+  }
+}
+
+/** The key pipeline: one ordered stream of inputs in, import keys out (one index per subscription). */
+export function importKeys(inputs$: Observable<KeyInput>, fx: KeyEffects, index: ImportIndex = new ImportIndex()): Observable<string> {
+  return inputs$.pipe(mergeMap((input) => keysOf(input, index, fx)));
+}

@@ -1,0 +1,125 @@
+// Marble tests of the controller's key pipeline (streams/controller/keys.ts): import and Secret
+// changes, registry events and resync merged into the keys to reconcile, with the index folded in
+// the same stream (an import is indexed before any later registry event is mapped), own-write
+// echoes dropped, and the side effects (forget, remote namespaces) told in order.
+import { describe, expect, it } from '@jest/globals';
+import { TestScheduler } from 'rxjs/testing';
+import type { CacheChange } from '../../../streams/cache.js';
+import { importKeys, type KeyEffects, type KeyInput } from '../../../streams/controller/keys.js';
+import { projectImport, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+
+const imp = (name: string, cluster: string, remoteNs: string, sa: string, extra: { generation?: number; rv?: string; deleting?: boolean } = {}): CachedImport => {
+  const i = projectImport({
+    metadata: { name, namespace: 'team', uid: `uid-${name}`, generation: extra.generation ?? 1, resourceVersion: extra.rv ?? '1' },
+    spec: { clusterName: cluster, namespace: remoteNs, name: sa },
+  });
+  return { ...i, deleting: extra.deleting ?? false };
+};
+const secret = (importName: string, rv: string): CachedSecret => ({
+  namespace: 'team',
+  name: `${importName}-token`,
+  resourceVersion: rv,
+  importName,
+  foreignController: false,
+  dataIntact: true,
+  annotations: {},
+});
+
+const added = (i: CachedImport): KeyInput => ({ kind: 'import', change: { type: 'added', key: `team/${i.name}`, after: i } });
+const updated = (b: CachedImport, a: CachedImport): KeyInput => ({ kind: 'import', change: { type: 'updated', key: `team/${a.name}`, before: b, after: a } });
+const deleted = (i: CachedImport): KeyInput => ({ kind: 'import', change: { type: 'deleted', key: `team/${i.name}`, before: i } });
+const secretChange = (s: CachedSecret): KeyInput => ({ kind: 'secret', change: { type: 'updated', key: `team/${s.name}`, before: s, after: s } });
+
+function effects(ownWrites: string[] = []) {
+  const forgotten: string[] = [];
+  const namespaces: string[] = [];
+  const fx: KeyEffects = {
+    isOwnWrite: (c: CacheChange<CachedSecret>) => ownWrites.includes(c.after?.resourceVersion ?? ''),
+    forget: (k) => forgotten.push(k),
+    namespacesChanged: (cluster, ns) => namespaces.push(`${cluster}:${[...ns].sort().join(',')}`),
+  };
+  return { fx, forgotten, namespaces };
+}
+
+const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+
+const a1 = imp('a', 'c1', 'r1', 'sa1');
+const b1 = imp('b', 'c1', 'r2', 'sa2');
+const c2 = imp('c', 'c2', 'r1', 'sa1');
+
+describe('importKeys (marbles)', () => {
+  it('maps import changes to their keys, and skips status-only updates', () => {
+    const { fx } = effects();
+    scheduler().run(({ cold, expectObservable }) => {
+      const statusOnly = { ...a1, resourceVersion: '2' };
+      const respec = imp('a', 'c1', 'r1', 'sa1', { generation: 2, rv: '3' });
+      const inputs = cold('a-b-c-d', { a: added(a1), b: updated(a1, statusOnly), c: updated(statusOnly, respec), d: deleted(respec) });
+      expectObservable(importKeys(inputs, fx)).toBe('a---c-d', { a: 'team/a', c: 'team/a', d: 'team/a' });
+    });
+  });
+
+  it('sends a cluster event to the imports of that cluster only, and a ServiceAccount event to its importers only', () => {
+    const { fx, forgotten } = effects();
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold('abc-d-----e-----f', {
+        a: added(a1),
+        b: added(b1),
+        c: added(c2),
+        d: { kind: 'registry', event: { cluster: 'c1', kind: 'health', reachable: true } },
+        e: { kind: 'registry', event: { cluster: 'c2', kind: 'serviceaccount', namespace: 'r1', name: 'sa1' } },
+        f: { kind: 'registry', event: { cluster: 'c1', kind: 'synced' } },
+      });
+      expectObservable(importKeys(inputs, fx)).toBe('abc-(de)--g-----(hi)', { a: 'team/a', b: 'team/b', c: 'team/c', d: 'team/a', e: 'team/b', g: 'team/c', h: 'team/a', i: 'team/b' });
+    });
+    // A cluster that came back skips its imports' error backoff; a plain sync does not.
+    expect(forgotten).toEqual(['team/a', 'team/b']);
+  });
+
+  it('indexes an import before a registry event that follows it in the same instant (order is the stream’s)', () => {
+    const { fx } = effects();
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold('(ab)', { a: added(c2), b: { kind: 'registry', event: { cluster: 'c2', kind: 'grants' } } });
+      expectObservable(importKeys(inputs, fx)).toBe('(ab)', { a: 'team/c', b: 'team/c' });
+    });
+  });
+
+  it('forgets deleted and moving imports for their old cluster', () => {
+    const { fx } = effects();
+    scheduler().run(({ cold, expectObservable }) => {
+      const moved = imp('a', 'c2', 'r9', 'sa1', { generation: 2, rv: '2' });
+      const inputs = cold('a-b-c-d', {
+        a: added(a1),
+        b: updated(a1, moved),
+        c: { kind: 'registry', event: { cluster: 'c1', kind: 'changed' } },
+        d: { kind: 'registry', event: { cluster: 'c2', kind: 'changed' } },
+      });
+      expectObservable(importKeys(inputs, fx)).toBe('a-b---d', { a: 'team/a', b: 'team/a', d: 'team/a' });
+    });
+  });
+
+  it('maps Secret changes to their import, and drops the echo of its own write', () => {
+    const { fx } = effects(['own-7']);
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold('a-b-c', { a: secretChange(secret('a', 'own-7')), b: secretChange(secret('a', '8')), c: secretChange(secret('', '9')) });
+      expectObservable(importKeys(inputs, fx)).toBe('--b--', { b: 'team/a' });
+    });
+  });
+
+  it('passes a resync or policy change through as every key it names', () => {
+    const { fx } = effects();
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold('a', { a: { kind: 'all', keys: ['team/a', 'team/b'] } });
+      expectObservable(importKeys(inputs, fx)).toBe('(ab)', { a: 'team/a', b: 'team/b' });
+    });
+  });
+
+  it('tells the registry the remote namespaces in use when a namespace gains its first or loses its last import', () => {
+    const { fx, namespaces } = effects();
+    const a2 = imp('a2', 'c1', 'r1', 'sa9');
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold('abcde', { a: added(a1), b: added(a2), c: added(b1), d: deleted(a1), e: deleted(a2) });
+      expectObservable(importKeys(inputs, fx)).toBe('abcde', { a: 'team/a', b: 'team/a2', c: 'team/b', d: 'team/a', e: 'team/a2' });
+    });
+    expect(namespaces).toEqual(['c1:r1', 'c1:r1,r2', 'c1:r2']);
+  });
+});
