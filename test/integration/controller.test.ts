@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
-import { secretNameForImport } from '../../src/naming.js';
+import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { importLabelValue, secretNameForImport } from '../../src/naming.js';
 import { namedServiceAccountImportConfigAndNamespace } from '../../src/config/index.js';
 import { adminKubeConfig, createTestNamespace, kubectl, testClusters, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
@@ -142,6 +142,36 @@ describe('import controller', () => {
     } finally {
       await kubemcsa(['unbootstrap', '--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', 'cluster2b', '--target-name', 'cluster1b']);
     }
+  });
+
+  it('makes a 253-character import Ready with its Secret, through a registration whose source name is longer than 63 characters', async () => {
+    await createRemoteServiceAccount('long-names');
+    // Both names are valid object names (DNS-1123 subdomains) and too long for a label value.
+    const sourceName = `cluster2-${'long-source-name.'.repeat(5)}end`;
+    const name = `${uniqueName('long')}.${'x'.repeat(120)}.${'y'.repeat(130)}`.slice(0, 252) + 'z';
+    expect(sourceName.length).toBeGreaterThan(63);
+    expect(name).toHaveLength(253);
+    const pair = ['--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', sourceName, '--target-name', 'cluster1-long'];
+    const boot = await kubemcsa(['bootstrap', ...pair]);
+    try {
+      expect(boot.code).toBe(0);
+      const registration = await waitForReady('cluster1', INSTALL_NAMESPACE, sourceName, 'True', 'TokenIssued');
+      expect(registration.status?.secrets).toEqual([{ name: secretNameForImport(sourceName) }]);
+      const grant = await kubemcsa(['grant', 'long-names', '-n', remote.name, '--target-name', 'cluster1-long', '--source-context', 'cluster2']);
+      expect(grant.code).toBe(0);
+      await createImport('cluster1', importOf(name, 'long-names', {}, sourceName));
+      const sai = await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued');
+      expect(sai.status?.secrets).toEqual([{ name: secretNameForImport(name) }]);
+      const secret = await secretOf(name);
+      expect(secret?.metadata?.labels?.[IMPORT_LABEL]).toBe(importLabelValue(name));
+      expect(secret?.metadata?.annotations?.[IMPORT_NAME_ANNOTATION]).toBe(name);
+      expect(tokenOf(secret)).toMatch(JWT);
+    } finally {
+      const un = await kubemcsa(['unbootstrap', ...pair, '--wait']);
+      expect(un.code).toBe(0);
+      expect(un.stderr).not.toMatch(/Secret \S+: kept/);
+    }
+    expect(await readSecret('cluster1', INSTALL_NAMESPACE, secretNameForImport(sourceName))).toBeUndefined();
   });
 
   it('reports ServiceAccountNotFound, then becomes Ready when the ServiceAccount is created', async () => {
