@@ -1,4 +1,5 @@
 import { ApiException, Observable as KubeObservable, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { describeError } from '../src/describe-error.js';
 
 /**
  * Per-call options for client-node's generated APIs: a deadline (and the caller's abort signal)
@@ -26,25 +27,7 @@ export function httpStatus(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
 }
 
-/** The server's Status message of a failed call, or the error message; never a token. */
+/** The server's Status message of a failed call, or the error message: one bounded line, never a token. */
 export function apiErrorMessage(e: unknown): string {
-  if (e instanceof ApiException) {
-    const body = e.body as unknown;
-    let message: string | undefined;
-    if (typeof body === 'string') {
-      try {
-        message = (JSON.parse(body) as { message?: string }).message;
-      } catch {
-        message = body.slice(0, 300);
-      }
-    } else if (body && typeof body === 'object') {
-      message = (body as { message?: string }).message;
-    }
-    return `HTTP ${e.code}${message ? `: ${message}` : ''}`;
-  }
-  if (e instanceof Error) {
-    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-    return `${e.message}${cause}`;
-  }
-  return String(e);
+  return describeError(e);
 }

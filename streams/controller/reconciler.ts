@@ -5,6 +5,7 @@ import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_P
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
+import { boundedLine } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, importNameOfSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
@@ -344,7 +345,9 @@ export class Reconciler {
     if (mine && !cacheIsBehind) this.statusWritten.delete(key);
     const current = cacheIsBehind ? mine.status : (imp.sai.status ?? {});
     const previous = readyCondition({ status: current });
-    const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, observedGeneration: imp.generation };
+    // Messages carry text from source clusters: bounded and redacted once more, whatever built them.
+    const message = boundedLine(ready.message);
+    const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, message, observedGeneration: imp.generation };
     const status: ImportStatus = {
       ...current,
       conditions: setCondition(current.conditions, next, this.now()),
@@ -367,8 +370,8 @@ export class Reconciler {
     // the expected path and only visible in its status: Events are for what an operator should notice.
     const transition = previous ? previous.status !== next.status || previous.reason !== next.reason : next.status !== 'True';
     if (conditionChanged(previous, next) && transition) {
-      log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: ready.message });
-      this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
+      log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: message });
+      this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, message);
     }
   }
 
@@ -378,7 +381,7 @@ export class Reconciler {
       metadata: { generateName: `${imp.name.slice(0, 200)}.`, namespace: imp.namespace },
       involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: IMPORT_KIND, name: imp.name, namespace: imp.namespace, uid: imp.uid, resourceVersion: imp.resourceVersion },
       reason,
-      message: message.slice(0, 1024),
+      message: boundedLine(message),
       type,
       source: { component: 'multicluster-service-account-controller' },
       firstTimestamp: now,

@@ -81,7 +81,7 @@ describe('watch policy', () => {
       statusCode: 403,
     });
     const refused = new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') });
-    expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
+    expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'connect ECONNREFUSED 127.0.0.1:1' });
   });
 });
 
