@@ -1,11 +1,13 @@
-import { ApiException, Observable as KubeObservable, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { ApiException, Observable as KubeObservable, ResponseContext, type ConfigurationOptions, type RequestContext, type ResponseBody } from '@kubernetes/client-node';
 import { describeError } from '../src/describe-error.js';
+import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 
 /**
  * Per-call options for client-node's generated APIs: a deadline (and the caller's abort signal)
- * on the HTTP request, and an optional Content-Type (PATCH strategies).
+ * on the HTTP request, an optional Content-Type (PATCH strategies), and a bound on the response
+ * body (a source cluster answering a TokenRequest with gigabytes fails the call instead).
  */
-export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; contentType?: string }): ConfigurationOptions {
+export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; contentType?: string; maxResponseBytes?: number }): ConfigurationOptions {
   return {
     middleware: [
       {
@@ -15,11 +17,21 @@ export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; conten
           if (o.contentType) ctx.setHeaderParam('Content-Type', o.contentType);
           return new KubeObservable(Promise.resolve(ctx));
         },
-        post: (r: ResponseContext) => new KubeObservable(Promise.resolve(r)),
+        post: (r: ResponseContext) => new KubeObservable(Promise.resolve(boundedResponse(r, o.maxResponseBytes ?? RESPONSE_LIMITS.callBytes))),
       },
     ],
     middlewareMergeStrategy: 'append',
   };
+}
+
+/** The response with a body read under a bound: a larger one fails the call (ResponseTooLargeError). */
+function boundedResponse(r: ResponseContext, max: number): ResponseContext {
+  const stream = r.body.stream();
+  if (!stream) return r;
+  let read: Promise<Buffer> | undefined;
+  const binary = () => (read ??= readBytesAtMost(stream, max, `HTTP ${r.httpStatusCode} response`, 'fail'));
+  const body: ResponseBody = { binary, text: async () => (await binary()).toString('utf8'), stream: () => null };
+  return new ResponseContext(r.httpStatusCode, r.headers, body);
 }
 
 /** The HTTP status of a failed API call, if the server answered. */
