@@ -12,7 +12,7 @@ import { adminKubeConfig, createTestNamespace, kubectl, testClusters, uniqueName
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, bootstrappedPair, createImport, createPodLister, getImport, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/;
 const tokensSeen = new Set<string>();
@@ -240,6 +240,58 @@ describe('import controller', () => {
 
     await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name });
     await waitFor(`Secret ${secretName} to be garbage-collected`, async () => (await readSecret('cluster1', local.name, secretName)) === undefined, 60_000, 250);
+  });
+
+  it('stops with SecretRejected when the target refuses the Secret as invalid, minting no token in a loop', async () => {
+    await createRemoteServiceAccount('rejected');
+    const name = uniqueName('rejected');
+    const policy = uniqueName('mcsa-test-reject');
+    // The target refuses this import's Secret as invalid (HTTP 422), as an admission policy of the cluster's own might.
+    const refuse = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicy',
+          metadata: { name: policy },
+          spec: {
+            failurePolicy: 'Fail',
+            matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['secrets'] }] },
+            matchConditions: [{ name: 'this-import', expression: `object.metadata.name.startsWith('${name}')` }],
+            validations: [{ expression: 'false', reason: 'Invalid', message: 'this cluster refuses the Secret' }],
+          },
+        },
+        { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
+      ],
+    };
+    const kubeconfig = testClusters().kubeconfigPath;
+    expect((await kubectl(kubeconfig, ['--context', 'cluster1', 'apply', '-f', '-'], JSON.stringify(refuse))).code).toBe(0);
+    try {
+      const { core } = apis('cluster1');
+      await waitFor(`policy ${policy} to be in effect`, async () => {
+        const probe = `${name}-probe`;
+        const created = await core.createNamespacedSecret({ namespace: local.name, body: { metadata: { name: probe } } }).then(() => true, () => false);
+        if (created) await core.deleteNamespacedSecret({ namespace: local.name, name: probe });
+        return !created;
+      }, 30_000, 200);
+      const minted = async () => (await controller.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_refreshes_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      const before = await minted();
+      await createImport('cluster1', importOf(name, 'rejected'));
+      const rejected = await waitForReady('cluster1', local.name, name, 'False', 'SecretRejected');
+      expect(rejected.status?.conditions?.[0]?.message).toMatch(/writing Secret .* failed: HTTP 422: .*this cluster refuses the Secret/);
+      expect(await secretOf(name)).toBeUndefined();
+      // Another import goes through meanwhile: the controller keeps working, and the refused one
+      // was minted for once (a retry with backoff would have minted again many times by now).
+      await createRemoteServiceAccount('after-rejected');
+      const other = uniqueName('after-rejected');
+      await createImport('cluster1', importOf(other, 'after-rejected'));
+      await waitForReady('cluster1', local.name, other, 'True', 'TokenIssued');
+      expect(await minted()).toBe(before + 2);
+      expect((await getImport('cluster1', local.name, name))?.status?.conditions?.[0]?.reason).toBe('SecretRejected');
+    } finally {
+      await kubectl(kubeconfig, ['--context', 'cluster1', 'delete', '--ignore-not-found', '-f', '-'], JSON.stringify(refuse));
+    }
   });
 
   it('records Events on transitions and never logs a token or Secret data', async () => {
