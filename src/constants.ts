@@ -11,6 +11,12 @@ export const IMPORT_ANNOTATION = 'multicluster.admiralty.io/service-account-impo
 export const ROTATE_ANNOTATION = 'multicluster.admiralty.io/rotate';
 /** Label on generated Secrets: the import that owns it. */
 export const IMPORT_LABEL = 'multicluster.admiralty.io/service-account-import.name';
+/**
+ * Annotation on generated Secrets holding the import's full name. The label's value is the name
+ * only when it fits a label value (≤ 63 characters); longer names get a hash-derived label value
+ * (`importLabelValue`, src/naming.ts) and are read back from this annotation.
+ */
+export const IMPORT_NAME_ANNOTATION = IMPORT_LABEL;
 /** Namespace label that turns the webhook on. */
 export const NAMESPACE_ENABLED_LABEL = 'multicluster-service-account';
 export const NAMESPACE_ENABLED_VALUE = 'enabled';

@@ -19,10 +19,14 @@ const REDACTED = '[redacted]';
 /** A JWT-looking string: three base64url segments, the first a JSON header. */
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/g;
 const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g;
+/** A credential after an HTTP auth scheme, whatever its shape (opaque tokens are not JWTs). */
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+/** A log line's string values stop at this many characters (a hostile error text cannot flood the log). */
+export const MAX_LOG_STRING = 8192;
 
 /** Removes secret material from any value about to be logged (deep, cycle-safe). */
 export function redact(value: unknown, seen = new WeakSet<object>()): unknown {
-  if (typeof value === 'string') return value.replace(JWT, REDACTED).replace(PEM_KEY, REDACTED);
+  if (typeof value === 'string') return value.replace(JWT, REDACTED).replace(PEM_KEY, REDACTED).replace(BEARER, `$1 ${REDACTED}`);
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value)) return '[circular]';
   seen.add(value);
@@ -37,8 +41,16 @@ export function redact(value: unknown, seen = new WeakSet<object>()): unknown {
   return out;
 }
 
+function bounded(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return value.length > MAX_LOG_STRING ? `${value.slice(0, MAX_LOG_STRING)}… (${value.length} characters in all)` : value;
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((v) => bounded(v, seen));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bounded(v, seen)]));
+}
+
 const redactFormat = winston.format((info) => {
-  const clean = redact({ ...info }) as Record<string, unknown>;
+  const clean = bounded(redact({ ...info })) as Record<string, unknown>;
   for (const k of Object.keys(clean)) (info as Record<string, unknown>)[k] = clean[k];
   return info;
 });

@@ -43,6 +43,25 @@ export function shortHash(input: string, length = 5): string {
   return out;
 }
 
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * A label value standing for a name (an import, a cluster): the name itself when it is a valid
+ * label value (at most 63 characters), else a truncated prefix plus a hash of the whole name, so
+ * distinct names keep distinct values. Label values stop at 63 characters; object names (DNS-1123
+ * subdomains) go to 253. Where the full name matters it is kept in an annotation beside the label.
+ */
+export function labelValueFor(name: string): string {
+  if (name.length <= 63 && LABEL_VALUE.test(name)) return name;
+  const suffix = `-${shortHash(name, 8)}`;
+  return name.slice(0, 63 - suffix.length).replace(/[^A-Za-z0-9]+$/, '') + suffix;
+}
+
+/** The value of the import label (`multicluster.admiralty.io/service-account-import.name`) for an import. */
+export function importLabelValue(importName: string): string {
+  return labelValueFor(importName);
+}
+
 function trimToAlnumEnd(s: string): string {
   return s.replace(/[-.]+$/, '');
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, SECRET_KEYS } from './constants.js';
+import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, SECRET_KEYS } from './constants.js';
 import type { ImportSpec } from './api/import.js';
 import { DEFAULT_EXPIRATION_SECONDS } from './api/import.js';
-import { mountPathForImport, secretNameForImport } from './naming.js';
+import { importLabelValue, mountPathForImport, secretNameForImport } from './naming.js';
 
 /** Annotations on the generated Secret: what the token in it was minted for, and when it expires. */
 export const SecretAnnotations = {
@@ -142,8 +142,9 @@ export function buildImportSecret(o: SecretBuildOptions): V1Secret {
     metadata: {
       name: secretNameForImport(o.importName),
       namespace: o.importNamespace,
-      labels: { [IMPORT_LABEL]: o.importName },
+      labels: { [IMPORT_LABEL]: importLabelValue(o.importName) },
       annotations: {
+        [IMPORT_NAME_ANNOTATION]: o.importName,
         [SecretAnnotations.issued]: o.issued.toISOString(),
         [SecretAnnotations.expiration]: o.expiration.toISOString(),
         [SecretAnnotations.remoteUid]: o.remoteUid,
@@ -183,6 +184,15 @@ export function buildPortableSecret(o: { name: string; namespace?: string; crede
       [SECRET_KEYS.config]: b64(config),
     },
   };
+}
+
+/**
+ * The import a generated Secret belongs to, from its metadata: the full-name annotation, else the
+ * label (Secrets written before long names were supported carry only the label, whose value was
+ * then the name). Empty when neither is there.
+ */
+export function importNameOfSecret(meta: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined): string {
+  return meta?.annotations?.[IMPORT_NAME_ANNOTATION] ?? meta?.labels?.[IMPORT_LABEL] ?? '';
 }
 
 /** Reads the credential back out of a generated Secret's data; undefined when a key is missing. */

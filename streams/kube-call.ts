@@ -4,19 +4,23 @@ import {
   createConfiguration,
   KubernetesObjectApi,
   Observable as KubeObservable,
+  ResponseContext,
   ServerConfiguration,
   type Configuration,
   type ConfigurationOptions,
   type KubeConfig,
   type RequestContext,
-  type ResponseContext,
+  type ResponseBody,
 } from '@kubernetes/client-node';
+import { describeError } from '../src/describe-error.js';
+import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 
 /**
  * Per-call options for client-node's generated APIs: a deadline (and the caller's abort signal)
- * on the HTTP request, and an optional Content-Type (PATCH strategies).
+ * on the HTTP request, an optional Content-Type (PATCH strategies), and a bound on the response
+ * body (a source cluster answering a TokenRequest with gigabytes fails the call instead).
  */
-export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; contentType?: string }): ConfigurationOptions {
+export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; contentType?: string; maxResponseBytes?: number }): ConfigurationOptions {
   return {
     middleware: [
       {
@@ -26,24 +30,34 @@ export function callOptions(o: { timeoutMs: number; signal?: AbortSignal; conten
           if (o.contentType) ctx.setHeaderParam('Content-Type', o.contentType);
           return new KubeObservable(Promise.resolve(ctx));
         },
-        post: (r: ResponseContext) => new KubeObservable(Promise.resolve(r)),
+        post: (r: ResponseContext) => new KubeObservable(Promise.resolve(boundedResponse(r, o.maxResponseBytes ?? RESPONSE_LIMITS.callBytes))),
       },
     ],
     middlewareMergeStrategy: 'append',
   };
 }
 
+/** The response with a body read under a bound: a larger one fails the call (ResponseTooLargeError). */
+function boundedResponse(r: ResponseContext, max: number): ResponseContext {
+  const stream = r.body.stream();
+  if (!stream) return r;
+  let read: Promise<Buffer> | undefined;
+  const binary = () => (read ??= readBytesAtMost(stream, max, `HTTP ${r.httpStatusCode} response`, 'fail'));
+  const body: ResponseBody = { binary, text: async () => (await binary()).toString('utf8'), stream: () => null };
+  return new ResponseContext(r.httpStatusCode, r.headers, body);
+}
+
 /** The abort signal of the call under way in this async context (see {@link withDeadline}). */
 const currentCall = new AsyncLocalStorage<AbortSignal>();
 
-/** Middleware that puts the current call's signal on every request it makes. */
+/** Middleware that puts the current call's signal on every request it makes, and bounds every response body. */
 const signalFromContext = {
   pre: (ctx: RequestContext) => {
     const signal = currentCall.getStore();
     if (signal) ctx.setSignal(signal);
     return new KubeObservable(Promise.resolve(ctx));
   },
-  post: (r: ResponseContext) => new KubeObservable(Promise.resolve(r)),
+  post: (r: ResponseContext) => new KubeObservable(Promise.resolve(boundedResponse(r, RESPONSE_LIMITS.callBytes))),
 };
 
 /**
@@ -91,25 +105,7 @@ export function httpStatus(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
 }
 
-/** The server's Status message of a failed call, or the error message; never a token. */
+/** The server's Status message of a failed call, or the error message: one bounded line, never a token. */
 export function apiErrorMessage(e: unknown): string {
-  if (e instanceof ApiException) {
-    const body = e.body as unknown;
-    let message: string | undefined;
-    if (typeof body === 'string') {
-      try {
-        message = (JSON.parse(body) as { message?: string }).message;
-      } catch {
-        message = body.slice(0, 300);
-      }
-    } else if (body && typeof body === 'object') {
-      message = (body as { message?: string }).message;
-    }
-    return `HTTP ${e.code}${message ? `: ${message}` : ''}`;
-  }
-  if (e instanceof Error) {
-    const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-    return `${e.message}${cause}`;
-  }
-  return String(e);
+  return describeError(e);
 }

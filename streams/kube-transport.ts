@@ -1,7 +1,8 @@
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decode } from '../src/api/decode.js';
-import { classifyWatchError, describeError, type WatchEnd } from './watch-policy.js';
+import { boundedLines, readAtMost, RESPONSE_LIMITS, ResponseTooLargeError } from './bounded-body.js';
+import { describeError, type WatchEnd } from './watch-policy.js';
 
 /** One page of a LIST. */
 export interface ListPage {
@@ -51,13 +52,31 @@ const ListEnvelope = t.type({
 
 const StatusBody = t.partial({ message: t.string, reason: t.string, code: t.number });
 
-async function send(kc: KubeConfig, url: URL, signal: AbortSignal): Promise<{ status: number; text: string }> {
+/** Bounds on what the transport reads from a server (RESPONSE_LIMITS by default). */
+export interface TransportLimits {
+  listBytes: number;
+  eventBytes: number;
+  errorBytes: number;
+  /** A watch with no bytes for this long (connecting included) ends as `idle`. */
+  watchIdleMs: number;
+}
+
+const DEFAULT_TRANSPORT_LIMITS: TransportLimits = { ...RESPONSE_LIMITS, watchIdleMs: 30_000 };
+
+async function open(kc: KubeConfig, url: URL, signal: AbortSignal) {
   const ctx = new RequestContext(url.toString(), HttpMethod.GET);
   ctx.setHeaderParam('Accept', 'application/json');
   ctx.setSignal(signal);
   await kc.applySecurityAuthentication(ctx);
-  const response = await new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
-  return { status: response.httpStatusCode, text: await response.body.text() };
+  return new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
+}
+
+function urlOf(kc: KubeConfig, path: string, query: Record<string, string>): URL {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  return url;
 }
 
 function apiErrorFrom(status: number, text: string, what: string): ApiError {
@@ -68,7 +87,9 @@ function apiErrorFrom(status: number, text: string, what: string): ApiError {
     parsed = undefined;
   }
   const body = decode(StatusBody, parsed);
-  const message = body.ok && body.value.message ? body.value.message : text.slice(0, 200) || `HTTP ${status}`;
+  // Not cut here: a cut could split a token in two that redaction then misses. The one describer
+  // (src/describe-error.ts) bounds and redacts it; the body itself was read under a bound.
+  const message = body.ok && body.value.message ? body.value.message : text || `HTTP ${status}`;
   const reason = body.ok ? body.value.reason : undefined;
   return new ApiError(`${what}: HTTP ${status}${reason ? ` ${reason}` : ''}: ${message}`, status, reason);
 }
@@ -77,18 +98,40 @@ function itemKind(listKind: string | undefined): string | undefined {
   return listKind?.endsWith('List') ? listKind.slice(0, -'List'.length) : undefined;
 }
 
-/** The transport used in production: raw LIST through client-node's HTTP stack, WATCH through its `Watch`. */
-export function kubeTransport(kc: KubeConfig): ListWatchTransport {
+/** Parses one watch line (`{"type": …, "object": …}`); anything else ends the watch as failed. */
+function watchEvent(line: string, what: string): { type: string; object: unknown } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw new Error(`${what}: a watch event that is not JSON`);
+  }
+  const e = parsed as { type?: unknown; object?: unknown } | null;
+  if (typeof e?.type !== 'string') throw new Error(`${what}: a watch event without a type`);
+  return { type: e.type, object: e.object };
+}
+
+/**
+ * The transport used in production: LIST and WATCH through client-node's HTTP stack (its TLS and
+ * auth), with every body read under a bound (`limits`): a LIST page or a watch event over its
+ * bound aborts the request and fails it with a message saying so.
+ */
+export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> = {}): ListWatchTransport {
+  const l = { ...DEFAULT_TRANSPORT_LIMITS, ...limits };
   return {
     async list(path, query, signal) {
-      const cluster = kc.getCurrentCluster();
-      if (!cluster) throw new Error('the kubeconfig has no current cluster');
-      const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-      for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-      const { status, text } = await send(kc, url, signal);
-      if (status !== 200) throw apiErrorFrom(status, text, `list ${path}`);
-      const body = decode(ListEnvelope, JSON.parse(text) as unknown);
-      if (!body.ok) throw new Error(`list ${path}: unexpected response: ${body.problems.join('; ')}`);
+      const what = `list ${path}`;
+      const response = await open(kc, urlOf(kc, path, query), signal);
+      if (response.httpStatusCode !== 200) throw apiErrorFrom(response.httpStatusCode, await readAtMost(response.body.stream(), l.errorBytes, what, 'truncate'), what);
+      const text = await readAtMost(response.body.stream(), l.listBytes, what, 'fail');
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new Error(`${what}: a response that is not JSON`);
+      }
+      const body = decode(ListEnvelope, json);
+      if (!body.ok) throw new Error(`${what}: unexpected response: ${body.problems.join('; ')}`);
       const list = body.value;
       return {
         items: list.items ?? [],
@@ -99,39 +142,44 @@ export function kubeTransport(kc: KubeConfig): ListWatchTransport {
       };
     },
 
-    watch(path, query, onEvent, onConnected, signal) {
-      return new Promise<WatchEnd>((resolve) => {
-        let settled = false;
-        let controller: AbortController | undefined;
-        const finish = (end: WatchEnd) => {
-          if (settled) return;
-          settled = true;
-          signal.removeEventListener('abort', onAbort);
-          controller?.abort();
-          resolve(end);
-        };
-        const onAbort = () => finish({ kind: 'stopped' });
-        if (signal.aborted) return finish({ kind: 'stopped' });
-        signal.addEventListener('abort', onAbort, { once: true });
-        new Watch(kc)
-          .watch(
-            path,
-            query,
-            (type: string, object: unknown) => {
-              if (!settled) onEvent(type, object);
-            },
-            (err: unknown) => finish(classifyWatchError(err)),
-          )
-          .then(
-            (c) => {
-              controller = c;
-              // `watch()` resolves after the response headers; if done was not called, the stream is open.
-              if (settled) c.abort();
-              else onConnected();
-            },
-            (err: unknown) => finish({ kind: 'failed', message: describeError(err) }),
-          );
-      });
+    async watch(path, query, onEvent, onConnected, signal) {
+      const what = `watch ${path}`;
+      if (signal.aborted) return { kind: 'stopped' };
+      const request = new AbortController();
+      let idle = false;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          idle = true;
+          request.abort();
+        }, l.watchIdleMs);
+        timer.unref();
+      };
+      try {
+        arm();
+        const response = await open(kc, urlOf(kc, path, { ...query, watch: 'true' }), AbortSignal.any([signal, request.signal]));
+        if (response.httpStatusCode !== 200) {
+          const e = apiErrorFrom(response.httpStatusCode, await readAtMost(response.body.stream(), l.errorBytes, what, 'truncate'), what);
+          return e.statusCode === 410 ? { kind: 'expired', message: describeError(e) } : { kind: 'failed', message: describeError(e), statusCode: e.statusCode };
+        }
+        arm();
+        onConnected();
+        for await (const line of boundedLines(response.body.stream(), l.eventBytes, what, arm)) {
+          const { type, object } = watchEvent(line, what);
+          onEvent(type, object);
+        }
+        return { kind: 'closed' };
+      } catch (e) {
+        if (signal.aborted) return { kind: 'stopped' };
+        if (idle) return { kind: 'idle' };
+        return { kind: 'failed', message: describeError(e) };
+      } finally {
+        clearTimeout(timer);
+        request.abort();
+      }
     },
   };
 }
+
+export { ResponseTooLargeError };

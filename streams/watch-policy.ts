@@ -1,4 +1,5 @@
 // Pure decisions of the list+watch loop, kept apart from I/O so they can be pinned by unit tests.
+import { describeError as describeAnyError } from '../src/describe-error.js';
 
 /** How a single watch request ended. */
 export type WatchEnd =
@@ -117,11 +118,7 @@ export function classifyWatchError(err: unknown): WatchEnd {
   return typeof statusCode === 'number' ? { kind: 'failed', message, statusCode } : { kind: 'failed', message };
 }
 
-/** A one-line description of an error, including the network cause undici hides in `cause`. */
+/** A one-line description of an error, including the network cause undici hides in `cause`: bounded and redacted. */
 export function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const statusCode = (err as { statusCode?: unknown }).statusCode;
-  const status = typeof statusCode === 'number' && !err.message.includes(`HTTP ${statusCode}`) ? `HTTP ${statusCode} ` : '';
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${status}${err.message}${cause}`;
+  return describeAnyError(err);
 }

@@ -61,6 +61,11 @@ export interface ListWatchOptions<T> {
   resyncIntervalMs?: number;
   /** LIST page size. Default 500. */
   pageSize?: number;
+  /**
+   * At most this many objects in one full LIST, pages together (a source that hands out
+   * `continue` tokens forever cannot grow the cache without bound). Default 200,000.
+   */
+  maxListItems?: number;
   /** Told of every health change (connected, or a new error while disconnected). */
   onHealth?: (health: WatchHealth) => void;
   /** Test seam; defaults to the client-node transport for `kubeConfig`. */
@@ -171,11 +176,15 @@ class ListWatchLoop<T> {
 
   private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
+    const max = this.opts.maxListItems ?? 200_000;
+    let fetched = 0;
     let page: ListPage | undefined;
     do {
       const query: Record<string, string> = { ...selectorQuery(this.opts), limit: String(this.opts.pageSize ?? 500) };
       if (page?.continueToken) query.continue = page.continueToken;
       page = await this.transport.list(this.opts.path, query, this.stop);
+      fetched += page.items.length;
+      if (fetched > max) throw new Error(`list ${this.opts.path}: more than ${max} objects across pages; aborted`);
       for (const raw of page.items) {
         const item = this.project(withTypeMeta(raw, page));
         if (item !== undefined) items.push(item);

@@ -11,7 +11,8 @@ import { importerBindingName } from '../../src/bootstrap/names.js';
 import type { UnbootstrapOptions } from '../../src/bootstrap/options.js';
 import { unbootstrapPermissions } from '../../src/bootstrap/permissions.js';
 import { describeRef, sameRef, unbootstrapPlan, type BindingInfo, type ObjectRef } from '../../src/bootstrap/plan.js';
-import { credentialFromSecretData } from '../../src/secret.js';
+import { credentialFromSecretData, importNameOfSecret } from '../../src/secret.js';
+import { importLabelValue } from '../../src/naming.js';
 import { WithMeta, type ClusterClient } from './cluster.js';
 import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteClusterRoleIfUnused, deleteIfOurs, deleteNamespaceIfUnused, ourBindings, pollUntil, resolveClusters } from './shared.js';
@@ -21,7 +22,7 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
 /** The token in the registration's Secret in the target, if the Secret is ours and holds one. */
 async function registrationToken(target: ClusterClient, ref: ObjectRef, sourceName: string): Promise<string | undefined> {
   const secret = await target.readSecret(ref);
-  if (secret?.metadata.labels?.[IMPORT_LABEL] !== sourceName) return undefined;
+  if (!secret || importNameOfSecret(secret.metadata) !== sourceName) return undefined;
   return credentialFromSecretData(secret.data)?.token;
 }
 
@@ -77,7 +78,7 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
   const token = opts.wait ? await registrationToken(target, secret!, source.name) : undefined;
   if (await target.servesImports()) await deleteIfOurs(target, registration!, out);
   else out.progress(`${target.tag} ServiceAccountImport API not served: no registration to delete`);
-  await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === source.name);
+  await deleteIfOurs(target, secret!, out, (labels) => labels?.[IMPORT_LABEL] === importLabelValue(source.name));
 
   // The target's grants first: deleting their anchors stops every token minted under them.
   for (const ref of grantObjects) {

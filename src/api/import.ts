@@ -61,6 +61,8 @@ export const Reasons = {
   TokenExpired: 'TokenExpired',
   SecretConflict: 'SecretConflict',
   TokenRequestFailed: 'TokenRequestFailed',
+  /** The target refused the Secret for good (invalid, or denied by an admission policy): no token is minted again until something changes. */
+  SecretRejected: 'SecretRejected',
 } as const;
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 

@@ -1,67 +1,17 @@
 // Turning errors and API objects into the one-line messages and tables the CLI prints. Pure.
-import { redact } from '../logger.js';
+import { describeError as describeAnyError, httpStatusOf } from '../describe-error.js';
 import { readyCondition, type ServiceAccountImport } from '../api/import.js';
 import { grantScope, parseGrants, type GrantScope } from '../consent/grants.js';
 
-function statusMessage(body: unknown): string | undefined {
-  let parsed: unknown = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return body.trim() === '' ? undefined : body.trim().split('\n')[0];
-    }
-  }
-  if (typeof parsed === 'object' && parsed !== null) {
-    const m = (parsed as Record<string, unknown>).message;
-    if (typeof m === 'string') return m;
-  }
-  return undefined;
-}
-
-/** Messages may carry a stack or a dump after the first line: never show it. */
-function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? s;
-}
-
-/** The HTTP status of an API error (client-node's ApiException), if it is one. */
-export function httpStatusOf(e: unknown): number | undefined {
-  if (typeof e !== 'object' || e === null) return undefined;
-  const code = (e as Record<string, unknown>).code;
-  return typeof code === 'number' && 'body' in e ? code : undefined;
-}
-
-const HTTP_REASONS: Record<number, string> = {
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not found',
-  409: 'conflict',
-  422: 'invalid',
-  500: 'server error',
-  503: 'service unavailable',
-};
-
 /**
- * One line for any error: the API server's Status message for API errors, the network cause
- * (ECONNREFUSED, certificate problems) for transport errors, the message otherwise. Never a stack,
- * and anything that looks like a token is redacted.
+ * One line for any error, as the CLI prints it (`forbidden: <message>`): the project's one
+ * describer (src/describe-error.ts), bounded and redacted.
  */
 export function describeError(e: unknown): string {
-  let text: string;
-  const status = httpStatusOf(e);
-  if (status !== undefined) {
-    const msg = statusMessage((e as { body: unknown }).body);
-    text = `${HTTP_REASONS[status] ?? `HTTP ${status}`}${msg ? `: ${msg}` : ` (HTTP ${status})`}`;
-  } else if (e instanceof Error) {
-    const cause = (e as Error & { cause?: unknown }).cause;
-    if (e.message === 'fetch failed' && cause instanceof Error) {
-      const code = (cause as Error & { code?: unknown }).code;
-      text = typeof code === 'string' && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
-    } else text = firstLine(e.message);
-  } else text = firstLine(String(e));
-  const oneLine = text.replace(/\s*\n\s*/g, ' ').trim();
-  return String(redact(oneLine));
+  return describeAnyError(e, { status: 'reason' });
 }
+
+export { httpStatusOf };
 
 /** How a ServiceAccountImport looks in `kubemcsa status`. */
 export interface ImportRow {

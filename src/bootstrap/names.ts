@@ -1,5 +1,5 @@
 import { INSTALL_NAMESPACE } from '../constants.js';
-import { dns1123SubdomainError, shortHash } from '../naming.js';
+import { dns1123SubdomainError, labelValueFor } from '../naming.js';
 import { UsageError } from './errors.js';
 
 /** Every object kubemcsa creates carries this label… */
@@ -25,15 +25,7 @@ export function selfRoleName(targetName: string): string {
   return `${IMPORTER_CLUSTER_ROLE}-self-${targetName}`;
 }
 
-/**
- * A label value for a cluster name: the name itself when it fits (≤ 63 characters), else a
- * truncated prefix plus a hash of the whole name, so distinct names keep distinct values.
- */
-export function labelValueFor(name: string): string {
-  if (name.length <= 63) return name;
-  const suffix = `-${shortHash(name, 8)}`;
-  return name.slice(0, 63 - suffix.length).replace(/[-._]+$/, '') + suffix;
-}
+export { labelValueFor };
 
 /** Labels of the source objects created for one target. */
 export function sourceLabels(targetName: string): Record<string, string> {

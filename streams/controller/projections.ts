@@ -3,8 +3,8 @@ import { decodeOrThrow } from '../../src/api/decode.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { ServiceAccountImport } from '../../src/api/import.js';
 import { ImportPolicy } from '../../src/consent/policy.js';
-import { API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, ROTATE_ANNOTATION } from '../../src/constants.js';
-import { credentialFromSecretData, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
+import { API_GROUP_VERSION, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { credentialFromSecretData, importNameOfSecret, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
 
 /** An import as the controller caches it: what decisions need, nothing more. */
 export interface CachedImport {
@@ -92,7 +92,7 @@ export function projectSecret(installNamespace: string) {
       namespace: m.namespace,
       name: m.name,
       resourceVersion: m.resourceVersion ?? '',
-      importName: m.labels?.[IMPORT_LABEL] ?? '',
+      importName: importNameOfSecret(m),
       controllerUid: isImportOwner ? owner.uid : undefined,
       foreignController: owner !== undefined && !isImportOwner,
       dataIntact: annotations[SecretAnnotations.dataHash] === secretDataHash(data),

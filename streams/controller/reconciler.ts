@@ -1,13 +1,14 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
-import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_PLURAL } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
+import { boundedLine } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
-import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
+import { buildImportSecret, importNameOfSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { CacheChange, SharedCache } from '../cache.js';
 import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
 import { readTokenClaims } from '../../src/jwt.js';
@@ -38,6 +39,18 @@ export interface ReconcilerOptions {
 /** A failure the queue retries with per-key backoff, after the condition has been written. */
 export class RetryableError extends Error {
   override readonly name = 'RetryableError';
+}
+
+/**
+ * The target refused a Secret write in a way a retry cannot cure (400 Bad Request, 422 Invalid).
+ * A 403 stays retryable with backoff: RBAC caches lag right after install.
+ */
+class SecretRejectedError extends Error {
+  override readonly name = 'SecretRejectedError';
+}
+
+function isPermanentWriteRefusal(status: number | undefined): boolean {
+  return status === 400 || status === 422;
 }
 
 interface MintResult {
@@ -185,7 +198,14 @@ export class Reconciler {
       fingerprint: decision.fingerprint,
       rotation: imp.rotation,
     });
-    await this.writeSecret(desired, signal);
+    try {
+      await this.writeSecret(desired, signal);
+    } catch (e) {
+      if (!(e instanceof SecretRejectedError)) throw e;
+      // A permanent refusal: minting again would only discard another token. The import comes
+      // back when it, its Secret or its cluster changes (any of which may cure the refusal).
+      return this.block(imp, log, { action: 'blocked', reason: Reasons.SecretRejected, message: e.message, retry: 'never' }, secret);
+    }
     log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString(), ...(request.boundSecret ? { boundTo: request.boundSecret } : {}) });
     await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
     const refreshAt = refreshTime(`${imp.namespace}/${imp.name}`, minted.issued, minted.expiration, this.o.refreshRatio, this.o.maxRefreshIntervalMs);
@@ -239,7 +259,9 @@ export class Reconciler {
         callOptions({ timeoutMs: this.o.requestTimeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
       );
     } catch (e) {
-      throw new RetryableError(`writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`);
+      const message = `writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`;
+      if (isPermanentWriteRefusal(httpStatus(e))) throw new SecretRejectedError(message);
+      throw new RetryableError(message);
     }
     const key = `${ns}/${name}`;
     const cachedNow = this.o.secrets.get(key);
@@ -251,7 +273,7 @@ export class Reconciler {
         namespace: ns,
         name,
         resourceVersion: written.metadata?.resourceVersion ?? '',
-        importName: desired.metadata!.labels![IMPORT_LABEL]!,
+        importName: importNameOfSecret(desired.metadata),
         controllerUid: desired.metadata!.ownerReferences![0]!.uid,
         foreignController: false,
         dataIntact: true,
@@ -312,7 +334,9 @@ export class Reconciler {
     if (mine && !cacheIsBehind) this.statusWritten.delete(key);
     const current = cacheIsBehind ? mine.status : (imp.sai.status ?? {});
     const previous = readyCondition({ status: current });
-    const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, observedGeneration: imp.generation };
+    // Messages carry text from source clusters: bounded and redacted once more, whatever built them.
+    const message = boundedLine(ready.message);
+    const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, message, observedGeneration: imp.generation };
     const status: ImportStatus = {
       ...current,
       conditions: setCondition(current.conditions, next, this.now()),
@@ -335,18 +359,18 @@ export class Reconciler {
     // the expected path and only visible in its status: Events are for what an operator should notice.
     const transition = previous ? previous.status !== next.status || previous.reason !== next.reason : next.status !== 'True';
     if (conditionChanged(previous, next) && transition) {
-      log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: ready.message });
-      this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
+      log[ready.status === 'True' ? 'info' : 'warn']('Ready condition changed', { ready: ready.status, reason: ready.reason, detail: message });
+      this.recordEvent(imp, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, message);
     }
   }
 
   private recordEvent(imp: CachedImport, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const now = this.now();
     this.events.record({
-      metadata: { generateName: `${imp.name}.`, namespace: imp.namespace },
+      metadata: { generateName: `${imp.name.slice(0, 200)}.`, namespace: imp.namespace },
       involvedObject: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: IMPORT_KIND, name: imp.name, namespace: imp.namespace, uid: imp.uid, resourceVersion: imp.resourceVersion },
       reason,
-      message: message.slice(0, 1024),
+      message: boundedLine(message),
       type,
       source: { component: 'multicluster-service-account-controller' },
       firstTimestamp: now,

@@ -5,14 +5,14 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
-import { secretNameForImport } from '../../src/naming.js';
+import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { importLabelValue, secretNameForImport } from '../../src/naming.js';
 import { namedServiceAccountImportConfigAndNamespace } from '../../src/config/index.js';
 import { adminKubeConfig, createTestNamespace, kubectl, testClusters, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { removeSecretVolume, writeSecretVolume } from '../harness/kubelet-volume.js';
 import { kubemcsa } from './cli-support.js';
-import { apis, bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
+import { apis, bootstrappedPair, createImport, createPodLister, getImport, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/;
 const tokensSeen = new Set<string>();
@@ -146,6 +146,36 @@ describe('import controller', () => {
     // default 60 s was too little on a loaded 2-core machine (seen in a cold CI run).
   }, 240_000);
 
+  it('makes a 253-character import Ready with its Secret, through a registration whose source name is longer than 63 characters', async () => {
+    await createRemoteServiceAccount('long-names');
+    // Both names are valid object names (DNS-1123 subdomains) and too long for a label value.
+    const sourceName = `cluster2-${'long-source-name.'.repeat(5)}end`;
+    const name = `${uniqueName('long')}.${'x'.repeat(120)}.${'y'.repeat(130)}`.slice(0, 252) + 'z';
+    expect(sourceName.length).toBeGreaterThan(63);
+    expect(name).toHaveLength(253);
+    const pair = ['--target-context', 'cluster1', '--source-context', 'cluster2', '--source-name', sourceName, '--target-name', 'cluster1-long'];
+    const boot = await kubemcsa(['bootstrap', ...pair]);
+    try {
+      expect(boot.code).toBe(0);
+      const registration = await waitForReady('cluster1', INSTALL_NAMESPACE, sourceName, 'True', 'TokenIssued');
+      expect(registration.status?.secrets).toEqual([{ name: secretNameForImport(sourceName) }]);
+      const grant = await kubemcsa(['grant', 'long-names', '-n', remote.name, '--target-name', 'cluster1-long', '--source-context', 'cluster2']);
+      expect(grant.code).toBe(0);
+      await createImport('cluster1', importOf(name, 'long-names', {}, sourceName));
+      const sai = await waitForReady('cluster1', local.name, name, 'True', 'TokenIssued');
+      expect(sai.status?.secrets).toEqual([{ name: secretNameForImport(name) }]);
+      const secret = await secretOf(name);
+      expect(secret?.metadata?.labels?.[IMPORT_LABEL]).toBe(importLabelValue(name));
+      expect(secret?.metadata?.annotations?.[IMPORT_NAME_ANNOTATION]).toBe(name);
+      expect(tokenOf(secret)).toMatch(JWT);
+    } finally {
+      const un = await kubemcsa(['unbootstrap', ...pair, '--wait']);
+      expect(un.code).toBe(0);
+      expect(un.stderr).not.toMatch(/Secret \S+: kept/);
+    }
+    expect(await readSecret('cluster1', INSTALL_NAMESPACE, secretNameForImport(sourceName))).toBeUndefined();
+  });
+
   it('reports ServiceAccountNotFound, then becomes Ready when the ServiceAccount is created', async () => {
     const name = uniqueName('missing');
     await createImport('cluster1', importOf(name, 'not-yet'));
@@ -212,6 +242,58 @@ describe('import controller', () => {
 
     await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name });
     await waitFor(`Secret ${secretName} to be garbage-collected`, async () => (await readSecret('cluster1', local.name, secretName)) === undefined, 60_000, 250);
+  });
+
+  it('stops with SecretRejected when the target refuses the Secret as invalid, minting no token in a loop', async () => {
+    await createRemoteServiceAccount('rejected');
+    const name = uniqueName('rejected');
+    const policy = uniqueName('mcsa-test-reject');
+    // The target refuses this import's Secret as invalid (HTTP 422), as an admission policy of the cluster's own might.
+    const refuse = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicy',
+          metadata: { name: policy },
+          spec: {
+            failurePolicy: 'Fail',
+            matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['secrets'] }] },
+            matchConditions: [{ name: 'this-import', expression: `object.metadata.name.startsWith('${name}')` }],
+            validations: [{ expression: 'false', reason: 'Invalid', message: 'this cluster refuses the Secret' }],
+          },
+        },
+        { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
+      ],
+    };
+    const kubeconfig = testClusters().kubeconfigPath;
+    expect((await kubectl(kubeconfig, ['--context', 'cluster1', 'apply', '-f', '-'], JSON.stringify(refuse))).code).toBe(0);
+    try {
+      const { core } = apis('cluster1');
+      await waitFor(`policy ${policy} to be in effect`, async () => {
+        const probe = `${name}-probe`;
+        const created = await core.createNamespacedSecret({ namespace: local.name, body: { metadata: { name: probe } } }).then(() => true, () => false);
+        if (created) await core.deleteNamespacedSecret({ namespace: local.name, name: probe });
+        return !created;
+      }, 30_000, 200);
+      const minted = async () => (await controller.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_refreshes_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      const before = await minted();
+      await createImport('cluster1', importOf(name, 'rejected'));
+      const rejected = await waitForReady('cluster1', local.name, name, 'False', 'SecretRejected');
+      expect(rejected.status?.conditions?.[0]?.message).toMatch(/writing Secret .* failed: HTTP 422: .*this cluster refuses the Secret/);
+      expect(await secretOf(name)).toBeUndefined();
+      // Another import goes through meanwhile: the controller keeps working, and the refused one
+      // was minted for once (a retry with backoff would have minted again many times by now).
+      await createRemoteServiceAccount('after-rejected');
+      const other = uniqueName('after-rejected');
+      await createImport('cluster1', importOf(other, 'after-rejected'));
+      await waitForReady('cluster1', local.name, other, 'True', 'TokenIssued');
+      expect(await minted()).toBe(before + 2);
+      expect((await getImport('cluster1', local.name, name))?.status?.conditions?.[0]?.reason).toBe('SecretRejected');
+    } finally {
+      await kubectl(kubeconfig, ['--context', 'cluster1', 'delete', '--ignore-not-found', '-f', '-'], JSON.stringify(refuse));
+    }
   });
 
   it('records Events on transitions and never logs a token or Secret data', async () => {

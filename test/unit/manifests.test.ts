@@ -162,9 +162,21 @@ describe('manifests', () => {
 
   it('put every namespaced object in the install namespace, which they define', () => {
     expect(installNamespace).toBeDefined();
-    const clusterScoped = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
+    const clusterScoped = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
     for (const o of objects) {
       expect({ object: key(o), namespace: o.metadata.namespace }).toEqual({ object: key(o), namespace: clusterScoped.has(o.kind) ? undefined : INSTALL_NAMESPACE });
+    }
+  });
+
+  it('confine the controller and webhook ServiceAccounts (the ones the Deployments run as) with denying admission policies', () => {
+    const policies = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy') as unknown as { metadata: Meta; spec: { failurePolicy: string; matchConditions: { expression: string }[] } }[];
+    const bindings = objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding') as unknown as { spec: { policyName: string; validationActions: string[] } }[];
+    const serviceAccounts = deployments.map((d) => `system:serviceaccount:${INSTALL_NAMESPACE}:${(d.spec.template.spec as { serviceAccountName?: string }).serviceAccountName}`).sort();
+    const matched = policies.map((p) => /request\.userInfo\.username == '([^']+)'/.exec(p.spec.matchConditions.map((c) => c.expression).join(' '))?.[1]).sort();
+    expect(matched).toEqual(serviceAccounts);
+    for (const p of policies) {
+      expect(p.spec.failurePolicy).toBe('Fail');
+      expect(bindings.filter((b) => b.spec.policyName === p.metadata.name).map((b) => b.spec.validationActions)).toEqual([['Deny']]);
     }
   });
 

@@ -1,14 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { IMPORT_LABEL } from '../../src/constants.js';
+import { IMPORT_LABEL, IMPORT_NAME_ANNOTATION } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
-import { buildImportSecret, buildPortableSecret, credentialFromSecretData, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
+import { buildImportSecret, buildPortableSecret, credentialFromSecretData, importNameOfSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 
 const credential = { server: 'https://127.0.0.1:6443', caPem: '-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n', token: 'tok-123', namespace: 'default' };
 const decode = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
 
 describe('generated Secret', () => {
-  const secret = buildImportSecret({
+  const secretOptions = {
     importName: 'cluster2-default-pod-lister',
     importNamespace: 'team-a',
     importUid: 'uid-1',
@@ -17,7 +17,8 @@ describe('generated Secret', () => {
     expiration: new Date('2026-01-01T01:00:00Z'),
     remoteUid: 'remote-uid',
     fingerprint: 'fp',
-  });
+  };
+  const secret = buildImportSecret(secretOptions);
 
   it('has the contract name, label, owner and keys', () => {
     expect(secret.metadata?.name).toBe(secretNameForImport('cluster2-default-pod-lister'));
@@ -30,6 +31,23 @@ describe('generated Secret', () => {
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'config', 'namespace', 'server', 'token']);
     expect(secret.metadata?.annotations?.[SecretAnnotations.expiration]).toBe('2026-01-01T01:00:00.000Z');
     expect(credentialFromSecretData(secret.data)).toEqual(credential);
+  });
+
+  it('labels the Secret of a 253-character import with a valid label value and keeps the full name in an annotation', () => {
+    const importName = `${'x'.repeat(120)}.${'y'.repeat(132)}`;
+    expect(importName).toHaveLength(253);
+    const long = buildImportSecret({ ...secretOptions, importName });
+    const value = long.metadata?.labels?.[IMPORT_LABEL] ?? '';
+    expect(value.length).toBeLessThanOrEqual(63);
+    expect(value).toMatch(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/);
+    expect(long.metadata?.annotations?.[IMPORT_NAME_ANNOTATION]).toBe(importName);
+    expect(long.metadata?.name?.length).toBeLessThanOrEqual(253);
+    expect(importNameOfSecret(long.metadata)).toBe(importName);
+  });
+
+  it('reads the import of a Secret written before long names (label only) from its label', () => {
+    expect(importNameOfSecret({ labels: { [IMPORT_LABEL]: 'cluster2-default-pod-lister' } })).toBe('cluster2-default-pod-lister');
+    expect(importNameOfSecret({})).toBe('');
   });
 
   it('writes a kubeconfig that reads the mounted token file', () => {

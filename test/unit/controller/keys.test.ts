@@ -53,7 +53,7 @@ describe('importKeys (marbles)', () => {
     scheduler().run(({ cold, expectObservable }) => {
       const statusOnly = { ...a1, resourceVersion: '2' };
       const respec = imp('a', 'c1', 'r1', 'sa1', { generation: 2, rv: '3' });
-      const inputs = cold('a-b-c-d', { a: added(a1), b: updated(a1, statusOnly), c: updated(statusOnly, respec), d: deleted(respec) });
+      const inputs = cold<KeyInput>('a-b-c-d', { a: added(a1), b: updated(a1, statusOnly), c: updated(statusOnly, respec), d: deleted(respec) });
       expectObservable(importKeys(inputs, fx)).toBe('a---c-d', { a: 'team/a', c: 'team/a', d: 'team/a' });
     });
   });
@@ -61,7 +61,7 @@ describe('importKeys (marbles)', () => {
   it('sends a cluster event to the imports of that cluster only, and a ServiceAccount event to its importers only', () => {
     const { fx, forgotten } = effects();
     scheduler().run(({ cold, expectObservable }) => {
-      const inputs = cold('abc-d-----e-----f', {
+      const inputs = cold<KeyInput>('abc-d-----e-----f', {
         a: added(a1),
         b: added(b1),
         c: added(c2),
@@ -78,7 +78,7 @@ describe('importKeys (marbles)', () => {
   it('indexes an import before a registry event that follows it in the same instant (order is the stream’s)', () => {
     const { fx } = effects();
     scheduler().run(({ cold, expectObservable }) => {
-      const inputs = cold('(ab)', { a: added(c2), b: { kind: 'registry', event: { cluster: 'c2', kind: 'grants' } } });
+      const inputs = cold<KeyInput>('(ab)', { a: added(c2), b: { kind: 'registry', event: { cluster: 'c2', kind: 'grants' } } });
       expectObservable(importKeys(inputs, fx)).toBe('(ab)', { a: 'team/c', b: 'team/c' });
     });
   });
@@ -87,7 +87,7 @@ describe('importKeys (marbles)', () => {
     const { fx } = effects();
     scheduler().run(({ cold, expectObservable }) => {
       const moved = imp('a', 'c2', 'r9', 'sa1', { generation: 2, rv: '2' });
-      const inputs = cold('a-b-c-d', {
+      const inputs = cold<KeyInput>('a-b-c-d', {
         a: added(a1),
         b: updated(a1, moved),
         c: { kind: 'registry', event: { cluster: 'c1', kind: 'changed' } },
@@ -100,7 +100,7 @@ describe('importKeys (marbles)', () => {
   it('maps Secret changes to their import, and drops the echo of its own write', () => {
     const { fx } = effects(['own-7']);
     scheduler().run(({ cold, expectObservable }) => {
-      const inputs = cold('a-b-c', { a: secretChange(secret('a', 'own-7')), b: secretChange(secret('a', '8')), c: secretChange(secret('', '9')) });
+      const inputs = cold<KeyInput>('a-b-c', { a: secretChange(secret('a', 'own-7')), b: secretChange(secret('a', '8')), c: secretChange(secret('', '9')) });
       expectObservable(importKeys(inputs, fx)).toBe('--b--', { b: 'team/a' });
     });
   });
@@ -108,7 +108,7 @@ describe('importKeys (marbles)', () => {
   it('passes a resync or policy change through as every key it names', () => {
     const { fx } = effects();
     scheduler().run(({ cold, expectObservable }) => {
-      const inputs = cold('a', { a: { kind: 'all', keys: ['team/a', 'team/b'] } });
+      const inputs = cold<KeyInput>('a', { a: { kind: 'all', keys: ['team/a', 'team/b'] } });
       expectObservable(importKeys(inputs, fx)).toBe('(ab)', { a: 'team/a', b: 'team/b' });
     });
   });
@@ -117,7 +117,7 @@ describe('importKeys (marbles)', () => {
     const { fx, namespaces } = effects();
     const a2 = imp('a2', 'c1', 'r1', 'sa9');
     scheduler().run(({ cold, expectObservable }) => {
-      const inputs = cold('abcde', { a: added(a1), b: added(a2), c: added(b1), d: deleted(a1), e: deleted(a2) });
+      const inputs = cold<KeyInput>('abcde', { a: added(a1), b: added(a2), c: added(b1), d: deleted(a1), e: deleted(a2) });
       expectObservable(importKeys(inputs, fx)).toBe('abcde', { a: 'team/a', b: 'team/a2', c: 'team/b', d: 'team/a', e: 'team/a2' });
     });
     expect(namespaces).toEqual(['c1:r1', 'c1:r1,r2', 'c1:r2']);

@@ -82,7 +82,7 @@ describe('watch policy', () => {
       statusCode: 403,
     });
     const refused = new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') });
-    expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
+    expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'connect ECONNREFUSED 127.0.0.1:1' });
   });
 });
 
@@ -99,7 +99,7 @@ function project(o: unknown): Item | undefined {
   return m?.name && m.resourceVersion ? { name: m.name, rv: m.resourceVersion } : undefined;
 }
 
-function start(opts: { idleTimeoutMs?: number; resyncIntervalMs?: number; relistAfterFailures?: number } = {}) {
+function start(opts: { idleTimeoutMs?: number; resyncIntervalMs?: number; relistAfterFailures?: number; maxListItems?: number } = {}) {
   const transport = new ScriptedTransport();
   const clock = new ManualClock(0);
   const events: WatchEvent<Item>[] = [];
@@ -146,6 +146,19 @@ describe('listWatch loop (scripted transport, virtual time)', () => {
     transport.lists[1]!.resolve({ items: [raw('b', '2')], resourceVersion: '10' });
     await settle();
     expect(events).toEqual([{ type: 'RESET', items: [{ name: 'a', rv: '1' }, { name: 'b', rv: '2' }], resourceVersion: '10' }]);
+    sub.unsubscribe();
+  });
+
+  it('gives up a list whose pages never end once they hold more than maxListItems objects, and says so', async () => {
+    const { transport, health, events, sub } = start({ maxListItems: 3 });
+    await settle();
+    transport.lists[0]!.resolve({ items: [raw('a', '1'), raw('b', '1')], resourceVersion: '10', continueToken: 'p2' });
+    await settle();
+    transport.lists[1]!.resolve({ items: [raw('c', '1'), raw('d', '1')], resourceVersion: '10', continueToken: 'p3' });
+    await settle();
+    expect(transport.lists).toHaveLength(2);
+    expect(events).toEqual([]);
+    expect(health.at(-1)).toMatchObject({ connected: false, lastError: 'cluster9 configmaps: list /api/v1/namespaces/ns/configmaps: more than 3 objects across pages; aborted' });
     sub.unsubscribe();
   });
 
