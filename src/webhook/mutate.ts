@@ -311,7 +311,7 @@ export function fullPodPatch(before: Pod, after: Pod): PatchOperation[] {
 /** How a pod is named in messages: its name, or its generateName prefix. */
 export function describePod(pod: Pod): string {
   const m = pod.metadata;
-  if (m?.name) return `pod "${m.name}"`;
-  if (m?.generateName) return `pod "${m.generateName}…" (generateName)`;
+  if (m?.name) return `pod "${m.name.slice(0, 253)}"`;
+  if (m?.generateName) return `pod "${m.generateName.slice(0, 253)}…" (generateName)`;
   return 'pod';
 }

@@ -1,12 +1,19 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../../src/logger.js';
 import { serializeReview } from '../../src/webhook/admission.js';
+import { clipMessage } from '../../src/webhook/review.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { AdmissionOutcome, AdmissionPipeline } from './pipeline.js';
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
-/** controller-runtime's maxRequestSize: pods with large specs still fit. */
-export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
+/**
+ * 3.5 MiB. The API server accepts request bodies of at most 3 MiB (and etcd stores objects of at
+ * most 1.5 MiB), so no pod it admits makes a larger AdmissionReview than its own request plus the
+ * review's envelope (uid, kind, userInfo, options): half a MiB of headroom covers that. Anything
+ * bigger can only come from a caller other than the API server, and is refused before parsing.
+ * (controller-runtime's 7 MiB would let such a caller make the webhook parse twice as much.)
+ */
+export const DEFAULT_MAX_BODY_BYTES = 3.5 * 1024 * 1024;
 
 export interface AppOptions {
   pipeline: AdmissionPipeline;
@@ -135,7 +142,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
 
   const respond = (res: Response, outcome: AdmissionOutcome): void => {
     if (outcome.kind === 'bad-request') {
-      opts.log.info('bad admission request', { reason: outcome.message });
+      opts.log.info('bad admission request', { reason: clipMessage(outcome.message) });
       sendError(res, 400, outcome.message);
       return;
     }
@@ -145,7 +152,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     }
     const r = outcome.response;
     (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
-    if (!r.allowed) opts.log.info('pod denied', { uid: r.uid, namespace: outcome.namespace, reason: r.status?.message });
+    if (!r.allowed) opts.log.info('pod denied', { uid: clipMessage(r.uid, 128), namespace: outcome.namespace, reason: clipMessage(r.status?.message ?? '') });
     else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
     const bytes = serializeReview(r);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });

@@ -9,6 +9,7 @@ export class WebhookMetrics implements LookupCounters {
   readonly inFlight: Gauge<'webhook'>;
   readonly decisions: Counter<'webhook' | 'decision' | 'mutated'>;
   readonly lookups: Counter<'source' | 'result'>;
+  readonly lookupsInFlight: Gauge<'state'>;
   readonly certificateNotAfter: Gauge;
   readonly certificateReloads: Counter;
   readonly certificateRotations: Counter<'what'>;
@@ -46,6 +47,12 @@ export class WebhookMetrics implements LookupCounters {
       labelNames: ['source', 'result'],
       registers,
     });
+    this.lookupsInFlight = new Gauge({
+      name: 'multicluster_service_account_webhook_import_lookups_in_flight',
+      help: 'API lookups of ServiceAccountImports missing from the watch cache: running (holding one of --max-lookups slots) or waiting for a slot.',
+      labelNames: ['state'],
+      registers,
+    });
     this.certificateNotAfter = new Gauge({
       name: 'multicluster_service_account_webhook_certificate_expiration_timestamp_seconds',
       help: 'Expiry (Unix time) of the serving certificate in use.',
@@ -67,5 +74,10 @@ export class WebhookMetrics implements LookupCounters {
 
   lookup(source: 'cache' | 'api', result: 'found' | 'missing' | 'error'): void {
     this.lookups.inc({ source, result });
+  }
+
+  lookupSlots(running: number, waiting: number): void {
+    this.lookupsInFlight.set({ state: 'running' }, running);
+    this.lookupsInFlight.set({ state: 'waiting' }, waiting);
   }
 }
