@@ -36,6 +36,12 @@ export class BadReview extends Error {
  */
 export const MAX_IMPORTS_PER_POD = 32;
 
+/**
+ * Containers plus init containers of a pod the webhook mutates: each gets a mount per import, so
+ * the patch grows with their product. No real pod comes near; past it the pod is denied.
+ */
+export const MAX_CONTAINERS = 200;
+
 export interface PlanLimits {
   maxImports: number;
 }
@@ -98,6 +104,9 @@ export function planAdmission(review: AdmissionReviewRequest, limits: PlanLimits
     return answer(deny(req.uid, `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)}: ${list}`, 400));
   }
   if (names.length === 0) return answer(allow(req.uid));
+  const containers = pod.spec.containers.length + (pod.spec.initContainers?.length ?? 0);
+  if (containers > MAX_CONTAINERS)
+    return answer(deny(req.uid, `${describePod(pod)} has ${containers} containers and init containers; the webhook mounts imports into at most ${MAX_CONTAINERS}`, 400));
   if (namespace === '') return answer(deny(req.uid, `${describePod(pod)} has no namespace: cannot look up service account imports`, 400));
   return { kind: 'lookup', uid: req.uid, namespace, pod, names };
 }

@@ -1,13 +1,15 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import request from 'supertest';
 import * as t from 'io-ts';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { cappedArray, cappedRecord, decode, MAX_DECODE_ERRORS } from '../../../src/api/decode.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
 import { silentLogger } from '../../../src/logger.js';
-import { BadReview, decodeReview, MAX_BAD_REQUEST_MESSAGE, MAX_IMPORTS_PER_POD, planAdmission } from '../../../src/webhook/review.js';
-import { ImportCache, LookupBusyError, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import { BadReview, decodeReview, MAX_BAD_REQUEST_MESSAGE, MAX_CONTAINERS, MAX_IMPORTS_PER_POD, planAdmission } from '../../../src/webhook/review.js';
+import { countJsonTokens, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_TOKENS } from '../../../streams/webhook/app.js';
+import { ImportCache, LookupBusyError, StaticImportLookup, type ImportLookup } from '../../../streams/webhook/lookup.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { importObject } from './fixtures.js';
+import { importObject, testApp } from './fixtures.js';
 
 function review(uid: string, object: unknown) {
   return {
@@ -245,5 +247,37 @@ describe('AdmissionPipeline lookups per request', () => {
     expect(again).not.toBeInstanceOf(Promise);
     expect(again).toMatchObject({ kind: 'response', response: { uid: 'again', allowed: false } });
     await p.close();
+  });
+});
+
+describe('body shape limit', () => {
+  const { app, pipeline } = testApp(new StaticImportLookup([importObject('ns', 'imp', true)]));
+  afterAll(() => pipeline.close());
+
+  it('counts objects, arrays and elements, and stops past the limit', () => {
+    expect(countJsonTokens(Buffer.from('{"a":[1,2,{}],"b":"x,y"}'), 100)).toBe(7);
+    expect(countJsonTokens(Buffer.from(`[${'{},'.repeat(1000)}{}]`), 10)).toBe(11);
+  });
+
+  it(`refuses a body of more than ${DEFAULT_MAX_JSON_TOKENS} values with 413 before parsing it, and admits a full-size body of few values`, async () => {
+    const n = Math.floor(DEFAULT_MAX_BODY_BYTES / 3) - 100;
+    const manyObjects = JSON.stringify(review('many', { spec: { containers: [] } })).replace('"containers":[]', `"containers":[${Array(n).fill('{}').join(',')}]`);
+    expect(manyObjects.length).toBeLessThanOrEqual(DEFAULT_MAX_BODY_BYTES);
+    const r = await request(app).post('/mutate-pods').set('content-type', 'application/json').send(manyObjects);
+    expect(r.status).toBe(413);
+    expect(r.body.message).toBe(`request body holds more than ${DEFAULT_MAX_JSON_TOKENS} JSON objects, arrays and elements: no pod the API server can store is that large`);
+
+    const bigPod = annotatedPod('imp') as ReturnType<typeof annotatedPod> & { metadata: { labels?: Record<string, string> } };
+    bigPod.metadata.labels = { big: 'x'.repeat(DEFAULT_MAX_BODY_BYTES - 2000) };
+    const ok = await request(app).post('/mutate-pods').set('content-type', 'application/json').send(JSON.stringify(review('big', bigPod)));
+    expect(ok.status).toBe(200);
+    expect(ok.body.response).toMatchObject({ uid: 'big', allowed: true });
+  });
+
+  it(`denies an annotated pod of more than ${MAX_CONTAINERS} containers before mutating it`, () => {
+    const pod = annotatedPod('imp');
+    pod.spec.containers = Array.from({ length: MAX_CONTAINERS + 1 }, (_, i) => ({ name: `c${i}` }));
+    const plan = planAdmission(decodeReview(review('c', pod)));
+    expect(plan).toMatchObject({ kind: 'answer', response: { allowed: false, status: { code: 400, message: `pod "p" has ${MAX_CONTAINERS + 1} containers and init containers; the webhook mounts imports into at most ${MAX_CONTAINERS}` } } });
   });
 });
