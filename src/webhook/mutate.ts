@@ -12,16 +12,30 @@ export interface ParsedAnnotation {
   invalid: { entry: string; reason: string }[];
 }
 
-/** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
-export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
-  const names: string[] = [];
-  const invalid: ParsedAnnotation['invalid'] = [];
-  if (value === undefined) return { names, invalid };
+/**
+ * The distinct non-empty entries of the annotation (split on commas, trimmed), without
+ * validating them: cheap enough to count thousands before refusing them.
+ */
+export function annotationEntries(value: string | undefined): string[] {
+  if (value === undefined) return [];
   const seen = new Set<string>();
   for (const raw of value.split(',')) {
     const entry = raw.trim();
-    if (entry === '' || seen.has(entry)) continue;
-    seen.add(entry);
+    if (entry !== '') seen.add(entry);
+  }
+  return [...seen];
+}
+
+/** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
+export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
+  return validateEntries(annotationEntries(value));
+}
+
+/** Sorts distinct entries into valid import names and invalid ones (with the reason). */
+export function validateEntries(entries: string[]): ParsedAnnotation {
+  const names: string[] = [];
+  const invalid: ParsedAnnotation['invalid'] = [];
+  for (const entry of entries) {
     const reason = dns1123SubdomainError(entry);
     if (reason) invalid.push({ entry, reason });
     else names.push(entry);

@@ -102,21 +102,24 @@ function readJsonBody(limit: number, maxTokens: number) {
     const charset = /;\s*charset=("?)([^";]+)\1/i.exec(req.headers['content-type'] ?? '')?.[2]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return next(new BodyError(415, `unsupported request encoding: charset ${JSON.stringify(charset)} (expected utf-8)`));
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limit) {
-      req.resume();
-      return next(new BodyError(413, `request body is larger than the limit of ${limit} bytes`));
-    }
+    // Refused bodies are not read to their end: the answer closes the connection instead.
+    if (declared > limit) return next(new BodyError(413, `request body is larger than the limit of ${limit} bytes`));
     const chunks: Buffer[] = [];
     let size = 0;
+    let tokens = 0;
     let failed = false;
+    const fail = (message: string) => {
+      failed = true;
+      chunks.length = 0;
+      next(new BodyError(413, message));
+    };
     req.on('data', (c: Buffer) => {
       if (failed) return;
       size += c.length;
-      if (size > limit) {
-        failed = true;
-        next(new BodyError(413, `request body is larger than the limit of ${limit} bytes`));
-        return;
-      }
+      if (size > limit) return fail(`request body is larger than the limit of ${limit} bytes`);
+      // Counted as the chunks arrive: a body of a million values is refused after its first ~100,000.
+      tokens += countJsonTokens(c, maxTokens - tokens);
+      if (tokens > maxTokens) return fail(`request body holds more than ${maxTokens} JSON objects, arrays and elements: no pod the API server can store is that large`);
       chunks.push(c);
     });
     req.once('error', (e) => {
@@ -128,8 +131,6 @@ function readJsonBody(limit: number, maxTokens: number) {
       if (failed) return;
       if (size === 0) return next(new BodyError(400, 'request body is empty: expected an admission.k8s.io/v1 AdmissionReview'));
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      if (countJsonTokens(bytes, maxTokens) > maxTokens)
-        return next(new BodyError(413, `request body holds more than ${maxTokens} JSON objects, arrays and elements: no pod the API server can store is that large`));
       let body: unknown;
       try {
         body = JSON.parse(bytes.toString('utf8')) as unknown;
@@ -167,6 +168,14 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     denied: opts.metrics.decisions.labels({ webhook, decision: 'denied', mutated: 'false' }),
   };
 
+  const outcomeOf = new WeakMap<Response, 'mutated' | 'allowed' | 'denied'>();
+  const durations = {
+    mutated: opts.metrics.admissionDuration.labels({ outcome: 'mutated' }),
+    allowed: opts.metrics.admissionDuration.labels({ outcome: 'allowed' }),
+    denied: opts.metrics.admissionDuration.labels({ outcome: 'denied' }),
+    rejected: opts.metrics.admissionDuration.labels({ outcome: 'rejected' }),
+  };
+
   const respond = (res: Response, outcome: AdmissionOutcome): void => {
     if (outcome.kind === 'bad-request') {
       opts.log.info('bad admission request', { reason: clipMessage(outcome.message) });
@@ -179,6 +188,7 @@ export function createWebhookApp(opts: AppOptions): express.Express {
     }
     const r = outcome.response;
     (r.allowed ? (outcome.mutated ? decisions.allowedMutated : decisions.allowed) : decisions.denied).inc();
+    outcomeOf.set(res, r.allowed ? (outcome.mutated ? 'mutated' : 'allowed') : 'denied');
     if (!r.allowed) opts.log.info('pod denied', { uid: clipMessage(r.uid, 128), namespace: outcome.namespace, reason: clipMessage(r.status?.message ?? '') });
     else if (r.warnings) opts.log.info('pod admitted with warnings', { uid: r.uid, namespace: outcome.namespace, warnings: r.warnings });
     const bytes = serializeReview(r);
@@ -198,7 +208,9 @@ export function createWebhookApp(opts: AppOptions): express.Express {
       recorded = true;
       inFlight.dec();
       requests(res.statusCode).inc();
-      latency.observe((performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      latency.observe(seconds);
+      durations[res.statusCode === 200 ? (outcomeOf.get(res) ?? 'allowed') : 'rejected'].observe(seconds);
     };
     res.once('finish', record);
     res.once('close', record);
@@ -228,8 +240,14 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   app.use((req: Request, res: Response) => sendError(res, 404, `no handler for ${req.method} ${req.path}`));
 
   // Express 5 routes rejected promises and thrown errors here. Four parameters mark it as the error handler.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = clientErrorStatus(err);
+    if (status === 413 && !res.headersSent) {
+      // The rest of the body is not worth decrypting: stop reading, answer, and the server closes
+      // the connection once the answer is written (Connection: close).
+      req.pause();
+      res.setHeader('Connection', 'close');
+    }
     if (status !== undefined) {
       sendError(res, status, describeClientError(err as HttpError, status));
       return;

@@ -242,7 +242,8 @@ export class SelfManagedCertificates implements CertificateSource {
       return interval;
     }
     const publication = await this.publishBundle(stored, caFp!, now, leader);
-    const serving = this.serveWhenPublished(stored, now);
+    // No configuration: no API server calls this webhook yet, any certificate is as good.
+    const serving = publication.missing ? this.serve(stored, undefined) : this.serveWhenPublished(stored, now);
     if (publication.patched) return 50;
     if (publication.since === undefined || step.kind !== 'none' || !serving) return soon; // waiting on the configuration, the leader or the delay
     if (step.waiting) return Math.max(50, Math.min(interval, publication.since + this.opts.policy.propagationDelayMs - now));
@@ -275,7 +276,13 @@ export class SelfManagedCertificates implements CertificateSource {
       }
       return false;
     }
-    this.servedIssuer = issuerFp;
+    return this.serve(stored, issuerFp);
+  }
+
+  private serve(stored: StoredTls, issuerFp: string | undefined): boolean {
+    const current = this.subject.value;
+    if (current && current.certPem === stored.tlsCertPem) return true;
+    this.servedIssuer = issuerFp ?? fingerprintOfIssuer(stored);
     this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
     return true;
   }
@@ -297,7 +304,7 @@ export class SelfManagedCertificates implements CertificateSource {
    * the indexes are the ones read). Records when this replica first saw each CA in every
    * webhook's bundle. `since`: when it first saw the current CA published (undefined while not).
    */
-  private async publishBundle(stored: StoredTls, caFp: string, now: number, mayWrite: boolean): Promise<{ since: number | undefined; patched: boolean }> {
+  private async publishBundle(stored: StoredTls, caFp: string, now: number, mayWrite: boolean): Promise<{ since: number | undefined; patched: boolean; missing?: true }> {
     const name = this.opts.webhookConfigName!;
     let mwc;
     try {
@@ -307,7 +314,7 @@ export class SelfManagedCertificates implements CertificateSource {
         if (!this.missingConfigLogged) this.opts.log.warn('webhook configuration not found: cannot publish the CA bundle yet', { webhookConfiguration: name });
         this.missingConfigLogged = true;
         this.seenPublished.clear();
-        return { since: undefined, patched: false };
+        return { since: undefined, patched: false, missing: true };
       }
       throw e;
     }
@@ -349,6 +356,11 @@ export class SelfManagedCertificates implements CertificateSource {
     for (const fp of [...this.seenPublished.keys()]) if (!inAll.has(fp)) this.seenPublished.delete(fp);
     for (const fp of inAll) if (!this.seenPublished.has(fp)) this.seenPublished.set(fp, now);
   }
+}
+
+function fingerprintOfIssuer(stored: StoredTls): string | undefined {
+  const issuer = issuerOf(stored.tlsCertPem, caBundle(stored));
+  return issuer ? fingerprint(issuer) : undefined;
 }
 
 function notAfter(m: ServingMaterial): number {
