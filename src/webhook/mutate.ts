@@ -14,16 +14,28 @@ export interface ParsedAnnotation {
 
 /**
  * The distinct non-empty entries of the annotation (split on commas, trimmed), without
- * validating them: cheap enough to count thousands before refusing them.
+ * validating them; with `max`, it stops once it has found `max + 1` (thousands of names are
+ * refused without hashing every one).
  */
-export function annotationEntries(value: string | undefined): string[] {
+export function annotationEntries(value: string | undefined, max = Infinity): string[] {
   if (value === undefined) return [];
   const seen = new Set<string>();
-  for (const raw of value.split(',')) {
-    const entry = raw.trim();
+  let from = 0;
+  while (from <= value.length && seen.size <= max) {
+    const comma = value.indexOf(',', from);
+    const end = comma === -1 ? value.length : comma;
+    const entry = value.slice(from, end).trim();
     if (entry !== '') seen.add(entry);
+    from = end + 1;
   }
   return [...seen];
+}
+
+/** How many comma-separated entries the annotation holds (empty and repeated ones included). */
+export function countEntries(value: string): number {
+  let n = 1;
+  for (let i = value.indexOf(','); i !== -1; i = value.indexOf(',', i + 1)) n++;
+  return n;
 }
 
 /** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */

@@ -11,7 +11,7 @@ import {
   Pod,
   type AdmissionResponse,
 } from './admission.js';
-import { annotationEntries, describePod, importAnnotation, mountPatch, validateEntries, type ImportFound } from './mutate.js';
+import { annotationEntries, countEntries, describePod, importAnnotation, mountPatch, validateEntries, type ImportFound } from './mutate.js';
 
 /** The longest message a bad request is answered (and logged) with. */
 export const MAX_BAD_REQUEST_MESSAGE = 1024;
@@ -95,10 +95,11 @@ export function planAdmission(review: AdmissionReviewRequest, limits: PlanLimits
   const annotation = importAnnotation(pod);
   if (annotation === undefined) return answer(allow(req.uid));
   const namespace = req.namespace || pod.metadata?.namespace || '';
-  const entries = annotationEntries(annotation);
-  const count = entries.length;
-  if (count > limits.maxImports)
-    return answer(deny(req.uid, `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)} names ${count} service account imports; a pod may name at most ${limits.maxImports}`, 400));
+  const entries = annotationEntries(annotation, limits.maxImports);
+  if (entries.length > limits.maxImports) {
+    const message = `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)} names more than ${limits.maxImports} service account imports (${countEntries(annotation)} comma-separated entries); a pod may name at most ${limits.maxImports}`;
+    return answer(deny(req.uid, message, 400));
+  }
   const { names, invalid } = validateEntries(entries);
   if (invalid.length > 0) {
     const list = joinProblems(invalid.map((i) => `${JSON.stringify(clipMessage(i.entry, 80))} is not a valid import name (${i.reason})`));

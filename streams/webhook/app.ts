@@ -24,15 +24,29 @@ export const DEFAULT_MAX_BODY_BYTES = 3.5 * 1024 * 1024;
  */
 export const DEFAULT_MAX_JSON_TOKENS = 100_000;
 
-/** Counts `{`, `[` and `,` bytes in `buf`, stopping once past `limit` (memchr per byte kind: fast on ordinary bodies). */
+/**
+ * Counts `{`, `[` and `,` bytes in `buf`, stopping once past `limit`. Dense text is counted in
+ * one pass (~1 ms for the 300 KB a body of `{},{},…` needs to pass 100,000); sparse text (long
+ * strings) with native searches per byte kind, which skip it much faster than a loop.
+ */
 export function countJsonTokens(buf: Buffer, limit: number): number {
+  const probe = Math.min(buf.length, 1024);
   let n = 0;
-  for (const byte of [0x7b, 0x5b, 0x2c]) {
-    let i = buf.indexOf(byte);
-    while (i !== -1) {
-      if (++n > limit) return n;
-      i = buf.indexOf(byte, i + 1);
+  for (let i = 0; i < probe; i++) {
+    const c = buf[i];
+    if ((c === 0x7b || c === 0x5b || c === 0x2c) && ++n > limit) return n;
+  }
+  if (probe === buf.length) return n;
+  const rest = buf.subarray(probe);
+  if (n >= 16) {
+    for (let i = 0; i < rest.length; i++) {
+      const c = rest[i];
+      if ((c === 0x7b || c === 0x5b || c === 0x2c) && ++n > limit) return n;
     }
+    return n;
+  }
+  for (const byte of [0x7b, 0x5b, 0x2c]) {
+    for (let i = rest.indexOf(byte); i !== -1; i = rest.indexOf(byte, i + 1)) if (++n > limit) return n;
   }
   return n;
 }

@@ -18,7 +18,6 @@ import { spawn } from 'node:child_process';
 import https from 'node:https';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { IMPORT_ANNOTATION } from '../../src/constants.js';
 
 export interface HostileOptions {
@@ -124,8 +123,18 @@ export function startHostileProcess(opts: HostileOptions) {
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // The child says when it runs (its SIGTERM handler is in place from then on).
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', () => {
+      if (err.includes('hostile stream running')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`hostile stream exited with ${code} before it ran: ${err.slice(-2000)}`)));
+  });
+  ready.catch(() => undefined);
   return {
+    ready,
     stop: async (): Promise<HostileCounts> => {
+      await ready;
       if (child.exitCode === null) child.kill('SIGTERM');
       const code = await exited;
       if (code !== 0) throw new Error(`hostile stream exited with ${code}: ${err.slice(-2000)}`);
@@ -156,6 +165,7 @@ export async function runHostile(opts: HostileOptions, signal: AbortSignal): Pro
     signal.addEventListener('abort', () => agent.destroy(), { once: true });
   }
   if (opts.api) {
+    const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     kc.loadFromFile(opts.api.kubeconfigPath);
     if (opts.api.context) kc.setCurrentContext(opts.api.context);
@@ -177,6 +187,7 @@ export async function runHostile(opts: HostileOptions, signal: AbortSignal): Pro
       })());
     }
   }
+  process.stderr.write('hostile stream running\n');
   await Promise.all(workers);
   return counts;
 }

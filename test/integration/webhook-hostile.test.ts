@@ -117,6 +117,7 @@ describe('admission that no tenant can stall', () => {
     const bare: number[] = [];
     const failures: string[] = [];
     try {
+      await hostile.ready;
       // Under way: the webhook has refused oversized bodies and denied pods naming too many imports.
       await waitFor('the hostile stream to reach the webhook', async () => {
         const m = await webhook!.metrics();

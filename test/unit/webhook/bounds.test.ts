@@ -33,7 +33,7 @@ describe('import count limit', () => {
     const over = planAdmission(decodeReview(review('b', annotatedPod(names(MAX_IMPORTS_PER_POD + 1).join(',')))));
     expect(over).toMatchObject({ kind: 'answer', response: { uid: 'b', allowed: false, status: { code: 400 } } });
     expect(over.kind === 'answer' && over.response.status?.message).toBe(
-      `annotation ${IMPORT_ANNOTATION} of pod "p" names ${MAX_IMPORTS_PER_POD + 1} service account imports; a pod may name at most ${MAX_IMPORTS_PER_POD}`,
+      `annotation ${IMPORT_ANNOTATION} of pod "p" names more than ${MAX_IMPORTS_PER_POD} service account imports (${MAX_IMPORTS_PER_POD + 1} comma-separated entries); a pod may name at most ${MAX_IMPORTS_PER_POD}`,
     );
   });
 
@@ -41,7 +41,7 @@ describe('import count limit', () => {
     const huge = [...names(10_000), ...names(10_000, 'NOT_VALID')].join(',');
     expect(huge.length).toBeGreaterThan(200_000);
     const plan = planAdmission(decodeReview(review('h', annotatedPod(huge))));
-    expect(plan.kind === 'answer' && plan.response.status?.message).toContain('names 20000 service account imports; a pod may name at most 32');
+    expect(plan.kind === 'answer' && plan.response.status?.message).toContain('names more than 32 service account imports (20000 comma-separated entries); a pod may name at most 32');
     expect(plan.kind === 'answer' && plan.response.status!.message!.length).toBeLessThan(300);
   });
 
@@ -257,6 +257,9 @@ describe('body shape limit', () => {
   it('counts objects, arrays and elements, and stops past the limit', () => {
     expect(countJsonTokens(Buffer.from('{"a":[1,2,{}],"b":"x,y"}'), 100)).toBe(7);
     expect(countJsonTokens(Buffer.from(`[${'{},'.repeat(1000)}{}]`), 10)).toBe(11);
+    // Dense and sparse beyond the first KiB count alike.
+    expect(countJsonTokens(Buffer.from(`[${'{},'.repeat(5000)}{}]`), 1e9)).toBe(10_002);
+    expect(countJsonTokens(Buffer.from(`{"a":"${'x'.repeat(5000)}","b":[1,2,{}]}`), 1e9)).toBe(5);
   });
 
   it(`refuses a body of more than ${DEFAULT_MAX_JSON_TOKENS} values with 413 before parsing it, and admits a full-size body of few values`, async () => {
