@@ -336,6 +336,10 @@ async function main(): Promise<void> {
   const quietRuns: Phase[] = [];
   const hostileRuns: Phase[] = [];
   const hostileCounts: number[] = [];
+  // The servers are stopped whatever happens in this phase (a failed hostile stream left them running).
+  process.once('exit', () => {
+    for (const mode of MODES) if (servers[mode].child.exitCode === null) servers[mode].child.kill('SIGKILL');
+  });
   for (let i = 0; i < rounds; i++) {
     quietRuns.push(await measure(servers.webhook, body, seconds, hostileRate));
     const hostile = startHostileProcess({ webhookPort: servers.webhook.port, directClients: 4 });
