@@ -51,3 +51,67 @@ export function decode<A, O>(codec: t.Type<A, O, unknown>, value: unknown): { ok
   const r = codec.decode(value);
   return isLeft(r) ? { ok: false, problems: formatErrors(r.left) } : { ok: true, value: r.right };
 }
+
+/**
+ * How many problems a bounded decode collects before it stops. io-ts collects one error per
+ * failing element; a body of a million bad elements must not cost a million errors.
+ */
+export const MAX_DECODE_ERRORS = 10;
+
+/** `t.array(item)` that stops at the first `maxErrors` failing elements (the type guard already stops at the first). */
+export function cappedArray<C extends t.Mixed>(item: C, maxErrors = MAX_DECODE_ERRORS): t.Type<t.TypeOf<C>[], t.OutputOf<C>[], unknown> {
+  return new t.ArrayType<C, t.TypeOf<C>[], t.OutputOf<C>[], unknown>(
+    `Array<${item.name}>`,
+    (u): u is t.TypeOf<C>[] => Array.isArray(u) && u.every((x) => item.is(x)),
+    (u, c) => {
+      if (!Array.isArray(u)) return t.failure(u, c);
+      const errors: t.ValidationError[] = [];
+      let out: unknown[] = u;
+      for (let i = 0; i < u.length && errors.length < maxErrors; i++) {
+        const r = item.validate(u[i], t.appendContext(c, String(i), item, u[i]));
+        if (isLeft(r)) errors.push(...r.left.slice(0, maxErrors - errors.length));
+        else if (r.right !== u[i]) {
+          if (out === u) out = u.slice();
+          out[i] = r.right;
+        }
+      }
+      return errors.length > 0 ? t.failures(errors) : t.success(out as t.TypeOf<C>[]);
+    },
+    (a) => a.map((x) => item.encode(x) as t.OutputOf<C>),
+    item,
+  );
+}
+
+function isPlainObject(u: unknown): u is Record<string, unknown> {
+  return typeof u === 'object' && u !== null && !Array.isArray(u);
+}
+
+/** `t.record(t.string, value)` that stops at the first `maxErrors` failing entries. */
+export function cappedRecord<C extends t.Mixed>(value: C, maxErrors = MAX_DECODE_ERRORS): t.Type<Record<string, t.TypeOf<C>>, Record<string, t.OutputOf<C>>, unknown> {
+  return new t.Type<Record<string, t.TypeOf<C>>, Record<string, t.OutputOf<C>>, unknown>(
+    `{ [K in string]: ${value.name} }`,
+    (u): u is Record<string, t.TypeOf<C>> => isPlainObject(u) && Object.values(u).every((x) => value.is(x)),
+    (u, c) => {
+      if (!isPlainObject(u)) return t.failure(u, c);
+      const errors: t.ValidationError[] = [];
+      let out: Record<string, unknown> = u;
+      for (const k of Object.keys(u)) {
+        if (errors.length >= maxErrors) break;
+        const r = value.validate(u[k], t.appendContext(c, k, value, u[k]));
+        if (isLeft(r)) errors.push(...r.left.slice(0, maxErrors - errors.length));
+        else if (r.right !== u[k]) {
+          if (out === u) out = { ...u };
+          out[k] = r.right;
+        }
+      }
+      return errors.length > 0 ? t.failures(errors) : t.success(out as Record<string, t.TypeOf<C>>);
+    },
+    (a) => Object.fromEntries(Object.entries(a).map(([k, x]) => [k, value.encode(x) as t.OutputOf<C>])),
+  );
+}
+
+/** At most `max` problems joined for one message, with how many were left out. */
+export function joinProblems(problems: string[], max = 5): string {
+  const shown = problems.slice(0, max).join('; ');
+  return problems.length > max ? `${shown}; and ${problems.length - max} more` : shown;
+}

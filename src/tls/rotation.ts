@@ -53,6 +53,11 @@ export function caBundle(s: StoredTls): string {
   return s.caCertPem + (s.previousCaPem ?? '');
 }
 
+/** The certificate among `cas` (PEM, several blocks) that issued `leafPem`, if any. */
+export function issuerOf(leafPem: string, cas: string): string | undefined {
+  return pemBlocks(cas).find((ca) => issuedBy(leafPem, ca));
+}
+
 /** Whether a published bundle (PEM) contains the current CA. */
 export function bundleContains(bundlePem: string, caPem: string): boolean {
   const want = new X509Certificate(caPem).fingerprint256;
@@ -95,18 +100,24 @@ export function nextRotationStep(stored: StoredTls | undefined, now: number, caP
   const leafFromCurrentCa = leafUsable && issuedBy(stored.tlsCertPem, stored.caCertPem);
 
   if (leafFromCurrentCa && ca.notAfter - now < p.caValidityMs / 3) return { kind: 'rotate-ca', reason: 'CA is in the last third of its validity' };
+  const caPublished = caPublishedSince !== undefined && now - caPublishedSince >= p.propagationDelayMs;
   if (stored.previousCaPem) {
-    let prevExpired = true;
-    try {
-      prevExpired = validity(stored.previousCaPem).notAfter <= now;
-    } catch {
-      // unparsable: drop it
-    }
+    const prevExpired = pemBlocks(stored.previousCaPem).every((b) => {
+      try {
+        return validity(b).notAfter <= now;
+      } catch {
+        return true; // unparsable: drop it
+      }
+    });
     if (prevExpired) return { kind: 'drop-previous-ca', reason: 'previous CA has expired' };
+    // Every replica switches to a certificate from the current CA at most one propagation delay
+    // after it sees the CA published (and checks at least that often): after two, nobody serves
+    // from the previous CA any more, and its key may be gone (a lost Secret).
+    if (leafFromCurrentCa && caPublishedSince !== undefined && now - caPublishedSince >= 2 * p.propagationDelayMs)
+      return { kind: 'drop-previous-ca', reason: 'every replica serves a certificate from the current CA' };
   }
   if (!leafUsable) return { kind: 'issue-certificate', reason: 'serving certificate is missing, invalid or expired' };
 
-  const caPublished = caPublishedSince !== undefined && now - caPublishedSince >= p.propagationDelayMs;
   if (!leafFromCurrentCa) {
     if (caPublished || leaf.notAfter - now < p.propagationDelayMs) return { kind: 'issue-certificate', reason: 'serving certificate is from the previous CA' };
     return { kind: 'none', waiting: 'new CA not yet published long enough' };
@@ -139,15 +150,41 @@ async function newCa(now: number, p: RotationPolicy) {
   return createCa('multicluster-service-account-webhook-ca', (p.caValidityMs + backdate) / 86_400_000, notBefore);
 }
 
-/** Applies one step (creating keys and certificates as needed); `undefined` for `none`. */
-export async function applyRotationStep(step: RotationStep, stored: StoredTls | undefined, now: number, p: RotationPolicy): Promise<StoredTls | undefined> {
+/**
+ * The certificates of a published bundle still worth trusting: unexpired CAs, each once, the
+ * order kept. What a replica may still be serving from when the stored material is lost.
+ */
+export function trustedCas(bundlePem: string, now: number): string | undefined {
+  const seen = new Set<string>();
+  const keep: string[] = [];
+  for (const b of pemBlocks(bundlePem)) {
+    try {
+      const c = new X509Certificate(b);
+      if (!c.ca || Date.parse(c.validTo) <= now || seen.has(c.fingerprint256)) continue;
+      seen.add(c.fingerprint256);
+      keep.push(b);
+    } catch {
+      // not a certificate: leave it out
+    }
+  }
+  return keep.length > 0 ? keep.join('') : undefined;
+}
+
+/**
+ * Applies one step (creating keys and certificates as needed); `undefined` for `none`.
+ * `published` is the CA bundle the webhook configuration holds now: when the stored material is
+ * lost (`create`), its still-valid CAs stay in the new bundle as previous CAs, so that the
+ * certificates replicas serve until they switch stay verifiable.
+ */
+export async function applyRotationStep(step: RotationStep, stored: StoredTls | undefined, now: number, p: RotationPolicy, published?: string): Promise<StoredTls | undefined> {
   switch (step.kind) {
     case 'none':
       return undefined;
     case 'create': {
       const ca = await newCa(now, p);
       const leaf = await issueServing(ca.certPem, ca.keyPem, now, p);
-      return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, tlsCertPem: leaf.certPem, tlsKeyPem: leaf.keyPem };
+      const previousCaPem = published === undefined ? undefined : trustedCas(published, now);
+      return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, tlsCertPem: leaf.certPem, tlsKeyPem: leaf.keyPem, ...(previousCaPem ? { previousCaPem } : {}) };
     }
     case 'rotate-ca': {
       // The serving certificate is renewed from the old CA at the same time, so that it comfortably

@@ -1,4 +1,5 @@
 import * as t from 'io-ts';
+import { cappedArray, cappedRecord } from '../api/decode.js';
 
 /**
  * `admission.k8s.io/v1` AdmissionReview. Not in the Kubernetes OpenAPI document, so there is no
@@ -22,8 +23,8 @@ export const GroupVersionResource = t.type({ group: t.string, version: t.string,
 export const UserInfo = t.partial({
   username: t.string,
   uid: t.string,
-  groups: t.array(t.string),
-  extra: t.record(t.string, t.array(t.string)),
+  groups: cappedArray(t.string),
+  extra: cappedRecord(cappedArray(t.string)),
 });
 
 export const Operation = t.keyof({ CREATE: null, UPDATE: null, DELETE: null, CONNECT: null });
@@ -80,6 +81,8 @@ export const AdmissionReviewResponse = t.type({
 });
 export type AdmissionReviewResponse = t.TypeOf<typeof AdmissionReviewResponse>;
 
+// Arrays and maps decode through cappedArray/cappedRecord: a body of a million bad elements stops
+// at the first few errors instead of collecting a million.
 // The parts of a Pod the webhook reads or writes. io-ts `type` keeps unknown fields, so a decoded
 // pod is still the whole pod and the patch diff sees everything else unchanged.
 
@@ -89,7 +92,7 @@ export const VolumeMount = t.intersection([
 ]);
 export type VolumeMount = t.TypeOf<typeof VolumeMount>;
 
-export const Container = t.intersection([t.type({ name: t.string }), t.partial({ volumeMounts: t.array(VolumeMount) })]);
+export const Container = t.intersection([t.type({ name: t.string }), t.partial({ volumeMounts: cappedArray(VolumeMount) })]);
 export type Container = t.TypeOf<typeof Container>;
 
 export const Volume = t.intersection([
@@ -99,8 +102,8 @@ export const Volume = t.intersection([
 export type Volume = t.TypeOf<typeof Volume>;
 
 export const PodSpec = t.intersection([
-  t.type({ containers: t.array(Container) }),
-  t.partial({ initContainers: t.array(Container), volumes: t.array(Volume) }),
+  t.type({ containers: cappedArray(Container) }),
+  t.partial({ initContainers: cappedArray(Container), volumes: cappedArray(Volume) }),
 ]);
 export type PodSpec = t.TypeOf<typeof PodSpec>;
 
@@ -108,7 +111,7 @@ export const PodMeta = t.partial({
   name: t.string,
   generateName: t.string,
   namespace: t.string,
-  annotations: t.record(t.string, t.string),
+  annotations: cappedRecord(t.string),
 });
 
 export const Pod = t.intersection([t.type({ spec: PodSpec }), t.partial({ apiVersion: t.string, kind: t.string, metadata: PodMeta })]);

@@ -12,16 +12,42 @@ export interface ParsedAnnotation {
   invalid: { entry: string; reason: string }[];
 }
 
+/**
+ * The distinct non-empty entries of the annotation (split on commas, trimmed), without
+ * validating them; with `max`, it stops once it has found `max + 1` (thousands of names are
+ * refused without hashing every one).
+ */
+export function annotationEntries(value: string | undefined, max = Infinity): string[] {
+  if (value === undefined) return [];
+  const seen = new Set<string>();
+  let from = 0;
+  while (from <= value.length && seen.size <= max) {
+    const comma = value.indexOf(',', from);
+    const end = comma === -1 ? value.length : comma;
+    const entry = value.slice(from, end).trim();
+    if (entry !== '') seen.add(entry);
+    from = end + 1;
+  }
+  return [...seen];
+}
+
+/** How many comma-separated entries the annotation holds (empty and repeated ones included). */
+export function countEntries(value: string): number {
+  let n = 1;
+  for (let i = value.indexOf(','); i !== -1; i = value.indexOf(',', i + 1)) n++;
+  return n;
+}
+
 /** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
 export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
+  return validateEntries(annotationEntries(value));
+}
+
+/** Sorts distinct entries into valid import names and invalid ones (with the reason). */
+export function validateEntries(entries: string[]): ParsedAnnotation {
   const names: string[] = [];
   const invalid: ParsedAnnotation['invalid'] = [];
-  if (value === undefined) return { names, invalid };
-  const seen = new Set<string>();
-  for (const raw of value.split(',')) {
-    const entry = raw.trim();
-    if (entry === '' || seen.has(entry)) continue;
-    seen.add(entry);
+  for (const entry of entries) {
     const reason = dns1123SubdomainError(entry);
     if (reason) invalid.push({ entry, reason });
     else names.push(entry);
@@ -311,7 +337,7 @@ export function fullPodPatch(before: Pod, after: Pod): PatchOperation[] {
 /** How a pod is named in messages: its name, or its generateName prefix. */
 export function describePod(pod: Pod): string {
   const m = pod.metadata;
-  if (m?.name) return `pod "${m.name}"`;
-  if (m?.generateName) return `pod "${m.generateName}…" (generateName)`;
+  if (m?.name) return `pod "${m.name.slice(0, 253)}"`;
+  if (m?.generateName) return `pod "${m.generateName.slice(0, 253)}…" (generateName)`;
   return 'pod';
 }

@@ -1,5 +1,5 @@
 import type * as t from 'io-ts';
-import { decode } from '../api/decode.js';
+import { decode, joinProblems } from '../api/decode.js';
 import { IMPORT_ANNOTATION } from '../constants.js';
 import {
   ADMISSION_API_VERSION,
@@ -11,11 +11,39 @@ import {
   Pod,
   type AdmissionResponse,
 } from './admission.js';
-import { describePod, importAnnotation, mountPatch, parseImportAnnotation, type ImportFound } from './mutate.js';
+import { annotationEntries, countEntries, describePod, importAnnotation, mountPatch, validateEntries, type ImportFound } from './mutate.js';
 
-/** The caller's mistake: answered with HTTP 400 and this message, never with a 5xx. */
+/** The longest message a bad request is answered (and logged) with. */
+export const MAX_BAD_REQUEST_MESSAGE = 1024;
+
+/** `s` cut to `max` characters, marked when cut. */
+export function clipMessage(s: string, max = MAX_BAD_REQUEST_MESSAGE): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** The caller's mistake: answered with HTTP 400 and this message (bounded), never with a 5xx. */
 export class BadReview extends Error {
   override readonly name = 'BadReview';
+  constructor(message: string) {
+    super(clipMessage(message));
+  }
+}
+
+/**
+ * How many imports one pod may name. Each name may cost an API lookup and adds a volume and a
+ * mount per container; a pod with more imports than this is almost certainly a mistake or an
+ * attack (an annotation may hold 256 KiB: thousands of names).
+ */
+export const MAX_IMPORTS_PER_POD = 32;
+
+/**
+ * Containers plus init containers of a pod the webhook mutates: each gets a mount per import, so
+ * the patch grows with their product. No real pod comes near; past it the pod is denied.
+ */
+export const MAX_CONTAINERS = 200;
+
+export interface PlanLimits {
+  maxImports: number;
 }
 
 /**
@@ -40,7 +68,7 @@ export function decodeReview(body: unknown): AdmissionReviewRequest {
   const uid = body.request.uid;
   if (typeof uid !== 'string' || uid === '') throw new BadReview('request.uid: expected a non-empty string, got ' + (uid === undefined ? 'missing' : JSON.stringify(uid)));
   const r = check(AdmissionReviewRequest, body);
-  if (!r.ok) throw new BadReview(`invalid ${ADMISSION_KIND}: ${r.problems.join('; ')}`);
+  if (!r.ok) throw new BadReview(`invalid ${ADMISSION_KIND}: ${joinProblems(r.problems)}`);
   return r.value;
 }
 
@@ -56,23 +84,31 @@ function answer(response: AdmissionResponse): AdmissionPlan {
   return { kind: 'answer', response, mutated: false };
 }
 
-export function planAdmission(review: AdmissionReviewRequest): AdmissionPlan {
+export function planAdmission(review: AdmissionReviewRequest, limits: PlanLimits = { maxImports: MAX_IMPORTS_PER_POD }): AdmissionPlan {
   const req = review.request;
   // Only pod creations are ours; anything else the configuration might send goes through untouched.
   if (!isPodKind(req.kind) || req.operation !== 'CREATE' || (req.subResource ?? '') !== '') return answer(allow(req.uid));
   if (req.object === undefined || req.object === null) throw new BadReview('request.object: expected the Pod being created, got missing');
   const decoded = check(Pod, req.object);
-  if (!decoded.ok) throw new BadReview(`request.object is not a valid Pod: ${decoded.problems.join('; ')}`);
+  if (!decoded.ok) throw new BadReview(`request.object is not a valid Pod: ${joinProblems(decoded.problems)}`);
   const pod = decoded.value;
   const annotation = importAnnotation(pod);
   if (annotation === undefined) return answer(allow(req.uid));
   const namespace = req.namespace || pod.metadata?.namespace || '';
-  const { names, invalid } = parseImportAnnotation(annotation);
+  const entries = annotationEntries(annotation, limits.maxImports);
+  if (entries.length > limits.maxImports) {
+    const message = `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)} names more than ${limits.maxImports} service account imports (${countEntries(annotation)} comma-separated entries); a pod may name at most ${limits.maxImports}`;
+    return answer(deny(req.uid, message, 400));
+  }
+  const { names, invalid } = validateEntries(entries);
   if (invalid.length > 0) {
-    const list = invalid.map((i) => `${JSON.stringify(i.entry)} is not a valid import name (${i.reason})`).join('; ');
+    const list = joinProblems(invalid.map((i) => `${JSON.stringify(clipMessage(i.entry, 80))} is not a valid import name (${i.reason})`));
     return answer(deny(req.uid, `annotation ${IMPORT_ANNOTATION} of ${describePod(pod)}: ${list}`, 400));
   }
   if (names.length === 0) return answer(allow(req.uid));
+  const containers = pod.spec.containers.length + (pod.spec.initContainers?.length ?? 0);
+  if (containers > MAX_CONTAINERS)
+    return answer(deny(req.uid, `${describePod(pod)} has ${containers} containers and init containers; the webhook mounts imports into at most ${MAX_CONTAINERS}`, 400));
   if (namespace === '') return answer(deny(req.uid, `${describePod(pod)} has no namespace: cannot look up service account imports`, 400));
   return { kind: 'lookup', uid: req.uid, namespace, pod, names };
 }

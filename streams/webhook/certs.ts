@@ -7,14 +7,14 @@ import { decode } from '../../src/api/decode.js';
 import type { Logger } from '../../src/logger.js';
 import {
   applyRotationStep,
-  bundleContains,
   caBundle,
+  issuerOf,
   nextRotationStep,
   TLS_SECRET_KEYS,
   type RotationPolicy,
   type StoredTls,
 } from '../../src/tls/rotation.js';
-import { checkServingMaterial, fingerprint, type ServingMaterial } from '../../src/tls/serving.js';
+import { checkServingMaterial, fingerprint, pemBlocks, type ServingMaterial } from '../../src/tls/serving.js';
 import { realClock, type Cancel, type Clock } from '../clock.js';
 import type { WebhookMetrics } from './metrics.js';
 
@@ -116,8 +116,12 @@ export class SelfManagedCertificates implements CertificateSource {
   private cancel: Cancel | undefined;
   private stopped = true;
   private running: Promise<void> | undefined;
-  /** When this replica first saw the current CA in the webhook configuration, by CA fingerprint. */
-  private published: { ca: string; since: number } | undefined;
+  /** When this replica first saw each CA (by fingerprint) in the bundle of every webhook of the configuration. */
+  private readonly seenPublished = new Map<string, number>();
+  /** Fingerprint of the CA that issued the certificate this replica serves. */
+  private servedIssuer: string | undefined;
+  /** The held-back certificate last logged about (logged once per certificate). */
+  private holdingLogged: string | undefined;
   private missingConfigLogged = false;
 
   constructor(private readonly opts: SelfManagedOptions) {
@@ -207,13 +211,15 @@ export class SelfManagedCertificates implements CertificateSource {
     const read = await this.readSecret();
     const stored = read?.stored;
     const caFp = stored ? fingerprint(stored.caCertPem) : undefined;
-    const since = this.published && this.published.ca === caFp ? this.published.since : undefined;
+    const since = caFp ? this.seenPublished.get(caFp) : undefined;
     const step = nextRotationStep(stored, now, since, this.opts.policy);
     const leader = this.opts.isLeader?.() ?? true;
     if (step.kind !== 'none' && !leader) {
       this.opts.log.debug('TLS Secret needs a change; waiting for the leader', { step: step.kind });
     } else if (step.kind !== 'none') {
-      const next = await applyRotationStep(step, stored, now, this.opts.policy);
+      // Material lost: the new bundle keeps the CAs published now, which the replicas' current certificates chain to.
+      const published = step.kind === 'create' && this.opts.webhookConfigName ? await this.publishedBundle() : undefined;
+      const next = await applyRotationStep(step, stored, now, this.opts.policy, published);
       const ref = `${this.opts.namespace}/${this.opts.secretName}`;
       try {
         if (read === undefined) await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: this.secretBody(next!) });
@@ -230,22 +236,75 @@ export class SelfManagedCertificates implements CertificateSource {
       return 50;
     }
     if (!stored) return soon;
-    const current = this.subject.value;
-    if (!current || current.certPem !== stored.tlsCertPem) this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
-    if (!this.opts.webhookConfigName) return interval;
-    const publishedSince = await this.publishBundle(stored, caFp!, now, leader);
-    if (publishedSince === undefined) return soon;
-    if (step.kind !== 'none') return soon; // a follower waiting for the leader's write
-    if (step.waiting) return Math.max(50, Math.min(interval, publishedSince + this.opts.policy.propagationDelayMs - now));
+    if (!this.opts.webhookConfigName) {
+      const current = this.subject.value;
+      if (!current || current.certPem !== stored.tlsCertPem) this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
+      return interval;
+    }
+    const publication = await this.publishBundle(stored, caFp!, now, leader);
+    // No configuration: no API server calls this webhook yet, any certificate is as good.
+    const serving = publication.missing ? this.serve(stored, undefined) : this.serveWhenPublished(stored, now);
+    if (publication.patched) return 50;
+    if (publication.since === undefined || step.kind !== 'none' || !serving) return soon; // waiting on the configuration, the leader or the delay
+    if (step.waiting) return Math.max(50, Math.min(interval, publication.since + this.opts.policy.propagationDelayMs - now));
     return interval;
   }
 
   /**
-   * Puts the bundle into every webhook of the configuration (a JSON Patch conditional on the
-   * resourceVersion read). Resolves with when this replica first saw the current CA published, or
-   * undefined while it is not (yet).
+   * Serves the stored certificate once API servers can verify it: its issuing CA is in every
+   * webhook's bundle, and — when this replica already serves a certificate from another CA — has
+   * been there for the propagation delay (API servers pick up a changed configuration a little
+   * later). Until then the current certificate stays. A certificate from the CA already served
+   * (a renewal) switches at once. Returns whether the stored certificate is served.
    */
-  private async publishBundle(stored: StoredTls, caFp: string, now: number, mayWrite: boolean): Promise<number | undefined> {
+  private serveWhenPublished(stored: StoredTls, now: number): boolean {
+    const current = this.subject.value;
+    if (current && current.certPem === stored.tlsCertPem) return true;
+    const issuer = issuerOf(stored.tlsCertPem, caBundle(stored));
+    const issuerFp = issuer ? fingerprint(issuer) : undefined;
+    const seen = issuerFp ? this.seenPublished.get(issuerFp) : undefined;
+    const currentExpiring = current !== undefined && notAfter(current) - now < this.opts.policy.propagationDelayMs;
+    const ready = seen !== undefined && (!current || issuerFp === this.servedIssuer || now - seen >= this.opts.policy.propagationDelayMs);
+    if (!ready && !currentExpiring) {
+      if (this.holdingLogged !== stored.tlsCertPem) {
+        this.holdingLogged = stored.tlsCertPem;
+        this.opts.log.info('new serving certificate held back until its CA is published', {
+          caFingerprint: issuerFp,
+          published: seen !== undefined,
+          propagationDelayMs: this.opts.policy.propagationDelayMs,
+        });
+      }
+      return false;
+    }
+    return this.serve(stored, issuerFp);
+  }
+
+  private serve(stored: StoredTls, issuerFp: string | undefined): boolean {
+    const current = this.subject.value;
+    if (current && current.certPem === stored.tlsCertPem) return true;
+    this.servedIssuer = issuerFp ?? fingerprintOfIssuer(stored);
+    this.subject.next({ certPem: stored.tlsCertPem, keyPem: stored.tlsKeyPem });
+    return true;
+  }
+
+  /** The CA bundles of the configuration's webhooks (PEM, concatenated), or undefined without one. */
+  private async publishedBundle(): Promise<string | undefined> {
+    try {
+      const mwc = await this.admission.readMutatingWebhookConfiguration({ name: this.opts.webhookConfigName! });
+      return (mwc.webhooks ?? []).map((w) => unb64(w.clientConfig.caBundle) ?? '').join('');
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Puts the bundle into every webhook of the configuration, with a JSON Patch that changes
+   * nothing but `webhooks[i].clientConfig.caBundle` (conditional on the resourceVersion read, so
+   * the indexes are the ones read). Records when this replica first saw each CA in every
+   * webhook's bundle. `since`: when it first saw the current CA published (undefined while not).
+   */
+  private async publishBundle(stored: StoredTls, caFp: string, now: number, mayWrite: boolean): Promise<{ since: number | undefined; patched: boolean; missing?: true }> {
     const name = this.opts.webhookConfigName!;
     let mwc;
     try {
@@ -254,18 +313,18 @@ export class SelfManagedCertificates implements CertificateSource {
       if (statusCode(e) === 404) {
         if (!this.missingConfigLogged) this.opts.log.warn('webhook configuration not found: cannot publish the CA bundle yet', { webhookConfiguration: name });
         this.missingConfigLogged = true;
-        return undefined;
+        this.seenPublished.clear();
+        return { since: undefined, patched: false, missing: true };
       }
       throw e;
     }
     this.missingConfigLogged = false;
     const want = b64(caBundle(stored));
     const webhooks = mwc.webhooks ?? [];
+    this.recordPublished(webhooks.map((w) => unb64(w.clientConfig.caBundle) ?? ''), now);
+    const since = this.seenPublished.get(caFp);
     const stale = webhooks.map((w, i) => ({ i, bundle: w.clientConfig.caBundle })).filter((w) => w.bundle !== want);
-    const allContain = webhooks.length > 0 && webhooks.every((w) => w.clientConfig.caBundle !== undefined && bundleContains(unb64(w.clientConfig.caBundle) ?? '', stored.caCertPem));
-    if (allContain && this.published?.ca !== caFp) this.published = { ca: caFp, since: now };
-    const since = allContain ? this.published!.since : undefined;
-    if (stale.length === 0 || !mayWrite) return since;
+    if (stale.length === 0 || !mayWrite) return { since, patched: false };
     const ops = [
       { op: 'test', path: '/metadata/resourceVersion', value: mwc.metadata?.resourceVersion },
       ...stale.map((w) => ({ op: 'add', path: `/webhooks/${w.i}/clientConfig/caBundle`, value: want })),
@@ -273,11 +332,37 @@ export class SelfManagedCertificates implements CertificateSource {
     try {
       await this.admission.patchMutatingWebhookConfiguration({ name, body: ops });
       this.opts.log.info('CA bundle published in the webhook configuration', { webhookConfiguration: name, webhooks: stale.length, caFingerprint: caFp });
-      return since;
+      return { since, patched: true };
     } catch (e) {
       const code = statusCode(e);
-      if (code === 409 || code === 422) return undefined; // changed under us: next pass
+      if (code === 409 || code === 422) return { since: undefined, patched: false }; // changed under us: next pass
       throw e;
     }
   }
+
+  /** Keeps, for each CA in every one of `bundles`, when this replica first saw it there. */
+  private recordPublished(bundles: string[], now: number): void {
+    const inAll = new Set<string>();
+    if (bundles.length > 0) {
+      const per = bundles.map((b) => new Set(pemBlocks(b).flatMap((pem) => {
+        try {
+          return [fingerprint(pem)];
+        } catch {
+          return [];
+        }
+      })));
+      for (const fp of per[0]!) if (per.every((set) => set.has(fp))) inAll.add(fp);
+    }
+    for (const fp of [...this.seenPublished.keys()]) if (!inAll.has(fp)) this.seenPublished.delete(fp);
+    for (const fp of inAll) if (!this.seenPublished.has(fp)) this.seenPublished.set(fp, now);
+  }
+}
+
+function fingerprintOfIssuer(stored: StoredTls): string | undefined {
+  const issuer = issuerOf(stored.tlsCertPem, caBundle(stored));
+  return issuer ? fingerprint(issuer) : undefined;
+}
+
+function notAfter(m: ServingMaterial): number {
+  return checkServingMaterial(m).notAfter.getTime();
 }

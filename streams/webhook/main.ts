@@ -9,9 +9,10 @@ import { serviceDnsNames } from '../../src/tls/serving.js';
 import { createWebhookApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
 import { FileCertificates, SelfManagedCertificates, type CertificateSource } from './certs.js';
 import { importFetcher, importWatchCache } from './import-source.js';
-import { ImportCache } from './lookup.js';
+import { DEFAULT_LOOKUP_LIMITS, ImportCache } from './lookup.js';
+import { MAX_IMPORTS_PER_POD } from '../../src/webhook/review.js';
 import { WebhookMetrics } from './metrics.js';
-import { AdmissionPipeline } from './pipeline.js';
+import { AdmissionPipeline, DEFAULT_LOOKUPS_PER_REQUEST } from './pipeline.js';
 import { parseAddress, WebhookServer } from './server.js';
 import { startLeaderElection } from '../leader.js';
 import { durationArg } from '../flags.js';
@@ -52,7 +53,12 @@ export function webhookCommand(): Command {
     .addOption(new Option('--cert-check-interval <duration>', 'how often the certificate Secret or files are checked').default(30_000, '30s').argParser(durationArg('--cert-check-interval')))
     .addOption(new Option('--admission-timeout <duration>', 'deadline for one admission (keep it below the configuration timeoutSeconds)').default(4000, '4s').argParser(durationArg('--admission-timeout')))
     .addOption(new Option('--max-concurrency <n>', 'admissions worked on at once').default(64).argParser(parsePositiveInt))
-    .addOption(new Option('--max-body-bytes <n>', 'largest accepted request body').default(DEFAULT_MAX_BODY_BYTES).argParser(parsePositiveInt))
+    .addOption(new Option('--max-body-bytes <n>', 'largest accepted request body (the API server sends at most 3 MiB requests)').default(DEFAULT_MAX_BODY_BYTES).argParser(parsePositiveInt))
+    .addOption(new Option('--max-imports-per-pod <n>', 'imports one pod may name; more are denied').default(MAX_IMPORTS_PER_POD).argParser(parsePositiveInt))
+    .addOption(new Option('--max-lookups <n>', 'API lookups of imports missing from the cache running at once, all admissions together').default(DEFAULT_LOOKUP_LIMITS.maxInFlight).argParser(parsePositiveInt))
+    .addOption(new Option('--max-lookups-per-request <n>', 'API lookups one admission runs at once').default(DEFAULT_LOOKUPS_PER_REQUEST).argParser(parsePositiveInt))
+    .addOption(new Option('--lookup-timeout <duration>', 'deadline of one API lookup, and of the wait for a free lookup slot').default(2000, '2s').argParser(durationArg('--lookup-timeout')))
+    .addOption(new Option('--negative-cache-ttl <duration>', 'how long an import found missing by an API lookup is remembered as missing').default(DEFAULT_LOOKUP_LIMITS.negativeTtlMs, '5s').argParser(durationArg('--negative-cache-ttl')))
     .addOption(new Option('--shutdown-timeout <duration>', 'how long in-flight requests may take after SIGTERM').default(25_000, '25s').argParser(durationArg('--shutdown-timeout')))
     .option('--no-leader-elect', 'self-managed TLS: let every replica write the Secret and caBundle (writes stay conditional) instead of only the Lease holder')
     .option('--leader-election-lease <name>', 'self-managed TLS: the Lease (in --service-namespace) that picks the replica doing the writes', 'multicluster-service-account-webhook')
@@ -78,6 +84,11 @@ interface Flags {
   admissionTimeout: number;
   maxConcurrency: number;
   maxBodyBytes: number;
+  maxImportsPerPod: number;
+  maxLookups: number;
+  maxLookupsPerRequest: number;
+  lookupTimeout: number;
+  negativeCacheTtl: number;
   shutdownTimeout: number;
   leaderElect: boolean;
   leaderElectionLease: string;
@@ -101,8 +112,19 @@ async function main(argv: string[]): Promise<void> {
   const metrics = new WebhookMetrics();
 
   const watchCache = importWatchCache(kc, log).start();
-  const cache = new ImportCache(watchCache, importFetcher(kc), metrics);
-  const pipeline = new AdmissionPipeline({ lookup: cache, log, concurrency: f.maxConcurrency, timeoutMs: f.admissionTimeout });
+  const cache = new ImportCache(watchCache, importFetcher(kc, f.lookupTimeout), metrics, {
+    maxInFlight: f.maxLookups,
+    slotWaitMs: f.lookupTimeout,
+    negativeTtlMs: f.negativeCacheTtl,
+  });
+  const pipeline = new AdmissionPipeline({
+    lookup: cache,
+    log,
+    concurrency: f.maxConcurrency,
+    timeoutMs: f.admissionTimeout,
+    maxImportsPerPod: f.maxImportsPerPod,
+    lookupsPerRequest: f.maxLookupsPerRequest,
+  });
 
   const selfManaged = !f.tlsCertFile;
   const elector = selfManaged && f.leaderElect

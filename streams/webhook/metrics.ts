@@ -8,7 +8,9 @@ export class WebhookMetrics implements LookupCounters {
   readonly latency: Histogram<'webhook'>;
   readonly inFlight: Gauge<'webhook'>;
   readonly decisions: Counter<'webhook' | 'decision' | 'mutated'>;
+  readonly admissionDuration: Histogram<'outcome'>;
   readonly lookups: Counter<'source' | 'result'>;
+  readonly lookupsInFlight: Gauge<'state'>;
   readonly certificateNotAfter: Gauge;
   readonly certificateReloads: Counter;
   readonly certificateRotations: Counter<'what'>;
@@ -40,10 +42,23 @@ export class WebhookMetrics implements LookupCounters {
       labelNames: ['webhook', 'decision', 'mutated'],
       registers,
     });
+    this.admissionDuration = new Histogram({
+      name: 'multicluster_service_account_webhook_admission_duration_seconds',
+      help: 'Time from a request to its answer, by outcome: mutated (a pod got its mounts), allowed, denied, or rejected (HTTP 4xx). Tells the latency of ordinary admissions apart from that of refused requests.',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
     this.lookups = new Counter({
       name: 'multicluster_service_account_webhook_import_lookups_total',
       help: 'ServiceAccountImport lookups by source (watch cache or API GET on a miss) and result.',
       labelNames: ['source', 'result'],
+      registers,
+    });
+    this.lookupsInFlight = new Gauge({
+      name: 'multicluster_service_account_webhook_import_lookups_in_flight',
+      help: 'API lookups of ServiceAccountImports missing from the watch cache: running (holding one of --max-lookups slots) or waiting for a slot.',
+      labelNames: ['state'],
       registers,
     });
     this.certificateNotAfter = new Gauge({
@@ -67,5 +82,10 @@ export class WebhookMetrics implements LookupCounters {
 
   lookup(source: 'cache' | 'api', result: 'found' | 'missing' | 'error'): void {
     this.lookups.inc({ source, result });
+  }
+
+  lookupSlots(running: number, waiting: number): void {
+    this.lookupsInFlight.set({ state: 'running' }, running);
+    this.lookupsInFlight.set({ state: 'waiting' }, waiting);
   }
 }

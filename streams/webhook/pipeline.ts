@@ -1,6 +1,6 @@
-import { catchError, defaultIfEmpty, defer, forkJoin, from, map, mergeMap, of, Subject, timeout, TimeoutError, type Observable } from 'rxjs';
+import { catchError, defer, from, map, mergeMap, of, reduce, Subject, timeout, TimeoutError, type Observable } from 'rxjs';
 import { deny, type AdmissionResponse } from '../../src/webhook/admission.js';
-import { BadReview, completeAdmission, decodeReview, planAdmission, type AdmissionPlan } from '../../src/webhook/review.js';
+import { BadReview, completeAdmission, decodeReview, MAX_IMPORTS_PER_POD, planAdmission, type AdmissionPlan } from '../../src/webhook/review.js';
 import type { ImportFound } from '../../src/webhook/mutate.js';
 import type { Logger } from '../../src/logger.js';
 import type { ImportLookup } from './lookup.js';
@@ -17,12 +17,21 @@ export interface PipelineOptions {
   log: Logger;
   /** Admissions worked on at once; the rest wait in order. */
   concurrency?: number;
+  /** Imports one pod may name (more → denied without any lookup). */
+  maxImportsPerPod?: number;
+  /**
+   * API lookups one admission runs at once: a pod naming many missing imports takes this many of
+   * the lookup's shared slots at most, never all of them.
+   */
+  lookupsPerRequest?: number;
   /** From arrival to answer, waiting included; past it the pod is denied (the API server would give up anyway). */
   timeoutMs?: number;
   now?: () => number;
 }
 
 type LookupPlan = Extract<AdmissionPlan, { kind: 'lookup' }>;
+
+export const DEFAULT_LOOKUPS_PER_REQUEST = 4;
 
 interface Job {
   plan: LookupPlan;
@@ -104,7 +113,7 @@ export class AdmissionPipeline {
   /** Decode and plan; the outcome when that settles it (or the cache answers every lookup). */
   private decideNow(body: unknown): AdmissionOutcome | LookupPlan {
     try {
-      const plan = planAdmission(decodeReview(body));
+      const plan = planAdmission(decodeReview(body), { maxImports: this.opts.maxImportsPerPod ?? MAX_IMPORTS_PER_POD });
       if (plan.kind === 'answer') return { kind: 'response', response: plan.response, mutated: false };
       const known = this.knownAll(plan);
       if (known) return { kind: 'response', ...completeAdmission(plan, known), namespace: plan.namespace };
@@ -146,11 +155,14 @@ export class AdmissionPipeline {
     return found;
   }
 
+  /** Every name looked up, `lookupsPerRequest` at a time; the results in the annotation's order. */
   private lookupAll(plan: LookupPlan): Observable<ImportFound[]> {
-    const lookups = plan.names.map((name) =>
-      from(this.opts.lookup.get(plan.namespace, name)).pipe(map((sai): ImportFound => ({ name, import: sai }))),
+    const perRequest = this.opts.lookupsPerRequest ?? DEFAULT_LOOKUPS_PER_REQUEST;
+    return from(plan.names).pipe(
+      mergeMap((name) => defer(() => this.opts.lookup.get(plan.namespace, name)).pipe(map((sai): ImportFound => ({ name, import: sai }))), perRequest),
+      reduce((acc, f) => acc.set(f.name, f), new Map<string, ImportFound>()),
+      map((byName) => plan.names.map((name) => byName.get(name)!)),
     );
-    return forkJoin(lookups).pipe(defaultIfEmpty([] as ImportFound[]));
   }
 
   private lookupFailure(plan: LookupPlan, e: unknown): AdmissionOutcome {

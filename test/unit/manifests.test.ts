@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
-import { INSTALL_NAMESPACE } from '../../src/constants.js';
+import { IMPORT_ANNOTATION, INSTALL_NAMESPACE } from '../../src/constants.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MANIFESTS = path.join(ROOT, 'manifests');
@@ -84,6 +84,7 @@ interface Webhook {
   failurePolicy: string;
   timeoutSeconds?: number;
   namespaceSelector?: LabelSelector;
+  matchConditions?: { name: string; expression: string }[];
   clientConfig: { service?: { name: string; namespace: string; port?: number; path?: string }; caBundle?: string };
 }
 interface MutatingWebhookConfiguration extends K8sObject {
@@ -285,6 +286,15 @@ describe('manifests', () => {
       }
     });
 
+    it('sends only pods that carry the import annotation (matchConditions): other pods never depend on the webhook', () => {
+      for (const w of webhooks) {
+        const conditions = w.matchConditions ?? [];
+        expect(conditions).toHaveLength(1);
+        expect(conditions[0]!.expression).toContain('has(object.metadata.annotations)');
+        expect(conditions[0]!.expression).toContain(`'${IMPORT_ANNOTATION}' in object.metadata.annotations`);
+      }
+    });
+
     it('never selects the install namespace, even if someone labels it enabled', () => {
       for (const w of webhooks) {
         const selector = w.namespaceSelector ?? {};
@@ -309,6 +319,35 @@ describe('manifests', () => {
         const ports = webhook!.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
         expect(ports.some((p) => p.name === target || p.containerPort === target)).toBe(true);
       }
+    });
+  });
+
+  describe('NetworkPolicy', () => {
+    interface NetworkPolicy extends K8sObject {
+      spec: {
+        podSelector: LabelSelector;
+        policyTypes: string[];
+        ingress: { ports: { port: string | number }[]; from: { ipBlock?: { cidr: string }; namespaceSelector?: LabelSelector }[] }[];
+      };
+    }
+    const policies = ofKind<NetworkPolicy>('NetworkPolicy');
+
+    it('selects the webhook pods only, and opens only the webhook port to any address and the metrics port to labelled namespaces', () => {
+      expect(policies).toHaveLength(1);
+      const np = policies[0]!;
+      const webhook = deployments.find((d) => d.metadata.name === 'multicluster-service-account-webhook')!;
+      const controller = deployments.find((d) => d.metadata.name !== webhook.metadata.name)!;
+      expect(selects(np.spec.podSelector, webhook.spec.template.metadata.labels)).toBe(true);
+      expect(selects(np.spec.podSelector, controller.spec.template.metadata.labels)).toBe(false);
+      expect(np.spec.policyTypes).toEqual(['Ingress']);
+      const containerPorts = webhook.spec.template.spec.containers.flatMap((c) => c.ports ?? []).map((p) => p.name);
+      const [api, metrics] = np.spec.ingress;
+      expect(api!.ports.map((p) => p.port)).toEqual(['webhook']);
+      expect(api!.from.map((f) => f.ipBlock?.cidr)).toEqual(['0.0.0.0/0', '::/0']);
+      expect(metrics!.ports.map((p) => p.port)).toEqual(['metrics']);
+      expect(metrics!.from.every((f) => f.namespaceSelector !== undefined && f.ipBlock === undefined)).toBe(true);
+      for (const rule of np.spec.ingress) for (const p of rule.ports) expect(containerPorts).toContain(p.port);
+      expect(np.spec.ingress).toHaveLength(2);
     });
   });
 

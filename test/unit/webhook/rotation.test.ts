@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { applyRotationStep, bundleContains, caBundle, nextRotationStep, type RotationPolicy, type StoredTls } from '../../../src/tls/rotation.js';
+import { applyRotationStep, bundleContains, caBundle, issuerOf, nextRotationStep, trustedCas, type RotationPolicy, type StoredTls } from '../../../src/tls/rotation.js';
 import { issuedBy, pemBlocks, subjectAltNames } from '../../../src/tls/serving.js';
 
 const policy: RotationPolicy = {
@@ -55,6 +55,21 @@ describe('self-managed TLS rotation plan', () => {
     expect(step(s, 31_000, 21_000).kind).toBe('drop-previous-ca');
     s = (await apply(s, 31_000, 21_000)).next;
     expect(s.previousCaPem).toBeUndefined();
+  });
+
+  it('after the material is lost, keeps the published CAs in the new bundle until every replica can have switched', async () => {
+    const t0 = Date.now();
+    const old = (await applyRotationStep({ kind: 'create', reason: '' }, undefined, t0, policy))!;
+    const published = caBundle(old) + 'not a certificate\n';
+    const fresh = (await applyRotationStep({ kind: 'create', reason: 'no TLS material stored yet' }, undefined, t0 + 1000, policy, published))!;
+    expect(fresh.caCertPem).not.toBe(old.caCertPem);
+    expect(issuerOf(fresh.tlsCertPem, caBundle(fresh))).toBe(fresh.caCertPem);
+    expect(pemBlocks(caBundle(fresh))).toEqual([fresh.caCertPem, old.caCertPem]);
+    expect(trustedCas(published, t0 + 60_000)).toBeUndefined(); // expired CAs are not kept
+    // The old CA goes once the new one has been published for two propagation delays.
+    expect(nextRotationStep(fresh, t0 + 4000, t0 + 1000, policy)).toEqual({ kind: 'none' });
+    expect(nextRotationStep(fresh, t0 + 5000, t0 + 1000, policy).kind).toBe('drop-previous-ca');
+    expect(nextRotationStep(fresh, t0 + 5000, undefined, policy)).toEqual({ kind: 'none' });
   });
 
   it('switches to the new CA anyway when the old-CA certificate is about to expire', async () => {
