@@ -37,42 +37,42 @@ export class WebhookMetrics implements LookupCounters {
       registers,
     });
     this.decisions = new Counter({
-      name: 'multicluster_service_account_webhook_admissions_total',
+      name: 'mcsa_webhook_admissions_total',
       help: 'Admission decisions: allowed or denied, and whether the pod was mutated.',
       labelNames: ['webhook', 'decision', 'mutated'],
       registers,
     });
     this.admissionDuration = new Histogram({
-      name: 'multicluster_service_account_webhook_admission_duration_seconds',
+      name: 'mcsa_webhook_admission_duration_seconds',
       help: 'Time from a request to its answer, by outcome: mutated (a pod got its mounts), allowed, denied, or rejected (HTTP 4xx). Tells the latency of ordinary admissions apart from that of refused requests.',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.lookups = new Counter({
-      name: 'multicluster_service_account_webhook_import_lookups_total',
+      name: 'mcsa_webhook_import_lookups_total',
       help: 'ServiceAccountImport lookups by source (watch cache or API GET on a miss) and result.',
       labelNames: ['source', 'result'],
       registers,
     });
     this.lookupsInFlight = new Gauge({
-      name: 'multicluster_service_account_webhook_import_lookups_in_flight',
+      name: 'mcsa_webhook_import_lookups_in_flight',
       help: 'API lookups of ServiceAccountImports missing from the watch cache: running (holding one of --max-lookups slots) or waiting for a slot.',
       labelNames: ['state'],
       registers,
     });
     this.certificateNotAfter = new Gauge({
-      name: 'multicluster_service_account_webhook_certificate_expiration_timestamp_seconds',
+      name: 'mcsa_webhook_certificate_expiration_timestamp_seconds',
       help: 'Expiry (Unix time) of the serving certificate in use.',
       registers,
     });
     this.certificateReloads = new Counter({
-      name: 'multicluster_service_account_webhook_certificate_reloads_total',
+      name: 'mcsa_webhook_certificate_reloads_total',
       help: 'Times the serving certificate was (re)loaded into the TLS server.',
       registers,
     });
     this.certificateRotations = new Counter({
-      name: 'multicluster_service_account_webhook_certificate_rotations_total',
+      name: 'mcsa_webhook_certificate_rotations_total',
       help: 'Self-managed TLS writes by this replica: new CA or new serving certificate.',
       labelNames: ['what'],
       registers,

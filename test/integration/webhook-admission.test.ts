@@ -229,6 +229,6 @@ describe('webhook admission against a real API server', () => {
     expect(text).toMatch(/controller_runtime_webhook_requests_total\{webhook="\/mutate-pods",code="200"\} [1-9]/);
     expect(text).toContain('controller_runtime_webhook_latency_seconds_bucket');
     expect(text).toContain('controller_runtime_webhook_requests_in_flight');
-    expect(text).toMatch(/multicluster_service_account_webhook_admissions_total\{webhook="\/mutate-pods",decision="denied",mutated="false"\} [1-9]/);
+    expect(text).toMatch(/mcsa_webhook_admissions_total\{webhook="\/mutate-pods",decision="denied",mutated="false"\} [1-9]/);
   });
 });

@@ -94,7 +94,7 @@ describe('admission that no tenant can stall', () => {
     await waitFor('the API server to call the webhook', async () => admitOrdinary().then(() => true, () => false), 60_000, 200);
     for (let i = 0; i < 30; i++) await admitOrdinary(); // warm-up: connections, JIT
     // The same measurement without hostile load, on the same (shared) machine, for comparison.
-    const DURATION = 'multicluster_service_account_webhook_admission_duration_seconds';
+    const DURATION = 'mcsa_webhook_admission_duration_seconds';
     const quietBefore = buckets(await webhook!.metrics(), DURATION, 'outcome="mutated"');
     const quiet: number[] = [];
     const quietBare: number[] = [];
@@ -122,7 +122,7 @@ describe('admission that no tenant can stall', () => {
       await waitFor('the hostile stream to reach the webhook', async () => {
         const m = await webhook!.metrics();
         return metricValue(m, 'controller_runtime_webhook_requests_total', 'webhook="/mutate-pods",code="413"') > 2 &&
-          metricValue(m, 'multicluster_service_account_webhook_admissions_total', 'webhook="/mutate-pods",decision="denied",mutated="false"') > 2;
+          metricValue(m, 'mcsa_webhook_admissions_total', 'webhook="/mutate-pods",decision="denied",mutated="false"') > 2;
       }, 60_000, 200);
       const started = Date.now();
       while (latencies.length + failures.length < 300 || Date.now() - started < 10_000) {

@@ -72,7 +72,7 @@ describe('two self-managed replicas', () => {
     expect(bundle).toBe(pem('ca.crt'));
 
     const texts = await Promise.all(replicas.map((r) => r.metrics()));
-    const creates = texts.map((t) => metric(t, 'multicluster_service_account_webhook_certificate_rotations_total{what="create"}'));
+    const creates = texts.map((t) => metric(t, 'mcsa_webhook_certificate_rotations_total{what="create"}'));
     expect(creates.reduce((a, b) => a + b, 0)).toBe(1);
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: install, name: 'multicluster-service-account-webhook' });
     expect(lease.spec?.holderIdentity).toBeTruthy();

@@ -94,9 +94,9 @@ describe('webhook certificate rotation under load', () => {
     expect(servingCerts.size).toBeGreaterThanOrEqual(4);
 
     const text = await webhook!.metrics();
-    expect(metricValue(text, 'multicluster_service_account_webhook_certificate_rotations_total', 'what="rotate-ca"')).toBeGreaterThanOrEqual(1);
-    expect(metricValue(text, 'multicluster_service_account_webhook_certificate_rotations_total', 'what="issue-certificate"')).toBeGreaterThanOrEqual(3);
-    expect(metricValue(text, 'multicluster_service_account_webhook_certificate_reloads_total', '')).toBeGreaterThanOrEqual(4);
+    expect(metricValue(text, 'mcsa_webhook_certificate_rotations_total', 'what="rotate-ca"')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, 'mcsa_webhook_certificate_rotations_total', 'what="issue-certificate"')).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, 'mcsa_webhook_certificate_reloads_total', '')).toBeGreaterThanOrEqual(4);
     console.log(`rotation: ${admitted} admissions, 0 failures, ${servingCerts.size} serving certificates, ${cas.size} CAs`);
 
     // The published bundle holds the current CA (and the previous one during the overlap).
