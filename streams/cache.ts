@@ -8,9 +8,16 @@ export interface CacheChange<T> {
   key: string;
   before?: T;
   after?: T;
+  /**
+   * The watch delivering a write this process recorded with `SharedCache.recordWrite`: readers
+   * already saw its content, so it needs no reaction of its own.
+   */
+  echo?: true;
 }
 
 export type KeyOf<T> = (item: T) => string;
+/** The object's resourceVersion ('' when it has none). */
+export type VersionOf<T> = (item: T) => string;
 /** True when `after` is the same version as `before` (no change to report). */
 export type SameVersion<T> = (before: T, after: T) => boolean;
 
@@ -64,20 +71,43 @@ function applyReset<T>(store: Map<string, T>, items: T[], keyOf: KeyOf<T>, same:
   return changes;
 }
 
+/** Reads `metadata.resourceVersion`, or a projection's own `resourceVersion` field. */
+export function defaultVersionOf<T>(item: T): string {
+  const o = item as { metadata?: { resourceVersion?: unknown }; resourceVersion?: unknown } | null;
+  const rv = o?.metadata?.resourceVersion ?? o?.resourceVersion;
+  return typeof rv === 'string' ? rv : '';
+}
+
 export interface SharedCacheOptions<T> {
   keyOf: KeyOf<T>;
   same?: SameVersion<T>;
+  /** The object's resourceVersion, for read-your-writes (defaults to `defaultVersionOf`). */
+  versionOf?: VersionOf<T>;
   /** Names the cache in logs, e.g. `"cluster1 secrets"`. */
   describe?: string;
   logger?: Logger;
 }
 
+/** A write this process made that the watch has not delivered yet. */
+interface PendingWrite<T> {
+  /** The version the cache held when the write was made ('' for none). */
+  previousVersion: string;
+  written: T;
+}
+
 /**
  * A folded, shared view of one list+watch source: one subscription to the source however many
  * consumers read it. `start()` subscribes, `stop()` tears the watch down (and clears the cache).
+ *
+ * Read-your-writes: a writer records what the API server answered (`recordWrite`), and every
+ * reader sees it until the watch catches up; the watch's delivery of that very version is then
+ * marked as an `echo`. A version the writer did not make (someone else wrote, or the object went
+ * away) drops the record: the watch is the truth again.
  */
 export class SharedCache<T> {
   private readonly store = new Map<string, T>();
+  private readonly pending = new Map<string, PendingWrite<T>>();
+  private readonly versionOf: VersionOf<T>;
   private readonly syncedSubject = new BehaviorSubject<boolean>(false);
   private readonly changeSubject = new Subject<CacheChange<T>>();
   private subscription: Subscription | undefined;
@@ -93,6 +123,27 @@ export class SharedCache<T> {
     private readonly opts: SharedCacheOptions<T>,
   ) {
     this.same = opts.same ?? sameResourceVersion;
+    this.versionOf = opts.versionOf ?? defaultVersionOf;
+  }
+
+  /**
+   * Records an object this process just wrote (the API server's answer): `get` and `list` return
+   * it until the watch delivers that version or a newer one, so the next reader does not act on
+   * the stale cached object. An answer without a resourceVersion is not recorded.
+   */
+  recordWrite(written: T): void {
+    const key = this.opts.keyOf(written);
+    const version = this.versionOf(written);
+    if (version === '') return;
+    const cached = this.store.get(key);
+    if (cached !== undefined && this.versionOf(cached) === version) return; // the watch was faster
+    const previousVersion = this.pending.get(key)?.previousVersion ?? (cached === undefined ? '' : this.versionOf(cached));
+    this.pending.set(key, { previousVersion, written });
+  }
+
+  /** Writes recorded and not yet delivered by the watch (for metrics and tests). */
+  get pendingWrites(): number {
+    return this.pending.size;
   }
 
   /** Subscribes to the source (idempotent). */
@@ -110,6 +161,7 @@ export class SharedCache<T> {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.store.clear();
+    this.pending.clear();
     this.syncedSubject.next(false);
   }
 
@@ -122,19 +174,21 @@ export class SharedCache<T> {
   }
 
   get(key: string): T | undefined {
-    return this.store.get(key);
+    return this.pending.get(key)?.written ?? this.store.get(key);
   }
 
   list(): T[] {
-    return [...this.store.values()];
+    return this.keys().map((k) => this.get(k)!);
   }
 
   keys(): string[] {
-    return [...this.store.keys()];
+    const keys = [...this.store.keys()];
+    for (const k of this.pending.keys()) if (!this.store.has(k)) keys.push(k);
+    return keys;
   }
 
   get size(): number {
-    return this.store.size;
+    return this.keys().length;
   }
 
   /** Synthetic adds for every cached object, then live changes: what a late consumer needs. */
@@ -158,7 +212,16 @@ export class SharedCache<T> {
 
   private fold(event: WatchEvent<T>): void {
     const changes = applyWatchEvent(this.store, event, this.opts.keyOf, this.same);
-    for (const change of changes) this.changeSubject.next(change);
+    // Recorded writes the watch has now overtaken are dropped before anyone hears of the change.
+    const echoes = new Set<string>();
+    for (const change of changes) {
+      const mine = this.pending.get(change.key);
+      if (!mine) continue;
+      const now = change.after && this.versionOf(change.after);
+      if (now === this.versionOf(mine.written)) echoes.add(change.key);
+      if (now !== mine.previousVersion) this.pending.delete(change.key);
+    }
+    for (const change of changes) this.changeSubject.next(echoes.has(change.key) ? { ...change, echo: true } : change);
     // Synced only after the initial adds went out, as informers' HasSynced.
     if (event.type === 'RESET' && !this.syncedSubject.value) this.syncedSubject.next(true);
   }

@@ -94,6 +94,7 @@ export class WorkQueue {
   private readonly concurrency: number;
   private readonly metrics: WorkQueueMetrics;
   private running = false;
+  private pumpScheduled = false;
   private shuttingDown = false;
   private onAllDone?: () => void;
   private adds = 0;
@@ -225,7 +226,21 @@ export class WorkQueue {
     this.ready.push(key);
     if (!this.queuedAt.has(key)) this.queuedAt.set(key, this.clock.now());
     this.reportDepth();
-    this.pump();
+    this.schedulePump();
+  }
+
+  /**
+   * Starts queued reconciles once the current synchronous work is done, never inside it: a key is
+   * usually added from inside a change notification, and every other consumer of that change
+   * (the cluster registry, the indexes) must have seen it before a reconcile reads their state.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   private pump(): void {

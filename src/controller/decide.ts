@@ -44,15 +44,25 @@ export type RemoteServiceAccountView =
 export interface SecretView {
   /** The Secret's data hashes to the value recorded when it was written, labels and owner are right. */
   intact: boolean;
+  /** Controlled by an object that is not a ServiceAccountImport: never overwritten. */
+  foreign?: boolean;
   fingerprint?: string;
   remoteUid?: string;
   rotation?: string;
   issued?: Date;
   expiration?: Date;
+  /**
+   * Registrations: the server and CA the Secret's own credential names. The registry builds the
+   * registration's cluster from this Secret, so a cluster view that names another endpoint is a
+   * registry that has not caught up yet (never a reason to mint).
+   */
+  endpoint?: { server: string; caPem: string };
 }
 
 export interface DecideInput {
   key: string;
+  /** `namespace/name` of the import's Secret (named in messages). */
+  secretKey: string;
   sai: ServiceAccountImport;
   cluster: ClusterView | undefined;
   remote: RemoteServiceAccountView;
@@ -185,6 +195,9 @@ export function decide(i: DecideInput): Decision {
   const { sai } = i;
   const problems = specProblems(sai);
   if (problems.length > 0) return { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' };
+  if (i.secret?.foreign) {
+    return { action: 'blocked', reason: Reasons.SecretConflict, message: `Secret ${i.secretKey} exists and is controlled by another object; delete or rename it`, retry: 'event' };
+  }
   // The target's consent first: a refused import costs the source nothing. Until the policies are
   // listed nothing is decided (a policy may forbid what the defaults allow).
   if (!i.policy) return { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' };
@@ -213,6 +226,13 @@ export function decide(i: DecideInput): Decision {
   // A new or re-pointed endpoint: wait for its first connection attempt (its health event
   // requeues the import sooner) rather than report Ready on a guess.
   if (!cluster.settled) return { action: 'wait', afterMs: 1_000, why: `cluster "${cluster.name}" has not answered its first watch yet` };
+  // A registration's Secret re-pointed (kubemcsa bootstrap with another server or CA) and the
+  // registry still serves the old endpoint: minting now would write the old endpoint back over
+  // the operator's change. The registry follows the same Secret change and requeues the import.
+  const endpoint = i.registration && i.secret?.intact ? i.secret.endpoint : undefined;
+  if (endpoint && (endpoint.server !== cluster.server || endpoint.caPem.trim() !== cluster.caPem.trim())) {
+    return { action: 'wait', afterMs: 1_000, why: `cluster "${cluster.name}" is not yet re-pointed to the endpoint its registration's Secret names` };
+  }
   if (!cluster.reachable) {
     const until = i.secret?.expiration ? `; the token in the Secret stays valid until ${i.secret.expiration.toISOString()}` : '';
     if (cluster.lastStatusCode === 401) {
@@ -273,4 +293,41 @@ export function decide(i: DecideInput): Decision {
   const refreshAt = refreshTime(i.key, s.issued, s.expiration, i.refreshRatio, i.maxRefreshIntervalMs);
   if (i.now >= refreshAt) return mint('refresh due');
   return { action: 'ready', refreshAt, expiration: s.expiration };
+}
+
+/** What a failed TokenRequest means for the import: its reason, how it comes back, and a hint for the message. */
+export interface TokenRequestFailure {
+  reason: Reason;
+  retry: 'event' | 'backoff';
+  hint?: string;
+}
+
+/**
+ * Maps a failed TokenRequest to the import's reason. `status` is the HTTP status (undefined when
+ * no answer came: network, TLS or deadline), `detailsKind` the Status body's `details.kind` (which
+ * kind of object was not found).
+ */
+export function tokenRequestFailure(status: number | undefined, detailsKind: string | undefined, request: TokenRequestPlan): TokenRequestFailure {
+  // The grant's anchor is gone (revoked, or the grant is incomplete): the grant no longer holds.
+  if (status === 404 && request.boundSecret && detailsKind === 'secrets') {
+    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} is missing in the source (revoked or incomplete grant; re-run kubemcsa grant)` };
+  }
+  if (status === 409 && request.boundSecretUid) {
+    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} in the source is not the one the grant recorded (re-run kubemcsa grant)` };
+  }
+  if (status === 404) return { reason: Reasons.ServiceAccountNotFound, retry: 'event' };
+  // 403 and 401 are retried with backoff: RBAC and authentication caches lag after a change.
+  if (status === 403) return { reason: Reasons.Forbidden, retry: 'backoff' };
+  if (status === 401) return { reason: Reasons.Unauthorized, retry: 'backoff' };
+  if (status === 400 || status === 422) return { reason: Reasons.TokenRequestFailed, retry: 'backoff' };
+  return { reason: Reasons.ClusterUnreachable, retry: 'backoff' };
+}
+
+/**
+ * Whether the target refused a Secret write in a way no retry cures (400 Bad Request, 422
+ * Invalid): the import is blocked with SecretRejected instead of minting again and discarding
+ * another token. Anything else (403 while RBAC caches lag, 409, 5xx, no answer) is retried.
+ */
+export function secretWriteRefusedForGood(status: number | undefined): boolean {
+  return status === 400 || status === 422;
 }

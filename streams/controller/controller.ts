@@ -165,7 +165,6 @@ export class Controller {
     );
     return importKeys(inputs$, {
       // The echo of this process's own Secret write needs no reconcile: the writer already used it.
-      isOwnWrite: (c) => this.reconciler.isOwnWrite(c),
       forget: (k) => this.queue.forget(k),
       namespacesChanged: (cluster, namespaces) => this.registry.setNamespaces(cluster, namespaces),
     });

@@ -17,8 +17,6 @@ export type KeyInput =
   | { kind: 'all'; keys: string[] };
 
 export interface KeyEffects {
-  /** True for the echo of this process's own Secret write (it needs no reconcile). */
-  isOwnWrite(c: CacheChange<CachedSecret>): boolean;
   /** A key must be retried now, not after its error backoff (its cluster came back or changed). */
   forget(key: string): void;
   /** The remote namespaces in use by a cluster's imports changed. */
@@ -104,7 +102,8 @@ export function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): str
       return importNeedsReconcile(input.change) ? [input.change.key] : [];
     }
     case 'secret': {
-      if (fx.isOwnWrite(input.change)) return [];
+      // The watch echo of this process's own write: its reconcile already saw it (read-your-writes).
+      if (input.change.echo) return [];
       const s = input.change.after ?? input.change.before!;
       return s.importName === '' ? [] : [`${s.namespace}/${s.importName}`];
     }

@@ -3,19 +3,19 @@ import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
 import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_PLURAL } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
-import { decide, localTokenTimes, refreshTime, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
+import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
 import { boundedLine } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
-import { buildImportSecret, importNameOfSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
-import type { CacheChange, SharedCache } from '../cache.js';
+import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
+import type { SharedCache } from '../cache.js';
 import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
 import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
-import type { CachedImport, CachedSecret } from './projections.js';
+import { projectImport, projectSecret, type CachedImport, type CachedSecret } from './projections.js';
 import type { ClusterRegistry } from './registry.js';
 
 export interface ReconcilerOptions {
@@ -41,16 +41,9 @@ export class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
 
-/**
- * The target refused a Secret write in a way a retry cannot cure (400 Bad Request, 422 Invalid).
- * A 403 stays retryable with backoff: RBAC caches lag right after install.
- */
+/** The target refused a Secret write for good (`secretWriteRefusedForGood`). */
 class SecretRejectedError extends Error {
   override readonly name = 'SecretRejectedError';
-}
-
-function isPermanentWriteRefusal(status: number | undefined): boolean {
-  return status === 400 || status === 422;
 }
 
 interface MintResult {
@@ -60,7 +53,6 @@ interface MintResult {
   remoteUid: string;
 }
 
-/** The part of a token's claims the controller reads (no verification: the source issued it to us). */
 /** The `details.kind` of a Kubernetes Status error body (which kind of object was not found). */
 function statusDetailsKind(e: unknown): string | undefined {
   const body = e instanceof ApiException ? (e.body as unknown) : undefined;
@@ -72,22 +64,6 @@ function statusDetailsKind(e: unknown): string | undefined {
   }
 }
 
-function classifyMintError(e: unknown, request: TokenRequestPlan): { reason: Reason; retry: 'event' | 'backoff'; hint?: string } {
-  const status = httpStatus(e);
-  // The grant's anchor is gone (revoked, or the grant is incomplete): the grant no longer holds.
-  if (status === 404 && request.boundSecret && statusDetailsKind(e) === 'secrets') {
-    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} is missing in the source (revoked or incomplete grant; re-run kubemcsa grant)` };
-  }
-  if (status === 409 && request.boundSecretUid) {
-    return { reason: Reasons.Forbidden, retry: 'event', hint: `the grant's anchor Secret ${request.boundSecret} in the source is not the one the grant recorded (re-run kubemcsa grant)` };
-  }
-  if (status === 404) return { reason: Reasons.ServiceAccountNotFound, retry: 'event' };
-  if (status === 403) return { reason: Reasons.Forbidden, retry: 'backoff' };
-  if (status === 401) return { reason: Reasons.Unauthorized, retry: 'backoff' };
-  if (status === 400 || status === 422) return { reason: Reasons.TokenRequestFailed, retry: 'backoff' };
-  return { reason: Reasons.ClusterUnreachable, retry: 'backoff' };
-}
-
 /**
  * Converges one import: reads the folded state, asks `decide`, and performs what it says —
  * TokenRequest in the source, the Secret write and the status write in the target.
@@ -96,10 +72,7 @@ export class Reconciler {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly remoteCore = new WeakMap<KubeConfig, CoreV1Api>();
-  /** Secrets written but not yet seen by the cache: used instead of the stale cached view. */
-  private readonly written = new Map<string, { previousVersion: string; version: string; secret: CachedSecret }>();
-  /** Status written but not yet seen by the cache, by import key (same idea as `written`). */
-  private readonly statusWritten = new Map<string, { previousVersion: string; status: ImportStatus }>();
+  private readonly projectSecret: (raw: unknown) => CachedSecret;
   private readonly events: EventRecorder;
   private readonly now: () => Date;
 
@@ -108,16 +81,13 @@ export class Reconciler {
     this.events = new EventRecorder(this.core, o.logger, { timeoutMs: o.requestTimeoutMs });
     this.custom = o.local.makeApiClient(CustomObjectsApi);
     this.now = o.now ?? (() => new Date());
+    this.projectSecret = projectSecret(o.installNamespace);
   }
 
   readonly reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
     const imp = this.o.imports.get(key);
-    if (!imp || imp.deleting) {
-      const [namespace = '', name = ''] = key.split('/');
-      this.statusWritten.delete(key);
-      this.written.delete(`${namespace}/${secretNameForImport(name)}`);
-      return; // the owner reference lets the garbage collector delete the Secret
-    }
+    // The owner reference lets the garbage collector delete the Secret.
+    if (!imp || imp.deleting) return;
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
     const { spec } = imp.sai;
     const cluster = this.o.registry.get(spec.clusterName);
@@ -134,10 +104,8 @@ export class Reconciler {
     };
     const remote: RemoteServiceAccountView = cluster ? cluster.serviceAccount(spec.namespace, spec.name) : { state: 'unknown' };
     const secretKey = `${imp.namespace}/${secretNameForImport(imp.name)}`;
-    const secret = this.currentSecret(secretKey);
-    if (secret?.foreignController) {
-      return this.block(imp, log, { action: 'blocked', reason: Reasons.SecretConflict, message: `Secret ${secretKey} exists and is controlled by another object; delete or rename it`, retry: 'event' }, secret);
-    }
+    // Both caches return this process's own writes until their watches catch up (read-your-writes).
+    const secret = this.o.secrets.get(secretKey);
     const policies = this.o.policies();
     const policy =
       policies &&
@@ -148,6 +116,7 @@ export class Reconciler {
       );
     const decision = decide({
       key,
+      secretKey,
       sai: imp.sai,
       cluster: clusterView,
       remote,
@@ -182,7 +151,7 @@ export class Reconciler {
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: 'ok' });
     } catch (e) {
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatus(e) ?? 'error') });
-      const { reason, retry, hint } = classifyMintError(e, request);
+      const { reason, retry, hint } = tokenRequestFailure(httpStatus(e), statusDetailsKind(e), request);
       const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? apiErrorMessage(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
     }
@@ -260,50 +229,15 @@ export class Reconciler {
       );
     } catch (e) {
       const message = `writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`;
-      if (isPermanentWriteRefusal(httpStatus(e))) throw new SecretRejectedError(message);
+      if (secretWriteRefusedForGood(httpStatus(e))) throw new SecretRejectedError(message);
       throw new RetryableError(message);
     }
-    const key = `${ns}/${name}`;
-    const cachedNow = this.o.secrets.get(key);
-    const ann = written.metadata?.annotations ?? {};
-    this.written.set(key, {
-      previousVersion: cachedNow?.resourceVersion ?? '',
-      version: written.metadata?.resourceVersion ?? '',
-      secret: {
-        namespace: ns,
-        name,
-        resourceVersion: written.metadata?.resourceVersion ?? '',
-        importName: importNameOfSecret(desired.metadata),
-        controllerUid: desired.metadata!.ownerReferences![0]!.uid,
-        foreignController: false,
-        dataIntact: true,
-        annotations: Object.fromEntries(Object.entries(ann).filter(([k]) => Object.values(SecretAnnotations).includes(k as never))),
-      },
-    });
-  }
-
-  /**
-   * True when a cache change is the watch echo of a Secret this process wrote (same
-   * resourceVersion): the content is what the writer decided on. The entry is dropped, as the
-   * cache has caught up.
-   */
-  isOwnWrite(c: CacheChange<CachedSecret>): boolean {
-    if (!c.after) return false;
-    const mine = this.written.get(c.key);
-    if (!mine || mine.version === '' || mine.version !== c.after.resourceVersion) return false;
-    this.written.delete(c.key);
-    return true;
-  }
-
-  /** The Secret as last seen, preferring what this process wrote over a cache that has not caught up. */
-  private currentSecret(key: string): CachedSecret | undefined {
-    const cached = this.o.secrets.get(key);
-    const mine = this.written.get(key);
-    if (!mine) return cached;
-    const cacheIsBehind = cached === undefined ? mine.previousVersion === '' : cached.resourceVersion === mine.previousVersion;
-    if (cacheIsBehind) return mine.secret;
-    this.written.delete(key);
-    return cached;
+    // Every reader of the cache sees what was written until the watch delivers it.
+    try {
+      this.o.secrets.recordWrite(this.projectSecret(written));
+    } catch {
+      // An answer that does not decode as a Secret: the watch will tell.
+    }
   }
 
   private secretView(s: CachedSecret, imp: CachedImport): SecretView {
@@ -311,11 +245,13 @@ export class Reconciler {
     const date = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(v) : undefined);
     return {
       intact: s.dataIntact && s.importName === imp.name && s.controllerUid === imp.uid,
+      foreign: s.foreignController,
       fingerprint: a[SecretAnnotations.fingerprint],
       remoteUid: a[SecretAnnotations.remoteUid],
       rotation: a[SecretAnnotations.rotation],
       issued: date(a[SecretAnnotations.issued]),
       expiration: date(a[SecretAnnotations.expiration]),
+      ...(s.credential ? { endpoint: { server: s.credential.server, caPem: s.credential.caPem } } : {}),
     };
   }
 
@@ -328,11 +264,7 @@ export class Reconciler {
   }
 
   private async writeStatus(imp: CachedImport, log: Logger, ready: { status: 'True' | 'False'; reason: Reason; message: string }, expiration: Date | undefined, secretExists: boolean): Promise<void> {
-    const key = `${imp.namespace}/${imp.name}`;
-    const mine = this.statusWritten.get(key);
-    const cacheIsBehind = mine !== undefined && mine.previousVersion === imp.resourceVersion;
-    if (mine && !cacheIsBehind) this.statusWritten.delete(key);
-    const current = cacheIsBehind ? mine.status : (imp.sai.status ?? {});
+    const current = imp.sai.status ?? {};
     const previous = readyCondition({ status: current });
     // Messages carry text from source clusters: bounded and redacted once more, whatever built them.
     const message = boundedLine(ready.message);
@@ -345,8 +277,9 @@ export class Reconciler {
       ...(expiration ? { expirationTimestamp: rfc3339(expiration) } : {}),
     };
     if (isDeepStrictEqual(status, current)) return;
+    let written: unknown;
     try {
-      await this.custom.patchNamespacedCustomObjectStatus(
+      written = await this.custom.patchNamespacedCustomObjectStatus(
         { group: API_GROUP, version: API_VERSION, namespace: imp.namespace, plural: IMPORT_PLURAL, name: imp.name, body: { status } },
         callOptions({ timeoutMs: this.o.requestTimeoutMs, contentType: PatchStrategy.MergePatch }),
       );
@@ -354,7 +287,11 @@ export class Reconciler {
       if (httpStatus(e) === 404) return; // deleted meanwhile
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
     }
-    this.statusWritten.set(key, { previousVersion: imp.resourceVersion, status });
+    try {
+      this.o.imports.recordWrite(projectImport(written));
+    } catch {
+      // An answer that does not decode as an import: the watch will tell.
+    }
     // An Event per transition of Ready (status or reason). The first Ready=True of a new import is
     // the expected path and only visible in its status: Events are for what an operator should notice.
     const transition = previous ? previous.status !== next.status || previous.reason !== next.reason : next.status !== 'True';

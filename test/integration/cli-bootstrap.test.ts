@@ -1,13 +1,17 @@
 // kubemcsa bootstrap / unbootstrap / kubeconfig / status against two real clusters:
 // cluster1 (target) ← cluster2 (source).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parse } from 'yaml';
-import { INSTALL_NAMESPACE, IMPORT_LABEL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, IMPORT_LABEL } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { credentialFromSecretData, SecretAnnotations, mintFingerprint } from '../../src/secret.js';
 import { clusterInfo, createTestNamespace, kubectl } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
-import { canIList, ensureCrd, errorLine, keys, kubemcsa, listStatus, scratchDir, snapshot, tokenKubeConfig } from './cli-support.js';
+import { allKubeconfig, canIList, ensureCrd, errorLine, keys, kubemcsa, listStatus, REPO, scratchDir, snapshot, tokenKubeConfig } from './cli-support.js';
 
 jest.setTimeout(180_000);
 
@@ -198,6 +202,51 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     const table = await kubemcsa(['status', '--context', TARGET]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(new RegExp(`^${SOURCE} +${INSTALL_NAMESPACE}/${TARGET} `, 'm'));
+  });
+
+  it('--wait reacts to the Ready condition within 1 s of it being written (a watch, not a polling loop)', async () => {
+    // No controller runs in this suite: the test writes the registration's status itself, at a
+    // moment it chooses, and measures when kubemcsa reports it.
+    const cli = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'cli', 'kubemcsa.ts'), 'bootstrap', ...CLUSTER_FLAGS, '--wait', '--timeout', '90s'], {
+      cwd: REPO,
+      env: { ...process.env, KUBECONFIG: allKubeconfig() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let readyAt: number | undefined;
+    cli.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (readyAt === undefined && new RegExp(`ServiceAccountImport ${INSTALL_NAMESPACE}/${SOURCE}: Ready`).test(stderr)) readyAt = performance.now();
+    });
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor('kubemcsa to wait for the registration', async () => stderr.includes('to be Ready'), 60_000, 50);
+      expect(readyAt).toBeUndefined();
+      const kc = new KubeConfig();
+      kc.loadFromFile(kcOf(TARGET));
+      const api = kc.makeApiClient(CustomObjectsApi);
+      const sai = (await api.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: INSTALL_NAMESPACE, plural: IMPORT_PLURAL, name: SOURCE })) as { metadata: { generation: number } };
+      const expiration = (await readSecret()).metadata.annotations[SecretAnnotations.expiration]!;
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const status = {
+        observedGeneration: sai.metadata.generation,
+        expirationTimestamp: expiration.replace(/\.\d+Z$/, 'Z'),
+        conditions: [{ type: 'Ready', status: 'True', reason: 'TokenIssued', message: 'written by the test', lastTransitionTime: now, observedGeneration: sai.metadata.generation }],
+      };
+      await api.patchNamespacedCustomObjectStatus(
+        { group: API_GROUP, version: API_VERSION, namespace: INSTALL_NAMESPACE, plural: IMPORT_PLURAL, name: SOURCE, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const writtenAt = performance.now();
+      expect(await exited).toBe(0);
+      expect(readyAt).toBeDefined();
+      const reactionMs = Math.max(0, readyAt! - writtenAt);
+      console.log(`kubemcsa --wait reported Ready ${reactionMs.toFixed(0)} ms after the status was written`);
+      expect(reactionMs).toBeLessThan(1_000);
+    } finally {
+      if (cli.exitCode === null) cli.kill('SIGKILL');
+      await exited;
+    }
   });
 
   it('unbootstrap revokes the token (401) and leaves no bootstrap object on either side; a re-run is harmless', async () => {

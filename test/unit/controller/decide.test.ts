@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { newImport, type ServiceAccountImport } from '../../../src/api/import.js';
 import { setCondition } from '../../../src/controller/conditions.js';
-import { decide, localTokenTimes, MIN_REFRESH_AFTER_MS, refreshTime, type DecideInput } from '../../../src/controller/decide.js';
+import { decide, localTokenTimes, MIN_REFRESH_AFTER_MS, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type DecideInput } from '../../../src/controller/decide.js';
 import { grantObjectName } from '../../../src/consent/grants.js';
 
 const now = new Date('2026-01-01T00:30:00Z');
@@ -10,7 +10,7 @@ const expiration = new Date('2026-01-01T01:00:00Z');
 const sai = newImport({ name: 'imp', namespace: 'ns', clusterName: 'cluster2', remoteNamespace: 'default', remoteName: 'pod-lister' }) as ServiceAccountImport;
 const cluster = { name: 'cluster2', server: 'https://127.0.0.1:1', caPem: 'ca', reachable: true, settled: true };
 const base: DecideInput = {
-  key: 'ns/imp', sai, cluster, remote: { state: 'present', uid: 'u1' },
+  key: 'ns/imp', secretKey: 'ns/imp-token-abcde', sai, cluster, remote: { state: 'present', uid: 'u1' },
   secret: { intact: true, fingerprint: 'fp', remoteUid: 'u1', issued, expiration },
   fingerprint: 'fp', rotation: undefined, now, refreshRatio: 0.6,
   registration: false, policy: { allowed: true, expirationSeconds: 3600, audiences: [] },
@@ -147,6 +147,53 @@ describe('decide: consent', () => {
     const tenant = decide({ ...base, cluster: { ...cluster, reachable: false, lastStatusCode: 401, credentialExpiration: new Date('2026-01-01T00:10:00Z') } });
     expect(tenant).toMatchObject({ action: 'blocked', reason: 'TokenExpired' });
     expect(tenant.action === 'blocked' && tenant.message).toContain("registration's token expired at 2026-01-01T00:10:00.000Z");
+  });
+
+  it('never overwrites a Secret another object controls, before looking at anything else', () => {
+    const d = decide({ ...base, secret: { ...base.secret!, foreign: true, intact: false }, cluster: undefined, policy: undefined });
+    expect(d).toEqual({ action: 'blocked', reason: 'SecretConflict', message: 'Secret ns/imp-token-abcde exists and is controlled by another object; delete or rename it', retry: 'event' });
+    // An invalid spec is still reported first.
+    expect(decide({ ...base, sai: { ...sai, spec: { ...sai.spec, name: 'Bad_Name' } }, secret: { ...base.secret!, foreign: true } })).toMatchObject({ reason: 'InvalidSpec' });
+  });
+
+  it("waits, never mints, while the registry still serves another endpoint than the registration's Secret names", () => {
+    // kubemcsa bootstrap re-pointed the registration: the Secret names the new server, the
+    // registry has not rebuilt the cluster yet. Minting would write the old server back.
+    const repointed = { ...base.secret!, fingerprint: 'fp-new', endpoint: { server: 'https://127.0.0.1:2', caPem: 'ca' } };
+    const d = decide({ ...base, registration: true, secret: repointed });
+    expect(d).toMatchObject({ action: 'wait', why: expect.stringContaining('not yet re-pointed') });
+    expect(decide({ ...base, registration: true, secret: { ...repointed, endpoint: { server: cluster.server, caPem: 'other ca' } } }).action).toBe('wait');
+    // Once the registry follows, the Secret's endpoint is the cluster's: an ordinary decision.
+    expect(decide({ ...base, registration: true, secret: { ...repointed, endpoint: { server: cluster.server, caPem: 'ca\n' } } }).action).toBe('mint');
+    // A tenant's import carries no endpoint of its own; a stale namesake's Secret is replaced.
+    expect(decide({ ...base, secret: repointed }).action).toBe('mint');
+    expect(decide({ ...base, registration: true, secret: { ...repointed, intact: false } })).toMatchObject({ action: 'mint', why: 'the Secret was changed or is incomplete' });
+  });
+});
+
+describe('tokenRequestFailure', () => {
+  const bound = { expirationSeconds: 3600, audiences: [], boundSecret: 'mcsa-grant.c1.sa.abc', boundSecretUid: 'u-anchor' };
+  it.each([
+    [404, 'secrets', bound, 'Forbidden', 'event', /anchor Secret mcsa-grant\.c1\.sa\.abc is missing in the source/],
+    [404, 'secrets', request, 'ServiceAccountNotFound', 'event', undefined],
+    [404, 'serviceaccounts', bound, 'ServiceAccountNotFound', 'event', undefined],
+    [409, undefined, bound, 'Forbidden', 'event', /is not the one the grant recorded/],
+    [409, undefined, request, 'ClusterUnreachable', 'backoff', undefined],
+    [403, undefined, request, 'Forbidden', 'backoff', undefined],
+    [401, undefined, request, 'Unauthorized', 'backoff', undefined],
+    [400, undefined, request, 'TokenRequestFailed', 'backoff', undefined],
+    [422, undefined, request, 'TokenRequestFailed', 'backoff', undefined],
+    [500, undefined, request, 'ClusterUnreachable', 'backoff', undefined],
+    [undefined, undefined, request, 'ClusterUnreachable', 'backoff', undefined],
+  ] as const)('maps HTTP %s (%s) to its reason', (status, kind, plan, reason, retry, hint) => {
+    const f = tokenRequestFailure(status, kind, plan);
+    expect(f).toMatchObject({ reason, retry });
+    if (hint) expect(f.hint).toMatch(hint);
+    else expect(f.hint).toBeUndefined();
+  });
+
+  it('treats only 400 and 422 Secret write refusals as permanent', () => {
+    expect([400, 401, 403, 404, 409, 422, 429, 500, undefined].filter(secretWriteRefusedForGood)).toEqual([400, 422]);
   });
 });
 

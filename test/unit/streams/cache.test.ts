@@ -159,4 +159,78 @@ describe('SharedCache', () => {
     cache.stop();
   });
 
+  describe('read-your-writes', () => {
+    const setup = () => {
+      const source = new Subject<WatchEvent<Obj>>();
+      const cache = new SharedCache<Obj>(source, { keyOf: namespacedKey }).start();
+      const seen: CacheChange<Obj>[] = [];
+      cache.changes$.subscribe((c) => seen.push(c));
+      source.next(reset(x1));
+      seen.length = 0;
+      return { source, cache, seen };
+    };
+
+    it('serves a recorded write to every reader until the watch delivers it, then marks that delivery as an echo', () => {
+      const { source, cache, seen } = setup();
+      cache.recordWrite(x2);
+      expect(cache.get('ns/x')).toEqual(x2);
+      expect(cache.list()).toEqual([x2]);
+      expect(cache.pendingWrites).toBe(1);
+      source.next(ev('MODIFIED', x2));
+      expect(seen).toEqual([{ ...updated(x1, x2), echo: true }]);
+      expect(cache.pendingWrites).toBe(0);
+      expect(cache.get('ns/x')).toEqual(x2);
+      cache.stop();
+    });
+
+    it('serves a created object before the watch has it, in get, keys and list', () => {
+      const { source, cache, seen } = setup();
+      cache.recordWrite(y1);
+      expect(cache.keys()).toEqual(['ns/x', 'ns/y']);
+      expect(cache.size).toBe(2);
+      source.next(ev('ADDED', y1));
+      expect(seen).toEqual([{ ...added(y1), echo: true }]);
+      cache.stop();
+    });
+
+    it("drops the record when the watch shows someone else's version, and does not mark it as an echo", () => {
+      const { source, cache, seen } = setup();
+      const theirs = obj('x', '3');
+      cache.recordWrite(obj('x', '4'));
+      source.next(ev('MODIFIED', theirs));
+      expect(cache.get('ns/x')).toEqual(theirs);
+      expect(cache.pendingWrites).toBe(0);
+      source.next(ev('MODIFIED', obj('x', '4')));
+      expect(seen.map((c) => c.echo)).toEqual([undefined, undefined]);
+      cache.stop();
+    });
+
+    it('drops the record when the object is deleted or the cache stops; ignores answers without a version or already seen', () => {
+      const { source, cache } = setup();
+      cache.recordWrite(x2);
+      source.next(ev('DELETED', x1));
+      expect(cache.get('ns/x')).toBeUndefined();
+      cache.recordWrite({ metadata: { name: 'v', namespace: 'ns', resourceVersion: '' } });
+      expect(cache.pendingWrites).toBe(0);
+      source.next(ev('ADDED', y1));
+      cache.recordWrite(y1);
+      expect(cache.pendingWrites).toBe(0);
+      cache.recordWrite(obj('y', '5'));
+      cache.stop();
+      expect(cache.pendingWrites).toBe(0);
+    });
+
+    it('keeps the version it was written over across several writes, so a relist of that version changes nothing', () => {
+      const { source, cache, seen } = setup();
+      cache.recordWrite(x2);
+      cache.recordWrite(obj('x', '3'));
+      source.next(reset(x1));
+      expect(cache.get('ns/x')).toEqual(obj('x', '3'));
+      expect(seen).toEqual([]);
+      source.next(ev('MODIFIED', x2));
+      expect(cache.pendingWrites).toBe(0);
+      cache.stop();
+    });
+  });
+
 });

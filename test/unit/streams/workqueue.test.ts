@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Subject } from 'rxjs';
+import { map, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { schedulerClock } from '../../../streams/clock.js';
 import { ManualClock } from './manual-clock.js';
@@ -132,7 +132,12 @@ describe('WorkQueue', () => {
       failedAt.push(clock.now());
       r.calls[i]!.reject(new Error('remote down'));
       await settle();
-      clock.advance(1_000);
+      // Reconciles start once the adding code has returned (a microtask later): advance in
+      // 1 ms steps so each one starts at the virtual time its delay fired.
+      for (let t = 0; t < 1_000; t++) {
+        clock.advance(1);
+        await Promise.resolve();
+      }
     }
     await settle();
     const gaps = r.calls.slice(1).map((c, i) => c.at - failedAt[i]!);
@@ -228,6 +233,26 @@ describe('WorkQueue', () => {
     expect(r.calls).toHaveLength(1);
     expect(outcomes.map((o) => o.result)).toEqual(['terminal']);
     expect(queue.stats()).toMatchObject({ waiting: 0, retries: 0 });
+  });
+
+  it('starts a reconcile only after every consumer of the change that added its key has seen it', async () => {
+    // The controller's case: one Secret change feeds the key pipeline (subscribed first) and the
+    // cluster registry (subscribed second); the reconcile must read the registry's new state.
+    const changes = new Subject<number>();
+    let registry = 0;
+    const seen: number[] = [];
+    const queue = new WorkQueue({ reconcile: async () => void seen.push(registry), clock: new ManualClock(0) });
+    queue.start();
+    const fed = queue.feed(changes.pipe(map(() => 'k')));
+    const folded = changes.subscribe((v) => (registry = v));
+    changes.next(1);
+    await queue.whenIdle();
+    changes.next(2);
+    await queue.whenIdle();
+    expect(seen).toEqual([1, 2]);
+    fed.unsubscribe();
+    folded.unsubscribe();
+    await queue.shutdown();
   });
 
   it('treats a reconcile that throws synchronously as a failure', async () => {
