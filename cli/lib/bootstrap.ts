@@ -99,7 +99,7 @@ async function ensureSecret(
   const importUid = registration.metadata.uid;
   if (importUid === undefined) throw new CliError(`${describeRef(refOf(plan.registration))} in ${target.label} has no uid`);
   const fingerprint = mintFingerprint({ spec: registration.spec, server, caPem });
-  const decision = mintDecision(view, { fingerprint, importUid, remoteUid: importerUid }, new Date());
+  const decision = mintDecision(view, { key: `${plan.secret.namespace}/${registration.metadata.name}`, fingerprint, importUid, remoteUid: importerUid }, new Date());
   if (!decision.mint) {
     out.progress(`${target.tag} ${describeRef(ref)}: unchanged (token still valid)`);
     return undefined;

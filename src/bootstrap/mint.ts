@@ -3,6 +3,7 @@
 import { SECRET_KEYS } from '../constants.js';
 import { SecretAnnotations } from '../secret.js';
 import { isReady, readyCondition, type ImportStatus } from '../api/import.js';
+import { DEFAULT_REFRESH_RATIO, refreshTime } from '../controller/decide.js';
 
 /** The parts of an existing Secret the decision reads. */
 export interface ExistingSecret {
@@ -13,6 +14,8 @@ export interface ExistingSecret {
 }
 
 export interface MintWant {
+  /** `namespace/name` of the registration (the refresh jitter is per import, as the controller's). */
+  key: string;
   fingerprint: string;
   importUid: string;
   remoteUid: string;
@@ -29,7 +32,8 @@ function parseTime(s: string | undefined): number | undefined {
 /**
  * Mint when the Secret is missing or incomplete, belongs to another import object, holds a token
  * of another (recreated) importer ServiceAccount or for another spec/server/CA (fingerprint), or
- * its token is within the last third of its lifetime.
+ * its token is due for refresh by the controller's own rule (`refreshTime` at the default ratio:
+ * about 60 % of its lifetime), so kubemcsa and the controller never disagree about a token.
  */
 export function mintDecision(existing: ExistingSecret | undefined, want: MintWant, now: Date): MintDecision {
   if (existing === undefined) return { mint: true, reason: 'the Secret does not exist' };
@@ -42,9 +46,8 @@ export function mintDecision(existing: ExistingSecret | undefined, want: MintWan
   const issued = parseTime(a[SecretAnnotations.issued]);
   const expiration = parseTime(a[SecretAnnotations.expiration]);
   if (issued === undefined || expiration === undefined || expiration <= issued) return { mint: true, reason: 'the token expiry is unknown' };
-  const remaining = expiration - now.getTime();
-  if (remaining <= 0) return { mint: true, reason: 'the token has expired' };
-  if (remaining < (expiration - issued) / 3) return { mint: true, reason: 'the token expires soon' };
+  if (expiration <= now.getTime()) return { mint: true, reason: 'the token has expired' };
+  if (refreshTime(want.key, new Date(issued), new Date(expiration), DEFAULT_REFRESH_RATIO) <= now) return { mint: true, reason: 'the token is due for refresh' };
   return { mint: false };
 }
 

@@ -135,6 +135,9 @@ export function refreshJitter(key: string, issued: Date): number {
  */
 export const MIN_REFRESH_AFTER_MS = 60_000;
 
+/** The controller's default `--refresh-ratio`, and kubemcsa's rule for registration tokens. */
+export const DEFAULT_REFRESH_RATIO = 0.6;
+
 /**
  * When a token received at `issued` (local clock) and expiring at `expiration` (local clock:
  * receive time plus the granted duration) should be refreshed: at `ratio` of its lifetime,

@@ -11,6 +11,7 @@ import type { ControllerMetrics } from './metrics.js';
 import { projectImport, projectPolicy, projectSecret, type CachedImport, type CachedPolicy, type CachedSecret } from './projections.js';
 import { POLICY_PLURAL } from '../../src/consent/policy.js';
 import { Reconciler } from './reconciler.js';
+import { kubeImportEffects } from './effects.js';
 import { importKeys, type KeyInput } from './keys.js';
 import { ClusterRegistry } from './registry.js';
 import { flatKey, sameVersion, type RemoteClusterSpec } from './remote-cluster.js';
@@ -88,7 +89,7 @@ export class Controller {
       backoff: o.remoteBackoff ?? { initialMs: 200, maxMs: 5_000 },
     });
     const reconciler = (this.reconciler = new Reconciler({
-      local: o.local,
+      effects: kubeImportEffects(o.local, { kubeConfigOf: (name) => this.registry.get(name)?.kubeConfig }, o.requestTimeoutMs ?? 15_000),
       imports: this.imports,
       secrets: this.secrets,
       registry: this.registry,
@@ -99,7 +100,6 @@ export class Controller {
       refreshRatio: o.refreshRatio,
       maxRefreshIntervalMs: o.maxRefreshIntervalMs,
       safetyRequeueMs: o.safetyRequeueMs ?? 5 * 60_000,
-      requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
     }));
     this.queue = new WorkQueue({ reconcile: reconciler.reconcile, concurrency: o.concurrency, metrics: o.metrics.queueHooks(), logger: log });
   }

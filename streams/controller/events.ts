@@ -1,6 +1,6 @@
-import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../../src/logger.js';
-import { apiErrorMessage, callOptions } from '../kube-call.js';
+import { apiErrorMessage } from '../kube-call.js';
 
 /**
  * Records Kubernetes Events off the reconcile path, as client-go's broadcaster does: a bounded
@@ -14,9 +14,9 @@ export class EventRecorder {
   dropped = 0;
 
   constructor(
-    private readonly core: CoreV1Api,
+    private readonly create: (event: CoreV1Event) => Promise<void>,
     private readonly logger: Logger,
-    private readonly opts: { maxQueue?: number; concurrency?: number; timeoutMs?: number } = {},
+    private readonly opts: { maxQueue?: number; concurrency?: number } = {},
   ) {}
 
   record(event: CoreV1Event): void {
@@ -48,7 +48,7 @@ export class EventRecorder {
 
   private async write(event: CoreV1Event): Promise<void> {
     try {
-      await this.core.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event }, callOptions({ timeoutMs: this.opts.timeoutMs ?? 10_000 }));
+      await this.create(event);
     } catch (e) {
       this.logger.warn('could not record an Event', { object: `${event.involvedObject.namespace}/${event.involvedObject.name}`, reason: event.reason, error: apiErrorMessage(e) });
     }

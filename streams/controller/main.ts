@@ -4,6 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
+import { DEFAULT_REFRESH_RATIO } from '../../src/controller/decide.js';
 import { durationArg } from '../flags.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { startLeaderElection, type LeaderElector } from '../leader.js';
@@ -59,7 +60,7 @@ export function controllerCommand(): Command {
     .addOption(new Option('--lease-duration <d>', 'how long a Lease is valid without renewal').argParser(duration('--lease-duration')).default(15_000, '15s'))
     .addOption(new Option('--renew-deadline <d>', 'a leader that cannot renew for this long steps down').argParser(duration('--renew-deadline')).default(10_000, '10s'))
     .addOption(new Option('--retry-period <d>', 'time between leader election attempts').argParser(duration('--retry-period')).default(2_000, '2s'))
-    .option('--refresh-ratio <r>', 'refresh tokens at this fraction of their granted lifetime (±0.05 jitter)', ratio, 0.6)
+    .option('--refresh-ratio <r>', 'refresh tokens at this fraction of their granted lifetime (±0.05 jitter)', ratio, DEFAULT_REFRESH_RATIO)
     .option('--max-refresh-interval <d>', 'refresh tokens at least this often, whatever their lifetime', duration('--max-refresh-interval'))
     .addOption(new Option('--resync-period <d>', 'reconcile every import at least this often').argParser(duration('--resync-period')).default(600_000, '10m'))
     .addOption(new Option('--shutdown-timeout <d>', 'how long SIGTERM waits for in-flight reconciles').argParser(duration('--shutdown-timeout')).default(10_000, '10s'))

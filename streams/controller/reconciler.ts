@@ -1,7 +1,7 @@
-import { ApiException, CoreV1Api, CustomObjectsApi, PatchStrategy, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
-import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_KIND, IMPORT_PLURAL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
@@ -10,19 +10,24 @@ import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
-import { apiErrorMessage, callOptions, httpStatus } from '../kube-call.js';
+import { apiErrorMessage, httpStatus } from '../kube-call.js';
 import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { projectImport, projectSecret, type CachedImport, type CachedSecret } from './projections.js';
-import type { ClusterRegistry } from './registry.js';
+import type { ImportEffects } from './effects.js';
+import type { RemoteCluster } from './remote-cluster.js';
+
+/** What the reconciler reads of a source cluster (a `RemoteCluster`; tests give plain objects). */
+export type ClusterState = Pick<RemoteCluster, 'name' | 'spec' | 'reachable' | 'lastError' | 'lastStatusCode' | 'settled' | 'consent' | 'serviceAccount'>;
 
 export interface ReconcilerOptions {
-  local: KubeConfig;
+  /** The API calls a reconcile makes (`kubeImportEffects` in production). */
+  effects: ImportEffects;
   imports: SharedCache<CachedImport>;
   secrets: SharedCache<CachedSecret>;
-  registry: ClusterRegistry;
+  registry: { get(name: string): ClusterState | undefined };
   /** The target's ServiceAccountImportPolicies, as currently cached; undefined until listed. */
   policies: () => ImportPolicy[] | undefined;
   installNamespace: string;
@@ -32,7 +37,6 @@ export interface ReconcilerOptions {
   maxRefreshIntervalMs?: number;
   /** How long a blocked import waits for an event before it is looked at again anyway. */
   safetyRequeueMs: number;
-  requestTimeoutMs: number;
   now?: () => Date;
 }
 
@@ -69,17 +73,12 @@ function statusDetailsKind(e: unknown): string | undefined {
  * TokenRequest in the source, the Secret write and the status write in the target.
  */
 export class Reconciler {
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
-  private readonly remoteCore = new WeakMap<KubeConfig, CoreV1Api>();
   private readonly projectSecret: (raw: unknown) => CachedSecret;
   private readonly events: EventRecorder;
   private readonly now: () => Date;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.core = o.local.makeApiClient(CoreV1Api);
-    this.events = new EventRecorder(this.core, o.logger, { timeoutMs: o.requestTimeoutMs });
-    this.custom = o.local.makeApiClient(CustomObjectsApi);
+    this.events = new EventRecorder((e) => o.effects.createEvent(e), o.logger);
     this.now = o.now ?? (() => new Date());
     this.projectSecret = projectSecret(o.installNamespace);
   }
@@ -182,32 +181,13 @@ export class Reconciler {
   }
 
   private async mint(imp: CachedImport, remote: RemoteServiceAccountView, request: TokenRequestPlan, signal: AbortSignal): Promise<MintResult> {
-    const cluster = this.o.registry.get(imp.sai.spec.clusterName)!;
-    let api = this.remoteCore.get(cluster.kubeConfig);
-    if (!api) {
-      api = cluster.kubeConfig.makeApiClient(CoreV1Api);
-      this.remoteCore.set(cluster.kubeConfig, api);
-    }
     const { spec } = imp.sai;
-    const tr = await api.createNamespacedServiceAccountToken(
-      {
-        namespace: spec.namespace,
-        name: spec.name,
-        body: {
-          spec: {
-            expirationSeconds: request.expirationSeconds,
-            audiences: request.audiences,
-            ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } } : {}),
-          },
-        },
-      },
-      callOptions({ timeoutMs: this.o.requestTimeoutMs, signal }),
-    );
+    const tr = await this.o.effects.requestToken(spec.clusterName, spec.namespace, spec.name, request, signal);
     const receivedAt = this.now();
-    const token = tr.status?.token;
+    const token = tr.token;
     if (!token) throw new Error('TokenRequest returned no token');
     const c = readTokenClaims(token);
-    const sourceExpiration = tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : new Date(receivedAt.getTime() + request.expirationSeconds * 1000);
+    const sourceExpiration = tr.expirationTimestamp ?? new Date(receivedAt.getTime() + request.expirationSeconds * 1000);
     const { issued, expiration } = localTokenTimes(receivedAt, c.issuedAt, sourceExpiration, request.expirationSeconds);
     const remoteUid = c.serviceAccountUid ?? (remote.state === 'present' ? remote.uid : '');
     return { token, issued, expiration, remoteUid };
@@ -221,12 +201,9 @@ export class Reconciler {
   private async writeSecret(desired: V1Secret, signal: AbortSignal): Promise<void> {
     const ns = desired.metadata!.namespace!;
     const name = desired.metadata!.name!;
-    let written: V1Secret;
+    let written: unknown;
     try {
-      written = await this.core.patchNamespacedSecret(
-        { namespace: ns, name, body: desired, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
-        callOptions({ timeoutMs: this.o.requestTimeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
-      );
+      written = await this.o.effects.applySecret(desired, signal);
     } catch (e) {
       const message = `writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`;
       if (secretWriteRefusedForGood(httpStatus(e))) throw new SecretRejectedError(message);
@@ -279,10 +256,7 @@ export class Reconciler {
     if (isDeepStrictEqual(status, current)) return;
     let written: unknown;
     try {
-      written = await this.custom.patchNamespacedCustomObjectStatus(
-        { group: API_GROUP, version: API_VERSION, namespace: imp.namespace, plural: IMPORT_PLURAL, name: imp.name, body: { status } },
-        callOptions({ timeoutMs: this.o.requestTimeoutMs, contentType: PatchStrategy.MergePatch }),
-      );
+      written = await this.o.effects.patchStatus(imp.namespace, imp.name, status);
     } catch (e) {
       if (httpStatus(e) === 404) return; // deleted meanwhile
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { mintDecision, readyAndCurrent, type ExistingSecret } from '../../../src/bootstrap/mint.js';
 import { SecretAnnotations } from '../../../src/secret.js';
+import { DEFAULT_REFRESH_RATIO, refreshTime } from '../../../src/controller/decide.js';
 
-const want = { fingerprint: 'fp', importUid: 'import-uid', remoteUid: 'sa-uid' };
+const want = { key: 'multicluster-service-account/cluster2', fingerprint: 'fp', importUid: 'import-uid', remoteUid: 'sa-uid' };
 const issued = new Date('2026-01-01T00:00:00Z');
 const expiration = new Date('2026-01-01T01:00:00Z');
 const good: ExistingSecret = {
@@ -26,7 +27,7 @@ const withAnnotation = (k: string, v: string | undefined): ExistingSecret => {
 describe('mint decision', () => {
   it('keeps a good token (a re-run changes nothing)', () => {
     expect(mintDecision(good, want, at(10))).toEqual({ mint: false });
-    expect(mintDecision(good, want, at(39))).toEqual({ mint: false });
+    expect(mintDecision(good, want, at(32))).toEqual({ mint: false });
   });
 
   it('mints when the Secret is missing or incomplete', () => {
@@ -35,7 +36,11 @@ describe('mint decision', () => {
   });
 
   it('mints within the last third of the lifetime, or after expiry', () => {
-    expect(mintDecision(good, want, at(41))).toMatchObject({ mint: true, reason: 'the token expires soon' });
+    // The controller's rule: refresh at 60 % ± 5 % of the lifetime (minute 33 to 39 of 60).
+    expect(mintDecision(good, want, at(40))).toMatchObject({ mint: true, reason: 'the token is due for refresh' });
+    const due = refreshTime(want.key, issued, expiration, DEFAULT_REFRESH_RATIO);
+    expect(mintDecision(good, want, new Date(due.getTime() - 1))).toEqual({ mint: false });
+    expect(mintDecision(good, want, due)).toMatchObject({ mint: true });
     expect(mintDecision(good, want, at(61))).toMatchObject({ mint: true, reason: 'the token has expired' });
   });
 

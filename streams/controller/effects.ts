@@ -1,0 +1,70 @@
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, type CoreV1Event, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { ImportStatus } from '../../src/api/import.js';
+import type { TokenRequestPlan } from '../../src/controller/decide.js';
+import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_PLURAL } from '../../src/constants.js';
+import { callOptions } from '../kube-call.js';
+
+/** What a source answered to a TokenRequest. */
+export interface IssuedToken {
+  token: string | undefined;
+  expirationTimestamp: Date | undefined;
+}
+
+/**
+ * Every API call a reconcile makes, and nothing else: the reconciler decides nothing here, and
+ * unit tests script these calls (test/unit/controller/reconciler.test.ts) where production makes
+ * them with client-node. Errors are client-node's `ApiException`s (or network errors) as thrown.
+ */
+export interface ImportEffects {
+  /** TokenRequest for `namespace/name` in source cluster `cluster`. */
+  requestToken(cluster: string, namespace: string, name: string, request: TokenRequestPlan, signal: AbortSignal): Promise<IssuedToken>;
+  /** Server-side apply of a generated Secret under the controller's field manager; the API server's answer. */
+  applySecret(secret: V1Secret, signal: AbortSignal): Promise<unknown>;
+  /** Merge-patches an import's status; the API server's answer. */
+  patchStatus(namespace: string, name: string, status: ImportStatus): Promise<unknown>;
+  /** Creates an Event (off the reconcile path: streams/controller/events.ts). */
+  createEvent(event: CoreV1Event): Promise<void>;
+}
+
+/** The production effects: the local cluster's API and each source's, with a deadline per call. */
+export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(cluster: string): KubeConfig | undefined }, timeoutMs: number): ImportEffects {
+  const core = local.makeApiClient(CoreV1Api);
+  const custom = local.makeApiClient(CustomObjectsApi);
+  const remote = new WeakMap<KubeConfig, CoreV1Api>();
+  return {
+    async requestToken(cluster, namespace, name, request, signal) {
+      const kc = sources.kubeConfigOf(cluster);
+      if (!kc) throw new Error(`cluster "${cluster}" is no longer registered`);
+      let api = remote.get(kc);
+      if (!api) remote.set(kc, (api = kc.makeApiClient(CoreV1Api)));
+      const tr = await api.createNamespacedServiceAccountToken(
+        {
+          namespace,
+          name,
+          body: {
+            spec: {
+              expirationSeconds: request.expirationSeconds,
+              audiences: request.audiences,
+              ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } } : {}),
+            },
+          },
+        },
+        callOptions({ timeoutMs, signal }),
+      );
+      return { token: tr.status?.token, expirationTimestamp: tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : undefined };
+    },
+    applySecret: (secret, signal) =>
+      core.patchNamespacedSecret(
+        { namespace: secret.metadata!.namespace!, name: secret.metadata!.name!, body: secret, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
+        callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
+      ),
+    patchStatus: (namespace, name, status) =>
+      custom.patchNamespacedCustomObjectStatus(
+        { group: API_GROUP, version: API_VERSION, namespace, plural: IMPORT_PLURAL, name, body: { status } },
+        callOptions({ timeoutMs, contentType: PatchStrategy.MergePatch }),
+      ),
+    async createEvent(event) {
+      await core.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event }, callOptions({ timeoutMs }));
+    },
+  };
+}

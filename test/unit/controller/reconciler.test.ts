@@ -1,0 +1,262 @@
+// The reconciler's effects over scripted API calls (streams/controller/effects.ts is the seam):
+// which calls one reconcile makes for each decision, what it writes, how API errors become
+// conditions, read-your-writes through the shared cache, and that no token reaches the logs.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { ApiException, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
+import { Subject } from 'rxjs';
+import { Writable } from 'node:stream';
+import { newImport, type ImportStatus } from '../../../src/api/import.js';
+import type { TokenRequestPlan } from '../../../src/controller/decide.js';
+import { grantObjectName } from '../../../src/consent/grants.js';
+import { createLogger } from '../../../src/logger.js';
+import { secretNameForImport } from '../../../src/naming.js';
+import { SecretAnnotations, mintFingerprint, secretDataHash } from '../../../src/secret.js';
+import { SharedCache } from '../../../streams/cache.js';
+import type { ImportEffects, IssuedToken } from '../../../streams/controller/effects.js';
+import { ControllerMetrics } from '../../../streams/controller/metrics.js';
+import { projectImport, projectSecret, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import { Reconciler, type ClusterState } from '../../../streams/controller/reconciler.js';
+import type { RemoteServiceAccountView } from '../../../src/controller/decide.js';
+import type { WatchEvent } from '../../../streams/watch.js';
+
+const INSTALL_NS = 'multicluster-service-account';
+const NOW = new Date('2026-06-01T12:00:00Z');
+const SERVER = 'https://source.example:6443';
+const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+/** A token shaped as the source's (unsigned: the controller reads claims, it does not verify). */
+function jwt(iat: Date, lifetimeS: number, saUid: string, secret = 'sig'): string {
+  const b = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b({ alg: 'RS256' })}.${b({ iat: iat.getTime() / 1000, exp: iat.getTime() / 1000 + lifetimeS, 'kubernetes.io': { serviceaccount: { uid: saUid } } })}.${secret}`;
+}
+
+interface Call {
+  effect: 'requestToken' | 'applySecret' | 'patchStatus' | 'createEvent';
+  args: unknown[];
+}
+
+/** Effects the test answers: each call is recorded, and answered by the next scripted answer (or a default). */
+class ScriptedEffects implements ImportEffects {
+  readonly calls: Call[] = [];
+  tokenAnswers: Array<(plan: TokenRequestPlan) => Promise<IssuedToken>> = [];
+  secretAnswers: Array<(s: V1Secret) => Promise<unknown>> = [];
+  private rv = 100;
+  tokens = 0;
+
+  requestToken(cluster: string, namespace: string, name: string, request: TokenRequestPlan): Promise<IssuedToken> {
+    this.calls.push({ effect: 'requestToken', args: [cluster, namespace, name, request] });
+    const next = this.tokenAnswers.shift();
+    if (next) return next(request);
+    this.tokens++;
+    return Promise.resolve({ token: jwt(NOW, request.expirationSeconds, 'sa-uid', `secret-token-${this.tokens}`), expirationTimestamp: new Date(NOW.getTime() + request.expirationSeconds * 1000) });
+  }
+
+  applySecret(secret: V1Secret): Promise<unknown> {
+    this.calls.push({ effect: 'applySecret', args: [secret] });
+    const next = this.secretAnswers.shift();
+    if (next) return next(secret);
+    // As the API server answers a server-side apply: the object with a new resourceVersion.
+    return Promise.resolve(JSON.parse(JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: String(++this.rv) } })));
+  }
+
+  patchStatus(namespace: string, name: string, status: ImportStatus): Promise<unknown> {
+    this.calls.push({ effect: 'patchStatus', args: [namespace, name, status] });
+    return Promise.resolve({ ...rawImport, metadata: { ...rawImport.metadata, namespace, name, resourceVersion: String(++this.rv) }, status });
+  }
+
+  createEvent(event: CoreV1Event): Promise<void> {
+    this.calls.push({ effect: 'createEvent', args: [event] });
+    return Promise.resolve();
+  }
+
+  effects(): string[] {
+    return this.calls.map((c) => c.effect);
+  }
+
+  lastStatus(): ImportStatus {
+    const c = this.calls.filter((x) => x.effect === 'patchStatus').at(-1);
+    return c!.args[2] as ImportStatus;
+  }
+}
+
+const rawImport = {
+  ...newImport({ name: 'imp', namespace: 'team', clusterName: 'cluster2', remoteNamespace: 'team', remoteName: 'pod-lister' }),
+  metadata: { name: 'imp', namespace: 'team', uid: 'imp-uid', generation: 1, resourceVersion: '10' },
+};
+
+function cluster(patch: Partial<ClusterState> = {}, sa: RemoteServiceAccountView = { state: 'present', uid: 'sa-uid' }): ClusterState {
+  return {
+    name: 'cluster2',
+    spec: { name: 'cluster2', server: SERVER, caPem: CA, auth: { kind: 'token', token: 'registration-token' }, source: 'kubeconfig' },
+    reachable: true,
+    lastError: undefined,
+    lastStatusCode: undefined,
+    settled: true,
+    consent: undefined,
+    serviceAccount: () => sa,
+    ...patch,
+  } as ClusterState;
+}
+
+function cacheOf<T extends { namespace: string; name: string }>(items: T[]) {
+  const source = new Subject<WatchEvent<T>>();
+  const cache = new SharedCache<T>(source, { keyOf: (o) => `${o.namespace}/${o.name}` }).start();
+  source.next({ type: 'RESET', items, resourceVersion: '1' });
+  return { cache, source };
+}
+
+const started: Array<{ stop(): void }> = [];
+afterEach(() => started.splice(0).forEach((c) => c.stop()));
+
+function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: ClusterState | undefined } = {}) {
+  const imports = cacheOf<CachedImport>((opts.imports ?? [rawImport]).map(projectImport));
+  const secrets = cacheOf<CachedSecret>((opts.secrets ?? []).map(projectSecret(INSTALL_NS)));
+  started.push(imports.cache, secrets.cache);
+  const effects = new ScriptedEffects();
+  let logs = '';
+  const stream = new Writable({ write: (chunk, _enc, cb) => ((logs += String(chunk)), cb()) });
+  const c = 'cluster' in opts ? opts.cluster : cluster();
+  const reconciler = new Reconciler({
+    effects,
+    imports: imports.cache,
+    secrets: secrets.cache,
+    registry: { get: (name) => (c && name === c.name ? c : undefined) },
+    policies: () => [],
+    installNamespace: INSTALL_NS,
+    logger: createLogger({ component: 'controller', level: 'debug', stream }),
+    metrics: new ControllerMetrics({ defaultMetrics: false }),
+    refreshRatio: 0.6,
+    safetyRequeueMs: 300_000,
+    now: () => NOW,
+  });
+  const run = (key = 'team/imp') => reconciler.reconcile(key, new AbortController().signal);
+  return { effects, reconciler, run, imports, secrets, logs: () => logs };
+}
+
+const status = (s: ImportStatus) => s.conditions?.find((c) => c.type === 'Ready');
+
+describe('Reconciler effects', () => {
+  it('mints, applies the Secret, then writes Ready=True, and asks to come back at about 60 % of the lifetime', async () => {
+    const { effects, run, logs, reconciler } = setup();
+    const result = await run();
+    expect(effects.effects()).toEqual(['requestToken', 'applySecret', 'patchStatus']);
+    expect(effects.calls[0]!.args).toEqual(['cluster2', 'team', 'pod-lister', { expirationSeconds: 3600, audiences: [] }]);
+    const secret = effects.calls[1]!.args[0] as V1Secret;
+    expect(secret.metadata).toMatchObject({ name: secretNameForImport('imp'), namespace: 'team', ownerReferences: [expect.objectContaining({ kind: 'ServiceAccountImport', uid: 'imp-uid', controller: true })] });
+    expect(secret.metadata!.annotations![SecretAnnotations.fingerprint]).toBe(mintFingerprint({ spec: rawImport.spec, server: SERVER, caPem: CA }));
+    expect(Buffer.from(secret.data!.server!, 'base64').toString()).toBe(SERVER);
+    expect(status(effects.lastStatus())).toMatchObject({ status: 'True', reason: 'TokenIssued', observedGeneration: 1 });
+    expect(effects.lastStatus().expirationTimestamp).toBe('2026-06-01T13:00:00Z');
+    const after = (result as { requeueAfterMs: number }).requeueAfterMs;
+    expect(after).toBeGreaterThanOrEqual(0.55 * 3_600_000);
+    expect(after).toBeLessThanOrEqual(0.65 * 3_600_000);
+    await reconciler.flushEvents();
+    expect(logs()).toContain('token minted and Secret written');
+    expect(logs()).not.toContain('secret-token-');
+  });
+
+  it('reads its own writes: a reconcile right after, before any watch event, makes no call', async () => {
+    const { effects, run, secrets, imports } = setup();
+    await run();
+    expect(secrets.cache.pendingWrites).toBe(1);
+    expect(imports.cache.pendingWrites).toBe(1);
+    const before = effects.calls.length;
+    const again = await run();
+    expect(effects.calls.length).toBe(before);
+    expect(again).toMatchObject({ requeueAfterMs: expect.any(Number) });
+  });
+
+  it('blocks on a Secret another object controls: no token is minted, SecretConflict is written once', async () => {
+    const foreign = {
+      metadata: { name: secretNameForImport('imp'), namespace: 'team', resourceVersion: '5', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'x', uid: 'd', controller: true }] },
+      data: {},
+    };
+    const { effects, run } = setup({ secrets: [foreign] });
+    expect(await run()).toEqual({ requeueAfterMs: 300_000 });
+    expect(effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    expect(status(effects.lastStatus())).toMatchObject({ status: 'False', reason: 'SecretConflict' });
+  });
+
+  it.each([
+    [404, { kind: 'serviceaccounts' }, 'ServiceAccountNotFound', 'event'],
+    [403, {}, 'Forbidden', 'backoff'],
+    [401, {}, 'Unauthorized', 'backoff'],
+    [500, {}, 'ClusterUnreachable', 'backoff'],
+  ] as const)('turns a TokenRequest HTTP %s into %s (%s), redacting and bounding the source text', async (code, details, reason, retry) => {
+    const { effects, run } = setup();
+    const hostile = `refused Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln ${'x'.repeat(100_000)}`;
+    effects.tokenAnswers.push(() => Promise.reject(new ApiException(code, hostile, JSON.stringify({ kind: 'Status', message: hostile, details }), {})));
+    const outcome = run();
+    if (retry === 'backoff') await expect(outcome).rejects.toThrow(/TokenRequest for ServiceAccount team\/pod-lister in cluster "cluster2" failed/);
+    else expect(await outcome).toEqual({ requeueAfterMs: 300_000 });
+    expect(effects.effects()).toEqual(['requestToken', 'patchStatus', 'createEvent']);
+    const ready = status(effects.lastStatus())!;
+    expect(ready).toMatchObject({ status: 'False', reason });
+    expect(ready.message!.length).toBeLessThan(2_000);
+    expect(ready.message).not.toContain('eyJzdWIiOiJ4In0');
+  });
+
+  it('maps a missing grant anchor (404 on the bound Secret) to Forbidden with the grant hint', async () => {
+    const { effects, run } = setup({
+      cluster: cluster({
+        spec: { name: 'cluster2', server: SERVER, caPem: CA, auth: { kind: 'token', token: 't' }, source: 'registration', importer: { namespace: INSTALL_NS, name: 'cluster1' } },
+        consent: { importer: 'cluster1', grants: [{ namespace: 'team', serviceAccount: 'pod-lister', anchorUid: 'anchor-uid' }] },
+      }),
+    });
+    effects.tokenAnswers.push(() => Promise.reject(new ApiException(404, 'not found', JSON.stringify({ kind: 'Status', details: { kind: 'secrets', name: 'x' } }), {})));
+    expect(await run()).toEqual({ requeueAfterMs: 300_000 });
+    const request = effects.calls[0]!.args[3] as TokenRequestPlan;
+    expect(request).toMatchObject({ boundSecret: grantObjectName('cluster1', { namespace: 'team', serviceAccount: 'pod-lister' }), boundSecretUid: 'anchor-uid' });
+    expect(status(effects.lastStatus())).toMatchObject({ status: 'False', reason: 'Forbidden', message: expect.stringContaining('is missing in the source (revoked or incomplete grant; re-run kubemcsa grant)') });
+  });
+
+  it('stops with SecretRejected when the target refuses the Secret as invalid: one token, no retry', async () => {
+    const { effects, run } = setup();
+    effects.secretAnswers.push(() => Promise.reject(new ApiException(422, 'Unprocessable', JSON.stringify({ kind: 'Status', message: 'metadata.labels: Invalid value' }), {})));
+    expect(await run()).toBeUndefined();
+    expect(effects.effects()).toEqual(['requestToken', 'applySecret', 'patchStatus', 'createEvent']);
+    expect(status(effects.lastStatus())).toMatchObject({ status: 'False', reason: 'SecretRejected' });
+  });
+
+  it('retries a Secret write refused for a passing reason (403 while RBAC caches lag) with backoff', async () => {
+    const { effects, run } = setup();
+    effects.secretAnswers.push(() => Promise.reject(new ApiException(403, 'Forbidden', JSON.stringify({ kind: 'Status', message: 'forbidden' }), {})));
+    await expect(run()).rejects.toThrow(/writing Secret team\/.* failed/);
+    expect(effects.effects()).toEqual(['requestToken', 'applySecret']);
+  });
+
+  it('waits without any call while a new endpoint has not answered, and reports ClusterNotFound for an unknown cluster', async () => {
+    const unsettled = setup({ cluster: cluster({ settled: false }) });
+    expect(await unsettled.run()).toEqual({ requeueAfterMs: 1_000 });
+    expect(unsettled.effects.calls).toEqual([]);
+    const missing = setup({ cluster: undefined });
+    expect(await missing.run()).toEqual({ requeueAfterMs: 300_000 });
+    expect(missing.effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    expect(status(missing.effects.lastStatus())).toMatchObject({ reason: 'ClusterNotFound' });
+  });
+
+  it("never mints for a registration whose Secret names another endpoint than the registry's cluster", async () => {
+    const registration = { ...rawImport, metadata: { ...rawImport.metadata, namespace: INSTALL_NS, name: 'cluster2' }, spec: { clusterName: 'cluster2', namespace: INSTALL_NS, name: 'cluster1' } };
+    const first = setup({ imports: [registration] });
+    await first.run(`${INSTALL_NS}/cluster2`);
+    const written = first.effects.calls[1]!.args[0] as V1Secret;
+    // kubemcsa bootstrap re-points the Secret at another server; the registry still has the old one.
+    const repointed = JSON.parse(JSON.stringify({ ...written, metadata: { ...written.metadata, resourceVersion: '200' } }));
+    repointed.data.server = Buffer.from('https://elsewhere.example:6443').toString('base64');
+    // As kubemcsa writes it: its fingerprint and data hash are of the new content.
+    repointed.metadata.annotations[SecretAnnotations.fingerprint] = mintFingerprint({ spec: registration.spec, server: 'https://elsewhere.example:6443', caPem: CA });
+    repointed.metadata.annotations[SecretAnnotations.dataHash] = secretDataHash(repointed.data);
+    const { effects, run } = setup({ imports: [registration], secrets: [repointed] });
+    expect(await run(`${INSTALL_NS}/cluster2`)).toEqual({ requeueAfterMs: 1_000 });
+    expect(effects.calls).toEqual([]);
+  });
+
+  it('records an Event on a transition to not Ready, off the reconcile path', async () => {
+    const { effects, run, reconciler } = setup({ cluster: cluster({ reachable: false, lastError: 'connect ECONNREFUSED' }) });
+    expect(await run()).toEqual({ requeueAfterMs: 300_000 });
+    await reconciler.flushEvents();
+    expect(effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    const event = effects.calls[1]!.args[0] as CoreV1Event;
+    expect(event).toMatchObject({ type: 'Warning', reason: 'ClusterUnreachable', involvedObject: { kind: 'ServiceAccountImport', name: 'imp', uid: 'imp-uid' } });
+  });
+});
