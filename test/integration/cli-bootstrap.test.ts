@@ -143,7 +143,12 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     ]);
   });
 
-  it('--registration-duration sets the registration\'s lifetime and re-mints (the spec changed)', async () => {
+  it('--registration-duration sets the registration\'s lifetime and re-mints (the spec changed), keeping what other tools added to the Secret', async () => {
+    // A backup tool labels the registration Secret, a reloader annotates it: kubemcsa's
+    // server-side apply owns only its own fields, so a re-mint keeps theirs.
+    const foreign = ['backup.example.com/include=true', 'reloader.example.com/match=true'];
+    expect((await kubectl(kcOf(TARGET), ['label', 'secret', '-n', INSTALL_NAMESPACE, SECRET, foreign[0]!])).code).toBe(0);
+    expect((await kubectl(kcOf(TARGET), ['annotate', 'secret', '-n', INSTALL_NAMESPACE, SECRET, foreign[1]!])).code).toBe(0);
     const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--registration-duration', '2h']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/token minted .*\(the source server, CA or spec changed\)/);
@@ -151,6 +156,9 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     expect(sai.spec.expirationSeconds).toBe(7200);
     const a = (await readSecret()).metadata.annotations;
     expect(Date.parse(a[SecretAnnotations.expiration]!) - Date.parse(a[SecretAnnotations.issued]!)).toBe(7_200_000);
+    const kept = (await readSecret()).metadata;
+    expect(kept.labels).toMatchObject({ 'backup.example.com/include': 'true' });
+    expect(kept.annotations).toMatchObject({ 'reloader.example.com/match': 'true' });
     const back = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
     expect(back.code).toBe(0);
     expect(JSON.parse((await kubectl(kcOf(TARGET), ['get', 'sai', '-n', INSTALL_NAMESPACE, SOURCE, '-o', 'json'])).stdout).spec.expirationSeconds).toBe(86_400);
