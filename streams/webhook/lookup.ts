@@ -188,17 +188,3 @@ export class ImportCache implements ImportLookup {
     this.counters?.lookupSlots?.(this.running, this.waiting.length);
   }
 }
-
-/** A fixed set of imports (tests, the benchmark). */
-export class StaticImportLookup implements ImportLookup {
-  private readonly items = new Map<string, ServiceAccountImport>();
-  constructor(imports: ServiceAccountImport[]) {
-    for (const sai of imports) this.items.set(key(sai.metadata.namespace ?? '', sai.metadata.name), sai);
-  }
-  get(namespace: string, name: string): Promise<ServiceAccountImport | undefined> {
-    return Promise.resolve(this.items.get(key(namespace, name)));
-  }
-  known(namespace: string, name: string): { value: ServiceAccountImport | undefined } {
-    return { value: this.items.get(key(namespace, name)) };
-  }
-}

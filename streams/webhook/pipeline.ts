@@ -177,11 +177,3 @@ export class AdmissionPipeline {
     return { kind: 'response', response: deny(plan.uid, message, 503), mutated: false, namespace: plan.namespace };
   }
 }
-
-/** For tests: admits one body through a fresh pipeline. */
-export async function admitOnce(opts: PipelineOptions, body: unknown): Promise<AdmissionOutcome> {
-  const p = new AdmissionPipeline(opts);
-  const out = await p.admit(body);
-  await p.close();
-  return out;
-}

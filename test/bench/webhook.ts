@@ -24,12 +24,12 @@ import { silentLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
 import type { ServingMaterial } from '../../src/tls/serving.js';
 import { createWebhookApp } from '../../streams/webhook/app.js';
-import { StaticImportLookup } from '../../streams/webhook/lookup.js';
 import { WebhookMetrics } from '../../streams/webhook/metrics.js';
 import { AdmissionPipeline } from '../../streams/webhook/pipeline.js';
 import { WebhookServer } from '../../streams/webhook/server.js';
 import { BehaviorSubject } from 'rxjs';
 import { startHostileProcess } from '../harness/hostile-admissions.js';
+import { StaticImportLookup } from '../unit/webhook/doubles.js';
 
 const NS = 'team-a';
 const IMPORTS = ['cluster2-pod-lister', 'cluster3.reader'];

@@ -6,7 +6,7 @@ import * as t from 'io-ts';
 import { decodeOrThrow } from '../../../src/api/decode.js';
 import { AdmissionReviewResponse } from '../../../src/webhook/admission.js';
 import { FIXTURES, importObject, testApp } from './fixtures.js';
-import { StaticImportLookup } from '../../../streams/webhook/lookup.js';
+import { StaticImportLookup } from './doubles.js';
 
 const Case = t.intersection([
   t.type({

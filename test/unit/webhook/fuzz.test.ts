@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { decode } from '../../../src/api/decode.js';
 import { AdmissionReviewResponse } from '../../../src/webhook/admission.js';
-import { StaticImportLookup } from '../../../streams/webhook/lookup.js';
+import { StaticImportLookup } from './doubles.js';
 import { importObject, recordedReviews, testApp } from './fixtures.js';
 
 /**

@@ -5,7 +5,7 @@ import { decodeOrThrow } from '../../../src/api/decode.js';
 import { silentLogger } from '../../../src/logger.js';
 import { Pod } from '../../../src/webhook/admission.js';
 import { mountPatch } from '../../../src/webhook/mutate.js';
-import { admitOnce } from '../../../streams/webhook/pipeline.js';
+import { admitOnce } from './doubles.js';
 import { fixtureImports, importObject, recordedReviews } from './fixtures.js';
 import { applied, fullPodPatch, mountImports } from './reference.js';
 
