@@ -4,7 +4,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { schedulerClock } from '../../../streams/clock.js';
 import { ManualClock } from './manual-clock.js';
 import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
-import { TerminalError, WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
+import { WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
 
 /** Lets every pending promise continuation run (no wall-clock time passes). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -214,20 +214,6 @@ describe('WorkQueue', () => {
     clock.advance(1);
     await settle();
     expect(r.calls).toHaveLength(2);
-  });
-
-  it('does not requeue a key that failed with a TerminalError', async () => {
-    const { clock, r, queue, outcomes } = setup();
-    queue.start();
-    queue.add('k');
-    await settle();
-    r.calls[0]!.reject(new TerminalError('spec.clusterName is empty'));
-    await settle();
-    clock.advance(10_000_000);
-    await settle();
-    expect(r.calls).toHaveLength(1);
-    expect(outcomes.map((o) => o.result)).toEqual(['terminal']);
-    expect(queue.stats()).toMatchObject({ waiting: 0, retries: 0 });
   });
 
   it('treats a reconcile that throws synchronously as a failure', async () => {
