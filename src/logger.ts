@@ -72,8 +72,3 @@ export function createLogger(opts: { level?: string; component: string; stream?:
     transports: [transport],
   });
 }
-
-/** A logger that writes nothing (for unit tests and library use). */
-export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
-}

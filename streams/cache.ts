@@ -163,8 +163,3 @@ export class SharedCache<T> {
     if (event.type === 'RESET' && !this.syncedSubject.value) this.syncedSubject.next(true);
   }
 }
-
-/** Builds and starts a shared cache over a list+watch source. */
-export function startCache<T>(events$: Observable<WatchEvent<T>>, opts: SharedCacheOptions<T>): SharedCache<T> {
-  return new SharedCache(events$, opts).start();
-}

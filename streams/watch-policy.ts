@@ -107,17 +107,6 @@ export function selectorQuery(selectors: SelectorOptions): Record<string, string
   return q;
 }
 
-/** Classifies the error client-node's `Watch` passes to `done`. */
-export function classifyWatchError(err: unknown): WatchEnd {
-  if (err === null || err === undefined) return { kind: 'closed' };
-  const name = (err as { name?: unknown }).name;
-  if (name === 'TimeoutError') return { kind: 'idle' };
-  const statusCode = (err as { statusCode?: unknown }).statusCode;
-  const message = describeError(err);
-  if (statusCode === 410) return { kind: 'expired', message };
-  return typeof statusCode === 'number' ? { kind: 'failed', message, statusCode } : { kind: 'failed', message };
-}
-
 /** A one-line description of an error, including the network cause undici hides in `cause`: bounded and redacted. */
 export function describeError(err: unknown): string {
   return describeAnyError(err);

@@ -4,13 +4,11 @@
 // namespace N, for at most DEFAULT_MAX_EXPIRATION_SECONDS, with the source API server's own
 // audience. Pure: the controller evaluates this before it asks the source for anything.
 import * as t from 'io-ts';
-import { API_GROUP_VERSION, INSTALL_NAMESPACE } from '../constants.js';
+import { INSTALL_NAMESPACE } from '../constants.js';
 import { DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS } from '../api/import.js';
 import { NEVER_IMPORTABLE_NAMESPACES } from './grants.js';
 
-export const POLICY_KIND = 'ServiceAccountImportPolicy';
 export const POLICY_PLURAL = 'serviceaccountimportpolicies';
-export const POLICY_API_VERSION = API_GROUP_VERSION;
 
 /** The longest token a tenant import gets when no policy sets `maxExpirationSeconds` (24 h). */
 export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;

@@ -58,18 +58,6 @@ export function issuerOf(leafPem: string, cas: string): string | undefined {
   return pemBlocks(cas).find((ca) => issuedBy(leafPem, ca));
 }
 
-/** Whether a published bundle (PEM) contains the current CA. */
-export function bundleContains(bundlePem: string, caPem: string): boolean {
-  const want = new X509Certificate(caPem).fingerprint256;
-  return pemBlocks(bundlePem).some((b) => {
-    try {
-      return new X509Certificate(b).fingerprint256 === want;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /**
  * The next thing to do to the stored TLS material, decided from it and the clock alone. One step
  * at a time: the caller writes, re-reads and asks again. A CA rollover goes: new CA (old one kept in

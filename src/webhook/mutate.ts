@@ -35,11 +35,6 @@ export function countEntries(value: string): number {
   return n;
 }
 
-/** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
-export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
-  return validateEntries(annotationEntries(value));
-}
-
 /** Sorts distinct entries into valid import names and invalid ones (with the reason). */
 export function validateEntries(entries: string[]): ParsedAnnotation {
   const names: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { newImport, type ServiceAccountImport } from '../../../src/api/import.js';
+import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { setCondition } from '../../../src/controller/conditions.js';
 import { decide, localTokenTimes, MIN_REFRESH_AFTER_MS, refreshTime, type DecideInput } from '../../../src/controller/decide.js';
 import { grantObjectName } from '../../../src/consent/grants.js';
@@ -7,7 +7,7 @@ import { grantObjectName } from '../../../src/consent/grants.js';
 const now = new Date('2026-01-01T00:30:00Z');
 const issued = new Date('2026-01-01T00:00:00Z');
 const expiration = new Date('2026-01-01T01:00:00Z');
-const sai = newImport({ name: 'imp', namespace: 'ns', clusterName: 'cluster2', remoteNamespace: 'default', remoteName: 'pod-lister' }) as ServiceAccountImport;
+const sai: ServiceAccountImport = { metadata: { name: 'imp', namespace: 'ns' }, spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' } };
 const cluster = { name: 'cluster2', server: 'https://127.0.0.1:1', caPem: 'ca', reachable: true, settled: true };
 const base: DecideInput = {
   key: 'ns/imp', sai, cluster, remote: { state: 'present', uid: 'u1' },

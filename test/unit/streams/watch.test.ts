@@ -8,7 +8,6 @@ import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/w
 import {
   MIN_HEALTHY_WATCH_MS,
   backoffDelay,
-  classifyWatchError,
   decideAfterWatch,
   randomWatchTimeoutSeconds,
   watchQuery,
@@ -70,19 +69,6 @@ describe('watch policy', () => {
       allowWatchBookmarks: 'true',
       timeoutSeconds: '300',
     });
-  });
-
-  it('classifies how client-node ended a watch', () => {
-    expect(classifyWatchError(null)).toEqual({ kind: 'closed' });
-    expect(classifyWatchError(new DOMException('timed out', 'TimeoutError'))).toEqual({ kind: 'idle' });
-    expect(classifyWatchError(Object.assign(new Error('Gone'), { statusCode: 410 }))).toMatchObject({ kind: 'expired' });
-    expect(classifyWatchError(Object.assign(new Error('Forbidden'), { statusCode: 403 }))).toEqual({
-      kind: 'failed',
-      message: 'HTTP 403 Forbidden',
-      statusCode: 403,
-    });
-    const refused = new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:1') });
-    expect(classifyWatchError(refused)).toEqual({ kind: 'failed', message: 'connect ECONNREFUSED 127.0.0.1:1' });
   });
 });
 

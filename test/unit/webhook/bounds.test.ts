@@ -4,12 +4,11 @@ import * as t from 'io-ts';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { cappedArray, cappedRecord, decode, MAX_DECODE_ERRORS } from '../../../src/api/decode.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
-import { silentLogger } from '../../../src/logger.js';
 import { BadReview, decodeReview, MAX_BAD_REQUEST_MESSAGE, MAX_CONTAINERS, MAX_IMPORTS_PER_POD, planAdmission } from '../../../src/webhook/review.js';
 import { countJsonTokens, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_TOKENS } from '../../../streams/webhook/app.js';
 import { ImportCache, LookupBusyError, type ImportLookup } from '../../../streams/webhook/lookup.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { StaticImportLookup } from './doubles.js';
+import { silentLogger, StaticImportLookup } from './doubles.js';
 import { importObject, testApp } from './fixtures.js';
 
 function review(uid: string, object: unknown) {

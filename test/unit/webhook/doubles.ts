@@ -1,7 +1,14 @@
 // Test doubles for the admission pipeline (unit tests and the webhook benchmark).
+import winston from 'winston';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
+import type { Logger } from '../../../src/logger.js';
 import type { ImportLookup } from '../../../streams/webhook/lookup.js';
 import { AdmissionPipeline, type AdmissionOutcome } from '../../../streams/webhook/pipeline.js';
+
+/** A logger that writes nothing. */
+export function silentLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}
 
 /** A fixed set of imports, every one known at once (as the webhook's watch cache once synced). */
 export class StaticImportLookup implements ImportLookup {

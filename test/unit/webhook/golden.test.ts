@@ -2,10 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { decodeOrThrow } from '../../../src/api/decode.js';
-import { silentLogger } from '../../../src/logger.js';
 import { Pod } from '../../../src/webhook/admission.js';
 import { mountPatch } from '../../../src/webhook/mutate.js';
-import { admitOnce } from './doubles.js';
+import { admitOnce, silentLogger } from './doubles.js';
 import { fixtureImports, importObject, recordedReviews } from './fixtures.js';
 import { applied, fullPodPatch, mountImports } from './reference.js';
 

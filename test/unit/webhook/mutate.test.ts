@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { IMPORT_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
-import { isDns1123Label, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
+import { dns1123LabelError, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
 import type { Pod } from '../../../src/webhook/admission.js';
-import { mountPatch, parseImportAnnotation, type ImportFound } from '../../../src/webhook/mutate.js';
+import { annotationEntries, mountPatch, validateEntries, type ImportFound } from '../../../src/webhook/mutate.js';
 import { planAdmission, completeAdmission, decodeReview, BadReview } from '../../../src/webhook/review.js';
 import { importObject } from './fixtures.js';
 import { applied, fullPodPatch, mountImports } from './reference.js';
@@ -34,7 +34,10 @@ function review(object: unknown, extra: Record<string, unknown> = {}) {
   };
 }
 
-describe('parseImportAnnotation', () => {
+/** The annotation's entries as admission reads them: split, trimmed, de-duplicated, then validated. */
+const parseImportAnnotation = (value: string | undefined) => validateEntries(annotationEntries(value));
+
+describe('annotationEntries and validateEntries', () => {
   it('splits on commas, trims, drops empty entries and de-duplicates, keeping order', () => {
     expect(parseImportAnnotation(' b , a,,b, ,c ')).toEqual({ names: ['b', 'a', 'c'], invalid: [] });
     expect(parseImportAnnotation('')).toEqual({ names: [], invalid: [] });
@@ -144,7 +147,7 @@ describe('mounting imports (mountPatch, applied)', () => {
         if (!r.allowed) throw new Error(r.problems.join());
         const vols = r.pod.spec.volumes!.map((v) => v.name);
         expect(new Set(vols).size).toBe(names.length);
-        for (const v of vols) expect(isDns1123Label(v)).toBe(true);
+        for (const v of vols) expect(dns1123LabelError(v)).toBeUndefined();
       }),
       { numRuns: 300 },
     );

@@ -8,7 +8,6 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { BehaviorSubject, filter, firstValueFrom, skip, Subject, throwError, timeout, type Observable } from 'rxjs';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
-import { silentLogger } from '../../../src/logger.js';
 import { createCa, issueCertificate, type KeyPair } from '../../../src/tls/pki.js';
 import type { ServingMaterial } from '../../../src/tls/serving.js';
 import { realClock, type Clock } from '../../../streams/clock.js';
@@ -18,6 +17,7 @@ import type { ImportLookup } from '../../../streams/webhook/lookup.js';
 import { WebhookMetrics } from '../../../streams/webhook/metrics.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
 import { WebhookServer } from '../../../streams/webhook/server.js';
+import { silentLogger } from './doubles.js';
 import { importObject } from './fixtures.js';
 
 let ca: KeyPair;
