@@ -59,7 +59,7 @@ const HTTP_REASONS: Record<number, string> = {
   503: 'service unavailable',
 };
 
-export interface DescribeOptions {
+interface DescribeOptions {
   /**
    * How an API error's status is shown: `code` (`HTTP 403: <message>`, what conditions and logs
    * use, and what the controller matches on) or `reason` (`forbidden: <message>`, the CLI's).

@@ -22,7 +22,7 @@ const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVA
 /** A credential after an HTTP auth scheme, whatever its shape (opaque tokens are not JWTs). */
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 /** A log line's string values stop at this many characters (a hostile error text cannot flood the log). */
-export const MAX_LOG_STRING = 8192;
+const MAX_LOG_STRING = 8192;
 
 /** Removes secret material from any value about to be logged (deep, cycle-safe). */
 export function redact(value: unknown, seen = new WeakSet<object>()): unknown {

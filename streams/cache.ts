@@ -64,7 +64,7 @@ function applyReset<T>(store: Map<string, T>, items: T[], keyOf: KeyOf<T>, same:
   return changes;
 }
 
-export interface SharedCacheOptions<T> {
+interface SharedCacheOptions<T> {
   keyOf: KeyOf<T>;
   same?: SameVersion<T>;
   /** Names the cache in logs, e.g. `"cluster1 secrets"`. */

@@ -53,7 +53,7 @@ const ListEnvelope = t.type({
 const StatusBody = t.partial({ message: t.string, reason: t.string, code: t.number });
 
 /** Bounds on what the transport reads from a server (RESPONSE_LIMITS by default). */
-export interface TransportLimits {
+interface TransportLimits {
   listBytes: number;
   eventBytes: number;
   errorBytes: number;

@@ -10,7 +10,7 @@ export interface RateLimiter {
   retries(key: string): number;
 }
 
-export interface ExponentialOptions {
+interface ExponentialOptions {
   baseMs?: number;
   maxMs?: number;
 }
@@ -37,7 +37,7 @@ export function exponentialDelay(attempt: number, baseMs: number, maxMs: number)
   return Math.min(maxMs, baseMs * 2 ** attempt);
 }
 
-export interface TokenBucketOptions {
+interface TokenBucketOptions {
   qps?: number;
   burst?: number;
   clock?: Clock;

@@ -23,7 +23,7 @@ export interface WatchAttempt {
   durationMs: number;
 }
 
-export interface NextStep {
+interface NextStep {
   /** Drop the resourceVersion and LIST again. */
   relist: boolean;
   /** Wait (backoff) before the next request. */
@@ -85,7 +85,7 @@ export function randomWatchTimeoutSeconds(random: () => number = Math.random): n
   return 300 + Math.floor(random() * 301);
 }
 
-export interface SelectorOptions {
+interface SelectorOptions {
   labelSelector?: string;
   fieldSelector?: string;
 }

@@ -7,9 +7,9 @@ import { defaultControllerRateLimiter, type RateLimiter } from './ratelimit.js';
 export type ReconcileResult = { requeueAfterMs?: number } | void;
 
 /** Converges one key. Must honour `signal` (aborted when a shutdown deadline passes). */
-export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
 
-export type OutcomeKind = 'success' | 'requeue' | 'error' | 'aborted';
+type OutcomeKind = 'success' | 'requeue' | 'error' | 'aborted';
 
 export interface ReconcileOutcome {
   key: string;
@@ -36,7 +36,7 @@ export interface WorkQueueMetrics {
   onOutcome?(outcome: ReconcileOutcome): void;
 }
 
-export interface WorkQueueOptions {
+interface WorkQueueOptions {
   reconcile: Reconcile;
   /** Maximum reconciles running at once, over all keys (`MaxConcurrentReconciles`). Default 1. */
   concurrency?: number;
@@ -46,7 +46,7 @@ export interface WorkQueueOptions {
   logger?: Logger;
 }
 
-export interface QueueStats {
+interface QueueStats {
   /** Keys ready to run, not yet started. */
   depth: number;
   /** Keys running now. */
@@ -57,7 +57,7 @@ export interface QueueStats {
   retries: number;
 }
 
-export interface ShutdownResult {
+interface ShutdownResult {
   /** Every in-flight reconcile finished before the deadline. */
   drained: boolean;
   /** Keys whose reconcile was still running at the deadline (their signal was aborted). */

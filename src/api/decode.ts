@@ -27,7 +27,7 @@ function isCombinator(type: t.Decoder<unknown, unknown> | undefined): boolean {
 }
 
 /** Readable lines for io-ts errors: `spec.clusterName: expected string, got missing`. */
-export function formatErrors(errors: t.Errors): string[] {
+function formatErrors(errors: t.Errors): string[] {
   const lines = errors.map((e) => {
     const path = e.context
       .filter((c, i) => c.key !== '' && !isCombinator(e.context[i - 1]?.type))

@@ -14,7 +14,7 @@ export function describeError(e: unknown): string {
 export { httpStatusOf };
 
 /** How a ServiceAccountImport looks in `kubemcsa status`. */
-export interface ImportRow {
+interface ImportRow {
   namespace: string;
   name: string;
   cluster: string;

@@ -12,13 +12,13 @@ export interface ExistingSecret {
   ownerUids: string[];
 }
 
-export interface MintWant {
+interface MintWant {
   fingerprint: string;
   importUid: string;
   remoteUid: string;
 }
 
-export type MintDecision = { mint: false } | { mint: true; reason: string };
+type MintDecision = { mint: false } | { mint: true; reason: string };
 
 function parseTime(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;

@@ -13,19 +13,19 @@ export const POLICY_PLURAL = 'serviceaccountimportpolicies';
 /** The longest token a tenant import gets when no policy sets `maxExpirationSeconds` (24 h). */
 export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
 
-export const PolicyMapping = t.intersection([
+const PolicyMapping = t.intersection([
   t.type({ namespace: t.string, remoteNamespace: t.string }),
   t.partial({ serviceAccounts: t.array(t.string), audiences: t.array(t.string) }),
 ]);
-export type PolicyMapping = t.TypeOf<typeof PolicyMapping>;
+type PolicyMapping = t.TypeOf<typeof PolicyMapping>;
 
-export const PolicySpec = t.partial({
+const PolicySpec = t.partial({
   clusters: t.array(t.string),
   namespaceSameness: t.boolean,
   maxExpirationSeconds: t.number,
   mappings: t.array(PolicyMapping),
 });
-export type PolicySpec = t.TypeOf<typeof PolicySpec>;
+type PolicySpec = t.TypeOf<typeof PolicySpec>;
 
 export const ImportPolicy = t.intersection([
   t.type({ metadata: t.type({ name: t.string }) }),

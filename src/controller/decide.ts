@@ -97,9 +97,9 @@ export type Decision =
  * ServiceAccount appearing, a cluster becoming reachable), `backoff` for transient failures, or
  * `never` until its spec changes.
  */
-export type RetryPolicy = 'event' | 'backoff' | 'never';
+type RetryPolicy = 'event' | 'backoff' | 'never';
 
-export function specProblems(sai: ServiceAccountImport): string[] {
+function specProblems(sai: ServiceAccountImport): string[] {
   const problems: string[] = [];
   const check = (field: string, err: string | undefined) => err && problems.push(`spec.${field} ${err}`);
   check('clusterName', dns1123SubdomainError(sai.spec.clusterName));
@@ -113,7 +113,7 @@ export function specProblems(sai: ServiceAccountImport): string[] {
 }
 
 /** A deterministic jitter in [-0.05, 0.05] per key and token, so refreshes of many imports spread out. */
-export function refreshJitter(key: string, issued: Date): number {
+function refreshJitter(key: string, issued: Date): number {
   const h = createHash('sha256').update(`${key}@${issued.toISOString()}`).digest();
   return (h.readUInt16BE(0) / 0xffff - 0.5) / 10;
 }
@@ -173,7 +173,7 @@ export function tokenRequestFor(baseFingerprint: string, policy: { expirationSec
 }
 
 /** The exact command that restores a registration (run where both clusters' kubeconfig contexts are). */
-export function restoreCommand(clusterName: string, targetName: string): string {
+function restoreCommand(clusterName: string, targetName: string): string {
   return `kubemcsa bootstrap --target-context <context of this cluster> --target-name ${targetName} --source-context <context of ${clusterName}> --source-name ${clusterName}`;
 }
 

@@ -13,7 +13,7 @@ export interface KeyPair {
   keyPem: string;
 }
 
-export interface IssueOptions {
+interface IssueOptions {
   commonName: string;
   organizations?: string[];
   dnsNames?: string[];

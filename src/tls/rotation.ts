@@ -31,7 +31,7 @@ export interface RotationPolicy {
   backdateMs?: number;
 }
 
-export type RotationStep =
+type RotationStep =
   | { kind: 'create'; reason: string }
   | { kind: 'rotate-ca'; reason: string }
   | { kind: 'drop-previous-ca'; reason: string }

@@ -15,12 +15,12 @@ const NonEmptyString = new t.Type<string, string, unknown>(
   t.identity,
 );
 
-export const GroupVersionKind = t.type({ group: t.string, version: t.string, kind: t.string });
-export type GroupVersionKind = t.TypeOf<typeof GroupVersionKind>;
+const GroupVersionKind = t.type({ group: t.string, version: t.string, kind: t.string });
+type GroupVersionKind = t.TypeOf<typeof GroupVersionKind>;
 
-export const GroupVersionResource = t.type({ group: t.string, version: t.string, resource: t.string });
+const GroupVersionResource = t.type({ group: t.string, version: t.string, resource: t.string });
 
-export const UserInfo = t.partial({
+const UserInfo = t.partial({
   username: t.string,
   uid: t.string,
   groups: cappedArray(t.string),
@@ -58,8 +58,8 @@ export const AdmissionReviewRequest = t.type({
 export type AdmissionReviewRequest = t.TypeOf<typeof AdmissionReviewRequest>;
 
 /** metav1.Status, as carried in a denied AdmissionResponse. */
-export const ResultStatus = t.partial({ code: t.number, message: t.string, reason: t.string, status: t.string });
-export type ResultStatus = t.TypeOf<typeof ResultStatus>;
+const ResultStatus = t.partial({ code: t.number, message: t.string, reason: t.string, status: t.string });
+type ResultStatus = t.TypeOf<typeof ResultStatus>;
 
 export const AdmissionResponse = t.intersection([
   t.type({ uid: t.string, allowed: t.boolean }),
@@ -101,13 +101,13 @@ export const Volume = t.intersection([
 ]);
 export type Volume = t.TypeOf<typeof Volume>;
 
-export const PodSpec = t.intersection([
+const PodSpec = t.intersection([
   t.type({ containers: cappedArray(Container) }),
   t.partial({ initContainers: cappedArray(Container), volumes: cappedArray(Volume) }),
 ]);
-export type PodSpec = t.TypeOf<typeof PodSpec>;
+type PodSpec = t.TypeOf<typeof PodSpec>;
 
-export const PodMeta = t.partial({
+const PodMeta = t.partial({
   name: t.string,
   generateName: t.string,
   namespace: t.string,

@@ -4,7 +4,7 @@ import { isReady, readyCondition, type ServiceAccountImport } from '../api/impor
 import type { Container, Pod, Volume, VolumeMount } from './admission.js';
 
 /** The import names a pod asks for, and the entries that are not valid names. */
-export interface ParsedAnnotation {
+interface ParsedAnnotation {
   names: string[];
   invalid: { entry: string; reason: string }[];
 }
@@ -67,7 +67,7 @@ interface PatchOperation {
  * the mutated one, its JSON text (`JSON.stringify(patch)`, written from pieces computed once per
  * import), and warnings.
  */
-export type MutationPatch =
+type MutationPatch =
   | { allowed: false; problems: string[] }
   | { allowed: true; patch: PatchOperation[]; patchJson: string; warnings: string[]; mounted: string[] };
 

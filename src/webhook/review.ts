@@ -42,7 +42,7 @@ export const MAX_IMPORTS_PER_POD = 32;
  */
 export const MAX_CONTAINERS = 200;
 
-export interface PlanLimits {
+interface PlanLimits {
   maxImports: number;
 }
 

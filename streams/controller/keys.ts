@@ -40,7 +40,7 @@ interface Entry {
 }
 
 /** Imports by cluster and by `cluster/namespace/name` of their remote ServiceAccount, and the remote namespaces in use. */
-export class ImportIndex {
+class ImportIndex {
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly byRemote = new Map<string, Set<string>>();
   private readonly entries = new Map<string, Entry>();
@@ -97,7 +97,7 @@ function add(m: Map<string, Set<string>>, k: string, v: string): void {
 }
 
 /** The keys one input asks to reconcile, after folding it into `index`. */
-export function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
+function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
   switch (input.kind) {
     case 'import': {
       for (const [cluster, namespaces] of index.apply(input.change)) fx.namespacesChanged(cluster, namespaces);

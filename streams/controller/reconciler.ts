@@ -18,7 +18,7 @@ import type { ControllerMetrics } from './metrics.js';
 import type { CachedImport, CachedSecret } from './projections.js';
 import type { ClusterRegistry } from './registry.js';
 
-export interface ReconcilerOptions {
+interface ReconcilerOptions {
   local: KubeConfig;
   imports: SharedCache<CachedImport>;
   secrets: SharedCache<CachedSecret>;
@@ -37,7 +37,7 @@ export interface ReconcilerOptions {
 }
 
 /** A failure the queue retries with per-key backoff, after the condition has been written. */
-export class RetryableError extends Error {
+class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
 

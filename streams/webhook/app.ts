@@ -5,7 +5,7 @@ import { clipMessage } from '../../src/webhook/review.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { AdmissionOutcome, AdmissionPipeline } from './pipeline.js';
 
-export const MUTATE_PODS_PATH = '/mutate-pods';
+const MUTATE_PODS_PATH = '/mutate-pods';
 /**
  * 3.5 MiB. The API server accepts request bodies of at most 3 MiB (and etcd stores objects of at
  * most 1.5 MiB), so no pod it admits makes a larger AdmissionReview than its own request plus the
@@ -51,7 +51,7 @@ export function countJsonTokens(buf: Buffer, limit: number): number {
   return n;
 }
 
-export interface AppOptions {
+interface AppOptions {
   pipeline: AdmissionPipeline;
   metrics: WebhookMetrics;
   log: Logger;

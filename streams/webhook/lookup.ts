@@ -41,13 +41,13 @@ export function projectImport(raw: unknown): ServiceAccountImport | undefined {
 }
 
 /** The folded watch cache the lookup reads (`streams/cache.ts`'s SharedCache fits). */
-export interface ImportStore {
+interface ImportStore {
   get(key: string): ServiceAccountImport | undefined;
   readonly synced: boolean;
 }
 
 /** Bounds on the API lookups of cache misses. */
-export interface LookupLimits {
+interface LookupLimits {
   /** API lookups running at once, over all admissions (the rest wait in arrival order). */
   maxInFlight: number;
   /** How long a lookup may wait for a slot; past it, it fails (the admission is denied, not stalled). */

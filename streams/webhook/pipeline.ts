@@ -12,7 +12,7 @@ export type AdmissionOutcome =
   | { kind: 'internal-error'; message: string }
   | { kind: 'response'; response: AdmissionResponse; mutated: boolean; namespace?: string };
 
-export interface PipelineOptions {
+interface PipelineOptions {
   lookup: ImportLookup;
   log: Logger;
   /** Admissions worked on at once; the rest wait in order. */
