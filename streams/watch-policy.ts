@@ -33,7 +33,7 @@ interface NextStep {
 }
 
 /** A watch that closes this fast with nothing in it is treated as suspicious (no hot loop). */
-export const MIN_HEALTHY_WATCH_MS = 1_000;
+const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /**
  * What to do after a watch ends. Normal ends re-watch at once from the last resourceVersion;

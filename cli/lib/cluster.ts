@@ -45,7 +45,7 @@ interface MintedToken {
 }
 
 /** How long one API call may go unanswered before the command fails (a hung server must not hang kubemcsa). */
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export class ClusterClient {
   private readonly objects: KubernetesObjectApi;

@@ -56,7 +56,7 @@ export function decode<A, O>(codec: t.Type<A, O, unknown>, value: unknown): { ok
  * How many problems a bounded decode collects before it stops. io-ts collects one error per
  * failing element; a body of a million bad elements must not cost a million errors.
  */
-export const MAX_DECODE_ERRORS = 10;
+const MAX_DECODE_ERRORS = 10;
 
 /** `t.array(item)` that stops at the first `maxErrors` failing elements (the type guard already stops at the first). */
 export function cappedArray<C extends t.Mixed>(item: C, maxErrors = MAX_DECODE_ERRORS): t.Type<t.TypeOf<C>[], t.OutputOf<C>[], unknown> {

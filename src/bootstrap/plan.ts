@@ -80,7 +80,7 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
  * The importer's only permissions from bootstrap: read ServiceAccounts. Token rights come from
  * grants (src/bootstrap/grant.ts), plus the self Role for its own token. No Secret verbs.
  */
-export const IMPORTER_RULES = [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }] as const;
+const IMPORTER_RULES = [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }] as const;
 
 /** The namespaces the importer reads ServiceAccounts in: the given ones plus the install namespace (its own ServiceAccount records the grants). */
 function readNamespaces(sourceNamespaces: string[]): string[] {

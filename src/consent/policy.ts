@@ -11,7 +11,7 @@ import { NEVER_IMPORTABLE_NAMESPACES } from './grants.js';
 export const POLICY_PLURAL = 'serviceaccountimportpolicies';
 
 /** The longest token a tenant import gets when no policy sets `maxExpirationSeconds` (24 h). */
-export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
+const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
 
 const PolicyMapping = t.intersection([
   t.type({ namespace: t.string, remoteNamespace: t.string }),
@@ -34,7 +34,7 @@ export const ImportPolicy = t.intersection([
 export type ImportPolicy = t.TypeOf<typeof ImportPolicy>;
 
 /** What the policy is asked about: one import. */
-export interface PolicyQuery {
+interface PolicyQuery {
   /** The import's own namespace (local). */
   namespace: string;
   clusterName: string;

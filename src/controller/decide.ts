@@ -51,7 +51,7 @@ export interface SecretView {
   expiration?: Date;
 }
 
-export interface DecideInput {
+interface DecideInput {
   key: string;
   sai: ServiceAccountImport;
   cluster: ClusterView | undefined;
@@ -123,7 +123,7 @@ function refreshJitter(key: string, issued: Date): number {
  * lifetimes (a skewed clock, a cap far below what was asked), the controller never mints for one
  * import more often than this.
  */
-export const MIN_REFRESH_AFTER_MS = 60_000;
+const MIN_REFRESH_AFTER_MS = 60_000;
 
 /**
  * When a token received at `issued` (local clock) and expiring at `expiration` (local clock:

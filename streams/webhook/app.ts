@@ -22,7 +22,7 @@ export const DEFAULT_MAX_BODY_BYTES = 3.5 * 1024 * 1024;
  * ~19 bytes (the benchmark's Deployment pod), so 100,000 covers pods of ~1.8 MiB — more than etcd
  * stores (1.5 MiB).
  */
-export const DEFAULT_MAX_JSON_TOKENS = 100_000;
+const DEFAULT_MAX_JSON_TOKENS = 100_000;
 
 /**
  * Counts `{`, `[` and `,` bytes in `buf`, stopping once past `limit`. Dense text is counted in

@@ -14,11 +14,14 @@ import {
   revokePermissions,
   TOKEN_MINTER_CLUSTER_ROLE,
 } from '../../../src/bootstrap/grant.js';
-import { MANAGED_BY_LABEL, sourceSelector, TARGET_LABEL } from '../../../src/bootstrap/names.js';
+import { MANAGED_BY_LABEL, sourceSelector } from '../../../src/bootstrap/names.js';
 import { describePermission } from '../../../src/bootstrap/permissions.js';
 import { INSTALL_NAMESPACE } from '../../../src/constants.js';
 import { refOf } from '../../../src/bootstrap/plan.js';
 import { anchorFor, GRANT_LABEL, grantAnnotationKey, grantObjectName, parseGrants } from '../../../src/consent/grants.js';
+
+/** The label naming the target cluster on what kubemcsa writes to a source (src/bootstrap/names.ts). */
+const TARGET_LABEL = 'multicluster.admiralty.io/bootstrap-target';
 
 const sa = { namespace: 'team-a', serviceAccount: 'pod-lister' };
 const ns = { namespace: 'team-a', serviceAccount: '*' };

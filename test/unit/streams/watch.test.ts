@@ -6,7 +6,6 @@ import { ApiError } from '../../../streams/kube-transport.js';
 import { ScriptedTransport } from './scripted-transport.js';
 import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/watch.js';
 import {
-  MIN_HEALTHY_WATCH_MS,
   backoffDelay,
   decideAfterWatch,
   randomWatchTimeoutSeconds,
@@ -14,6 +13,9 @@ import {
   type WatchEnd,
 } from '../../../streams/watch-policy.js';
 import { createLogger } from '../../../src/logger.js';
+
+/** A watch that closes this fast with nothing in it is treated as suspicious (streams/watch-policy.ts). */
+const MIN_HEALTHY_WATCH_MS = 1_000;
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
