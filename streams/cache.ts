@@ -10,9 +10,9 @@ export interface CacheChange<T> {
   after?: T;
 }
 
-export type KeyOf<T> = (item: T) => string;
+type KeyOf<T> = (item: T) => string;
 /** True when `after` is the same version as `before` (no change to report). */
-export type SameVersion<T> = (before: T, after: T) => boolean;
+type SameVersion<T> = (before: T, after: T) => boolean;
 
 /** `namespace/name` (or `name` for cluster-scoped objects), the usual cache key. */
 export function namespacedKey(item: { metadata?: { name?: string; namespace?: string } }): string {
@@ -21,7 +21,7 @@ export function namespacedKey(item: { metadata?: { name?: string; namespace?: st
 }
 
 /** Compares `metadata.resourceVersion`; objects without one always count as changed. */
-export function sameResourceVersion<T>(before: T, after: T): boolean {
+function sameResourceVersion<T>(before: T, after: T): boolean {
   const rv = (x: T) => (x as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
   const a = rv(before);
   return typeof a === 'string' && a === rv(after);

@@ -16,7 +16,7 @@ export interface ListPage {
 }
 
 /** Called with each watch event as client-node parsed it. */
-export type WatchEventHandler = (type: string, object: unknown) => void;
+type WatchEventHandler = (type: string, object: unknown) => void;
 
 /**
  * The two requests a list+watch loop makes. The default talks to a real API server through

@@ -12,7 +12,7 @@ export class LeaseConflict extends Error {
 }
 
 /** The three Lease calls the elector makes; `kubeLeaseClient` is the real one. */
-export interface LeaseClient {
+interface LeaseClient {
   /** The Lease, or undefined when it does not exist. */
   get(): Promise<V1Lease | undefined>;
   /** Throws LeaseConflict when it already exists. */

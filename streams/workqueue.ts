@@ -11,7 +11,7 @@ type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
 
 type OutcomeKind = 'success' | 'requeue' | 'error' | 'aborted';
 
-export interface ReconcileOutcome {
+interface ReconcileOutcome {
   key: string;
   result: OutcomeKind;
   durationMs: number;

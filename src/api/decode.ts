@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 
 /** A decode failure: names the thing decoded and each failing field path. */
-export class DecodeError extends Error {
+class DecodeError extends Error {
   constructor(
     readonly what: string,
     readonly problems: string[],

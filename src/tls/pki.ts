@@ -8,7 +8,7 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 const EC_ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 /** A PEM certificate with its PKCS#8 PEM private key. */
-export interface KeyPair {
+interface KeyPair {
   certPem: string;
   keyPem: string;
 }

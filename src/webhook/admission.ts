@@ -27,8 +27,8 @@ const UserInfo = t.partial({
   extra: cappedRecord(cappedArray(t.string)),
 });
 
-export const Operation = t.keyof({ CREATE: null, UPDATE: null, DELETE: null, CONNECT: null });
-export type Operation = t.TypeOf<typeof Operation>;
+const Operation = t.keyof({ CREATE: null, UPDATE: null, DELETE: null, CONNECT: null });
+type Operation = t.TypeOf<typeof Operation>;
 
 export const AdmissionRequest = t.intersection([
   t.type({ uid: NonEmptyString, kind: GroupVersionKind, operation: Operation }),

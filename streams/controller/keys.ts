@@ -16,7 +16,7 @@ export type KeyInput =
   /** A policy changed, or the resync tick: every import is looked at again. */
   | { kind: 'all'; keys: string[] };
 
-export interface KeyEffects {
+interface KeyEffects {
   /** True for the echo of this process's own Secret write (it needs no reconcile). */
   isOwnWrite(c: CacheChange<CachedSecret>): boolean;
   /** A key must be retried now, not after its error backoff (its cluster came back or changed). */

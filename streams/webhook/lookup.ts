@@ -61,7 +61,7 @@ interface LookupLimits {
 export const DEFAULT_LOOKUP_LIMITS: LookupLimits = { maxInFlight: 16, slotWaitMs: 2000, negativeTtlMs: 5000, negativeMaxEntries: 10_000 };
 
 /** A lookup that could not get a slot in time (every slot busy with other lookups). */
-export class LookupBusyError extends Error {
+class LookupBusyError extends Error {
   override readonly name = 'LookupBusyError';
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { decode, decodeOrThrow, DecodeError } from '../../src/api/decode.js';
+import { decode, decodeOrThrow } from '../../src/api/decode.js';
 import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { ServiceAccountImport, isReady } from '../../src/api/import.js';
 
@@ -25,7 +25,7 @@ describe('ServiceAccountImport codec', () => {
       'spec.name: expected string, got missing',
       expect.stringMatching(/^status\.conditions\.0\.status: expected .*got "Maybe"$/),
     ]));
-    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(DecodeError);
+    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(expect.objectContaining({ name: 'DecodeError', what: 'import x/y' }));
     expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(/^invalid import x\/y: /);
   });
 });

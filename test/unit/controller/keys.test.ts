@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { TestScheduler } from 'rxjs/testing';
 import type { CacheChange } from '../../../streams/cache.js';
-import { importKeys, type KeyEffects, type KeyInput } from '../../../streams/controller/keys.js';
+import { importKeys, type KeyInput } from '../../../streams/controller/keys.js';
 import { projectImport, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
 
 const imp = (name: string, cluster: string, remoteNs: string, sa: string, extra: { generation?: number; rv?: string; deleting?: boolean } = {}): CachedImport => {
@@ -33,7 +33,7 @@ const secretChange = (s: CachedSecret): KeyInput => ({ kind: 'secret', change: {
 function effects(ownWrites: string[] = []) {
   const forgotten: string[] = [];
   const namespaces: string[] = [];
-  const fx: KeyEffects = {
+  const fx: Parameters<typeof importKeys>[1] = {
     isOwnWrite: (c: CacheChange<CachedSecret>) => ownWrites.includes(c.after?.resourceVersion ?? ''),
     forget: (k) => forgotten.push(k),
     namespacesChanged: (cluster, ns) => namespaces.push(`${cluster}:${[...ns].sort().join(',')}`),

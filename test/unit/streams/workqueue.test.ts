@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { Subject } from 'rxjs';
+import { Subject, type ObservedValueOf } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { schedulerClock } from '../../../streams/clock.js';
 import { ManualClock } from './manual-clock.js';
 import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
-import { WorkQueue, type ReconcileOutcome, type ReconcileResult } from '../../../streams/workqueue.js';
+import { WorkQueue, type ReconcileResult } from '../../../streams/workqueue.js';
 
 /** Lets every pending promise continuation run (no wall-clock time passes). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -62,7 +62,7 @@ function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number } =
     clock,
     rateLimiter: exponentialRateLimiter({ baseMs: opts.baseMs ?? 5, maxMs: opts.maxMs ?? 1_000_000 }),
   });
-  const outcomes: ReconcileOutcome[] = [];
+  const outcomes: ObservedValueOf<WorkQueue['outcomes$']>[] = [];
   queue.outcomes$.subscribe((o) => outcomes.push(o));
   return { clock, r, queue, outcomes };
 }

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { BehaviorSubject, filter, firstValueFrom, skip, Subject, throwError, timeout, type Observable } from 'rxjs';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
-import { createCa, issueCertificate, type KeyPair } from '../../../src/tls/pki.js';
+import { createCa, issueCertificate } from '../../../src/tls/pki.js';
 import type { ServingMaterial } from '../../../src/tls/serving.js';
 import { realClock, type Clock } from '../../../streams/clock.js';
 import { createWebhookApp } from '../../../streams/webhook/app.js';
@@ -20,7 +20,7 @@ import { WebhookServer } from '../../../streams/webhook/server.js';
 import { silentLogger } from './doubles.js';
 import { importObject } from './fixtures.js';
 
-let ca: KeyPair;
+let ca: Awaited<ReturnType<typeof createCa>>;
 const leaf = () => issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
 
 beforeAll(async () => {
