@@ -73,14 +73,6 @@ export const AdmissionResponse = t.intersection([
 ]);
 export type AdmissionResponse = t.TypeOf<typeof AdmissionResponse>;
 
-/** What the webhook answers (decoded again in tests and by the benchmark's checks). */
-export const AdmissionReviewResponse = t.type({
-  apiVersion: t.literal(ADMISSION_API_VERSION),
-  kind: t.literal(ADMISSION_KIND),
-  response: AdmissionResponse,
-});
-export type AdmissionReviewResponse = t.TypeOf<typeof AdmissionReviewResponse>;
-
 // Arrays and maps decode through cappedArray/cappedRecord: a body of a million bad elements stops
 // at the first few errors instead of collecting a million.
 // The parts of a Pod the webhook reads or writes. io-ts `type` keeps unknown fields, so a decoded
@@ -122,18 +114,14 @@ export function isPodKind(gvk: GroupVersionKind): boolean {
   return gvk.group === '' && gvk.version === 'v1' && gvk.kind === 'Pod';
 }
 
-/** A review answering `uid` with `response`. */
-export function reviewResponse(response: AdmissionResponse): AdmissionReviewResponse {
-  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
-}
-
 /** The base64 patch allow() wrote into a response: known to need no JSON escaping. */
 const encodedPatches = new WeakMap<AdmissionResponse, string>();
 
 const REVIEW_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":{`;
 
 /**
- * The bytes of `JSON.stringify(reviewResponse(response))`, exactly, without scanning the base64
+ * The AdmissionReview answering with `response`: the bytes of
+ * `JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response })`, exactly, without scanning the base64
  * patch for characters to escape (a patch is kilobytes, the rest of a response is a few short
  * strings): the patch allow() encoded is written as is; any other value goes through JSON.stringify.
  */

@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Subject, type ObservedValueOf } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { schedulerClock } from '../../../streams/clock.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock, schedulerClock } from './manual-clock.js';
 import { exponentialDelay, exponentialRateLimiter, maxOfRateLimiters, tokenBucketRateLimiter } from '../../../streams/ratelimit.js';
 import { WorkQueue, type ReconcileResult } from '../../../streams/workqueue.js';
 

@@ -1,11 +1,17 @@
-// The reference implementation the golden and property tests compare mountPatch with. Admission
-// writes its JSON Patch directly from one plan (src/webhook/mutate.ts); this module states the same
-// rules the plain way, on a copy of the pod, sharing nothing with it but the naming rules, and
-// fast-json-patch diffs the result: mountPatch must be that diff, operation for operation.
+// Reference implementations the tests compare the webhook's hand-optimised code with.
+//
+// The mutation: admission writes its JSON Patch directly from one plan (src/webhook/mutate.ts);
+// mountImports states the same rules the plain way, on a copy of the pod, sharing nothing with it
+// but the naming rules, and fast-json-patch diffs the result: mountPatch must be that diff,
+// operation for operation.
+//
+// The answer: serializeReview (src/webhook/admission.ts) writes an AdmissionReview's bytes itself;
+// they must be JSON.stringify's of reviewResponse, and decode as AdmissionReviewResponse.
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import * as t from 'io-ts';
 import { isReady } from '../../../src/api/import.js';
 import { mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
-import type { Pod } from '../../../src/webhook/admission.js';
+import { ADMISSION_API_VERSION, ADMISSION_KIND, AdmissionResponse, type Pod } from '../../../src/webhook/admission.js';
 import type { ImportFound } from '../../../src/webhook/mutate.js';
 
 /** A denial with its reasons, or the mutated pod; `notReady` names the found imports not Ready (those admission warns about). */
@@ -49,6 +55,18 @@ export function mountImports(pod: Pod, namespace: string, found: ImportFound[]):
   if (problems.length > 0) return { allowed: false, problems };
   const notReady = found.filter((f) => f.import && !isReady(f.import)).map((f) => f.name);
   return { allowed: true, pod: out, notReady, mounted: found.map((f) => f.name) };
+}
+
+/** What the webhook answers, as the API server reads it. */
+export const AdmissionReviewResponse = t.type({
+  apiVersion: t.literal(ADMISSION_API_VERSION),
+  kind: t.literal(ADMISSION_KIND),
+  response: AdmissionResponse,
+});
+
+/** The AdmissionReview answering with `response`. */
+export function reviewResponse(response: AdmissionResponse): t.TypeOf<typeof AdmissionReviewResponse> {
+  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
 }
 
 /** The whole-pod RFC 6902 diff, by fast-json-patch `compare`. */
