@@ -81,7 +81,7 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = {}, random:
 }
 
 /** A server-side watch timeout between 5 and 10 minutes, like client-go's reflector. */
-export function randomWatchTimeoutSeconds(random: () => number = Math.random): number {
+function randomWatchTimeoutSeconds(random: () => number = Math.random): number {
   return 300 + Math.floor(random() * 301);
 }
 

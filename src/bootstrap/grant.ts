@@ -123,7 +123,7 @@ export function grantPlan(targetName: string, g: Grant): GrantPlan {
 }
 
 /** The anchor Secret of a plan, if it has one. */
-export function anchorOf(plan: GrantPlan): ObjectRef | undefined {
+function anchorOf(plan: GrantPlan): ObjectRef | undefined {
   const a = anchorFor(plan.targetName, plan.grant);
   return a && { apiVersion: 'v1', kind: 'Secret', ...a };
 }

@@ -157,7 +157,7 @@ function checkName(value: string | undefined, flag: string, kind: 'label' | 'sub
 }
 
 /** `a, b,,a` → `[a, b]`; each a namespace name (DNS-1123 label). */
-export function parseNamespaceList(s: string, flag: string): string[] {
+function parseNamespaceList(s: string, flag: string): string[] {
   const names = [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x !== ''))];
   if (names.length === 0) throw new UsageError(`${flag} needs at least one namespace`);
   for (const n of names) checkName(n, `namespace ${JSON.stringify(n)} in ${flag}`, 'label');
@@ -165,7 +165,7 @@ export function parseNamespaceList(s: string, flag: string): string[] {
 }
 
 /** An API server URL: https with a host. */
-export function parseServerUrl(s: string, flag: string): string {
+function parseServerUrl(s: string, flag: string): string {
   let url: URL;
   try {
     url = new URL(s.trim());

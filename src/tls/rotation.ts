@@ -142,7 +142,7 @@ async function newCa(now: number, p: RotationPolicy) {
  * The certificates of a published bundle still worth trusting: unexpired CAs, each once, the
  * order kept. What a replica may still be serving from when the stored material is lost.
  */
-export function trustedCas(bundlePem: string, now: number): string | undefined {
+function trustedCas(bundlePem: string, now: number): string | undefined {
   const seen = new Set<string>();
   const keep: string[] = [];
   for (const b of pemBlocks(bundlePem)) {

@@ -26,7 +26,7 @@ interface KeyEffects {
 }
 
 /** Whether an import change needs a reconcile (status-only updates, e.g. our own, do not). */
-export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
+function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
   if (!c.before || !c.after) return true;
   const a = c.before;
   const b = c.after;

@@ -8,7 +8,6 @@ import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/w
 import {
   backoffDelay,
   decideAfterWatch,
-  randomWatchTimeoutSeconds,
   watchQuery,
   type WatchEnd,
 } from '../../../streams/watch-policy.js';
@@ -63,8 +62,7 @@ describe('watch policy', () => {
   });
 
   it('asks for bookmarks and a server timeout between 5 and 10 minutes', () => {
-    expect(randomWatchTimeoutSeconds(() => 0)).toBe(300);
-    expect(randomWatchTimeoutSeconds(() => 0.999999)).toBe(600);
+    expect(watchQuery('42', {}, () => 0.999999).timeoutSeconds).toBe('600');
     expect(watchQuery('42', { labelSelector: 'a=b' }, () => 0)).toEqual({
       labelSelector: 'a=b',
       resourceVersion: '42',
