@@ -32,7 +32,7 @@ export function exponentialRateLimiter(opts: ExponentialOptions = {}): RateLimit
 }
 
 /** base·2^attempt capped at max, without overflowing for large attempts. */
-export function exponentialDelay(attempt: number, baseMs: number, maxMs: number): number {
+function exponentialDelay(attempt: number, baseMs: number, maxMs: number): number {
   if (attempt >= 64) return maxMs;
   return Math.min(maxMs, baseMs * 2 ** attempt);
 }
