@@ -34,7 +34,7 @@ export interface Runners {
   status(o: StatusOptions, out: Output): Promise<void>;
 }
 
-export const HELP_WIDTH = 100;
+const HELP_WIDTH = 100;
 
 /** The package version: package.json is one level up from cli/ (checkout) or two (dist/cli/). */
 function version(): string {
@@ -84,7 +84,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
  * The program. `out` receives data and progress lines; `runners` do the work. Errors (usage or
  * runtime) are reported by `main`, not here.
  */
-export function buildProgram(runners: Runners, out: Output, errors: { write(s: string): void }): Command {
+function buildProgram(runners: Runners, out: Output, errors: { write(s: string): void }): Command {
   const program = new Command('kubemcsa')
     .description(
       'Set up and inspect multicluster-service-account: let pods in a target cluster call the APIs of source ' +

@@ -17,9 +17,6 @@ export const IMPORT_LABEL = 'multicluster.admiralty.io/service-account-import.na
  * (`importLabelValue`, src/naming.ts) and are read back from this annotation.
  */
 export const IMPORT_NAME_ANNOTATION = IMPORT_LABEL;
-/** Namespace label that turns the webhook on. */
-export const NAMESPACE_ENABLED_LABEL = 'multicluster-service-account';
-export const NAMESPACE_ENABLED_VALUE = 'enabled';
 
 /** Where the project is installed; imports here are registrations of source clusters. */
 export const INSTALL_NAMESPACE = 'multicluster-service-account';

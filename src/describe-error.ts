@@ -4,7 +4,7 @@
 import { redact } from './logger.js';
 
 /** At most this many characters of a description reach a condition, an Event or a log line. */
-export const MAX_DESCRIPTION_LENGTH = 1024;
+const MAX_DESCRIPTION_LENGTH = 1024;
 
 /** A token cut short by truncation (no full JWT left for `redact` to find), at the end of a text. */
 const PARTIAL_JWT_AT_END = /eyJ[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){0,2}$/;
@@ -59,7 +59,7 @@ const HTTP_REASONS: Record<number, string> = {
   503: 'service unavailable',
 };
 
-export interface DescribeOptions {
+interface DescribeOptions {
   /**
    * How an API error's status is shown: `code` (`HTTP 403: <message>`, what conditions and logs
    * use, and what the controller matches on) or `reason` (`forbidden: <message>`, the CLI's).

@@ -10,7 +10,7 @@ const Claims = t.partial({
   'kubernetes.io': t.partial({ serviceaccount: t.partial({ uid: t.string }) }),
 });
 
-export interface TokenClaims {
+interface TokenClaims {
   issuedAt?: Date;
   expiresAt?: Date;
   /** `kubernetes.io.serviceaccount.uid`: the ServiceAccount the token was minted for. */

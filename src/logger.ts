@@ -22,7 +22,7 @@ const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVA
 /** A credential after an HTTP auth scheme, whatever its shape (opaque tokens are not JWTs). */
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 /** A log line's string values stop at this many characters (a hostile error text cannot flood the log). */
-export const MAX_LOG_STRING = 8192;
+const MAX_LOG_STRING = 8192;
 
 /** Removes secret material from any value about to be logged (deep, cycle-safe). */
 export function redact(value: unknown, seen = new WeakSet<object>()): unknown {
@@ -71,9 +71,4 @@ export function createLogger(opts: { level?: string; component: string; stream?:
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
     transports: [transport],
   });
-}
-
-/** A logger that writes nothing (for unit tests and library use). */
-export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }

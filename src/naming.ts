@@ -4,11 +4,6 @@ import { MOUNT_ROOT } from './constants.js';
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** A DNS-1123 label (Namespace names, volume names): at most 63 characters. */
-export function isDns1123Label(s: string): boolean {
-  return s.length > 0 && s.length <= 63 && DNS1123_LABEL.test(s);
-}
-
 /** A DNS-1123 subdomain (most object names): at most 253 characters. */
 export function isDns1123Subdomain(s: string): boolean {
   return s.length > 0 && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);

@@ -24,7 +24,7 @@ export function secretDataHash(data: Record<string, string> | undefined): string
 }
 
 /** How a kubeconfig user authenticates: a token file re-read on rotation, or an inline token. */
-export type KubeconfigAuth = { tokenFile: string } | { token: string };
+type KubeconfigAuth = { tokenFile: string } | { token: string };
 
 export interface KubeconfigOptions {
   /** Name of the single cluster, user and context (the import name). */
@@ -77,7 +77,7 @@ export interface ImportCredential {
 }
 
 /** What the token in a Secret was minted for; a change means a new token is needed. */
-export interface MintFingerprintInput {
+interface MintFingerprintInput {
   spec: ImportSpec;
   server: string;
   caPem: string;
@@ -97,7 +97,7 @@ export function mintFingerprint(i: MintFingerprintInput): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
 }
 
-export interface SecretBuildOptions {
+interface SecretBuildOptions {
   importName: string;
   importNamespace: string;
   importUid: string;

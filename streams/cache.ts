@@ -15,11 +15,11 @@ export interface CacheChange<T> {
   echo?: true;
 }
 
-export type KeyOf<T> = (item: T) => string;
+type KeyOf<T> = (item: T) => string;
 /** The object's resourceVersion ('' when it has none). */
-export type VersionOf<T> = (item: T) => string;
+type VersionOf<T> = (item: T) => string;
 /** True when `after` is the same version as `before` (no change to report). */
-export type SameVersion<T> = (before: T, after: T) => boolean;
+type SameVersion<T> = (before: T, after: T) => boolean;
 
 /** `namespace/name` (or `name` for cluster-scoped objects), the usual cache key. */
 export function namespacedKey(item: { metadata?: { name?: string; namespace?: string } }): string {
@@ -28,7 +28,7 @@ export function namespacedKey(item: { metadata?: { name?: string; namespace?: st
 }
 
 /** Compares `metadata.resourceVersion`; objects without one always count as changed. */
-export function sameResourceVersion<T>(before: T, after: T): boolean {
+function sameResourceVersion<T>(before: T, after: T): boolean {
   const rv = (x: T) => (x as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
   const a = rv(before);
   return typeof a === 'string' && a === rv(after);
@@ -72,13 +72,13 @@ function applyReset<T>(store: Map<string, T>, items: T[], keyOf: KeyOf<T>, same:
 }
 
 /** Reads `metadata.resourceVersion`, or a projection's own `resourceVersion` field. */
-export function defaultVersionOf<T>(item: T): string {
+function defaultVersionOf<T>(item: T): string {
   const o = item as { metadata?: { resourceVersion?: unknown }; resourceVersion?: unknown } | null;
   const rv = o?.metadata?.resourceVersion ?? o?.resourceVersion;
   return typeof rv === 'string' ? rv : '';
 }
 
-export interface SharedCacheOptions<T> {
+interface SharedCacheOptions<T> {
   keyOf: KeyOf<T>;
   same?: SameVersion<T>;
   /** The object's resourceVersion, for read-your-writes (defaults to `defaultVersionOf`). */
@@ -225,9 +225,4 @@ export class SharedCache<T> {
     // Synced only after the initial adds went out, as informers' HasSynced.
     if (event.type === 'RESET' && !this.syncedSubject.value) this.syncedSubject.next(true);
   }
-}
-
-/** Builds and starts a shared cache over a list+watch source. */
-export function startCache<T>(events$: Observable<WatchEvent<T>>, opts: SharedCacheOptions<T>): SharedCache<T> {
-  return new SharedCache(events$, opts).start();
 }

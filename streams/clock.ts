@@ -1,11 +1,9 @@
-import type { SchedulerLike } from 'rxjs';
-
 /** Cancels a scheduled callback; calling it twice is harmless. */
 export type Cancel = () => void;
 
 /**
  * Time as the stream primitives see it. Injected so that queues, backoffs and elections can run
- * in virtual time in tests (test/unit/streams/manual-clock.ts, or an RxJS `TestScheduler` through `schedulerClock`).
+ * in virtual time in tests (test/unit/streams/manual-clock.ts: a manual clock, or one driven by an RxJS `TestScheduler`).
  */
 export interface Clock {
   now(): number;
@@ -21,15 +19,4 @@ export const realClock: Clock = {
     return () => clearTimeout(t);
   },
 };
-
-/** A clock driven by an RxJS scheduler (`asyncScheduler`, or a `TestScheduler` for marble tests). */
-export function schedulerClock(scheduler: SchedulerLike): Clock {
-  return {
-    now: () => scheduler.now(),
-    schedule(fn, delayMs) {
-      const sub = scheduler.schedule(fn, Math.max(0, delayMs));
-      return () => sub.unsubscribe();
-    },
-  };
-}
 

@@ -80,7 +80,7 @@ export function apiClient<T>(kc: KubeConfig, type: new (config: Configuration) =
 }
 
 /** A call that ran past its deadline (its requests were aborted). */
-export class DeadlineExceeded extends Error {
+class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
 

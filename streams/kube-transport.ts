@@ -16,7 +16,7 @@ export interface ListPage {
 }
 
 /** Called with each watch event as client-node parsed it. */
-export type WatchEventHandler = (type: string, object: unknown) => void;
+type WatchEventHandler = (type: string, object: unknown) => void;
 
 /**
  * The two requests a list+watch loop makes. The default talks to a real API server through
@@ -53,7 +53,7 @@ const ListEnvelope = t.type({
 const StatusBody = t.partial({ message: t.string, reason: t.string, code: t.number });
 
 /** Bounds on what the transport reads from a server (RESPONSE_LIMITS by default). */
-export interface TransportLimits {
+interface TransportLimits {
   listBytes: number;
   eventBytes: number;
   errorBytes: number;

@@ -12,7 +12,7 @@ export class LeaseConflict extends Error {
 }
 
 /** The three Lease calls the elector makes; `kubeLeaseClient` is the real one. */
-export interface LeaseClient {
+interface LeaseClient {
   /** The Lease, or undefined when it does not exist. */
   get(): Promise<V1Lease | undefined>;
   /** Throws LeaseConflict when it already exists. */
@@ -21,7 +21,7 @@ export interface LeaseClient {
   replace(lease: V1Lease): Promise<V1Lease>;
 }
 
-export interface LeaderElectionOptions {
+interface LeaderElectionOptions {
   /** Lease namespace (the install namespace) and name. */
   namespace: string;
   name: string;
@@ -55,7 +55,7 @@ function statusOf(e: unknown): number | undefined {
 }
 
 /** Lease calls on a real API server, each bounded by `timeoutMs`. */
-export function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string, timeoutMs = 5_000): LeaseClient {
+function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string, timeoutMs = 5_000): LeaseClient {
   const api = kc.makeApiClient(CoordinationV1Api);
   const where = `Lease ${namespace}/${name}`;
   const conflictOr = (e: unknown, op: string): never => {

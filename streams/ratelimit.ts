@@ -10,7 +10,7 @@ export interface RateLimiter {
   retries(key: string): number;
 }
 
-export interface ExponentialOptions {
+interface ExponentialOptions {
   baseMs?: number;
   maxMs?: number;
 }
@@ -32,12 +32,12 @@ export function exponentialRateLimiter(opts: ExponentialOptions = {}): RateLimit
 }
 
 /** base·2^attempt capped at max, without overflowing for large attempts. */
-export function exponentialDelay(attempt: number, baseMs: number, maxMs: number): number {
+function exponentialDelay(attempt: number, baseMs: number, maxMs: number): number {
   if (attempt >= 64) return maxMs;
   return Math.min(maxMs, baseMs * 2 ** attempt);
 }
 
-export interface TokenBucketOptions {
+interface TokenBucketOptions {
   qps?: number;
   burst?: number;
   clock?: Clock;

@@ -11,7 +11,7 @@ export class WaitTimeout extends Error {
   override readonly name = 'WaitTimeout';
 }
 
-export interface WaitForObjectOptions<T> {
+interface WaitForObjectOptions<T> {
   kubeConfig: KubeConfig;
   /** The collection holding the object, e.g. `/api/v1/namespaces` or `/apis/g/v/namespaces/ns/things`. */
   collectionPath: string;
@@ -30,7 +30,7 @@ export interface WaitForObjectOptions<T> {
 }
 
 /** The object's state after each event: known only after the first LIST (RESET). */
-export function objectStates<T>(events$: Observable<WatchEvent<T>>, name: (item: T) => string, wanted: string): Observable<T | undefined> {
+function objectStates<T>(events$: Observable<WatchEvent<T>>, name: (item: T) => string, wanted: string): Observable<T | undefined> {
   return events$.pipe(
     scan(
       (acc: { synced: boolean; current: T | undefined }, e: WatchEvent<T>) => {

@@ -23,7 +23,7 @@ export interface WatchAttempt {
   durationMs: number;
 }
 
-export interface NextStep {
+interface NextStep {
   /** Drop the resourceVersion and LIST again. */
   relist: boolean;
   /** Wait (backoff) before the next request. */
@@ -33,7 +33,7 @@ export interface NextStep {
 }
 
 /** A watch that closes this fast with nothing in it is treated as suspicious (no hot loop). */
-export const MIN_HEALTHY_WATCH_MS = 1_000;
+const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /**
  * What to do after a watch ends. Normal ends re-watch at once from the last resourceVersion;
@@ -81,11 +81,11 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = {}, random:
 }
 
 /** A server-side watch timeout between 5 and 10 minutes, like client-go's reflector. */
-export function randomWatchTimeoutSeconds(random: () => number = Math.random): number {
+function randomWatchTimeoutSeconds(random: () => number = Math.random): number {
   return 300 + Math.floor(random() * 301);
 }
 
-export interface SelectorOptions {
+interface SelectorOptions {
   labelSelector?: string;
   fieldSelector?: string;
 }
@@ -105,17 +105,6 @@ export function selectorQuery(selectors: SelectorOptions): Record<string, string
   if (selectors.labelSelector) q.labelSelector = selectors.labelSelector;
   if (selectors.fieldSelector) q.fieldSelector = selectors.fieldSelector;
   return q;
-}
-
-/** Classifies the error client-node's `Watch` passes to `done`. */
-export function classifyWatchError(err: unknown): WatchEnd {
-  if (err === null || err === undefined) return { kind: 'closed' };
-  const name = (err as { name?: unknown }).name;
-  if (name === 'TimeoutError') return { kind: 'idle' };
-  const statusCode = (err as { statusCode?: unknown }).statusCode;
-  const message = describeError(err);
-  if (statusCode === 410) return { kind: 'expired', message };
-  return typeof statusCode === 'number' ? { kind: 'failed', message, statusCode } : { kind: 'failed', message };
 }
 
 /** A one-line description of an error, including the network cause undici hides in `cause`: bounded and redacted. */

@@ -16,7 +16,7 @@ import {
   type WatchEnd,
 } from './watch-policy.js';
 
-export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** What a list+watch source emits: the full current set after every (re)list, then changes. */
 export type WatchEvent<T> =
@@ -34,7 +34,7 @@ export interface WatchHealth {
   since: Date;
 }
 
-export interface ListWatchOptions<T> {
+interface ListWatchOptions<T> {
   kubeConfig: KubeConfig;
   /** Collection path, e.g. `/api/v1/namespaces/x/serviceaccounts`. */
   path: string;
@@ -87,7 +87,7 @@ const VersionedObject = t.type({ metadata: t.partial({ resourceVersion: t.string
 const StatusObject = t.partial({ code: t.number, message: t.string, reason: t.string });
 
 /** `ns/name` (or `name`) of a raw object, for log lines. */
-export function objectRef(raw: unknown): string {
+function objectRef(raw: unknown): string {
   const m = decode(ObjectMeta, raw);
   if (!m.ok) return '(unnamed object)';
   const { namespace, name } = m.value.metadata;

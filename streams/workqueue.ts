@@ -3,27 +3,15 @@ import type { Logger } from '../src/logger.js';
 import { realClock, type Cancel, type Clock } from './clock.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './ratelimit.js';
 
-/** A failure that retrying cannot fix (e.g. an invalid spec): the key is not requeued. */
-export class TerminalError extends Error {
-  override readonly name = 'TerminalError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-export function isTerminalError(e: unknown): e is TerminalError {
-  return e instanceof TerminalError;
-}
-
 /** What a reconcile may ask for: `requeueAfterMs` schedules the key again (controller-runtime `RequeueAfter`). */
 export type ReconcileResult = { requeueAfterMs?: number } | void;
 
 /** Converges one key. Must honour `signal` (aborted when a shutdown deadline passes). */
-export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
 
-export type OutcomeKind = 'success' | 'requeue' | 'error' | 'terminal' | 'aborted';
+type OutcomeKind = 'success' | 'requeue' | 'error' | 'aborted';
 
-export interface ReconcileOutcome {
+interface ReconcileOutcome {
   key: string;
   result: OutcomeKind;
   durationMs: number;
@@ -48,7 +36,7 @@ export interface WorkQueueMetrics {
   onOutcome?(outcome: ReconcileOutcome): void;
 }
 
-export interface WorkQueueOptions {
+interface WorkQueueOptions {
   reconcile: Reconcile;
   /** Maximum reconciles running at once, over all keys (`MaxConcurrentReconciles`). Default 1. */
   concurrency?: number;
@@ -58,7 +46,7 @@ export interface WorkQueueOptions {
   logger?: Logger;
 }
 
-export interface QueueStats {
+interface QueueStats {
   /** Keys ready to run, not yet started. */
   depth: number;
   /** Keys running now. */
@@ -69,7 +57,7 @@ export interface QueueStats {
   retries: number;
 }
 
-export interface ShutdownResult {
+interface ShutdownResult {
   /** Every in-flight reconcile finished before the deadline. */
   drained: boolean;
   /** Keys whose reconcile was still running at the deadline (their signal was aborted). */
@@ -281,11 +269,6 @@ export class WorkQueue {
   private afterFailure(key: string, error: unknown, started: number, aborted: boolean): ReconcileOutcome {
     const durationMs = this.clock.now() - started;
     if (aborted) return { key, result: 'aborted', durationMs, error };
-    if (isTerminalError(error)) {
-      this.forget(key);
-      this.opts.logger?.error('reconcile failed permanently; not requeued', { key, error: error.message });
-      return { key, result: 'terminal', durationMs, error };
-    }
     this.opts.logger?.warn('reconcile failed; requeued with backoff', {
       key,
       error: error instanceof Error ? error.message : String(error),

@@ -18,14 +18,14 @@ export const WithMeta = t.type({ metadata: ObjectMeta });
 export type WithMeta = t.TypeOf<typeof WithMeta>;
 
 /** A Secret as the CLI reads it: metadata (with owners) and its data keys. */
-export const SecretObject = t.intersection([
+const SecretObject = t.intersection([
   t.type({ metadata: t.intersection([ObjectMeta, t.partial({ ownerReferences: t.array(t.type({ uid: t.string })) })]) }),
   t.partial({ data: t.record(t.string, t.string) }),
 ]);
-export type SecretObject = t.TypeOf<typeof SecretObject>;
+type SecretObject = t.TypeOf<typeof SecretObject>;
 
 /** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
-export const DateLike = new t.Type<Date, Date, unknown>(
+const DateLike = new t.Type<Date, Date, unknown>(
   'DateLike',
   (u): u is Date => u instanceof Date,
   (u, c) => (u instanceof Date ? t.success(u) : typeof u === 'string' && !Number.isNaN(Date.parse(u)) ? t.success(new Date(u)) : t.failure(u, c)),
@@ -37,15 +37,15 @@ const VersionInfo = t.type({ gitVersion: t.string });
 const AccessReview = t.type({ status: t.type({ allowed: t.boolean }) });
 const GroupList = t.type({ groups: t.array(t.type({ name: t.string, versions: t.array(t.type({ version: t.string })) })) });
 
-export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
-export interface MintedToken {
+interface MintedToken {
   token: string;
   expiration: Date;
 }
 
 /** How long one API call may go unanswered before the command fails (a hung server must not hang kubemcsa). */
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
 export class ClusterClient {
   private readonly objects: KubernetesObjectApi;

@@ -13,12 +13,12 @@ import { ClusterClient, WithMeta } from './cluster.js';
 import { loadCluster } from './kubeconfig.js';
 import type { Output } from './output.js';
 
-export const POLL_MS = 500;
+const POLL_MS = 500;
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RoleRef = t.type({ roleRef: t.type({ kind: t.string, name: t.string }) });
 
-export interface ResolvedClusters {
+interface ResolvedClusters {
   target: ClusterClient;
   source: ClusterClient;
 }

@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 
 /** A decode failure: names the thing decoded and each failing field path. */
-export class DecodeError extends Error {
+class DecodeError extends Error {
   constructor(
     readonly what: string,
     readonly problems: string[],
@@ -27,7 +27,7 @@ function isCombinator(type: t.Decoder<unknown, unknown> | undefined): boolean {
 }
 
 /** Readable lines for io-ts errors: `spec.clusterName: expected string, got missing`. */
-export function formatErrors(errors: t.Errors): string[] {
+function formatErrors(errors: t.Errors): string[] {
   const lines = errors.map((e) => {
     const path = e.context
       .filter((c, i) => c.key !== '' && !isCombinator(e.context[i - 1]?.type))
@@ -56,7 +56,7 @@ export function decode<A, O>(codec: t.Type<A, O, unknown>, value: unknown): { ok
  * How many problems a bounded decode collects before it stops. io-ts collects one error per
  * failing element; a body of a million bad elements must not cost a million errors.
  */
-export const MAX_DECODE_ERRORS = 10;
+const MAX_DECODE_ERRORS = 10;
 
 /** `t.array(item)` that stops at the first `maxErrors` failing elements (the type guard already stops at the first). */
 export function cappedArray<C extends t.Mixed>(item: C, maxErrors = MAX_DECODE_ERRORS): t.Type<t.TypeOf<C>[], t.OutputOf<C>[], unknown> {

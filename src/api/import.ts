@@ -1,5 +1,4 @@
 import * as t from 'io-ts';
-import { API_GROUP_VERSION, IMPORT_KIND } from '../constants.js';
 
 export const ConditionStatus = t.keyof({ True: null, False: null, Unknown: null });
 export type ConditionStatus = t.TypeOf<typeof ConditionStatus>;
@@ -70,28 +69,10 @@ export const DEFAULT_EXPIRATION_SECONDS = 3600;
 export const MIN_EXPIRATION_SECONDS = 600;
 /** The schema's maximum (7 days): registrations may be long-lived; tenants are capped lower by policy. */
 export const MAX_EXPIRATION_SECONDS = 604_800;
-/** The lifetime of a registration's token made with kubemcsa bootstrap's defaults (24 h). */
-export const DEFAULT_REGISTRATION_EXPIRATION_SECONDS = 86_400;
 
 /** `namespace/name` of an object. */
 export function keyOf(meta: { namespace?: string; name: string }): string {
   return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
-}
-
-/** Builds a new import object (for the CLI, tests and the sandbox). */
-export function newImport(opts: { name: string; namespace: string; clusterName: string; remoteNamespace: string; remoteName: string; expirationSeconds?: number; audiences?: string[] }) {
-  return {
-    apiVersion: API_GROUP_VERSION,
-    kind: IMPORT_KIND,
-    metadata: { name: opts.name, namespace: opts.namespace },
-    spec: {
-      clusterName: opts.clusterName,
-      namespace: opts.remoteNamespace,
-      name: opts.remoteName,
-      ...(opts.expirationSeconds !== undefined ? { expirationSeconds: opts.expirationSeconds } : {}),
-      ...(opts.audiences !== undefined ? { audiences: opts.audiences } : {}),
-    },
-  };
 }
 
 /** The Ready condition of an import, if any. */

@@ -14,7 +14,7 @@ export function describeError(e: unknown): string {
 export { httpStatusOf };
 
 /** How a ServiceAccountImport looks in `kubemcsa status`. */
-export interface ImportRow {
+interface ImportRow {
   namespace: string;
   name: string;
   cluster: string;
@@ -40,7 +40,7 @@ export function importRow(sai: ServiceAccountImport): ImportRow {
 }
 
 /** `in 42m`, `in 3h5m`, `2m ago`: how far `iso` is from `now`. */
-export function relativeTime(iso: string, now: Date): string {
+function relativeTime(iso: string, now: Date): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return iso === '' ? '-' : iso;
   const diff = t - now.getTime();
@@ -51,7 +51,7 @@ export function relativeTime(iso: string, now: Date): string {
 }
 
 /** A kubectl-style table: upper-case headers, columns padded with three spaces. */
-export function formatTable(headers: string[], rows: string[][]): string {
+function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

@@ -28,7 +28,7 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
 /** The record of a grant: one annotation on the importer ServiceAccount, written with a JSON merge patch. */
-export interface GrantRecord {
+interface GrantRecord {
   importer: ObjectRef;
   key: string;
   value: string;
@@ -54,7 +54,7 @@ const REFUSED: Record<string, string> = {
 };
 
 /** Why `namespace` can never be granted (to any target), or undefined. */
-export function refusedNamespaceReason(namespace: string): string | undefined {
+function refusedNamespaceReason(namespace: string): string | undefined {
   if (!NEVER_IMPORTABLE_NAMESPACES.includes(namespace)) return undefined;
   return REFUSED[namespace] ?? 'no import may ever name it';
 }
@@ -123,7 +123,7 @@ export function grantPlan(targetName: string, g: Grant): GrantPlan {
 }
 
 /** The anchor Secret of a plan, if it has one. */
-export function anchorOf(plan: GrantPlan): ObjectRef | undefined {
+function anchorOf(plan: GrantPlan): ObjectRef | undefined {
   const a = anchorFor(plan.targetName, plan.grant);
   return a && { apiVersion: 'v1', kind: 'Secret', ...a };
 }

@@ -13,7 +13,7 @@ export interface ExistingSecret {
   ownerUids: string[];
 }
 
-export interface MintWant {
+interface MintWant {
   /** `namespace/name` of the registration (the refresh jitter is per import, as the controller's). */
   key: string;
   fingerprint: string;
@@ -21,7 +21,7 @@ export interface MintWant {
   remoteUid: string;
 }
 
-export type MintDecision = { mint: false } | { mint: true; reason: string };
+type MintDecision = { mint: false } | { mint: true; reason: string };
 
 function parseTime(s: string | undefined): number | undefined {
   if (s === undefined) return undefined;

@@ -6,7 +6,7 @@ import { UsageError } from './errors.js';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'kubemcsa';
 /** …and, in the source, this one naming the target cluster it was created for. */
-export const TARGET_LABEL = 'multicluster.admiralty.io/bootstrap-target';
+const TARGET_LABEL = 'multicluster.admiralty.io/bootstrap-target';
 /** In the target, the registration names its source cluster with this label. */
 export const SOURCE_LABEL = 'multicluster.admiralty.io/bootstrap-source';
 

@@ -13,7 +13,7 @@ import { DEFAULT_REGISTRATION_SECONDS } from './plan.js';
 const str = t.union([t.string, t.undefined]);
 const bool = t.union([t.boolean, t.undefined]);
 
-export const ClusterFlags = t.partial({
+const ClusterFlags = t.partial({
   targetContext: str,
   targetKubeconfig: str,
   targetName: str,
@@ -22,14 +22,14 @@ export const ClusterFlags = t.partial({
   sourceName: str,
 });
 
-export const BootstrapFlags = t.intersection([
+const BootstrapFlags = t.intersection([
   ClusterFlags,
   t.partial({ sourceServer: str, sourceNamespaces: str, registrationDuration: str, dryRun: bool, wait: bool, timeout: str }),
 ]);
 
-export const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str })]);
+const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str })]);
 
-export const ExportFlags = t.partial({
+const ExportFlags = t.partial({
   namespace: str,
   context: str,
   kubeconfig: str,
@@ -40,13 +40,13 @@ export const ExportFlags = t.partial({
   server: str,
 });
 
-export const GrantFlags = t.intersection([
+const GrantFlags = t.intersection([
   ClusterFlags,
   t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool }),
 ]);
 
-export const KubeconfigFlags = t.partial({ namespace: str, context: str, kubeconfig: str });
-export const StatusFlags = t.partial({ context: str, kubeconfig: str, output: str });
+const KubeconfigFlags = t.partial({ namespace: str, context: str, kubeconfig: str });
+const StatusFlags = t.partial({ context: str, kubeconfig: str, output: str });
 
 /** Which kubeconfig file and context to use; both default as kubectl's do. */
 export interface ClusterSelector {
@@ -87,7 +87,7 @@ export interface GrantOptions {
   dryRun: boolean;
 }
 
-export type OutputFormat = 'yaml' | 'json';
+type OutputFormat = 'yaml' | 'json';
 
 export interface ExportOptions extends ClusterSelector {
   serviceAccount: string;
@@ -111,10 +111,10 @@ export interface StatusOptions extends ClusterSelector {
 export const DEFAULT_TIMEOUT = '2m';
 export const DEFAULT_EXPORT_DURATION = '1h';
 /** The TokenRequest API's minimum lifetime. */
-export const MIN_TOKEN_SECONDS = 600;
+const MIN_TOKEN_SECONDS = 600;
 export const DEFAULT_REGISTRATION_DURATION = `${DEFAULT_REGISTRATION_SECONDS / 3600}h`;
 /** The longest registration token bootstrap asks for (7 days, the import API's maximum). */
-export const MAX_REGISTRATION_SECONDS = MAX_EXPIRATION_SECONDS;
+const MAX_REGISTRATION_SECONDS = MAX_EXPIRATION_SECONDS;
 
 function decodeFlags<A, O>(codec: t.Type<A, O, unknown>, raw: unknown): A {
   const r = decode(codec, raw);
@@ -132,7 +132,7 @@ export function parseDuration(s: string, flag: string): number {
 }
 
 /** A token lifetime: whole seconds, at least the TokenRequest minimum (10m), at most `maxSeconds`. */
-export function parseTokenSeconds(s: string, flag: string, maxSeconds?: number): number {
+function parseTokenSeconds(s: string, flag: string, maxSeconds?: number): number {
   const ms = parseDuration(s, flag);
   const range = maxSeconds === undefined ? `at least ${MIN_TOKEN_SECONDS} s (10m)` : `from ${MIN_TOKEN_SECONDS} s (10m) to ${maxSeconds} s (${maxSeconds / 3600}h)`;
   if (ms % 1000 !== 0 || ms / 1000 < MIN_TOKEN_SECONDS || (maxSeconds !== undefined && ms / 1000 > maxSeconds)) {
@@ -157,7 +157,7 @@ function checkName(value: string | undefined, flag: string, kind: 'label' | 'sub
 }
 
 /** `a, b,,a` → `[a, b]`; each a namespace name (DNS-1123 label). */
-export function parseNamespaceList(s: string, flag: string): string[] {
+function parseNamespaceList(s: string, flag: string): string[] {
   const names = [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x !== ''))];
   if (names.length === 0) throw new UsageError(`${flag} needs at least one namespace`);
   for (const n of names) checkName(n, `namespace ${JSON.stringify(n)} in ${flag}`, 'label');
@@ -165,7 +165,7 @@ export function parseNamespaceList(s: string, flag: string): string[] {
 }
 
 /** An API server URL: https with a host. */
-export function parseServerUrl(s: string, flag: string): string {
+function parseServerUrl(s: string, flag: string): string {
   let url: URL;
   try {
     url = new URL(s.trim());

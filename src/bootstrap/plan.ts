@@ -45,7 +45,7 @@ export function sameRef(a: ObjectRef, b: ObjectRef): boolean {
   return a.kind === b.kind && a.name === b.name && (a.namespace ?? '') === (b.namespace ?? '');
 }
 
-export interface BootstrapInput {
+interface BootstrapInput {
   targetName: string;
   sourceName: string;
   /** Namespaces the importer may read ServiceAccounts in; undefined = cluster-wide. */
@@ -80,10 +80,10 @@ const RBAC = 'rbac.authorization.k8s.io/v1';
  * The importer's only permissions from bootstrap: read ServiceAccounts. Token rights come from
  * grants (src/bootstrap/grant.ts), plus the self Role for its own token. No Secret verbs.
  */
-export const IMPORTER_RULES = [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }] as const;
+const IMPORTER_RULES = [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }] as const;
 
 /** The namespaces the importer reads ServiceAccounts in: the given ones plus the install namespace (its own ServiceAccount records the grants). */
-export function readNamespaces(sourceNamespaces: string[]): string[] {
+function readNamespaces(sourceNamespaces: string[]): string[] {
   return [...new Set([...sourceNamespaces, INSTALL_NAMESPACE])];
 }
 
@@ -97,7 +97,7 @@ function importerSubject(targetName: string) {
 
 const ADMISSION = 'admissionregistration.k8s.io/v1';
 /** The source's ValidatingAdmissionPolicy (and its binding) over every importer's TokenRequests. */
-export const IMPORTER_ADMISSION_POLICY = 'multicluster-service-account-importers';
+const IMPORTER_ADMISSION_POLICY = 'multicluster-service-account-importers';
 /** A permission no Kubernetes API serves: only a cluster-wide grant carries it, and with it the right to unbound tokens. */
 export const UNBOUND_TOKENS = { group: API_GROUP, resource: 'unboundtokens', verb: 'create' } as const;
 
@@ -109,7 +109,7 @@ export const UNBOUND_TOKENS = { group: API_GROUP, resource: 'unboundtokens', ver
  * that ServiceAccount (or its namespace grant), unless a cluster-wide grant gave it unbound tokens.
  * So a hostile target cannot mint a token that revoking the grant would not stop.
  */
-export function importerAdmissionPolicy(): Manifest[] {
+function importerAdmissionPolicy(): Manifest[] {
   const sa = `system:serviceaccount:${INSTALL_NAMESPACE}:`;
   const ref = 'object.spec.boundObjectRef';
   return [

@@ -12,7 +12,7 @@ import { MOUNT_ROOT } from '../constants.js';
 export const MOUNT_ROOT_ENV = 'MCSA_MOUNT_ROOT';
 
 /** The in-cluster service account directory client-go and client-node read. */
-export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Everything the loaders read from the environment. */
 export interface LoaderEnvironment {
@@ -41,7 +41,7 @@ export interface LoaderOptions {
 }
 
 /** The mount root: `options.mountRoot`, else `$MCSA_MOUNT_ROOT`, else the pod path of SPEC §2. */
-export function mountRootFrom(options: LoaderOptions = {}, env: NodeJS.ProcessEnv = process.env): string {
+function mountRootFrom(options: LoaderOptions = {}, env: NodeJS.ProcessEnv = process.env): string {
   const chosen = options.mountRoot || env[MOUNT_ROOT_ENV];
   return chosen ? path.resolve(chosen) : MOUNT_ROOT;
 }

@@ -26,7 +26,7 @@ export interface KubeconfigModel {
  * Moves a path under the default mount root (`/var/run/secrets/admiralty.io/serviceaccountimports`)
  * to the same place under `mountRoot`; other paths are returned unchanged.
  */
-export function remapMountPath(p: string, mountRoot: string): string {
+function remapMountPath(p: string, mountRoot: string): string {
   if (path.resolve(mountRoot) === MOUNT_ROOT) return p;
   if (p === MOUNT_ROOT) return mountRoot;
   if (p.startsWith(`${MOUNT_ROOT}/`)) return path.join(mountRoot, p.slice(MOUNT_ROOT.length + 1));
@@ -111,7 +111,7 @@ export function mergeKubeconfigModels(models: KubeconfigModel[]): KubeconfigMode
 const describeSources = (m: KubeconfigModel) => (m.sources.length === 1 ? m.sources[0]! : m.sources.join(path.delimiter));
 
 /** The context to use: `context` when given, else the current context, else the only one. */
-export function pickContext(m: KubeconfigModel, context: string | undefined): Context {
+function pickContext(m: KubeconfigModel, context: string | undefined): Context {
   const names = m.contexts.map((c) => c.name);
   const wanted = context || m.currentContext || (m.contexts.length === 1 ? m.contexts[0]!.name : undefined);
   if (!wanted) {

@@ -45,7 +45,7 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 const fingerprintOf = (parts: unknown) => sha256(JSON.stringify(parts));
 
 /** Throws `InvalidName` unless `name` is a DNS-1123 subdomain (no `/`, no `..`). */
-export function validateImportName(name: string): void {
+function validateImportName(name: string): void {
   const why = dns1123SubdomainError(name);
   if (why) throw new ConfigError('InvalidName', `invalid service account import name ${JSON.stringify(name.slice(0, 300))}: ${why}`, { name });
 }
@@ -134,7 +134,7 @@ export async function loadSingleImport(env: LoaderEnvironment): Promise<Loaded<C
 }
 
 /** A kubeconfig read from files, with a fingerprint of their contents. */
-export interface LoadedKubeconfig {
+interface LoadedKubeconfig {
   model: KubeconfigModel;
   fingerprint: string;
 }
@@ -174,7 +174,7 @@ async function contextConfig(k: LoadedKubeconfig, context: string | undefined): 
 }
 
 /** The in-cluster service account's config, or undefined when not running in a cluster. */
-export async function loadInCluster(env: LoaderEnvironment): Promise<Loaded<ConfigAndNamespace> | undefined> {
+async function loadInCluster(env: LoaderEnvironment): Promise<Loaded<ConfigAndNamespace> | undefined> {
   const { host, port, dir, podNamespace } = env.inCluster;
   if (!host || !port) return undefined;
   const snapshot = await readVolumeSnapshot(dir, new Set(['token', 'ca.crt', 'namespace']));

@@ -12,7 +12,7 @@ const DATA_LINK = '..data';
 const MAX_ATTEMPTS = 50;
 
 /** One consistent generation of a volume's files. */
-export interface VolumeSnapshot {
+interface VolumeSnapshot {
   /** The directory read. */
   dir: string;
   /** The timestamped directory `..data` named, or undefined for a plain directory. */

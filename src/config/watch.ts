@@ -19,9 +19,9 @@ export interface WatchTiming {
 }
 
 /** Default {@link WatchTiming.settleMs}. */
-export const DEFAULT_SETTLE_MS = 50;
+const DEFAULT_SETTLE_MS = 50;
 /** Default {@link WatchTiming.pollIntervalMs}. */
-export const DEFAULT_POLL_INTERVAL_MS = 10_000;
+const DEFAULT_POLL_INTERVAL_MS = 10_000;
 /** Consecutive failed re-reads after which the observable errors. */
 const MAX_CONSECUTIVE_FAILURES = 3;
 

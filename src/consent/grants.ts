@@ -16,7 +16,7 @@ import { INSTALL_NAMESPACE } from '../constants.js';
 import { shortHash } from '../naming.js';
 
 /** Annotations on the importer ServiceAccount recording one grant each: `<prefix>/g-<hash>` = `ns/sa`. */
-export const GRANT_ANNOTATION_PREFIX = 'grants.multicluster.admiralty.io/';
+const GRANT_ANNOTATION_PREFIX = 'grants.multicluster.admiralty.io/';
 /** Label on grant objects (Role, RoleBinding, anchor): the granted ServiceAccount, or `all`. */
 export const GRANT_LABEL = 'multicluster.admiralty.io/grant';
 /** `*`: every ServiceAccount of the namespace (namespace grant) or of every namespace (cluster-wide). */

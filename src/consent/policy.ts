@@ -4,30 +4,28 @@
 // namespace N, for at most DEFAULT_MAX_EXPIRATION_SECONDS, with the source API server's own
 // audience. Pure: the controller evaluates this before it asks the source for anything.
 import * as t from 'io-ts';
-import { API_GROUP_VERSION, INSTALL_NAMESPACE } from '../constants.js';
+import { INSTALL_NAMESPACE } from '../constants.js';
 import { DEFAULT_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS } from '../api/import.js';
 import { NEVER_IMPORTABLE_NAMESPACES } from './grants.js';
 
-export const POLICY_KIND = 'ServiceAccountImportPolicy';
 export const POLICY_PLURAL = 'serviceaccountimportpolicies';
-export const POLICY_API_VERSION = API_GROUP_VERSION;
 
 /** The longest token a tenant import gets when no policy sets `maxExpirationSeconds` (24 h). */
-export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
+const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
 
-export const PolicyMapping = t.intersection([
+const PolicyMapping = t.intersection([
   t.type({ namespace: t.string, remoteNamespace: t.string }),
   t.partial({ serviceAccounts: t.array(t.string), audiences: t.array(t.string) }),
 ]);
-export type PolicyMapping = t.TypeOf<typeof PolicyMapping>;
+type PolicyMapping = t.TypeOf<typeof PolicyMapping>;
 
-export const PolicySpec = t.partial({
+const PolicySpec = t.partial({
   clusters: t.array(t.string),
   namespaceSameness: t.boolean,
   maxExpirationSeconds: t.number,
   mappings: t.array(PolicyMapping),
 });
-export type PolicySpec = t.TypeOf<typeof PolicySpec>;
+type PolicySpec = t.TypeOf<typeof PolicySpec>;
 
 export const ImportPolicy = t.intersection([
   t.type({ metadata: t.type({ name: t.string }) }),
@@ -36,7 +34,7 @@ export const ImportPolicy = t.intersection([
 export type ImportPolicy = t.TypeOf<typeof ImportPolicy>;
 
 /** What the policy is asked about: one import. */
-export interface PolicyQuery {
+interface PolicyQuery {
   /** The import's own namespace (local). */
   namespace: string;
   clusterName: string;

@@ -59,7 +59,7 @@ export interface SecretView {
   endpoint?: { server: string; caPem: string };
 }
 
-export interface DecideInput {
+interface DecideInput {
   key: string;
   /** `namespace/name` of the import's Secret (named in messages). */
   secretKey: string;
@@ -107,9 +107,9 @@ export type Decision =
  * ServiceAccount appearing, a cluster becoming reachable), `backoff` for transient failures, or
  * `never` until its spec changes.
  */
-export type RetryPolicy = 'event' | 'backoff' | 'never';
+type RetryPolicy = 'event' | 'backoff' | 'never';
 
-export function specProblems(sai: ServiceAccountImport): string[] {
+function specProblems(sai: ServiceAccountImport): string[] {
   const problems: string[] = [];
   const check = (field: string, err: string | undefined) => err && problems.push(`spec.${field} ${err}`);
   check('clusterName', dns1123SubdomainError(sai.spec.clusterName));
@@ -123,7 +123,7 @@ export function specProblems(sai: ServiceAccountImport): string[] {
 }
 
 /** A deterministic jitter in [-0.05, 0.05] per key and token, so refreshes of many imports spread out. */
-export function refreshJitter(key: string, issued: Date): number {
+function refreshJitter(key: string, issued: Date): number {
   const h = createHash('sha256').update(`${key}@${issued.toISOString()}`).digest();
   return (h.readUInt16BE(0) / 0xffff - 0.5) / 10;
 }
@@ -133,7 +133,7 @@ export function refreshJitter(key: string, issued: Date): number {
  * lifetimes (a skewed clock, a cap far below what was asked), the controller never mints for one
  * import more often than this.
  */
-export const MIN_REFRESH_AFTER_MS = 60_000;
+const MIN_REFRESH_AFTER_MS = 60_000;
 
 /** The controller's default `--refresh-ratio`, and kubemcsa's rule for registration tokens. */
 export const DEFAULT_REFRESH_RATIO = 0.6;
@@ -186,7 +186,7 @@ export function tokenRequestFor(baseFingerprint: string, policy: { expirationSec
 }
 
 /** The exact command that restores a registration (run where both clusters' kubeconfig contexts are). */
-export function restoreCommand(clusterName: string, targetName: string): string {
+function restoreCommand(clusterName: string, targetName: string): string {
   return `kubemcsa bootstrap --target-context <context of this cluster> --target-name ${targetName} --source-context <context of ${clusterName}> --source-name ${clusterName}`;
 }
 
@@ -299,7 +299,7 @@ export function decide(i: DecideInput): Decision {
 }
 
 /** What a failed TokenRequest means for the import: its reason, how it comes back, and a hint for the message. */
-export interface TokenRequestFailure {
+interface TokenRequestFailure {
   reason: Reason;
   retry: 'event' | 'backoff';
   hint?: string;

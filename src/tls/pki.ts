@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill
-import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -8,12 +8,12 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 const EC_ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 /** A PEM certificate with its PKCS#8 PEM private key. */
-export interface KeyPair {
+interface KeyPair {
   certPem: string;
   keyPem: string;
 }
 
-export interface IssueOptions {
+interface IssueOptions {
   commonName: string;
   organizations?: string[];
   dnsNames?: string[];
@@ -99,10 +99,4 @@ export async function issueCertificate(ca: KeyPair, opts: IssueOptions): Promise
     extensions,
   });
   return { certPem: cert.toString('pem') + '\n', keyPem: await exportPrivateKey(keys.privateKey) };
-}
-
-/** Validity window of a PEM certificate (the first one in the text). */
-export function certificateValidity(certPem: string): { notBefore: Date; notAfter: Date } {
-  const c = new NodeX509(certPem);
-  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo) };
 }

@@ -31,7 +31,7 @@ export interface RotationPolicy {
   backdateMs?: number;
 }
 
-export type RotationStep =
+type RotationStep =
   | { kind: 'create'; reason: string }
   | { kind: 'rotate-ca'; reason: string }
   | { kind: 'drop-previous-ca'; reason: string }
@@ -56,18 +56,6 @@ export function caBundle(s: StoredTls): string {
 /** The certificate among `cas` (PEM, several blocks) that issued `leafPem`, if any. */
 export function issuerOf(leafPem: string, cas: string): string | undefined {
   return pemBlocks(cas).find((ca) => issuedBy(leafPem, ca));
-}
-
-/** Whether a published bundle (PEM) contains the current CA. */
-export function bundleContains(bundlePem: string, caPem: string): boolean {
-  const want = new X509Certificate(caPem).fingerprint256;
-  return pemBlocks(bundlePem).some((b) => {
-    try {
-      return new X509Certificate(b).fingerprint256 === want;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /**
@@ -154,7 +142,7 @@ async function newCa(now: number, p: RotationPolicy) {
  * The certificates of a published bundle still worth trusting: unexpired CAs, each once, the
  * order kept. What a replica may still be serving from when the stored material is lost.
  */
-export function trustedCas(bundlePem: string, now: number): string | undefined {
+function trustedCas(bundlePem: string, now: number): string | undefined {
   const seen = new Set<string>();
   const keep: string[] = [];
   for (const b of pemBlocks(bundlePem)) {

@@ -15,20 +15,20 @@ const NonEmptyString = new t.Type<string, string, unknown>(
   t.identity,
 );
 
-export const GroupVersionKind = t.type({ group: t.string, version: t.string, kind: t.string });
-export type GroupVersionKind = t.TypeOf<typeof GroupVersionKind>;
+const GroupVersionKind = t.type({ group: t.string, version: t.string, kind: t.string });
+type GroupVersionKind = t.TypeOf<typeof GroupVersionKind>;
 
-export const GroupVersionResource = t.type({ group: t.string, version: t.string, resource: t.string });
+const GroupVersionResource = t.type({ group: t.string, version: t.string, resource: t.string });
 
-export const UserInfo = t.partial({
+const UserInfo = t.partial({
   username: t.string,
   uid: t.string,
   groups: cappedArray(t.string),
   extra: cappedRecord(cappedArray(t.string)),
 });
 
-export const Operation = t.keyof({ CREATE: null, UPDATE: null, DELETE: null, CONNECT: null });
-export type Operation = t.TypeOf<typeof Operation>;
+const Operation = t.keyof({ CREATE: null, UPDATE: null, DELETE: null, CONNECT: null });
+type Operation = t.TypeOf<typeof Operation>;
 
 export const AdmissionRequest = t.intersection([
   t.type({ uid: NonEmptyString, kind: GroupVersionKind, operation: Operation }),
@@ -58,8 +58,8 @@ export const AdmissionReviewRequest = t.type({
 export type AdmissionReviewRequest = t.TypeOf<typeof AdmissionReviewRequest>;
 
 /** metav1.Status, as carried in a denied AdmissionResponse. */
-export const ResultStatus = t.partial({ code: t.number, message: t.string, reason: t.string, status: t.string });
-export type ResultStatus = t.TypeOf<typeof ResultStatus>;
+const ResultStatus = t.partial({ code: t.number, message: t.string, reason: t.string, status: t.string });
+type ResultStatus = t.TypeOf<typeof ResultStatus>;
 
 export const AdmissionResponse = t.intersection([
   t.type({ uid: t.string, allowed: t.boolean }),
@@ -72,14 +72,6 @@ export const AdmissionResponse = t.intersection([
   }),
 ]);
 export type AdmissionResponse = t.TypeOf<typeof AdmissionResponse>;
-
-/** What the webhook answers (decoded again in tests and by the benchmark's checks). */
-export const AdmissionReviewResponse = t.type({
-  apiVersion: t.literal(ADMISSION_API_VERSION),
-  kind: t.literal(ADMISSION_KIND),
-  response: AdmissionResponse,
-});
-export type AdmissionReviewResponse = t.TypeOf<typeof AdmissionReviewResponse>;
 
 // Arrays and maps decode through cappedArray/cappedRecord: a body of a million bad elements stops
 // at the first few errors instead of collecting a million.
@@ -101,13 +93,13 @@ export const Volume = t.intersection([
 ]);
 export type Volume = t.TypeOf<typeof Volume>;
 
-export const PodSpec = t.intersection([
+const PodSpec = t.intersection([
   t.type({ containers: cappedArray(Container) }),
   t.partial({ initContainers: cappedArray(Container), volumes: cappedArray(Volume) }),
 ]);
-export type PodSpec = t.TypeOf<typeof PodSpec>;
+type PodSpec = t.TypeOf<typeof PodSpec>;
 
-export const PodMeta = t.partial({
+const PodMeta = t.partial({
   name: t.string,
   generateName: t.string,
   namespace: t.string,
@@ -122,18 +114,14 @@ export function isPodKind(gvk: GroupVersionKind): boolean {
   return gvk.group === '' && gvk.version === 'v1' && gvk.kind === 'Pod';
 }
 
-/** A review answering `uid` with `response`. */
-export function reviewResponse(response: AdmissionResponse): AdmissionReviewResponse {
-  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
-}
-
 /** The base64 patch allow() wrote into a response: known to need no JSON escaping. */
 const encodedPatches = new WeakMap<AdmissionResponse, string>();
 
 const REVIEW_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":{`;
 
 /**
- * The bytes of `JSON.stringify(reviewResponse(response))`, exactly, without scanning the base64
+ * The AdmissionReview answering with `response`: the bytes of
+ * `JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response })`, exactly, without scanning the base64
  * patch for characters to escape (a patch is kilobytes, the rest of a response is a few short
  * strings): the patch allow() encoded is written as is; any other value goes through JSON.stringify.
  */

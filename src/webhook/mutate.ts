@@ -1,13 +1,10 @@
-import fastJsonPatch, { type Operation as PatchOperation } from 'fast-json-patch';
 import { IMPORT_ANNOTATION } from '../constants.js';
 import { dns1123SubdomainError, mountPathForImport, secretNameForImport, volumeNameForImport } from '../naming.js';
 import { isReady, readyCondition, type ServiceAccountImport } from '../api/import.js';
 import type { Container, Pod, Volume, VolumeMount } from './admission.js';
 
-export type { PatchOperation };
-
 /** The import names a pod asks for, and the entries that are not valid names. */
-export interface ParsedAnnotation {
+interface ParsedAnnotation {
   names: string[];
   invalid: { entry: string; reason: string }[];
 }
@@ -38,11 +35,6 @@ export function countEntries(value: string): number {
   return n;
 }
 
-/** Splits the annotation on commas, trims, drops empty entries, de-duplicates, validates each name. */
-export function parseImportAnnotation(value: string | undefined): ParsedAnnotation {
-  return validateEntries(annotationEntries(value));
-}
-
 /** Sorts distinct entries into valid import names and invalid ones (with the reason). */
 export function validateEntries(entries: string[]): ParsedAnnotation {
   const names: string[] = [];
@@ -63,16 +55,19 @@ export function importAnnotation(pod: Pod): string | undefined {
 /** What the lookup found for one import name. */
 export type ImportFound = { name: string; import: ServiceAccountImport | undefined };
 
-/** The outcome of the mutation: a denial with its reasons, or the mutated pod and warnings. */
-export type MutationResult =
-  | { allowed: false; problems: string[] }
-  | { allowed: true; pod: Pod; warnings: string[]; mounted: string[] };
+/** One RFC 6902 operation; the mutation only ever adds. */
+interface PatchOperation {
+  op: 'add';
+  path: string;
+  value: unknown;
+}
 
 /**
- * The same outcome as a JSON Patch: the operations turning the pod into the mutated one, and their
- * JSON text (`JSON.stringify(patch)`, written from pieces computed once per import).
+ * The outcome of the mutation: a denial with its reasons, or the JSON Patch turning the pod into
+ * the mutated one, its JSON text (`JSON.stringify(patch)`, written from pieces computed once per
+ * import), and warnings.
  */
-export type MutationPatch =
+type MutationPatch =
   | { allowed: false; problems: string[] }
   | { allowed: true; patch: PatchOperation[]; patchJson: string; warnings: string[]; mounted: string[] };
 
@@ -172,8 +167,7 @@ function emptyLists(n: number): ImportParts[][] {
 }
 
 /**
- * The mutation's rules, decided once for both of its forms (pod and patch): each import's Secret
- * volume, and a read-only mount of it in every container and init container. Already-present
+ * The mutation's rules: each import's Secret volume, and a read-only mount of it in every container and init container. Already-present
  * volumes and mounts are kept (idempotent); a volume name or mount path taken by something else is
  * a problem, and so is a missing import.
  */
@@ -209,24 +203,6 @@ function planMounts(pod: Pod, namespace: string, found: ImportFound[]): Planned 
   return { allowed: true, additions, warnings, mounted };
 }
 
-function withMounts(containers: Container[], added: ImportParts[][]): Container[] {
-  return containers.map((c, i) => (added[i]!.length === 0 ? c : { ...c, volumeMounts: [...(c.volumeMounts ?? []), ...added[i]!.map(objectOf.mount)] }));
-}
-
-/**
- * Mounts each import's Secret into every container and init container of `pod` (see planMounts).
- * Pure: the pod passed in is not modified; what the mutation does not touch is shared with it.
- */
-export function mountImports(pod: Pod, namespace: string, found: ImportFound[]): MutationResult {
-  const planned = planMounts(pod, namespace, found);
-  if (!planned.allowed) return planned;
-  const { additions, warnings, mounted } = planned;
-  const spec = { ...pod.spec, containers: withMounts(pod.spec.containers, additions.containers) };
-  if (pod.spec.initContainers && additions.initContainers) spec.initContainers = withMounts(pod.spec.initContainers, additions.initContainers);
-  if (additions.volumes.length > 0) spec.volumes = [...(pod.spec.volumes ?? []), ...additions.volumes.map(objectOf.volume)];
-  return { allowed: true, pod: { ...pod, spec }, warnings, mounted };
-}
-
 /** Add operations, and their JSON text written alongside. */
 class PatchWriter {
   readonly ops: PatchOperation[] = [];
@@ -257,9 +233,11 @@ class PatchWriter {
 }
 
 /**
- * The mutation of mountImports as RFC 6902 operations, written directly from what it adds (no pod
- * copy, no diff): `podPatch(pod, mountImports(…).pod)`, operation for operation and in its order
- * (containers last to first, then init containers, then volumes), which a property test holds.
+ * Mounts each import's Secret into every container and init container of `pod` (see planMounts),
+ * as RFC 6902 operations written directly from what it adds (no pod copy, no diff). Pure: the pod
+ * passed in is not modified. The operations are those of a whole-pod diff, in its order
+ * (containers last to first, then init containers, then volumes), which a property test holds
+ * against a reference implementation (test/unit/webhook/reference.ts).
  */
 export function mountPatch(pod: Pod, namespace: string, found: ImportFound[]): MutationPatch {
   const planned = planMounts(pod, namespace, found);
@@ -271,67 +249,6 @@ export function mountPatch(pod: Pod, namespace: string, found: ImportFound[]): M
   if (spec.initContainers && additions.initContainers) w.appendMounts('initContainers', spec.initContainers, additions.initContainers);
   w.append('/spec/volumes', spec.volumes, additions.volumes, 'volume');
   return { allowed: true, patch: w.ops, patchJson: w.text(), warnings, mounted };
-}
-
-/**
- * The RFC 6902 operations turning `before` into `after`, by fast-json-patch `compare` (admission
- * uses mountPatch; this is for callers that change more than mounts, and the tests' reference). The
- * mutation only ever replaces `spec.volumes` and containers' `volumeMounts` (everything else is
- * shared by reference), so only those subtrees are diffed, with their paths prefixed: the result is
- * the whole-pod diff (a unit test holds the two equal) without walking metadata, env or probes.
- */
-export function podPatch(before: Pod, after: Pod): PatchOperation[] {
-  const ops: PatchOperation[] = [];
-  const diff = (path: string, a: unknown, b: unknown) => {
-    if (a === b) return;
-    // The values are fresh objects, serialised right away and never mutated: no clone needed.
-    if (a === undefined) {
-      ops.push({ op: 'add', path, value: b });
-      return;
-    }
-    // The usual change, a list with elements appended, is what compare() would emit: one add per
-    // new index, in order.
-    if (Array.isArray(a) && Array.isArray(b) && b.length > a.length && a.every((x, i) => x === b[i])) {
-      for (let i = a.length; i < b.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: b[i] as unknown });
-      return;
-    }
-    for (const op of fastJsonPatch.compare({ v: a }, { v: b })) ops.push({ ...op, path: path + op.path.slice(2) });
-  };
-  const containers = (kind: 'containers' | 'initContainers') => {
-    const a = before.spec[kind];
-    const b = after.spec[kind];
-    if (a === b) return;
-    if (!a || !b || a.length !== b.length || a.some((c, i) => c.name !== b[i]!.name)) {
-      diff(`/spec/${kind}`, a, b); // not a mount-only change: diff the lists
-      return;
-    }
-    // Last to first, as compare() orders a whole-pod diff.
-    for (let i = a.length - 1; i >= 0; i--) {
-      const c = a[i]!;
-      const next = b[i]!;
-      if (c === next) continue;
-      const { volumeMounts: ma, ...restA } = c;
-      const { volumeMounts: mb, ...restB } = next;
-      const same = Object.keys(restA).length === Object.keys(restB).length && Object.entries(restA).every(([k, v]) => (restB as Record<string, unknown>)[k] === v);
-      if (same) diff(`/spec/${kind}/${i}/volumeMounts`, ma, mb);
-      else diff(`/spec/${kind}/${i}`, c, next);
-    }
-  };
-  if (before.spec !== after.spec) {
-    const { containers: _c, initContainers: _i, volumes: _v, ...restBefore } = before.spec;
-    const { containers: _c2, initContainers: _i2, volumes: _v2, ...restAfter } = after.spec;
-    for (const k of new Set([...Object.keys(restBefore), ...Object.keys(restAfter)]))
-      diff(`/spec/${k}`, (restBefore as Record<string, unknown>)[k], (restAfter as Record<string, unknown>)[k]);
-    containers('containers');
-    if (before.spec.initContainers !== undefined || after.spec.initContainers !== undefined) containers('initContainers');
-    diff('/spec/volumes', before.spec.volumes, after.spec.volumes);
-  }
-  return ops;
-}
-
-/** The whole-pod diff (reference for tests and for callers that change more than mounts). */
-export function fullPodPatch(before: Pod, after: Pod): PatchOperation[] {
-  return fastJsonPatch.compare(before, after);
 }
 
 /** How a pod is named in messages: its name, or its generateName prefix. */

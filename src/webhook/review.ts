@@ -14,7 +14,7 @@ import {
 import { annotationEntries, countEntries, describePod, importAnnotation, mountPatch, validateEntries, type ImportFound } from './mutate.js';
 
 /** The longest message a bad request is answered (and logged) with. */
-export const MAX_BAD_REQUEST_MESSAGE = 1024;
+const MAX_BAD_REQUEST_MESSAGE = 1024;
 
 /** `s` cut to `max` characters, marked when cut. */
 export function clipMessage(s: string, max = MAX_BAD_REQUEST_MESSAGE): string {
@@ -40,9 +40,9 @@ export const MAX_IMPORTS_PER_POD = 32;
  * Containers plus init containers of a pod the webhook mutates: each gets a mount per import, so
  * the patch grows with their product. No real pod comes near; past it the pod is denied.
  */
-export const MAX_CONTAINERS = 200;
+const MAX_CONTAINERS = 200;
 
-export interface PlanLimits {
+interface PlanLimits {
   maxImports: number;
 }
 

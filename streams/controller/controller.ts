@@ -16,7 +16,7 @@ import { importKeys, type KeyInput } from './keys.js';
 import { ClusterRegistry } from './registry.js';
 import { flatKey, sameVersion, type RemoteClusterSpec } from './remote-cluster.js';
 
-export interface ControllerOptions {
+interface ControllerOptions {
   local: KubeConfig;
   installNamespace: string;
   concurrency: number;

@@ -5,7 +5,7 @@ import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_PLURAL } from 
 import { callOptions } from '../kube-call.js';
 
 /** What a source answered to a TokenRequest. */
-export interface IssuedToken {
+interface IssuedToken {
   token: string | undefined;
   expirationTimestamp: Date | undefined;
 }

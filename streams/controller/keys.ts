@@ -16,7 +16,7 @@ export type KeyInput =
   /** A policy changed, or the resync tick: every import is looked at again. */
   | { kind: 'all'; keys: string[] };
 
-export interface KeyEffects {
+interface KeyEffects {
   /** A key must be retried now, not after its error backoff (its cluster came back or changed). */
   forget(key: string): void;
   /** The remote namespaces in use by a cluster's imports changed. */
@@ -24,7 +24,7 @@ export interface KeyEffects {
 }
 
 /** Whether an import change needs a reconcile (status-only updates, e.g. our own, do not). */
-export function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
+function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
   if (!c.before || !c.after) return true;
   const a = c.before;
   const b = c.after;
@@ -38,7 +38,7 @@ interface Entry {
 }
 
 /** Imports by cluster and by `cluster/namespace/name` of their remote ServiceAccount, and the remote namespaces in use. */
-export class ImportIndex {
+class ImportIndex {
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly byRemote = new Map<string, Set<string>>();
   private readonly entries = new Map<string, Entry>();
@@ -95,7 +95,7 @@ function add(m: Map<string, Set<string>>, k: string, v: string): void {
 }
 
 /** The keys one input asks to reconcile, after folding it into `index`. */
-export function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
+function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
   switch (input.kind) {
     case 'import': {
       for (const [cluster, namespaces] of index.apply(input.change)) fx.namespacesChanged(cluster, namespaces);

@@ -46,7 +46,7 @@ const ratio = (v: string) => {
   return n;
 };
 
-export function controllerCommand(): Command {
+function controllerCommand(): Command {
   return new Command('multicluster-service-account-controller')
     .description('Mints short-lived tokens for ServiceAccountImports and keeps them, refreshed, in Secrets.')
     .option('--kubeconfig <path>', 'kubeconfig of the local (target) cluster; its contexts also become source clusters (development). Default: $KUBECONFIG, else ~/.kube/config, else in-cluster')

@@ -20,9 +20,9 @@ import type { ImportEffects } from './effects.js';
 import type { RemoteCluster } from './remote-cluster.js';
 
 /** What the reconciler reads of a source cluster (a `RemoteCluster`; tests give plain objects). */
-export type ClusterState = Pick<RemoteCluster, 'name' | 'spec' | 'reachable' | 'lastError' | 'lastStatusCode' | 'settled' | 'consent' | 'serviceAccount'>;
+type ClusterState = Pick<RemoteCluster, 'name' | 'spec' | 'reachable' | 'lastError' | 'lastStatusCode' | 'settled' | 'consent' | 'serviceAccount'>;
 
-export interface ReconcilerOptions {
+interface ReconcilerOptions {
   /** The API calls a reconcile makes (`kubeImportEffects` in production). */
   effects: ImportEffects;
   imports: SharedCache<CachedImport>;
@@ -41,7 +41,7 @@ export interface ReconcilerOptions {
 }
 
 /** A failure the queue retries with per-key backoff, after the condition has been written. */
-export class RetryableError extends Error {
+class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
 

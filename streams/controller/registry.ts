@@ -10,7 +10,7 @@ import { RemoteCluster, type RemoteClusterSpec, type RemoteEvent } from './remot
 
 export type RegistryEvent = { cluster: string } & ({ kind: 'added' | 'removed' | 'changed' } | RemoteEvent);
 
-export interface RegistryOptions {
+interface RegistryOptions {
   installNamespace: string;
   imports: SharedCache<CachedImport>;
   secrets: SharedCache<CachedSecret>;

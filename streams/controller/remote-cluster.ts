@@ -10,7 +10,7 @@ import { projectServiceAccount, type CachedServiceAccount } from './projections.
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 
 /** How the controller authenticates to a source cluster. */
-export type ClusterAuth =
+type ClusterAuth =
   /** A bearer token that is replaced in place when the registration's token rotates. */
   | { kind: 'token'; token: string }
   /** A kubeconfig context (development: `--kubeconfig` contexts are clusters too). */

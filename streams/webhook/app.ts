@@ -5,7 +5,7 @@ import { clipMessage } from '../../src/webhook/review.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { AdmissionOutcome, AdmissionPipeline } from './pipeline.js';
 
-export const MUTATE_PODS_PATH = '/mutate-pods';
+const MUTATE_PODS_PATH = '/mutate-pods';
 /**
  * 3.5 MiB. The API server accepts request bodies of at most 3 MiB (and etcd stores objects of at
  * most 1.5 MiB), so no pod it admits makes a larger AdmissionReview than its own request plus the
@@ -22,7 +22,7 @@ export const DEFAULT_MAX_BODY_BYTES = 3.5 * 1024 * 1024;
  * ~19 bytes (the benchmark's Deployment pod), so 100,000 covers pods of ~1.8 MiB — more than etcd
  * stores (1.5 MiB).
  */
-export const DEFAULT_MAX_JSON_TOKENS = 100_000;
+const DEFAULT_MAX_JSON_TOKENS = 100_000;
 
 /**
  * Counts `{`, `[` and `,` bytes in `buf`, stopping once past `limit`. Dense text is counted in
@@ -51,7 +51,7 @@ export function countJsonTokens(buf: Buffer, limit: number): number {
   return n;
 }
 
-export interface AppOptions {
+interface AppOptions {
   pipeline: AdmissionPipeline;
   metrics: WebhookMetrics;
   log: Logger;

@@ -75,7 +75,7 @@ const SecretBody = t.type({
   data: t.union([t.record(t.string, t.string), t.undefined, t.null]),
 });
 
-export interface SelfManagedOptions {
+interface SelfManagedOptions {
   kubeConfig: KubeConfig;
   namespace: string;
   secretName: string;

@@ -41,13 +41,13 @@ export function projectImport(raw: unknown): ServiceAccountImport | undefined {
 }
 
 /** The folded watch cache the lookup reads (`streams/cache.ts`'s SharedCache fits). */
-export interface ImportStore {
+interface ImportStore {
   get(key: string): ServiceAccountImport | undefined;
   readonly synced: boolean;
 }
 
 /** Bounds on the API lookups of cache misses. */
-export interface LookupLimits {
+interface LookupLimits {
   /** API lookups running at once, over all admissions (the rest wait in arrival order). */
   maxInFlight: number;
   /** How long a lookup may wait for a slot; past it, it fails (the admission is denied, not stalled). */
@@ -61,7 +61,7 @@ export interface LookupLimits {
 export const DEFAULT_LOOKUP_LIMITS: LookupLimits = { maxInFlight: 16, slotWaitMs: 2000, negativeTtlMs: 5000, negativeMaxEntries: 10_000 };
 
 /** A lookup that could not get a slot in time (every slot busy with other lookups). */
-export class LookupBusyError extends Error {
+class LookupBusyError extends Error {
   override readonly name = 'LookupBusyError';
 }
 
@@ -186,19 +186,5 @@ export class ImportCache implements ImportLookup {
 
   private report(): void {
     this.counters?.lookupSlots?.(this.running, this.waiting.length);
-  }
-}
-
-/** A fixed set of imports (tests, the benchmark). */
-export class StaticImportLookup implements ImportLookup {
-  private readonly items = new Map<string, ServiceAccountImport>();
-  constructor(imports: ServiceAccountImport[]) {
-    for (const sai of imports) this.items.set(key(sai.metadata.namespace ?? '', sai.metadata.name), sai);
-  }
-  get(namespace: string, name: string): Promise<ServiceAccountImport | undefined> {
-    return Promise.resolve(this.items.get(key(namespace, name)));
-  }
-  known(namespace: string, name: string): { value: ServiceAccountImport | undefined } {
-    return { value: this.items.get(key(namespace, name)) };
   }
 }

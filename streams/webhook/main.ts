@@ -35,7 +35,7 @@ function parseList(s: string): string[] {
   return s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
-export function webhookCommand(): Command {
+function webhookCommand(): Command {
   return new Command('multicluster-service-account-webhook')
     .description('Mutating admission webhook: mounts ServiceAccountImport Secrets into annotated pods.')
     .addOption(new Option('--listen-address <host:port>', 'HTTPS address for admission requests').default(':9443').argParser(parseAddressFlag))

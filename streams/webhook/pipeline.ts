@@ -12,7 +12,7 @@ export type AdmissionOutcome =
   | { kind: 'internal-error'; message: string }
   | { kind: 'response'; response: AdmissionResponse; mutated: boolean; namespace?: string };
 
-export interface PipelineOptions {
+interface PipelineOptions {
   lookup: ImportLookup;
   log: Logger;
   /** Admissions worked on at once; the rest wait in order. */
@@ -176,12 +176,4 @@ export class AdmissionPipeline {
     const message = `cannot look up service account imports ${names} in namespace "${plan.namespace}": ${describeError(e)}`;
     return { kind: 'response', response: deny(plan.uid, message, 503), mutated: false, namespace: plan.namespace };
   }
-}
-
-/** For tests: admits one body through a fresh pipeline. */
-export async function admitOnce(opts: PipelineOptions, body: unknown): Promise<AdmissionOutcome> {
-  const p = new AdmissionPipeline(opts);
-  const out = await p.admit(body);
-  await p.close();
-  return out;
 }

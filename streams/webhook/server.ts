@@ -8,7 +8,7 @@ import { checkServingMaterial, fingerprint, type ServingMaterial } from '../../s
 import type { CertificateSource } from './certs.js';
 import type { WebhookMetrics } from './metrics.js';
 
-export interface HostPort {
+interface HostPort {
   host: string;
   port: number;
 }
@@ -21,7 +21,7 @@ export function parseAddress(s: string): HostPort {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-export interface ServerOptions {
+interface ServerOptions {
   app: express.Express;
   listen: HostPort;
   metricsListen: HostPort;

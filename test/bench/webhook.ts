@@ -20,16 +20,15 @@ import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { IMPORT_ANNOTATION } from '../../src/constants.js';
-import { silentLogger } from '../../src/logger.js';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
 import type { ServingMaterial } from '../../src/tls/serving.js';
 import { createWebhookApp } from '../../streams/webhook/app.js';
-import { StaticImportLookup } from '../../streams/webhook/lookup.js';
 import { WebhookMetrics } from '../../streams/webhook/metrics.js';
 import { AdmissionPipeline } from '../../streams/webhook/pipeline.js';
 import { WebhookServer } from '../../streams/webhook/server.js';
 import { BehaviorSubject } from 'rxjs';
 import { startHostileProcess } from '../harness/hostile-admissions.js';
+import { silentLogger, StaticImportLookup } from '../unit/webhook/doubles.js';
 
 const NS = 'team-a';
 const IMPORTS = ['cluster2-pod-lister', 'cluster3.reader'];

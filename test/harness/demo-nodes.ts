@@ -9,9 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { CLIENT_REF, PROJECT_REF } from '../../scripts/image.js';
-import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, INSTALL_NAMESPACE, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { clusterInfo, kubectl, testClusters } from './env.js';
 import { GiveUp, waitFor } from './https.js';
+import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from './install.js';
 import { SANDBOX_IMAGE } from './node.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -6,12 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, IMPORT_PLURAL, INSTALL_NAMESPACE, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import type { ServiceAccountImport } from '../../src/api/import.js';
 import { adminKubeConfig, testClusters } from './env.js';
 import { waitFor } from './https.js';
-import { installLocally, type LocalInstall } from './install.js';
+import { installLocally, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE, type LocalInstall } from './install.js';
 import { writeSecretVolume } from './kubelet-volume.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

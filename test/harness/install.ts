@@ -16,6 +16,9 @@ import type { ManagedProcess } from './process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const WEBHOOK_CONFIG = 'multicluster-service-account-webhook';
+/** The namespace label the webhook configuration selects on (manifests/webhook/mutatingwebhookconfiguration.yaml). */
+export const NAMESPACE_ENABLED_LABEL = 'multicluster-service-account';
+export const NAMESPACE_ENABLED_VALUE = 'enabled';
 
 export interface LocalInstall {
   controller: ManagedProcess;

@@ -10,7 +10,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, IMPORT_KIND, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
-import { MAX_DESCRIPTION_LENGTH } from '../../src/describe-error.js';
 import { buildImportSecret } from '../../src/secret.js';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
 import { RESPONSE_LIMITS } from '../../streams/bounded-body.js';
@@ -18,6 +17,9 @@ import { adminKubeConfig, createTestNamespace, uniqueName } from '../harness/env
 import { waitFor } from '../harness/https.js';
 import { freePort } from '../harness/ports.js';
 import { apis, createImport, getImport, installControllerPrerequisites, startController, type RunningController } from './controller-support.js';
+
+/** The longest error description the controller writes (src/describe-error.ts). */
+const MAX_DESCRIPTION_LENGTH = 1024;
 
 const CLUSTER = 'cluster1';
 // A token-shaped string the hostile source puts in its error texts: it must never come out anywhere.

@@ -4,10 +4,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { IMPORT_ANNOTATION, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../src/constants.js';
+import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { mountPathForImport, secretNameForImport, volumeNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
+import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
 import {
   createImport,
   createWebhookConfiguration,

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { IMPORT_ANNOTATION, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../src/constants.js';
+import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { volumeNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace } from '../harness/env.js';
 import { startHostileProcess, type HostileCounts } from '../harness/hostile-admissions.js';
+import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
 import { waitFor } from '../harness/https.js';
 import { createImport, createWebhookConfiguration, selfManagedSetup, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook } from './webhook-process.js';
 

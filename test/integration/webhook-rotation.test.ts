@@ -2,10 +2,11 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { IMPORT_ANNOTATION, NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../src/constants.js';
+import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { pemBlocks } from '../../src/tls/serving.js';
 import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
+import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
 import { createImport, createWebhookConfiguration, selfManagedSetup, startWebhook, TEST_SCOPE_LABEL, type RunningWebhook } from './webhook-process.js';
 
 const CLUSTER = 'cluster1';

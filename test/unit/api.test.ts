@@ -1,11 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { decode, decodeOrThrow, DecodeError } from '../../src/api/decode.js';
-import { ServiceAccountImport, isReady, newImport } from '../../src/api/import.js';
+import { decode, decodeOrThrow } from '../../src/api/decode.js';
+import { API_GROUP_VERSION, IMPORT_KIND } from '../../src/constants.js';
+import { ServiceAccountImport, isReady } from '../../src/api/import.js';
 
 describe('ServiceAccountImport codec', () => {
   it('decodes a complete import', () => {
     const sai = decodeOrThrow(ServiceAccountImport, {
-      ...newImport({ name: 'a', namespace: 'ns', clusterName: 'c2', remoteNamespace: 'default', remoteName: 'sa', expirationSeconds: 900 }),
+      apiVersion: API_GROUP_VERSION,
+      kind: IMPORT_KIND,
+      metadata: { name: 'a', namespace: 'ns' },
+      spec: { clusterName: 'c2', namespace: 'default', name: 'sa', expirationSeconds: 900 },
       status: { conditions: [{ type: 'Ready', status: 'True', reason: 'TokenIssued' }], secrets: [{ name: 'a-token-xxxxx' }] },
     }, 'import ns/a');
     expect(sai.spec.expirationSeconds).toBe(900);
@@ -21,7 +25,7 @@ describe('ServiceAccountImport codec', () => {
       'spec.name: expected string, got missing',
       expect.stringMatching(/^status\.conditions\.0\.status: expected .*got "Maybe"$/),
     ]));
-    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(DecodeError);
+    expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(expect.objectContaining({ name: 'DecodeError', what: 'import x/y' }));
     expect(() => decodeOrThrow(ServiceAccountImport, null, 'import x/y')).toThrow(/^invalid import x\/y: /);
   });
 });

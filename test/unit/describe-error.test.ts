@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { ApiException } from '@kubernetes/client-node';
 import fc from 'fast-check';
-import { boundedLine, describeError, MAX_DESCRIPTION_LENGTH } from '../../src/describe-error.js';
+import { boundedLine, describeError } from '../../src/describe-error.js';
+
+/** The longest description the describer gives (src/describe-error.ts). */
+const MAX_DESCRIPTION_LENGTH = 1024;
 
 const JWT = 'eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDp4In0.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU';
 const status = (code: number, message: string) => new ApiException(code, 'failed', JSON.stringify({ kind: 'Status', message }), {});

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
+  dns1123LabelError,
   importLabelValue,
-  isDns1123Label,
   isDns1123Subdomain,
   mountPathForImport,
   secretNameForImport,
@@ -55,7 +55,7 @@ describe('naming', () => {
   it('gives every import a distinct DNS-1123 label as volume name', () => {
     fc.assert(
       fc.property(subdomain, subdomain, (a, b) => {
-        expect(isDns1123Label(volumeNameForImport(a))).toBe(true);
+        expect(dns1123LabelError(volumeNameForImport(a))).toBeUndefined();
         if (a !== b) expect(volumeNameForImport(a)).not.toBe(volumeNameForImport(b));
       }),
     );

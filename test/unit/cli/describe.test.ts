@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeError, formatTable, importRow, relativeTime } from '../../../src/bootstrap/describe.js';
+import { describeError, importRow, importsTable } from '../../../src/bootstrap/describe.js';
 
 describe('describeError', () => {
   it('uses the API Status message of client-node errors', () => {
@@ -50,13 +50,25 @@ describe('status rows', () => {
     expect(importRow({ metadata: { name: 'x' }, spec: sai.spec })).toMatchObject({ ready: 'Unknown', reason: 'NotReconciled' });
   });
 
-  it('formats relative times and tables', () => {
+  it('tables imports kubectl-style, with padded columns and expiry relative to now', () => {
     const now = new Date('2026-01-01T00:00:00Z');
-    expect(relativeTime('2026-01-01T00:00:30Z', now)).toBe('in 30s');
-    expect(relativeTime('2026-01-01T00:42:00Z', now)).toBe('in 42m');
-    expect(relativeTime('2026-01-01T03:05:00Z', now)).toBe('in 3h5m');
-    expect(relativeTime('2025-12-31T23:55:00Z', now)).toBe('5m ago');
-    expect(relativeTime('', now)).toBe('-');
-    expect(formatTable(['A', 'LONGER'], [['x', 'y'], ['wide', 'z']])).toBe('A      LONGER\nx      y\nwide   z\n');
+    const row = (name: string, expires: string) => ({ namespace: 'ns', name, cluster: 'c2', remote: 'default/sa', ready: 'True', reason: 'TokenIssued', message: '', expires });
+    const rows = [
+      row('a', '2026-01-01T00:00:30Z'),
+      row('b', '2026-01-01T00:42:00Z'),
+      row('c', '2026-01-01T03:05:00Z'),
+      row('a-longer-name', '2025-12-31T23:55:00Z'),
+      row('e', ''),
+    ];
+    expect(importsTable(rows, now).split('\n')).toEqual([
+      'NAMESPACE   NAME            CLUSTER   REMOTE       READY   REASON        EXPIRES',
+      'ns          a               c2        default/sa   True    TokenIssued   in 30s',
+      'ns          b               c2        default/sa   True    TokenIssued   in 42m',
+      'ns          c               c2        default/sa   True    TokenIssued   in 3h5m',
+      'ns          a-longer-name   c2        default/sa   True    TokenIssued   5m ago',
+      'ns          e               c2        default/sa   True    TokenIssued   -',
+      '',
+    ]);
+    expect(importsTable([], now)).toBe('No ServiceAccountImports.\n');
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../../src/bootstrap/errors.js';
 import {
-  anchorOf,
   anchorsOfRoles,
   isGrantObject,
   checkGrantable,
@@ -14,11 +13,14 @@ import {
   revokePermissions,
   TOKEN_MINTER_CLUSTER_ROLE,
 } from '../../../src/bootstrap/grant.js';
-import { MANAGED_BY_LABEL, sourceSelector, TARGET_LABEL } from '../../../src/bootstrap/names.js';
+import { MANAGED_BY_LABEL, sourceSelector } from '../../../src/bootstrap/names.js';
 import { describePermission } from '../../../src/bootstrap/permissions.js';
 import { INSTALL_NAMESPACE } from '../../../src/constants.js';
 import { refOf } from '../../../src/bootstrap/plan.js';
 import { anchorFor, GRANT_LABEL, grantAnnotationKey, grantObjectName, parseGrants } from '../../../src/consent/grants.js';
+
+/** The label naming the target cluster on what kubemcsa writes to a source (src/bootstrap/names.ts). */
+const TARGET_LABEL = 'multicluster.admiralty.io/bootstrap-target';
 
 const sa = { namespace: 'team-a', serviceAccount: 'pod-lister' };
 const ns = { namespace: 'team-a', serviceAccount: '*' };
@@ -32,7 +34,7 @@ describe('grant plan: one ServiceAccount', () => {
 
   it('applies the anchor Secret, then the Role, then the RoleBinding, all named after the grant in its namespace', () => {
     expect(kindsAndNames(plan.objects)).toEqual([`Secret team-a/${name}`, `Role team-a/${name}`, `RoleBinding team-a/${name}`]);
-    expect(anchorOf(plan)).toEqual({ apiVersion: 'v1', kind: 'Secret', ...anchorFor('cluster1', sa)! });
+    expect(refOf(plan.objects[0]!)).toEqual({ apiVersion: 'v1', kind: 'Secret', ...anchorFor('cluster1', sa)! });
   });
 
   it('the anchor is an empty Opaque Secret', () => {
@@ -132,7 +134,7 @@ describe('grant plan: cluster-wide', () => {
     ]);
     expect(plan.objects[0]!.metadata.labels).toEqual({ [MANAGED_BY_LABEL]: 'kubemcsa' });
     expect(plan.objects[1]!.subjects).toEqual(importer);
-    expect(anchorOf(plan)).toBeUndefined();
+    expect(anchorFor('cluster1', plan.grant)).toBeUndefined();
     expect(plan.record.value).toBe('*/*');
   });
 
@@ -159,7 +161,7 @@ describe('unbootstrap finds grant objects', () => {
   it('derives each anchor Secret from a grant Role (no Secret listing), and deletes only grant-labelled objects', () => {
     const plan = grantPlan('cluster1', sa);
     const found = [refOf(plan.objects[2]!), refOf(plan.objects[1]!), { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', name: 'x' }];
-    expect(anchorsOfRoles(found)).toEqual([anchorOf(plan)]);
+    expect(anchorsOfRoles(found)).toEqual([refOf(plan.objects[0]!)]);
     expect(isGrantObject(plan.objects[0]!.metadata.labels)).toBe(true);
     expect(isGrantObject({ [MANAGED_BY_LABEL]: 'kubemcsa', [TARGET_LABEL]: 'cluster1' })).toBe(false);
     expect(isGrantObject({ [GRANT_LABEL]: 'x' })).toBe(false);

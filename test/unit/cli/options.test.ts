@@ -6,8 +6,6 @@ import {
   parseExportOptions,
   parseGrantOptions,
   parseKubeconfigOptions,
-  parseNamespaceList,
-  parseServerUrl,
   parseStatusOptions,
   parseUnbootstrapOptions,
 } from '../../../src/bootstrap/options.js';
@@ -153,12 +151,5 @@ describe('kubeconfig and status options', () => {
     expect(parseStatusOptions({})).toEqual({ output: 'table' });
     expect(parseStatusOptions({ output: 'json', context: 'c' })).toEqual({ output: 'json', context: 'c' });
     expect(() => parseStatusOptions({ output: 'wide' })).toThrow(UsageError);
-  });
-});
-
-describe('small parsers', () => {
-  it('namespace lists and server URLs', () => {
-    expect(parseNamespaceList('a,b', '--source-namespaces')).toEqual(['a', 'b']);
-    expect(parseServerUrl('https://10.0.0.1:6443', '--source-server')).toBe('https://10.0.0.1:6443');
   });
 });

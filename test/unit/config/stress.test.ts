@@ -1,7 +1,9 @@
 // Stress: 1,000 kubelet `..data` swaps of one import while three readers run: a raw snapshot
 // reader, a promise loader in a loop, and the observable loader. None may ever see files of two
-// generations at once, go back in time, or emit the same generation twice. Slow by nature (tens of
-// seconds on a loaded 2-core machine); MCSA_CONFIG_STRESS_SWAPS lowers the count for local runs.
+// generations at once, go back in time, or emit the same generation twice, and the observable ends
+// on the last generation. Slow by nature (tens of seconds on a loaded 2-core machine);
+// MCSA_CONFIG_STRESS_SWAPS lowers the count for local runs. How soon the last generation is
+// emitted is printed, not asserted: timings belong to the benchmarks.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { MOUNT_ROOT_ENV, namedServiceAccountImportConfigAndNamespace$ } from '../../../src/config/index.js';
@@ -15,6 +17,8 @@ let removeRoot: () => Promise<void>;
 let stop: (() => void) | undefined;
 const saved = { ...process.env };
 const NO_POLL = { pollIntervalMs: 60_000 };
+/** Well under the poll interval: what arrives within it came from the watch, not from a poll. */
+const DEADLINE_MS = 20_000;
 /** Readers yield a moment between reads, so they interleave with the writer instead of starving it. */
 const breathe = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
@@ -66,7 +70,7 @@ describe('stress: 1,000 swaps while readers loop', () => {
     const t0 = performance.now();
     for (let g = 1; g <= SWAPS; g++) await mountImport(root, 'c', g);
     const writeMs = performance.now() - t0;
-    const { ms: lastEmissionMs } = await timed(observed.waitFor((v) => gen(v) === SWAPS, 1000, `generation ${SWAPS}`));
+    const { ms: lastEmissionMs } = await timed(observed.waitFor((v) => gen(v) === SWAPS, DEADLINE_MS, `generation ${SWAPS}`));
     done = true;
     await Promise.all([snapshotReader, loaderReader]);
 
@@ -76,7 +80,6 @@ describe('stress: 1,000 swaps while readers loop', () => {
     expect([...gens].sort((a, b) => a - b)).toEqual(gens); // never back in time
     expect(new Set(gens).size).toBe(gens.length); // no duplicate emission
     expect(gens.at(-1)).toBe(SWAPS);
-    expect(lastEmissionMs).toBeLessThan(1000);
     expect(stats.snapshots).toBeGreaterThan(50);
     expect(stats.loads).toBeGreaterThan(20);
     process.stderr.write(

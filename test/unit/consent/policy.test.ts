@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_MAX_EXPIRATION_SECONDS, evaluatePolicy, type ImportPolicy, type PolicyQuery } from '../../../src/consent/policy.js';
+import { evaluatePolicy, type ImportPolicy } from '../../../src/consent/policy.js';
+
+type PolicyQuery = Parameters<typeof evaluatePolicy>[0];
 
 const q: PolicyQuery = { namespace: 'team-a', clusterName: 'cluster2', remoteNamespace: 'team-a', remoteName: 'reader' };
 const policy = (name: string, spec: ImportPolicy['spec']): ImportPolicy => ({ metadata: { name }, spec });
@@ -7,7 +9,7 @@ const policy = (name: string, spec: ImportPolicy['spec']): ImportPolicy => ({ me
 describe('evaluatePolicy', () => {
   it('allows namespace sameness by default, with the default lifetime and no extra audience', () => {
     expect(evaluatePolicy(q, [])).toEqual({ allowed: true, expirationSeconds: 3600, audiences: [] });
-    expect(evaluatePolicy({ ...q, expirationSeconds: DEFAULT_MAX_EXPIRATION_SECONDS }, [])).toMatchObject({ allowed: true, expirationSeconds: 86400 });
+    expect(evaluatePolicy({ ...q, expirationSeconds: 86_400 }, [])).toMatchObject({ allowed: true, expirationSeconds: 86_400 }); // the default cap, 24 h
   });
 
   it.each([

@@ -4,7 +4,7 @@
 // echoes dropped, and the side effects (forget, remote namespaces) told in order.
 import { describe, expect, it } from '@jest/globals';
 import { TestScheduler } from 'rxjs/testing';
-import { importKeys, type KeyEffects, type KeyInput } from '../../../streams/controller/keys.js';
+import { importKeys, type KeyInput } from '../../../streams/controller/keys.js';
 import { projectImport, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
 
 const imp = (name: string, cluster: string, remoteNs: string, sa: string, extra: { generation?: number; rv?: string; deleting?: boolean } = {}): CachedImport => {
@@ -32,7 +32,7 @@ const secretChange = (s: CachedSecret, echo = false): KeyInput => ({ kind: 'secr
 function effects() {
   const forgotten: string[] = [];
   const namespaces: string[] = [];
-  const fx: KeyEffects = {
+  const fx: Parameters<typeof importKeys>[1] = {
     forget: (k) => forgotten.push(k),
     namespacesChanged: (cluster, ns) => namespaces.push(`${cluster}:${[...ns].sort().join(',')}`),
   };

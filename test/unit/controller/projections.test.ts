@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { importNeedsReconcile } from '../../../streams/controller/keys.js';
+import { of } from 'rxjs';
+import type { CacheChange } from '../../../streams/cache.js';
+import { importKeys } from '../../../streams/controller/keys.js';
+import type { CachedImport } from '../../../streams/controller/projections.js';
 import { projectImport, projectSecret } from '../../../streams/controller/projections.js';
 import { buildImportSecret } from '../../../src/secret.js';
 
@@ -9,6 +12,14 @@ function secret(namespace: string) {
     importName: 'imp', importNamespace: namespace, importUid: 'uid-1', credential,
     issued: new Date(0), expiration: new Date(3600_000), remoteUid: 'r', fingerprint: 'f',
   });
+}
+
+/** The keys the controller's key pipeline reconciles for one import change. */
+function keysFor(change: CacheChange<CachedImport>): string[] {
+  const keys: string[] = [];
+  const fx = { isOwnWrite: () => false, forget: () => undefined, namespacesChanged: () => undefined };
+  importKeys(of({ kind: 'import' as const, change }), fx).subscribe((k) => keys.push(k));
+  return keys;
 }
 
 describe('projections', () => {
@@ -43,11 +54,12 @@ describe('projections', () => {
     const base = projectImport({ metadata: { name: 'a', namespace: 'n', uid: 'u', generation: 1, resourceVersion: '1', managedFields: [{}] }, spec: { clusterName: 'c', namespace: 'n', name: 's' } });
     expect(base.sai.metadata).not.toHaveProperty('managedFields');
     const statusOnly = { ...base, resourceVersion: '2', sai: { ...base.sai, status: { conditions: [] } } };
-    expect(importNeedsReconcile({ type: 'updated', key: 'n/a', before: base, after: statusOnly })).toBe(false);
-    expect(importNeedsReconcile({ type: 'updated', key: 'n/a', before: base, after: { ...base, generation: 2 } })).toBe(true);
-    expect(importNeedsReconcile({ type: 'updated', key: 'n/a', before: base, after: { ...base, rotation: 'x' } })).toBe(true);
-    expect(importNeedsReconcile({ type: 'updated', key: 'n/a', before: base, after: { ...base, deleting: true } })).toBe(true);
-    expect(importNeedsReconcile({ type: 'added', key: 'n/a', after: base })).toBe(true);
-    expect(importNeedsReconcile({ type: 'deleted', key: 'n/a', before: base })).toBe(true);
+    expect(keysFor({ type: 'updated', key: 'n/a', before: base, after: statusOnly })).toEqual([]);
+    expect(keysFor({ type: 'updated', key: 'n/a', before: base, after: { ...base, generation: 2 } })).toEqual(['n/a']);
+    expect(keysFor({ type: 'updated', key: 'n/a', before: base, after: { ...base, uid: 'u2' } })).toEqual(['n/a']);
+    expect(keysFor({ type: 'updated', key: 'n/a', before: base, after: { ...base, rotation: 'x' } })).toEqual(['n/a']);
+    expect(keysFor({ type: 'updated', key: 'n/a', before: base, after: { ...base, deleting: true } })).toEqual(['n/a']);
+    expect(keysFor({ type: 'added', key: 'n/a', after: base })).toEqual(['n/a']);
+    expect(keysFor({ type: 'deleted', key: 'n/a', before: base })).toEqual(['n/a']);
   });
 });

@@ -5,17 +5,20 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { ApiException, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
 import { Subject } from 'rxjs';
 import { Writable } from 'node:stream';
-import { newImport, type ImportStatus } from '../../../src/api/import.js';
+import type { ImportStatus } from '../../../src/api/import.js';
 import type { TokenRequestPlan } from '../../../src/controller/decide.js';
 import { grantObjectName } from '../../../src/consent/grants.js';
 import { createLogger } from '../../../src/logger.js';
 import { secretNameForImport } from '../../../src/naming.js';
 import { SecretAnnotations, mintFingerprint, secretDataHash } from '../../../src/secret.js';
 import { SharedCache } from '../../../streams/cache.js';
-import type { ImportEffects, IssuedToken } from '../../../streams/controller/effects.js';
+import type { ImportEffects } from '../../../streams/controller/effects.js';
 import { ControllerMetrics } from '../../../streams/controller/metrics.js';
 import { projectImport, projectSecret, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
-import { Reconciler, type ClusterState } from '../../../streams/controller/reconciler.js';
+import { Reconciler } from '../../../streams/controller/reconciler.js';
+
+type IssuedToken = Awaited<ReturnType<ImportEffects['requestToken']>>;
+type ClusterState = NonNullable<ReturnType<ConstructorParameters<typeof Reconciler>[0]['registry']['get']>>;
 import type { RemoteServiceAccountView } from '../../../src/controller/decide.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 
@@ -80,8 +83,10 @@ class ScriptedEffects implements ImportEffects {
 }
 
 const rawImport = {
-  ...newImport({ name: 'imp', namespace: 'team', clusterName: 'cluster2', remoteNamespace: 'team', remoteName: 'pod-lister' }),
+  apiVersion: 'multicluster.admiralty.io/v1alpha1',
+  kind: 'ServiceAccountImport',
   metadata: { name: 'imp', namespace: 'team', uid: 'imp-uid', generation: 1, resourceVersion: '10' },
+  spec: { clusterName: 'cluster2', namespace: 'team', name: 'pod-lister' },
 };
 
 function cluster(patch: Partial<ClusterState> = {}, sa: RemoteServiceAccountView = { state: 'present', uid: 'sa-uid' }): ClusterState {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Subject, defer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { defer as deferred, mergeMap, type OperatorFunction } from 'rxjs';
-import { SharedCache, applyWatchEvent, namespacedKey, sameResourceVersion, type CacheChange, type KeyOf, type SameVersion } from '../../../streams/cache.js';
+import { SharedCache, applyWatchEvent, namespacedKey, type CacheChange } from '../../../streams/cache.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 
 interface Obj {
@@ -23,7 +23,7 @@ const y1 = obj('y', '1');
 const z1 = obj('z', '1');
 
 /** The operator form of the fold: watch events in, cache changes out (one store per subscription). */
-function cacheChanges<T>(keyOf: KeyOf<T>, same: SameVersion<T> = sameResourceVersion): OperatorFunction<WatchEvent<T>, CacheChange<T>> {
+function cacheChanges<T>(keyOf: (item: T) => string, same?: (before: T, after: T) => boolean): OperatorFunction<WatchEvent<T>, CacheChange<T>> {
   return (source) =>
     deferred(() => {
       const store = new Map<string, T>();
@@ -86,9 +86,16 @@ describe('applyWatchEvent', () => {
   });
 
   it('compares resource versions, treating objects without one as changed', () => {
-    expect(sameResourceVersion(x1, obj('x', '1'))).toBe(true);
-    expect(sameResourceVersion(x1, x2)).toBe(false);
-    expect(sameResourceVersion<unknown>({}, {})).toBe(false);
+    const store = new Map<string, Obj>();
+    applyWatchEvent(store, reset(x1), namespacedKey);
+    expect(applyWatchEvent(store, ev('MODIFIED', obj('x', '1')), namespacedKey)).toEqual([]);
+    expect(applyWatchEvent(store, ev('MODIFIED', x2), namespacedKey)).toEqual([updated(obj('x', '1'), x2)]);
+    type Bare = { metadata: { name: string } };
+    const bare = new Map<string, Bare>();
+    const n1: Bare = { metadata: { name: 'n' } };
+    const n2: Bare = { metadata: { name: 'n' } };
+    applyWatchEvent(bare, { type: 'ADDED', object: n1 }, namespacedKey);
+    expect(applyWatchEvent(bare, { type: 'MODIFIED', object: n2 }, namespacedKey)).toEqual([{ type: 'updated', key: 'n', before: n1, after: n2 }]);
   });
 
   it('keys cluster-scoped objects by name', () => {

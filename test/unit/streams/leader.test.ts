@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Lease } from '@kubernetes/client-node';
 import { ManualClock } from './manual-clock.js';
-import { LeaseConflict, LeaseElector, type LeaseClient } from '../../../streams/leader.js';
+import { LeaseConflict, LeaseElector } from '../../../streams/leader.js';
+
+type LeaseClient = ConstructorParameters<typeof LeaseElector>[0];
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -1,5 +1,17 @@
-// A Clock (streams/clock.ts) for virtual-time tests.
+// Clocks (streams/clock.ts) for virtual-time tests.
+import type { SchedulerLike } from 'rxjs';
 import type { Cancel, Clock } from '../../../streams/clock.js';
+
+/** A clock driven by an RxJS scheduler (a `TestScheduler` for marble tests). */
+export function schedulerClock(scheduler: SchedulerLike): Clock {
+  return {
+    now: () => scheduler.now(),
+    schedule(fn, delayMs) {
+      const sub = scheduler.schedule(fn, Math.max(0, delayMs));
+      return () => sub.unsubscribe();
+    },
+  };
+}
 
 interface Timer {
   at: number;

@@ -1,6 +1,8 @@
 // A list+watch transport a test answers request by request (streams/kube-transport.ts's seam).
-import type { ListPage, ListWatchTransport, WatchEventHandler } from '../../../streams/kube-transport.js';
+import type { ListPage, ListWatchTransport } from '../../../streams/kube-transport.js';
 import type { WatchEnd } from '../../../streams/watch-policy.js';
+
+type WatchEventHandler = Parameters<ListWatchTransport['watch']>[2];
 
 export interface PendingList {
   query: Record<string, string>;

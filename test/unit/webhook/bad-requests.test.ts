@@ -4,9 +4,9 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../../src/api/decode.js';
-import { AdmissionReviewResponse } from '../../../src/webhook/admission.js';
 import { FIXTURES, importObject, testApp } from './fixtures.js';
-import { StaticImportLookup } from '../../../streams/webhook/lookup.js';
+import { StaticImportLookup } from './doubles.js';
+import { AdmissionReviewResponse } from './reference.js';
 
 const Case = t.intersection([
   t.type({

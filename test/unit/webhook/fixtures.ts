@@ -2,11 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
-import { silentLogger } from '../../../src/logger.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
 import { createWebhookApp } from '../../../streams/webhook/app.js';
-import { StaticImportLookup, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import type { ImportLookup } from '../../../streams/webhook/lookup.js';
 import { WebhookMetrics } from '../../../streams/webhook/metrics.js';
+import { silentLogger, StaticImportLookup } from './doubles.js';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/admission');
 

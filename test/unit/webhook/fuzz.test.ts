@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { decode } from '../../../src/api/decode.js';
-import { AdmissionReviewResponse } from '../../../src/webhook/admission.js';
-import { StaticImportLookup } from '../../../streams/webhook/lookup.js';
+import { StaticImportLookup } from './doubles.js';
 import { importObject, recordedReviews, testApp } from './fixtures.js';
+import { AdmissionReviewResponse } from './reference.js';
 
 /**
  * ≥ 10,000 bodies over real HTTP: random JSON, review-shaped objects with random fields, recorded

@@ -1,9 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { silentLogger } from '../../../src/logger.js';
-import { admitOnce } from '../../../streams/webhook/pipeline.js';
-import { fixtureImports, recordedReviews } from './fixtures.js';
+import { decodeOrThrow } from '../../../src/api/decode.js';
+import { Pod } from '../../../src/webhook/admission.js';
+import { mountPatch } from '../../../src/webhook/mutate.js';
+import { admitOnce, silentLogger } from './doubles.js';
+import { fixtureImports, importObject, recordedReviews } from './fixtures.js';
+import { applied, fullPodPatch, mountImports } from './reference.js';
 
 /** What a golden file pins: the decision, its message or warnings, and the decoded JSON Patch. */
 function summary(outcome: Awaited<ReturnType<typeof admitOnce>>) {
@@ -46,21 +49,24 @@ describe('golden: recorded AdmissionReviews → responses', () => {
   }
 });
 
-describe('podPatch', () => {
-  it('equals the whole-pod fast-json-patch diff on every recorded pod', async () => {
-    const { mountImports, podPatch, fullPodPatch } = await import('../../../src/webhook/mutate.js');
-    const { Pod } = await import('../../../src/webhook/admission.js');
-    const { decodeOrThrow } = await import('../../../src/api/decode.js');
-    const { importObject } = await import('./fixtures.js');
+describe('mountPatch on the recorded pods', () => {
+  it('is the whole-pod fast-json-patch diff to the pod the reference implementation mounts', () => {
     let compared = 0;
     for (const c of recordedReviews()) {
       const pod = decodeOrThrow(Pod, (c.review.request as unknown as { object: unknown }).object, 'pod');
       const ns = c.review.request.namespace;
-      const names = ['cluster2-pod-lister', 'cluster3.reader'];
-      const r = mountImports(pod, ns, names.map((n) => ({ name: n, import: importObject(ns, n, true) })));
-      if (!r.allowed) continue;
+      const found = ['cluster2-pod-lister', 'cluster3.reader'].map((n) => ({ name: n, import: importObject(ns, n, true) }));
+      const reference = mountImports(pod, ns, found);
+      const patched = mountPatch(pod, ns, found);
+      if (!reference.allowed) {
+        expect(patched).toEqual(reference);
+        continue;
+      }
+      if (!patched.allowed) throw new Error(patched.problems.join());
+      // Sorted: the order of a whole-pod diff follows the recorded pod's field order.
       const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
-      expect([...podPatch(pod, r.pod)].sort(byPath)).toEqual([...fullPodPatch(pod, r.pod)].sort(byPath));
+      expect([...patched.patch].sort(byPath)).toEqual([...fullPodPatch(pod, reference.pod)].sort(byPath));
+      expect(applied(pod, patched.patch)).toEqual(reference.pod);
       compared++;
     }
     expect(compared).toBeGreaterThanOrEqual(10);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import fastJsonPatch from 'fast-json-patch';
 import { IMPORT_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
-import { isDns1123Label, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
+import { dns1123LabelError, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
 import type { Pod } from '../../../src/webhook/admission.js';
-import { fullPodPatch, mountImports, mountPatch, parseImportAnnotation, podPatch, type ImportFound } from '../../../src/webhook/mutate.js';
+import { annotationEntries, mountPatch, validateEntries, type ImportFound } from '../../../src/webhook/mutate.js';
 import { planAdmission, completeAdmission, decodeReview, BadReview } from '../../../src/webhook/review.js';
 import { importObject } from './fixtures.js';
+import { applied, fullPodPatch, mountImports } from './reference.js';
 
 const NS = 'team-a';
 const ready = (name: string): ImportFound => ({ name, import: importObject(NS, name, true) });
@@ -20,6 +20,12 @@ function pod(spec: Partial<Pod['spec']> = {}, annotation?: string): Pod {
   };
 }
 
+/** What admission does to a pod: mountPatch's operations, applied. */
+function admit(p: Pod, found: ImportFound[]) {
+  const r = mountPatch(p, NS, found);
+  return r.allowed ? { ...r, pod: applied(p, r.patch) } : r;
+}
+
 function review(object: unknown, extra: Record<string, unknown> = {}) {
   return {
     apiVersion: 'admission.k8s.io/v1',
@@ -28,7 +34,10 @@ function review(object: unknown, extra: Record<string, unknown> = {}) {
   };
 }
 
-describe('parseImportAnnotation', () => {
+/** The annotation's entries as admission reads them: split, trimmed, de-duplicated, then validated. */
+const parseImportAnnotation = (value: string | undefined) => validateEntries(annotationEntries(value));
+
+describe('annotationEntries and validateEntries', () => {
   it('splits on commas, trims, drops empty entries and de-duplicates, keeping order', () => {
     expect(parseImportAnnotation(' b , a,,b, ,c ')).toEqual({ names: ['b', 'a', 'c'], invalid: [] });
     expect(parseImportAnnotation('')).toEqual({ names: [], invalid: [] });
@@ -54,10 +63,10 @@ describe('parseImportAnnotation', () => {
   });
 });
 
-describe('mountImports', () => {
+describe('mounting imports (mountPatch, applied)', () => {
   it('adds one read-only secret volume per import and mounts it in every container and init container', () => {
     const p = pod({ initContainers: [{ name: 'init' }], containers: [{ name: 'a' }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }] }], volumes: [{ name: 'x' }] });
-    const r = mountImports(p, NS, [ready('one'), ready('two.dots')]);
+    const r = admit(p, [ready('one'), ready('two.dots')]);
     if (!r.allowed) throw new Error(r.problems.join());
     expect(r.pod.spec.volumes).toEqual([
       { name: 'x' },
@@ -79,39 +88,38 @@ describe('mountImports', () => {
   });
 
   it('is idempotent: an already-mounted pod gives an empty patch', () => {
-    const once = mountImports(pod({ initContainers: [{ name: 'i' }] }), NS, [ready('one'), ready('two')]);
+    const once = admit(pod({ initContainers: [{ name: 'i' }] }), [ready('one'), ready('two')]);
     if (!once.allowed) throw new Error('denied');
-    const twice = mountImports(once.pod, NS, [ready('one'), ready('two')]);
-    if (!twice.allowed) throw new Error('denied');
-    expect(podPatch(once.pod, twice.pod)).toEqual([]);
+    const twice = mountPatch(once.pod, NS, [ready('one'), ready('two')]);
+    expect(twice).toMatchObject({ allowed: true, patch: [], patchJson: '[]' });
   });
 
   it('mounts into a container added after the first pass (reinvocation)', () => {
-    const once = mountImports(pod(), NS, [ready('one')]);
+    const once = admit(pod(), [ready('one')]);
     if (!once.allowed) throw new Error('denied');
     const withSidecar = { ...once.pod, spec: { ...once.pod.spec, containers: [...once.pod.spec.containers, { name: 'injected' }] } };
-    const again = mountImports(withSidecar, NS, [ready('one')]);
+    const again = mountPatch(withSidecar, NS, [ready('one')]);
     if (!again.allowed) throw new Error('denied');
-    expect(podPatch(withSidecar, again.pod)).toEqual([
+    expect(again.patch).toEqual([
       { op: 'add', path: '/spec/containers/1/volumeMounts', value: [{ name: volumeNameForImport('one'), mountPath: mountPathForImport('one'), readOnly: true }] },
     ]);
   });
 
   it('denies a volume-name clash and a mount-path clash, naming the container and volume', () => {
-    const vol = mountImports(pod({ volumes: [{ name: volumeNameForImport('one'), secret: { secretName: 'other' } }] }), NS, [ready('one')]);
+    const vol = mountPatch(pod({ volumes: [{ name: volumeNameForImport('one'), secret: { secretName: 'other' } }] }), NS, [ready('one')]);
     expect(vol).toEqual({ allowed: false, problems: [`volume "${volumeNameForImport('one')}" already exists and is not the Secret volume of service account import "one"`] });
-    const mount = mountImports(pod({ initContainers: [{ name: 'init', volumeMounts: [{ name: 'mine', mountPath: `${mountPathForImport('one')}//` }] }] }), NS, [ready('one')]);
+    const mount = mountPatch(pod({ initContainers: [{ name: 'init', volumeMounts: [{ name: 'mine', mountPath: `${mountPathForImport('one')}//` }] }] }), NS, [ready('one')]);
     expect(mount.allowed).toBe(false);
     expect(!mount.allowed && mount.problems[0]).toContain('init container "init" already mounts volume "mine" at');
   });
 
   it('denies missing imports (all of them named) and warns about not-Ready ones', () => {
-    const r = mountImports(pod(), NS, [{ name: 'gone', import: undefined }, ready('ok'), { name: 'gone2', import: undefined }]);
+    const r = mountPatch(pod(), NS, [{ name: 'gone', import: undefined }, ready('ok'), { name: 'gone2', import: undefined }]);
     expect(r).toEqual({
       allowed: false,
       problems: [`service account import "gone" not found in namespace "${NS}"`, `service account import "gone2" not found in namespace "${NS}"`],
     });
-    const w = mountImports(pod(), NS, [{ name: 'slow', import: importObject(NS, 'slow', undefined) }]);
+    const w = mountPatch(pod(), NS, [{ name: 'slow', import: importObject(NS, 'slow', undefined) }]);
     expect(w.allowed && w.warnings).toEqual([
       `service account import "slow" in namespace "${NS}" is not Ready (not reconciled yet); the pod's containers will wait for Secret "${secretNameForImport('slow')}"`,
     ]);
@@ -120,14 +128,14 @@ describe('mountImports', () => {
   it('keeps warnings short and on one line', () => {
     const sai = importObject(NS, 'x', false);
     sai.status!.conditions![0]!.message = 'line one\nline two ' + 'z'.repeat(1000);
-    const r = mountImports(pod(), NS, [{ name: 'x', import: sai }]);
+    const r = mountPatch(pod(), NS, [{ name: 'x', import: sai }]);
     expect(r.allowed).toBe(true);
     const w = r.allowed ? r.warnings[0]! : '';
     expect(w.length).toBeLessThanOrEqual(256);
     expect(w).not.toContain('\n');
   });
 
-  it('volume names are distinct DNS-1123 labels and patches always apply (property)', () => {
+  it('volume names are distinct DNS-1123 labels (property)', () => {
     const name = fc.stringMatching(/^[a-z0-9]([-a-z0-9.]{0,80}[a-z0-9])?$/).filter(isDns1123Subdomain);
     fc.assert(
       fc.property(fc.uniqueArray(name, { minLength: 1, maxLength: 5 }), fc.nat(3), fc.nat(2), (names, nContainers, nInit) => {
@@ -135,13 +143,11 @@ describe('mountImports', () => {
           containers: Array.from({ length: nContainers + 1 }, (_, i) => ({ name: `c${i}` })),
           ...(nInit > 0 ? { initContainers: Array.from({ length: nInit }, (_, i) => ({ name: `i${i}` })) } : {}),
         });
-        const r = mountImports(p, NS, names.map(ready));
+        const r = admit(p, names.map(ready));
         if (!r.allowed) throw new Error(r.problems.join());
         const vols = r.pod.spec.volumes!.map((v) => v.name);
         expect(new Set(vols).size).toBe(names.length);
-        for (const v of vols) expect(isDns1123Label(v)).toBe(true);
-        const applied = fastJsonPatch.applyPatch(structuredClone(p), podPatch(p, r.pod), true, false).newDocument;
-        expect(applied).toEqual(r.pod);
+        for (const v of vols) expect(dns1123LabelError(v)).toBeUndefined();
       }),
       { numRuns: 300 },
     );
@@ -179,26 +185,28 @@ describe('mountPatch', () => {
   const lookedUp = (fs: { name: string; state: string }[]): ImportFound[] =>
     fs.map(({ name, state }) => ({ name, import: state === 'missing' ? undefined : importObject(NS, name, state === 'ready') }));
 
-  it('is the whole-pod diff to the mounted pod, in its order, and its JSON text is the operations (property)', () => {
+  it('is the whole-pod diff to the pod the reference implementation mounts, in its order, and its JSON text is the operations (property)', () => {
     let mutated = 0;
     fc.assert(
       fc.property(spec, found, (s, fs) => {
         const p: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: NS }, spec: s };
         const before = structuredClone(p);
         const imports = lookedUp(fs);
-        const mounted = mountImports(p, NS, imports);
+        const reference = mountImports(p, NS, imports);
         const patched = mountPatch(p, NS, imports);
         expect(p).toEqual(before); // pure
-        if (!mounted.allowed) {
-          expect(patched).toEqual(mounted); // the same problems, in the same order
+        if (!reference.allowed) {
+          expect(patched).toEqual(reference); // the same problems, in the same order
           return;
         }
         if (!patched.allowed) throw new Error(patched.problems.join());
-        expect(patched.patch).toEqual(fullPodPatch(p, mounted.pod));
-        expect(patched.patch).toEqual(podPatch(p, mounted.pod));
+        expect(patched.patch).toEqual(fullPodPatch(p, reference.pod));
         expect(patched.patchJson).toBe(JSON.stringify(patched.patch));
-        expect(fastJsonPatch.applyPatch(structuredClone(p), patched.patch, true, false).newDocument).toEqual(mounted.pod);
-        expect({ warnings: patched.warnings, mounted: patched.mounted }).toEqual({ warnings: mounted.warnings, mounted: mounted.mounted });
+        expect(applied(p, patched.patch)).toEqual(reference.pod);
+        expect(patched.mounted).toEqual(reference.mounted);
+        // One warning per import that is not Ready, naming it, in the annotation's order.
+        expect(patched.warnings).toHaveLength(reference.notReady.length);
+        reference.notReady.forEach((name, i) => expect(patched.warnings[i]).toContain(`service account import "${name}" in namespace "${NS}" is not Ready`));
         if (patched.patch.length > 0) mutated++;
       }),
       { numRuns: 500 },
@@ -206,13 +214,13 @@ describe('mountPatch', () => {
     expect(mutated).toBeGreaterThan(50); // the property did not only see denials
   });
 
-  it('lists containers last to first, then init containers, then volumes, whatever the field order (as podPatch does)', () => {
+  it('lists containers last to first, then init containers, then volumes, whatever the field order', () => {
     const p = pod({ containers: [{ name: 'a' }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }] }], initContainers: [{ name: 'i' }] });
     const r = mountPatch(p, NS, [ready('one')]);
     const m = mountImports(p, NS, [ready('one')]);
     if (!r.allowed || !m.allowed) throw new Error('denied');
     expect(r.patch.map((o) => o.path)).toEqual(['/spec/containers/1/volumeMounts/1', '/spec/containers/0/volumeMounts', '/spec/initContainers/0/volumeMounts', '/spec/volumes']);
-    expect(r.patch).toEqual(podPatch(p, m.pod));
+    expect(applied(p, r.patch)).toEqual(m.pod);
   });
 });
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
-import { silentLogger } from '../../../src/logger.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { ImportCache, StaticImportLookup, type ImportLookup } from '../../../streams/webhook/lookup.js';
+import { ImportCache, type ImportLookup } from '../../../streams/webhook/lookup.js';
 import { namespacedKey, SharedCache } from '../../../streams/cache.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 import { Subject } from 'rxjs';
+import { silentLogger, StaticImportLookup } from './doubles.js';
 import { importObject } from './fixtures.js';
 
 function review(uid: string, annotation: string) {

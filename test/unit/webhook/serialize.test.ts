@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { decodeOrThrow } from '../../../src/api/decode.js';
-import { silentLogger } from '../../../src/logger.js';
-import { AdmissionReviewResponse, allow, deny, reviewResponse, serializeReview, type AdmissionResponse } from '../../../src/webhook/admission.js';
-import { admitOnce } from '../../../streams/webhook/pipeline.js';
+import { allow, deny, serializeReview, type AdmissionResponse } from '../../../src/webhook/admission.js';
+import { admitOnce, silentLogger } from './doubles.js';
 import { fixtureImports, recordedReviews } from './fixtures.js';
+import { AdmissionReviewResponse, reviewResponse } from './reference.js';
 
 /** serializeReview's bytes are JSON.stringify's, and they decode as an AdmissionReview answer. */
 function expectSameBytes(response: AdmissionResponse): void {

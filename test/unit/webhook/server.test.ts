@@ -5,21 +5,22 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, filter, firstValueFrom, skip, Subject, throwError, timeout, type Observable } from 'rxjs';
 import type { ServiceAccountImport } from '../../../src/api/import.js';
 import { IMPORT_ANNOTATION } from '../../../src/constants.js';
-import { silentLogger } from '../../../src/logger.js';
-import { createCa, issueCertificate, type KeyPair } from '../../../src/tls/pki.js';
+import { createCa, issueCertificate } from '../../../src/tls/pki.js';
 import type { ServingMaterial } from '../../../src/tls/serving.js';
+import { realClock, type Clock } from '../../../streams/clock.js';
 import { createWebhookApp } from '../../../streams/webhook/app.js';
 import { FileCertificates, type CertificateSource } from '../../../streams/webhook/certs.js';
 import type { ImportLookup } from '../../../streams/webhook/lookup.js';
 import { WebhookMetrics } from '../../../streams/webhook/metrics.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
 import { WebhookServer } from '../../../streams/webhook/server.js';
+import { silentLogger } from './doubles.js';
 import { importObject } from './fixtures.js';
 
-let ca: KeyPair;
+let ca: Awaited<ReturnType<typeof createCa>>;
 const leaf = () => issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
 
 beforeAll(async () => {
@@ -63,6 +64,17 @@ function servedFingerprint(port: number): Promise<string> {
     });
     s.on('error', reject);
   });
+}
+
+/** The first value of `source` within `ms`, or a failure naming what did not happen. */
+function within<T>(source: Observable<T>, ms: number, what: string): Promise<T> {
+  return firstValueFrom(source.pipe(timeout({ first: ms, with: () => throwError(() => new Error(`${what}: not within ${ms} ms`)) })));
+}
+
+/** The real clock, telling each time something schedules on it (FileCertificates: a poll has finished). */
+function announcingClock(): { clock: Clock; scheduled: Subject<void> } {
+  const scheduled = new Subject<void>();
+  return { clock: { now: () => realClock.now(), schedule: (fn, ms) => (scheduled.next(), realClock.schedule(fn, ms)) }, scheduled };
 }
 
 function serverWith(lookup: ImportLookup, certificates: CertificateSource) {
@@ -114,23 +126,25 @@ describe('WebhookServer', () => {
       const first = await leaf();
       writeFileSync(path.join(dir, 'tls.crt'), first.certPem);
       writeFileSync(path.join(dir, 'tls.key'), first.keyPem);
-      const files = new FileCertificates(path.join(dir, 'tls.crt'), path.join(dir, 'tls.key'), silentLogger(), 50);
+      const { clock, scheduled } = announcingClock();
+      const files = new FileCertificates(path.join(dir, 'tls.crt'), path.join(dir, 'tls.key'), silentLogger(), 50, clock);
       const { server, pipeline } = serverWith({ get: () => Promise.resolve(undefined) }, files);
       await server.start();
       const port = server.webhookPort;
       expect(await servedFingerprint(port)).toBe(new X509Certificate(first.certPem).fingerprint256);
 
       const second = await leaf();
-      // A half-written pair (new certificate, old key) is not loaded.
+      // A half-written pair (new certificate, old key) is not loaded. The second poll to finish
+      // after the write is one that started after it: it read the half-written pair.
       writeFileSync(path.join(dir, 'tls.crt'), second.certPem);
-      await new Promise((r) => setTimeout(r, 200));
+      await within(scheduled.pipe(skip(1)), 5000, 'a poll of the files after the write');
+      expect((await firstValueFrom(files.material$))?.certPem).toBe(first.certPem);
       expect(await servedFingerprint(port)).toBe(new X509Certificate(first.certPem).fingerprint256);
+      // The whole pair: loaded, and served on the next handshake (the server reloads as it is emitted).
+      const loaded = within(files.material$.pipe(filter((m) => m?.certPem === second.certPem)), 5000, 'the new pair loaded');
       writeFileSync(path.join(dir, 'tls.key'), second.keyPem);
-      const want = new X509Certificate(second.certPem).fingerprint256;
-      const deadline = Date.now() + 5000;
-      let served = '';
-      while (Date.now() < deadline && (served = await servedFingerprint(port)) !== want) await new Promise((r) => setTimeout(r, 50));
-      expect(served).toBe(want);
+      expect((await loaded)?.keyPem).toBe(second.keyPem);
+      expect(await servedFingerprint(port)).toBe(new X509Certificate(second.certPem).fingerprint256);
       await server.shutdown(1000);
       await pipeline.close();
     } finally {
