@@ -7,6 +7,11 @@
 // any fails (or there is nothing to list from), the errors go to stderr and the exit code is 1.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { allNamedConfigsAndNamespaces } from '../src/config/index.js';
+import { describeError } from '../src/describe-error.js';
+import { callOptions } from '../streams/kube-call.js';
+
+/** Every call gives up (and aborts its request) after this long: one dead cluster never hangs the others' output. */
+const CALL_TIMEOUT_MS = 30_000;
 
 async function main(): Promise<number> {
   const all = await allNamedConfigsAndNamespaces();
@@ -17,10 +22,10 @@ async function main(): Promise<number> {
   const results = await Promise.all(
     [...all].map(async ([name, { kubeConfig, namespace }]) => {
       try {
-        const pods = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({ namespace });
+        const pods = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({ namespace }, callOptions({ timeoutMs: CALL_TIMEOUT_MS }));
         return { name, lines: pods.items.map((p) => `${name}\t${namespace}/${p.metadata?.name ?? '?'}`) };
       } catch (e) {
-        return { name, error: `${name}: listing pods in namespace ${namespace} failed: ${e instanceof Error ? e.message : String(e)}` };
+        return { name, error: `${name}: listing pods in namespace ${namespace} failed: ${describeError(e)}` };
       }
     }),
   );
@@ -42,7 +47,7 @@ main().then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    console.error(`multicluster-client: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`multicluster-client: ${describeError(e)}`);
     process.exitCode = 1;
   },
 );

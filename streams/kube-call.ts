@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  ApiException,
   createConfiguration,
   KubernetesObjectApi,
   Observable as KubeObservable,
@@ -98,11 +97,6 @@ export async function withDeadline<T>(timeoutMs: number, what: string, fn: () =>
     if (deadline.aborted) throw new DeadlineExceeded(`no answer within ${timeoutMs / 1000} s (${what})`, { cause: e });
     throw e;
   }
-}
-
-/** The HTTP status of a failed API call, if the server answered. */
-export function httpStatus(e: unknown): number | undefined {
-  return e instanceof ApiException ? e.code : undefined;
 }
 
 /** The server's Status message of a failed call, or the error message: one bounded line, never a token. */

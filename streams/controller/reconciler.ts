@@ -5,12 +5,12 @@ import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
-import { boundedLine } from '../../src/describe-error.js';
+import { boundedLine, httpStatusOf } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
-import { apiErrorMessage, httpStatus } from '../kube-call.js';
+import { apiErrorMessage } from '../kube-call.js';
 import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
@@ -149,8 +149,8 @@ export class Reconciler {
       minted = await this.mint(imp, remote, request, signal);
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: 'ok' });
     } catch (e) {
-      this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatus(e) ?? 'error') });
-      const { reason, retry, hint } = tokenRequestFailure(httpStatus(e), statusDetailsKind(e), request);
+      this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatusOf(e) ?? 'error') });
+      const { reason, retry, hint } = tokenRequestFailure(httpStatusOf(e), statusDetailsKind(e), request);
       const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? apiErrorMessage(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
     }
@@ -206,7 +206,7 @@ export class Reconciler {
       written = await this.o.effects.applySecret(desired, signal);
     } catch (e) {
       const message = `writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`;
-      if (secretWriteRefusedForGood(httpStatus(e))) throw new SecretRejectedError(message);
+      if (secretWriteRefusedForGood(httpStatusOf(e))) throw new SecretRejectedError(message);
       throw new RetryableError(message);
     }
     // Every reader of the cache sees what was written until the watch delivers it.
@@ -258,7 +258,7 @@ export class Reconciler {
     try {
       written = await this.o.effects.patchStatus(imp.namespace, imp.name, status);
     } catch (e) {
-      if (httpStatus(e) === 404) return; // deleted meanwhile
+      if (httpStatusOf(e) === 404) return; // deleted meanwhile
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
     }
     try {
