@@ -46,6 +46,22 @@ export const ServiceAccountImport = t.intersection([
 ]);
 export type ServiceAccountImport = t.TypeOf<typeof ServiceAccountImport>;
 
+/**
+ * The one projection of an import that caches keep (the controller's and the webhook's): name,
+ * namespace, uid, generation, resourceVersion, spec and status. No managedFields, labels or
+ * annotations, so caches stay small with many imports; readers that need an annotation (the
+ * controller's rotation request) take it from the decoded object before projecting.
+ */
+export function slimImport(sai: ServiceAccountImport): ServiceAccountImport {
+  const m = sai.metadata;
+  const metadata: ServiceAccountImport['metadata'] = { name: m.name };
+  if (m.namespace !== undefined) metadata.namespace = m.namespace;
+  if (m.uid !== undefined) metadata.uid = m.uid;
+  if (m.generation !== undefined) metadata.generation = m.generation;
+  if (m.resourceVersion !== undefined) metadata.resourceVersion = m.resourceVersion;
+  return { metadata, spec: sai.spec, ...(sai.status ? { status: sai.status } : {}) };
+}
+
 /** Condition types and reasons the controller writes (SPEC §4). */
 export const READY = 'Ready';
 export const Reasons = {

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
-import { ServiceAccountImport } from '../../src/api/import.js';
+import { ServiceAccountImport, slimImport } from '../../src/api/import.js';
 import { ImportPolicy } from '../../src/consent/policy.js';
 import { API_GROUP_VERSION, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
 import { credentialFromSecretData, importNameOfSecret, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
@@ -30,13 +30,7 @@ export function projectPolicy(raw: unknown): CachedPolicy {
 export function projectImport(raw: unknown): CachedImport {
   const sai = decodeOrThrow(ServiceAccountImport, raw, 'ServiceAccountImport');
   const m = sai.metadata;
-  const slim: ServiceAccountImport = {
-    apiVersion: sai.apiVersion,
-    kind: sai.kind,
-    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, generation: m.generation, resourceVersion: m.resourceVersion },
-    spec: sai.spec,
-    ...(sai.status ? { status: sai.status } : {}),
-  };
+  const slim = slimImport(sai);
   return {
     namespace: m.namespace ?? '',
     name: m.name,

@@ -1,4 +1,4 @@
-import { ServiceAccountImport } from '../../src/api/import.js';
+import { ServiceAccountImport, slimImport } from '../../src/api/import.js';
 import { decode } from '../../src/api/decode.js';
 
 /** How the webhook finds a pod's imports. */
@@ -25,19 +25,10 @@ function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-/**
- * Keeps only what admission needs (name, namespace, generation, spec, status): no managedFields,
- * no annotations, so the cache stays small with many imports.
- */
+/** The import as admission caches it (`slimImport`), or undefined when it does not decode. */
 export function projectImport(raw: unknown): ServiceAccountImport | undefined {
   const r = decode(ServiceAccountImport, raw);
-  if (!r.ok) return undefined;
-  const { metadata, spec, status } = r.value;
-  const meta: ServiceAccountImport['metadata'] = { name: metadata.name };
-  if (metadata.namespace !== undefined) meta.namespace = metadata.namespace;
-  if (metadata.generation !== undefined) meta.generation = metadata.generation;
-  if (metadata.resourceVersion !== undefined) meta.resourceVersion = metadata.resourceVersion;
-  return status ? { metadata: meta, spec, status } : { metadata: meta, spec };
+  return r.ok ? slimImport(r.value) : undefined;
 }
 
 /** The folded watch cache the lookup reads (`streams/cache.ts`'s SharedCache fits). */
