@@ -11,7 +11,6 @@ import {
   type RequestContext,
   type ResponseBody,
 } from '@kubernetes/client-node';
-import { describeError } from '../src/describe-error.js';
 import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 
 /**
@@ -99,7 +98,3 @@ export async function withDeadline<T>(timeoutMs: number, what: string, fn: () =>
   }
 }
 
-/** The server's Status message of a failed call, or the error message: one bounded line, never a token. */
-export function apiErrorMessage(e: unknown): string {
-  return describeError(e);
-}

@@ -2,7 +2,8 @@ import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig
 import * as t from 'io-ts';
 import { decode } from '../src/api/decode.js';
 import { boundedLines, readAtMost, RESPONSE_LIMITS, ResponseTooLargeError } from './bounded-body.js';
-import { describeError, type WatchEnd } from './watch-policy.js';
+import { describeError } from '../src/describe-error.js';
+import type { WatchEnd } from './watch-policy.js';
 
 /** One page of a LIST. */
 export interface ListPage {

@@ -1,5 +1,4 @@
 // Pure decisions of the list+watch loop, kept apart from I/O so they can be pinned by unit tests.
-import { describeError as describeAnyError } from '../src/describe-error.js';
 
 /** How a single watch request ended. */
 export type WatchEnd =
@@ -107,7 +106,3 @@ export function selectorQuery(selectors: SelectorOptions): Record<string, string
   return q;
 }
 
-/** A one-line description of an error, including the network cause undici hides in `cause`: bounded and redacted. */
-export function describeError(err: unknown): string {
-  return describeAnyError(err);
-}

@@ -3,12 +3,12 @@ import * as t from 'io-ts';
 import { Observable } from 'rxjs';
 import { decode } from '../src/api/decode.js';
 import type { Logger } from '../src/logger.js';
+import { describeError } from '../src/describe-error.js';
 import { realClock, type Clock } from './clock.js';
 import { ApiError, kubeTransport, type ListPage, type ListWatchTransport } from './kube-transport.js';
 import {
   backoffDelay,
   decideAfterWatch,
-  describeError,
   selectorQuery,
   watchQuery,
   type BackoffOptions,

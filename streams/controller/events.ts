@@ -1,6 +1,6 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../../src/logger.js';
-import { apiErrorMessage } from '../kube-call.js';
+import { describeError } from '../../src/describe-error.js';
 
 /**
  * Records Kubernetes Events off the reconcile path, as client-go's broadcaster does: a bounded
@@ -50,7 +50,7 @@ export class EventRecorder {
     try {
       await this.create(event);
     } catch (e) {
-      this.logger.warn('could not record an Event', { object: `${event.involvedObject.namespace}/${event.involvedObject.name}`, reason: event.reason, error: apiErrorMessage(e) });
+      this.logger.warn('could not record an Event', { object: `${event.involvedObject.namespace}/${event.involvedObject.name}`, reason: event.reason, error: describeError(e) });
     }
   }
 }

@@ -5,12 +5,11 @@ import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
-import { boundedLine, httpStatusOf } from '../../src/describe-error.js';
+import { boundedLine, describeError, httpStatusOf } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
-import { apiErrorMessage } from '../kube-call.js';
 import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
@@ -151,7 +150,7 @@ export class Reconciler {
     } catch (e) {
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatusOf(e) ?? 'error') });
       const { reason, retry, hint } = tokenRequestFailure(httpStatusOf(e), statusDetailsKind(e), request);
-      const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? apiErrorMessage(e)}`;
+      const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? describeError(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);
     }
     this.o.metrics.tokensMinted.inc({ cluster: cluster.name, why });
@@ -205,7 +204,7 @@ export class Reconciler {
     try {
       written = await this.o.effects.applySecret(desired, signal);
     } catch (e) {
-      const message = `writing Secret ${ns}/${name} failed: ${apiErrorMessage(e)}`;
+      const message = `writing Secret ${ns}/${name} failed: ${describeError(e)}`;
       if (secretWriteRefusedForGood(httpStatusOf(e))) throw new SecretRejectedError(message);
       throw new RetryableError(message);
     }
@@ -259,7 +258,7 @@ export class Reconciler {
       written = await this.o.effects.patchStatus(imp.namespace, imp.name, status);
     } catch (e) {
       if (httpStatusOf(e) === 404) return; // deleted meanwhile
-      throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${apiErrorMessage(e)}`);
+      throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${describeError(e)}`);
     }
     try {
       this.o.imports.recordWrite(projectImport(written));

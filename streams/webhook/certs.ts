@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { describeError, statusCode } from './errors.js';
+import { describeError, httpStatusOf } from '../../src/describe-error.js';
 import * as t from 'io-ts';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { decode } from '../../src/api/decode.js';
@@ -163,7 +163,7 @@ export class SelfManagedCertificates implements CertificateSource {
     try {
       raw = await this.core.readNamespacedSecret({ namespace: this.opts.namespace, name: this.opts.secretName });
     } catch (e) {
-      if (statusCode(e) === 404) return undefined;
+      if (httpStatusOf(e) === 404) return undefined;
       throw e;
     }
     const r = decode(SecretBody, raw);
@@ -225,7 +225,7 @@ export class SelfManagedCertificates implements CertificateSource {
         if (read === undefined) await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: this.secretBody(next!) });
         else await this.core.replaceNamespacedSecret({ namespace: this.opts.namespace, name: this.opts.secretName, body: this.secretBody(next!, read.resourceVersion) });
       } catch (e) {
-        if (statusCode(e) === 409) {
+        if (httpStatusOf(e) === 409) {
           this.opts.log.debug('another replica wrote the TLS Secret first', { secret: ref, step: step.kind });
           return 50;
         }
@@ -293,7 +293,7 @@ export class SelfManagedCertificates implements CertificateSource {
       const mwc = await this.admission.readMutatingWebhookConfiguration({ name: this.opts.webhookConfigName! });
       return (mwc.webhooks ?? []).map((w) => unb64(w.clientConfig.caBundle) ?? '').join('');
     } catch (e) {
-      if (statusCode(e) === 404) return undefined;
+      if (httpStatusOf(e) === 404) return undefined;
       throw e;
     }
   }
@@ -310,7 +310,7 @@ export class SelfManagedCertificates implements CertificateSource {
     try {
       mwc = await this.admission.readMutatingWebhookConfiguration({ name });
     } catch (e) {
-      if (statusCode(e) === 404) {
+      if (httpStatusOf(e) === 404) {
         if (!this.missingConfigLogged) this.opts.log.warn('webhook configuration not found: cannot publish the CA bundle yet', { webhookConfiguration: name });
         this.missingConfigLogged = true;
         this.seenPublished.clear();
@@ -334,7 +334,7 @@ export class SelfManagedCertificates implements CertificateSource {
       this.opts.log.info('CA bundle published in the webhook configuration', { webhookConfiguration: name, webhooks: stale.length, caFingerprint: caFp });
       return { since, patched: true };
     } catch (e) {
-      const code = statusCode(e);
+      const code = httpStatusOf(e);
       if (code === 409 || code === 422) return { since: undefined, patched: false }; // changed under us: next pass
       throw e;
     }

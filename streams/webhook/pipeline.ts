@@ -4,7 +4,7 @@ import { BadReview, completeAdmission, decodeReview, MAX_IMPORTS_PER_POD, planAd
 import type { ImportFound } from '../../src/webhook/mutate.js';
 import type { Logger } from '../../src/logger.js';
 import type { ImportLookup } from './lookup.js';
-import { describeError } from './errors.js';
+import { describeError } from '../../src/describe-error.js';
 
 /** What the HTTP layer does with one request body. */
 export type AdmissionOutcome =
