@@ -12,6 +12,7 @@ import { describePermission, type Permission } from '../../src/bootstrap/permiss
 import type { LoadedCluster } from './kubeconfig.js';
 import { apiClient, withDeadline } from '../../streams/kube-call.js';
 import { waitForObject, WaitTimeout } from '../../streams/wait.js';
+import { requestToken } from '../../streams/token-request.js';
 
 /** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
 export const WithMeta = t.type({ metadata: ObjectMeta });
@@ -24,15 +25,6 @@ const SecretObject = t.intersection([
 ]);
 type SecretObject = t.TypeOf<typeof SecretObject>;
 
-/** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
-const DateLike = new t.Type<Date, Date, unknown>(
-  'DateLike',
-  (u): u is Date => u instanceof Date,
-  (u, c) => (u instanceof Date ? t.success(u) : typeof u === 'string' && !Number.isNaN(Date.parse(u)) ? t.success(new Date(u)) : t.failure(u, c)),
-  (d) => d,
-);
-
-const TokenRequestStatus = t.type({ status: t.type({ token: t.string, expirationTimestamp: DateLike }) });
 const VersionInfo = t.type({ gitVersion: t.string });
 const AccessReview = t.type({ status: t.type({ allowed: t.boolean }) });
 const GroupList = t.type({ groups: t.array(t.type({ name: t.string, versions: t.array(t.type({ version: t.string })) })) });
@@ -310,10 +302,7 @@ export class ClusterClient {
 
   /** TokenRequest for a ServiceAccount (`serviceaccounts/<name>/token`). */
   async mintToken(namespace: string, name: string, expirationSeconds: number, audiences: string[]): Promise<MintedToken> {
-    const tr = await this.call(`request a token for ServiceAccount ${namespace}/${name}`, () =>
-      this.core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences, expirationSeconds } } }),
-    );
-    const { status } = decodeOrThrow(TokenRequestStatus, tr, `TokenRequest for ServiceAccount ${namespace}/${name} in ${this.label}`);
-    return { token: status.token, expiration: status.expirationTimestamp };
+    const tr = await this.call(`request a token for ServiceAccount ${namespace}/${name}`, () => requestToken(this.core, namespace, name, { audiences, expirationSeconds }, this.label));
+    return { token: tr.token, expiration: tr.expirationTimestamp };
   }
 }

@@ -3,11 +3,12 @@ import type { ImportStatus } from '../../src/api/import.js';
 import type { TokenRequestPlan } from '../../src/controller/decide.js';
 import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_PLURAL } from '../../src/constants.js';
 import { callOptions } from '../kube-call.js';
+import { requestToken } from '../token-request.js';
 
-/** What a source answered to a TokenRequest. */
+/** What a source answered to a TokenRequest (decoded: a token and its expiry are always there). */
 interface IssuedToken {
-  token: string | undefined;
-  expirationTimestamp: Date | undefined;
+  token: string;
+  expirationTimestamp: Date;
 }
 
 /**
@@ -37,21 +38,7 @@ export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(clu
       if (!kc) throw new Error(`cluster "${cluster}" is no longer registered`);
       let api = remote.get(kc);
       if (!api) remote.set(kc, (api = kc.makeApiClient(CoreV1Api)));
-      const tr = await api.createNamespacedServiceAccountToken(
-        {
-          namespace,
-          name,
-          body: {
-            spec: {
-              expirationSeconds: request.expirationSeconds,
-              audiences: request.audiences,
-              ...(request.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } } : {}),
-            },
-          },
-        },
-        callOptions({ timeoutMs, signal }),
-      );
-      return { token: tr.status?.token, expirationTimestamp: tr.status?.expirationTimestamp ? new Date(tr.status.expirationTimestamp) : undefined };
+      return requestToken(api, namespace, name, request, `cluster "${cluster}"`, callOptions({ timeoutMs, signal }));
     },
     applySecret: (secret, signal) =>
       core.patchNamespacedSecret(

@@ -184,10 +184,8 @@ export class Reconciler {
     const tr = await this.o.effects.requestToken(spec.clusterName, spec.namespace, spec.name, request, signal);
     const receivedAt = this.now();
     const token = tr.token;
-    if (!token) throw new Error('TokenRequest returned no token');
     const c = readTokenClaims(token);
-    const sourceExpiration = tr.expirationTimestamp ?? new Date(receivedAt.getTime() + request.expirationSeconds * 1000);
-    const { issued, expiration } = localTokenTimes(receivedAt, c.issuedAt, sourceExpiration, request.expirationSeconds);
+    const { issued, expiration } = localTokenTimes(receivedAt, c.issuedAt, tr.expirationTimestamp, request.expirationSeconds);
     const remoteUid = c.serviceAccountUid ?? (remote.state === 'present' ? remote.uid : '');
     return { token, issued, expiration, remoteUid };
   }

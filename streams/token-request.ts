@@ -1,0 +1,47 @@
+import type { ConfigurationOptions, CoreV1Api } from '@kubernetes/client-node';
+import * as t from 'io-ts';
+import { decodeOrThrow } from '../src/api/decode.js';
+
+/** What to ask a source for. */
+interface TokenRequestSpec {
+  expirationSeconds: number;
+  audiences: string[];
+  /** Bind the token to this Secret in the ServiceAccount's namespace (a grant's anchor). */
+  boundSecret?: string;
+  /** The anchor's UID: the source refuses (409) when the Secret of that name is another one. */
+  boundSecretUid?: string;
+}
+
+/** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
+const DateLike = new t.Type<Date, Date, unknown>(
+  'DateLike',
+  (u): u is Date => u instanceof Date,
+  (u, c) => (u instanceof Date ? t.success(u) : typeof u === 'string' && !Number.isNaN(Date.parse(u)) ? t.success(new Date(u)) : t.failure(u, c)),
+  (d) => d,
+);
+
+const TokenRequestAnswer = t.type({ status: t.type({ token: t.string, expirationTimestamp: DateLike }) });
+
+/**
+ * TokenRequest (`serviceaccounts/<name>/token`) with its answer decoded: the one implementation
+ * the controller and kubemcsa share. `where` names the cluster in a decoding error; `options`
+ * carries the call's deadline (`callOptions`) where the caller has no ambient one.
+ */
+export async function requestToken(core: CoreV1Api, namespace: string, name: string, spec: TokenRequestSpec, where: string, options?: ConfigurationOptions): Promise<{ token: string; expirationTimestamp: Date }> {
+  const answer = await core.createNamespacedServiceAccountToken(
+    {
+      namespace,
+      name,
+      body: {
+        spec: {
+          expirationSeconds: spec.expirationSeconds,
+          audiences: spec.audiences,
+          ...(spec.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: spec.boundSecret, ...(spec.boundSecretUid ? { uid: spec.boundSecretUid } : {}) } } : {}),
+        },
+      },
+    },
+    options,
+  );
+  const { status } = decodeOrThrow(TokenRequestAnswer, answer, `TokenRequest for ServiceAccount ${namespace}/${name} in ${where}`);
+  return { token: status.token, expirationTimestamp: status.expirationTimestamp };
+}
