@@ -1,16 +1,7 @@
 import type { ConfigurationOptions, CoreV1Api } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../src/api/decode.js';
-
-/** What to ask a source for. */
-interface TokenRequestSpec {
-  expirationSeconds: number;
-  audiences: string[];
-  /** Bind the token to this Secret in the ServiceAccount's namespace (a grant's anchor). */
-  boundSecret?: string;
-  /** The anchor's UID: the source refuses (409) when the Secret of that name is another one. */
-  boundSecretUid?: string;
-}
+import type { TokenRequestPlan } from '../src/controller/decide.js';
 
 /** A Date or an RFC 3339 string (client-node deserialises date-times of typed models to Date). */
 const DateLike = new t.Type<Date, Date, unknown>(
@@ -27,7 +18,7 @@ const TokenRequestAnswer = t.type({ status: t.type({ token: t.string, expiration
  * the controller and kubemcsa share. `where` names the cluster in a decoding error; `options`
  * carries the call's deadline (`callOptions`) where the caller has no ambient one.
  */
-export async function requestToken(core: CoreV1Api, namespace: string, name: string, spec: TokenRequestSpec, where: string, options?: ConfigurationOptions): Promise<{ token: string; expirationTimestamp: Date }> {
+export async function requestToken(core: CoreV1Api, namespace: string, name: string, spec: TokenRequestPlan, where: string, options?: ConfigurationOptions): Promise<{ token: string; expirationTimestamp: Date }> {
   const answer = await core.createNamespacedServiceAccountToken(
     {
       namespace,
