@@ -5,6 +5,7 @@
 // must leave nothing else behind, which is checked.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -53,7 +54,8 @@ describe('manifests/install.yaml on a real API server', () => {
   let scratch: string;
   beforeAll(() => {
     kc = clusterInfo('cluster1').kubeconfigPath;
-    scratch = mkdtempSync(path.join(ROOT, '.tmp', 'install-test-'));
+    // Outside the checkout: a clean clone has no .tmp/ (nothing else may have made it first).
+    scratch = mkdtempSync(path.join(tmpdir(), 'mcsa-install-test-'));
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
