@@ -113,14 +113,20 @@ export function planAdmission(review: AdmissionReviewRequest, limits: PlanLimits
   return { kind: 'lookup', uid: req.uid, namespace, pod, names };
 }
 
-/** The second half: given what the lookups found, the response (with a JSON Patch when mutated). */
+/**
+ * The second half: given what the lookups found, the response (with a JSON Patch when mutated).
+ * `unchecked`: names not looked up because an import was already found missing (the denial says so).
+ */
 export function completeAdmission(
   plan: Extract<AdmissionPlan, { kind: 'lookup' }>,
   found: ImportFound[],
+  unchecked = 0,
 ): { response: AdmissionResponse; mutated: boolean } {
   const result = mountPatch(plan.pod, plan.namespace, found);
+  if (unchecked > 0 && result.allowed) throw new Error('imports left unchecked although none was found missing');
   if (!result.allowed) {
-    const message = `cannot mount service account imports into ${describePod(plan.pod)} in namespace "${plan.namespace}": ${result.problems.join('; ')}`;
+    const rest = unchecked > 0 ? ` (${unchecked} more ${unchecked === 1 ? 'import' : 'imports'} not checked)` : '';
+    const message = `cannot mount service account imports into ${describePod(plan.pod)} in namespace "${plan.namespace}": ${result.problems.join('; ')}${rest}`;
     return { response: deny(plan.uid, message), mutated: false };
   }
   const { patch, patchJson, warnings } = result;

@@ -1,4 +1,4 @@
-import { catchError, defer, from, map, mergeMap, of, reduce, Subject, timeout, TimeoutError, type Observable } from 'rxjs';
+import { catchError, defer, EMPTY, from, map, mergeMap, of, reduce, Subject, timeout, TimeoutError, type Observable } from 'rxjs';
 import { deny, type AdmissionResponse } from '../../src/webhook/admission.js';
 import { BadReview, completeAdmission, decodeReview, MAX_IMPORTS_PER_POD, planAdmission, type AdmissionPlan } from '../../src/webhook/review.js';
 import type { ImportFound } from '../../src/webhook/mutate.js';
@@ -116,7 +116,7 @@ export class AdmissionPipeline {
       const plan = planAdmission(decodeReview(body), { maxImports: this.opts.maxImportsPerPod ?? MAX_IMPORTS_PER_POD });
       if (plan.kind === 'answer') return { kind: 'response', response: plan.response, mutated: false };
       const known = this.knownAll(plan);
-      if (known) return { kind: 'response', ...completeAdmission(plan, known), namespace: plan.namespace };
+      if (known) return { kind: 'response', ...completeAdmission(plan, known.found, known.unchecked), namespace: plan.namespace };
       return plan;
     } catch (e) {
       if (e instanceof BadReview) return { kind: 'bad-request', message: e.message };
@@ -135,33 +135,58 @@ export class AdmissionPipeline {
     return defer(() => {
       const remaining = Math.max(1, this.timeoutMs - (this.now() - job.arrived));
       return this.lookupAll(plan).pipe(
-        map((found): AdmissionOutcome => ({ kind: 'response', ...completeAdmission(plan, found), namespace: plan.namespace })),
+        map(({ found, unchecked }): AdmissionOutcome => ({ kind: 'response', ...completeAdmission(plan, found, unchecked), namespace: plan.namespace })),
         timeout({ first: remaining }),
         catchError((e: unknown) => of(this.lookupFailure(plan, e))),
       );
     }).pipe(catchError((e: unknown) => of(this.unexpected(e))));
   }
 
-  /** Every import answered from memory, or undefined when any needs the API. */
-  private knownAll(plan: LookupPlan): ImportFound[] | undefined {
+  /**
+   * The answer from memory: every import known, or one known missing (the pod is denied whatever
+   * the rest are; `unchecked` counts those not looked at). Undefined when the API must be asked.
+   */
+  private knownAll(plan: LookupPlan): { found: ImportFound[]; unchecked: number } | undefined {
     const known = this.opts.lookup.known;
     if (!known) return undefined;
     const found: ImportFound[] = [];
+    let missing = false;
     for (const name of plan.names) {
       const k = known.call(this.opts.lookup, plan.namespace, name);
-      if (!k) return undefined;
+      if (!k) continue;
       found.push({ name, import: k.value });
+      if (!k.value) missing = true;
     }
-    return found;
+    const unchecked = plan.names.length - found.length;
+    return unchecked === 0 || missing ? { found, unchecked } : undefined;
   }
 
-  /** Every name looked up, `lookupsPerRequest` at a time; the results in the annotation's order. */
-  private lookupAll(plan: LookupPlan): Observable<ImportFound[]> {
+  /**
+   * The names looked up, `lookupsPerRequest` at a time, in the annotation's order. No lookup
+   * starts once one import is found missing: the pod is denied anyway, so a pod naming many
+   * made-up imports costs the API server a few GETs, not one per name. `unchecked`: the names
+   * never looked up (only after a missing one).
+   */
+  private lookupAll(plan: LookupPlan): Observable<{ found: ImportFound[]; unchecked: number }> {
     const perRequest = this.opts.lookupsPerRequest ?? DEFAULT_LOOKUPS_PER_REQUEST;
+    let missing = false;
     return from(plan.names).pipe(
-      mergeMap((name) => defer(() => this.opts.lookup.get(plan.namespace, name)).pipe(map((sai): ImportFound => ({ name, import: sai }))), perRequest),
+      // Deferred: decided when a slot frees, after the lookups before it have answered.
+      mergeMap(
+        (name) =>
+          defer(() => (missing ? EMPTY : this.opts.lookup.get(plan.namespace, name))).pipe(
+            map((sai): ImportFound => {
+              if (!sai) missing = true;
+              return { name, import: sai };
+            }),
+          ),
+        perRequest,
+      ),
       reduce((acc, f) => acc.set(f.name, f), new Map<string, ImportFound>()),
-      map((byName) => plan.names.map((name) => byName.get(name)!)),
+      map((byName) => {
+        const found = plan.names.flatMap((name) => byName.get(name) ?? []);
+        return { found, unchecked: plan.names.length - found.length };
+      }),
     );
   }
 

@@ -125,7 +125,9 @@ class ControlledFetch {
   calls: { key: string; resolve: (s: ServiceAccountImport | undefined) => void; reject: (e: Error) => void }[] = [];
   active = 0;
   maxActive = 0;
+  started = 0;
   fetch = (namespace: string, name: string) => {
+    this.started++;
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     return new Promise<ServiceAccountImport | undefined>((resolve, reject) => {
@@ -251,11 +253,50 @@ describe('AdmissionPipeline lookups per request', () => {
     await f.answerAll();
     const out = await hostile;
     expect(f.maxActive).toBe(3);
+    // The first answers said "missing": no other lookup started (the pod is denied anyway).
+    expect(f.started).toBe(3);
     expect(out).toMatchObject({ kind: 'response', response: { uid: 'hostile', allowed: false, status: { code: 403 } } });
+    const message = (out as { response: { status: { message: string } } }).response.status.message;
+    expect(message).toContain('service account import "missing-0" not found in namespace "ns"');
+    expect(message).toContain(`(${MAX_IMPORTS_PER_POD - 3} more imports not checked)`);
     // Now known missing: the same pod again is denied from memory, without a GET.
     const again = p.admitOrWait(review('again', annotatedPod(names(MAX_IMPORTS_PER_POD, 'missing').join(','))));
     expect(again).not.toBeInstanceOf(Promise);
     expect(again).toMatchObject({ kind: 'response', response: { uid: 'again', allowed: false } });
+    // So is a pod naming one of them among names never looked up: one known missing name decides.
+    const mixed = p.admitOrWait(review('mixed', annotatedPod(['cached', 'never-seen', 'missing-1'].join(','))));
+    expect(mixed).not.toBeInstanceOf(Promise);
+    expect(mixed).toMatchObject({ kind: 'response', response: { uid: 'mixed', allowed: false, status: { message: expect.stringContaining('"missing-1" not found') } } });
+    expect((mixed as { response: { status: { message: string } } }).response.status.message).toContain('(1 more import not checked)'); // never-seen; cached was found
+    expect(f.started).toBe(3);
+    await p.close();
+  });
+
+  it('looks up every name when none is missing (found imports, in the annotation order)', async () => {
+    const f = new ControlledFetch();
+    const cache = new ImportCache(emptyStore, f.fetch, undefined, { maxInFlight: 8, slotWaitMs: 10_000 });
+    const p = new AdmissionPipeline({ lookup: cache, log: silentLogger(), timeoutMs: 10_000, lookupsPerRequest: 2 });
+    const wanted = names(5, 'fresh');
+    const out = p.admit(review('fresh', annotatedPod(wanted.join(','))));
+    await tick();
+    await f.answerAll((k) => importObject('ns', k.split('/')[1]!, true));
+    expect(f.started).toBe(5);
+    const answer = await out;
+    expect(answer).toMatchObject({ kind: 'response', mutated: true, response: { uid: 'fresh', allowed: true } });
+    await p.close();
+  });
+
+  it('denies with the missing name when it comes after found ones, and starts no lookup after it', async () => {
+    const f = new ControlledFetch();
+    const cache = new ImportCache(emptyStore, f.fetch, undefined, { maxInFlight: 8, slotWaitMs: 10_000 });
+    const p = new AdmissionPipeline({ lookup: cache, log: silentLogger(), timeoutMs: 10_000, lookupsPerRequest: 1 });
+    const out = p.admit(review('typo', annotatedPod('a,b,typo,c,d')));
+    await tick();
+    await f.answerAll((k) => (k === 'ns/typo' ? undefined : importObject('ns', k.split('/')[1]!, true)));
+    expect(f.started).toBe(3);
+    const answer = (await out) as { response: { allowed: boolean; status: { message: string } } };
+    expect(answer.response.allowed).toBe(false);
+    expect(answer.response.status.message).toContain('service account import "typo" not found in namespace "ns" (2 more imports not checked)');
     await p.close();
   });
 });
