@@ -4,7 +4,7 @@
 // Only the Namespace and the CRD are applied for real (other suites apply them too); the dry run
 // must leave nothing else behind, which is checked.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,60 @@ describe('manifests/install.yaml on a real API server', () => {
 
     const after = await Promise.all(objects.map(exists));
     expect(objects.filter((_, i) => after[i] && !before[i]).map(resourceRef)).toEqual([]);
+  });
+
+  describe('the webhook-ingress-cidr component (manifests/components)', () => {
+    interface Policy extends Obj {
+      spec: { ingress: { ports: { port: string }[]; from: Record<string, unknown>[] }[] };
+    }
+    /** An overlay of the base plus the component, with the CIDR ConfigMap when given; kubectl kustomize's result. */
+    const render = async (name: string, cidr: string | undefined): Promise<RunResult> => {
+      const dir = path.join(scratch, name);
+      mkdirSync(dir, { recursive: true });
+      const rel = (p: string) => path.relative(dir, path.join(ROOT, p));
+      const resources = [rel('manifests'), ...(cidr === undefined ? [] : ['webhook-ingress.yaml'])];
+      writeFileSync(path.join(dir, 'kustomization.yaml'), `resources:\n${resources.map((r) => `  - ${r}\n`).join('')}components:\n  - ${rel('manifests/components/webhook-ingress-cidr')}\n`);
+      if (cidr !== undefined)
+        writeFileSync(
+          path.join(dir, 'webhook-ingress.yaml'),
+          `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: webhook-ingress\n  annotations:\n    config.kubernetes.io/local-config: "true"\ndata:\n  cidr: ${cidr}\n`,
+        );
+      return kubectl(kc, ['kustomize', dir]);
+    };
+    const docs = (yaml: string) =>
+      parseAllDocuments(yaml)
+        .map((d) => d.toJS() as Obj | null)
+        .filter((o): o is Obj => o !== null);
+    const isPolicy = (o: Obj) => o.kind === 'NetworkPolicy';
+
+    it('narrows the webhook port to the CIDR, leaves every other object as install.yaml has it, and the API server accepts it', async () => {
+      const r = await render('narrowed', '10.0.0.0/28');
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      const rendered = docs(r.stdout);
+      const base = installObjects();
+      // The ConfigMap is local configuration: not part of the output.
+      expect(rendered.map(resourceRef)).toEqual(base.map(resourceRef));
+      expect(rendered.filter((o) => !isPolicy(o))).toEqual(base.filter((o) => !isPolicy(o)));
+      const policy = rendered.find(isPolicy) as Policy;
+      const basePolicy = base.find(isPolicy) as Policy;
+      expect(policy.spec.ingress[0]).toEqual({ ports: basePolicy.spec.ingress[0]!.ports, from: [{ ipBlock: { cidr: '10.0.0.0/28' } }] });
+      expect(policy.spec.ingress.slice(1)).toEqual(basePolicy.spec.ingress.slice(1));
+      // The Namespace exists (the test above applies it): the API server validates the policy.
+      const applied = await kubectl(kc, ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(policy));
+      expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
+    });
+
+    it('fails the build without the CIDR, and a malformed CIDR is refused by the API server', async () => {
+      const missing = await render('missing', undefined);
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('webhook-ingress');
+      const bad = await render('bad', 'not-a-cidr');
+      expect(bad).toMatchObject({ code: 0 });
+      const policy = docs(bad.stdout).find(isPolicy)!;
+      const refused = await kubectl(kc, ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(policy));
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/cidr/i);
+    });
   });
 
   describe('kubectl explain shows the CRD field docs', () => {
