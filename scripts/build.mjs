@@ -1,11 +1,14 @@
 // npm run build [-- --outDir DIR]: compiles src/, streams/ and cli/ (tsconfig.build.json) into a
 // clean dist/ (or DIR), keeping the repository layout: DIR/src/config/index.js (the library),
 // DIR/streams/{controller,webhook}/main.js (the Deployments' commands), DIR/cli/kubemcsa.js.
-// The controller's entry point is then replaced in place by a bundle of itself and everything it
-// imports (docs/adr/0014-bundled-controller.md): one module instead of ~2,000 (client-node's
-// generated APIs and models), which takes about 30 MiB off its resident memory and starts faster.
+// The process entry points (the controller, the webhook, kubemcsa) are then replaced in place by
+// bundles of themselves and everything they import (docs/adr/0014-bundled-controller.md, 0019):
+// one module instead of ~2,000 (client-node's generated APIs and models), which takes about
+// 30 MiB off the controller's resident memory and starts faster; and the servers' and the CLI's
+// dependencies (express, winston, prom-client, x509, commander) live in the bundles, so the npm
+// package's library users never install them. The library (dist/src/config) stays unbundled.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -25,7 +28,7 @@ const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.buil
 if (r.status !== 0) process.exit(r.status ?? 1);
 
 /** Process entry points bundled in place (same path, so the Deployments' commands are unchanged). */
-const BUNDLED = ['streams/controller/main.js'];
+const BUNDLED = ['streams/controller/main.js', 'streams/webhook/main.js', 'cli/kubemcsa.js'];
 for (const entry of BUNDLED) {
   const file = path.join(outDir, entry);
   const result = await build({
@@ -60,5 +63,18 @@ for (const entry of BUNDLED) {
   }
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   console.error(`build: bundled ${entry} (${Object.keys(result.metafile.inputs).length} modules, ${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);
+}
+// What the bundles now hold is dead weight in dist/streams and dist/cli (modules importing
+// packages a library user does not install): only the bundles, their maps and licence files stay.
+const kept = new Set(BUNDLED.flatMap((e) => [e, `${e}.map`, `${e}.LEGAL.txt`]).map((e) => path.join(outDir, e)));
+for (const dir of ['streams', 'cli']) {
+  for (const f of readdirSync(path.join(outDir, dir), { recursive: true, withFileTypes: true })) {
+    const full = path.join(f.parentPath, f.name);
+    if (f.isFile() && !kept.has(full)) rmSync(full);
+  }
+  for (const f of readdirSync(path.join(outDir, dir), { recursive: true, withFileTypes: true }).reverse()) {
+    const full = path.join(f.parentPath, f.name);
+    if (f.isDirectory() && readdirSync(full).length === 0) rmSync(full, { recursive: true });
+  }
 }
 console.error(`build: ${path.relative(root, outDir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -99,27 +99,17 @@ export function baseEntries(): Entry[] {
   }
 }
 
-/** Production dependencies as `npm ci --omit=dev` lays them out: the lockfile's non-dev packages. */
-export function productionModules(): Entry[] {
-  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  const entries: Entry[] = [];
-  for (const [key, pkg] of Object.entries(lock.packages).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (!key.startsWith('node_modules/') || pkg.dev) continue;
-    const dir = path.join(ROOT, key);
-    if (!existsSync(dir)) continue; // an optional dependency for another platform
-    // Nested node_modules are packages of their own in the lockfile; .bin holds only links.
-    entries.push(...treeEntries(dir, `/app/${key}`, (rel) => rel === 'node_modules' || rel.startsWith('node_modules/')));
-  }
-  return entries;
-}
-
-/** The compiled tree (`npm run build` into .tmp/image/dist), without declaration files. */
+/**
+ * The compiled tree (`npm run build` into .tmp/image/dist), without declaration files. The
+ * entry points are self-contained bundles (scripts/build.mjs): no node_modules layer.
+ */
 function appEntries(): Entry[] {
   const out = path.join(ROOT, '.tmp', 'image', 'dist');
   say('npm run build');
   run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--outDir', out]);
   return [
-    ...treeEntries(out, '/app', (rel) => rel.endsWith('.d.ts')),
+    // The library (dist/src) is for npm users; the image runs only the bundles.
+    ...treeEntries(out, '/app', (rel) => rel.endsWith('.d.ts') || rel === 'src' || rel.startsWith('src/')),
     { path: '/app/package.json', type: 'file', mode: 0o644, data: readFileSync(path.join(ROOT, 'package.json')) },
   ];
 }
@@ -147,9 +137,8 @@ export async function buildImages(outDir: string): Promise<WrittenImage[]> {
   const t0 = Date.now();
   const base = tarLayer(baseEntries());
   say(`base layer: Node ${run(path.join(ROOT, 'node_modules', 'node', 'bin', 'node'), ['--version']).trim()}, ${DEBS.join(', ')} (${(base.length / 1048576).toFixed(0)} MiB)`);
-  const modules = tarLayer(productionModules());
   const app = tarLayer(appEntries());
-  const project = writeImage(path.join(outDir, 'multicluster-service-account.tar'), PROJECT_REF, [base, modules, app], projectConfig);
+  const project = writeImage(path.join(outDir, 'multicluster-service-account.tar'), PROJECT_REF, [base, app], projectConfig);
   const client = writeImage(path.join(outDir, 'multicluster-client.tar'), CLIENT_REF, [base, tarLayer([
     { path: '/app/package.json', type: 'file', mode: 0o644, data: Buffer.from('{"type":"module"}\n') },
     { path: '/app/multicluster-client.js', type: 'file', mode: 0o644, data: await clientBundle() },

@@ -4,8 +4,10 @@
 //   the manifests and the LICENSE, and nothing else (no tests, no TypeScript sources);
 // - the `.` and `./config` exports import under Node and type-check under tsc (NodeNext);
 // - the `kubemcsa` and `kubectl-mcsa` bins run through their shebang (`--help`, exit 0);
-// - laid out as the Dockerfile lays it out (dist's contents + package.json at WORKDIR), the
-//   Deployments' `node streams/…/main.js` commands start (`--help`, exit 0);
+// - installed from the packed tarball into a project outside the checkout, the library pulls only
+//   what the loaders need (no express, winston, prom-client, x509, commander) and its bins run;
+// - laid out as the Dockerfile lays it out (the bundles + package.json at WORKDIR, outside the
+//   checkout: no node_modules), the Deployments' `node streams/…/main.js` commands start;
 // - the controller's entry point is a bundle (docs/adr/0014) that starts alone (no node_modules)
 //   and, run with the Deployment's flags and environment, converges a registration and an import
 //   on real clusters (the other controller suites run the TypeScript sources).
@@ -75,8 +77,10 @@ describe('package (npm run build)', () => {
     for (const f of ['package.json', 'LICENSE', 'README.md']) if (existsSync(path.join(ROOT, f))) copyFileSync(path.join(ROOT, f), path.join(stage, f));
     cpSync(path.join(ROOT, 'manifests'), path.join(stage, 'manifests'), { recursive: true });
   }, 200_000);
+  let cleanupApp: (() => void) | undefined;
   afterAll(() => {
     if (stage) rmSync(stage, { recursive: true, force: true });
+    cleanupApp?.();
   });
 
   it('builds in under a minute', () => {
@@ -169,9 +173,38 @@ describe('package (npm run build)', () => {
     expect(r.stdout).toMatch(/\bbootstrap\b/);
   });
 
-  it("starts the Deployments' commands from the image layout (dist's contents + package.json at WORKDIR)", async () => {
-    const app = path.join(stage, 'app');
-    cpSync(path.join(stage, 'dist'), app, { recursive: true });
+  it('installs for a library user with only what the loaders need; its kubemcsa bin runs without the servers\' dependencies', async () => {
+    // Outside the checkout: nothing resolves from the repository's node_modules.
+    const consumer = mkdtempSync(path.join(os.tmpdir(), 'mcsa-consumer-'));
+    try {
+      const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', consumer], stage);
+      expect({ code: packed.code }).toEqual({ code: 0 });
+      const tarball = path.join(consumer, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+      writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      const installed = await run('npm', ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], consumer, 240_000);
+      expect({ code: installed.code, stderr: installed.stderr.replace(/^npm (notice|warn).*\n?/gm, '') }).toEqual({ code: 0, stderr: '' });
+      const ls = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], consumer);
+      expect(ls.code).toBe(0);
+      const packages = new Set(ls.stdout.split('\n').filter((l) => l.includes('node_modules')).map((l) => l.slice(l.lastIndexOf('node_modules/') + 'node_modules/'.length)));
+      for (const server of ['express', 'winston', 'prom-client', '@peculiar/x509', 'commander', 'reflect-metadata']) expect({ server, installed: packages.has(server) }).toEqual({ server, installed: false });
+      // client-node is a peer dependency (npm installs it beside the package, shared with the user's own).
+      for (const needed of [pkg.name, '@kubernetes/client-node', 'rxjs', 'io-ts', 'fp-ts', 'yaml']) expect({ needed, installed: packages.has(needed) }).toEqual({ needed, installed: true });
+      const probe = await run(process.execPath, ['--input-type=module', '-e', `const c = await import('${pkg.name}/config'); console.log(typeof c.configAndNamespace);`], consumer);
+      expect({ code: probe.code, stdout: probe.stdout, stderr: probe.stderr }).toEqual({ code: 0, stdout: 'function\n', stderr: '' });
+      for (const bin of Object.keys(pkg.bin)) {
+        const help = await run(path.join(consumer, 'node_modules', '.bin', bin), ['--help'], consumer);
+        expect({ bin, code: help.code, stderr: help.stderr }).toEqual({ bin, code: 0, stderr: '' });
+      }
+    } finally {
+      rmSync(consumer, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it("starts the Deployments' commands from the image layout (the bundles + package.json at WORKDIR, no node_modules)", async () => {
+    // Outside the checkout, as in the image: the bundles must not need any node_modules.
+    const app = mkdtempSync(path.join(os.tmpdir(), 'mcsa-app-'));
+    cleanupApp = () => rmSync(app, { recursive: true, force: true });
+    for (const dir of ['streams', 'cli']) cpSync(path.join(stage, 'dist', dir), path.join(app, dir), { recursive: true });
     copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
     for (const command of deploymentCommands()) {
       // As written in the manifest, Node and V8 flags included (an unknown flag would stop the pod).

@@ -1,8 +1,9 @@
 // The Dockerfile cannot be built here (no container engine), so its structure is checked: a
-// node:24 build stage (npm ci + npm run build), production-only dependencies, a distroless Node 24
-// runtime running as UID 65532 with no shell steps, COPY sources that exist and are not
-// dockerignored, and a layout where the Deployments' `node streams/…/main.js` commands resolve
-// from WORKDIR. test/integration/package.test.ts checks the same paths in a real build.
+// node:24 build stage (npm ci + npm run build), a distroless Node 24 runtime running as UID 65532
+// with no shell steps and no node_modules (the entry points are self-contained bundles), COPY
+// sources that exist and are not dockerignored, and a layout where the Deployments'
+// `node streams/…/main.js` commands resolve from WORKDIR to bundled entry points.
+// test/integration/package.test.ts checks the same paths in a real build, outside the checkout.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,17 +83,18 @@ function deploymentScripts(): string[] {
 }
 
 describe('Dockerfile', () => {
-  it('has a node:24 build stage, a production-dependency stage and a distroless Node 24 nonroot runtime', () => {
+  it('has a node:24 build stage and a distroless Node 24 nonroot runtime', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const s of stages.slice(0, -1)) expect(s.from).toMatch(/^node:24([-.].*)?$/);
     expect(runtime.from).toBe('gcr.io/distroless/nodejs24-debian12:nonroot');
   });
 
-  it('builds with npm ci and npm run build, and installs runtime dependencies with npm ci --omit=dev', () => {
+  it('builds with npm ci and npm run build, and copies no node_modules into the runtime', () => {
     const runs = stages.slice(0, -1).flatMap((s) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args));
-    expect(runs.some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev'))).toBe(true);
+    expect(runs.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
     expect(runs.some((r) => /\bnpm run build\b/.test(r))).toBe(true);
-    expect(runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r))).toBe(true);
+    const sources = runtime.instructions.filter((i) => i.op === 'COPY').flatMap((i) => parseCopy(i.args).sources);
+    expect(sources.filter((src) => src.includes('node_modules'))).toEqual([]);
   });
 
   it('runs as the non-root UID 65532 in WORKDIR /app, with no shell step in the runtime stage', () => {
@@ -120,35 +122,26 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('copies the compiled tree and production node_modules from the stages that make them', () => {
-    const copies = runtime.instructions.map((i, index) => ({ i, index })).filter(({ i }) => i.op === 'COPY').map(({ i }) => parseCopy(i.args));
-    const fromStage = (c: { from?: string }) => named(c.from ?? '');
-    const dist = copies.find((c) => c.from !== undefined && c.sources.some((s) => s.endsWith(`/${tsconfigBuild.compilerOptions.outDir}`)));
-    expect(dist).toBeDefined();
-    const build = fromStage(dist!)!;
-    expect(dist!.sources).toEqual([path.posix.join(workdir(build)!, tsconfigBuild.compilerOptions.outDir)]);
-    const modules = copies.find((c) => c.sources.some((s) => s.endsWith('/node_modules')));
-    const deps = fromStage(modules!)!;
-    expect(deps.instructions.some((i) => i.op === 'RUN' && i.args.includes('--omit=dev'))).toBe(true);
-    expect(modules!.sources).toEqual([path.posix.join(workdir(deps)!, 'node_modules')]);
-    // package.json beside the code: "type": "module" for dist's .js files, the CLI's version.
-    expect(copies.some((c) => c.from === undefined && c.sources.includes('package.json'))).toBe(true);
-  });
-
-  it("lays dist out so the Deployments' commands and the image's CMD resolve from WORKDIR", () => {
+  it("copies the bundled entry points from the build stage so the Deployments' commands and the image's CMD resolve from WORKDIR", () => {
     const copies = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => parseCopy(i.args));
-    const dist = copies.find((c) => c.sources.some((s) => s.endsWith(`/${tsconfigBuild.compilerOptions.outDir}`)))!;
-    // dist's contents land at WORKDIR itself: dist/streams/controller/main.js → /app/streams/controller/main.js.
-    expect(path.posix.resolve(workdir(runtime)!, dist.dest)).toBe('/app');
-    expect(tsconfigBuild.compilerOptions.rootDir).toBe('.');
     const cmd = JSON.parse(runtime.instructions.filter((i) => i.op === 'CMD').at(-1)!.args) as string[];
     const scripts = [...deploymentScripts(), cmd[0]!];
-    expect(scripts).toEqual(expect.arrayContaining(['streams/controller/main.js', 'streams/webhook/main.js']));
+    expect(scripts).toEqual(expect.arrayContaining(['streams/controller/main.js', 'streams/webhook/main.js', 'cli/kubemcsa.js']));
+    // The scripts the image runs are the ones scripts/build.mjs bundles (self-contained: no node_modules in the image).
+    const bundled = JSON.parse(/const BUNDLED = (\[[^\]]*\])/.exec(readFileSync(path.join(ROOT, 'scripts', 'build.mjs'), 'utf8'))![1]!.replace(/'/g, '"')) as string[];
+    expect(bundled).toEqual(expect.arrayContaining(scripts));
+    expect(tsconfigBuild.compilerOptions.rootDir).toBe('.');
     for (const script of scripts) {
       // tsc (rootDir ".") emits <outDir>/<script> from the <script>.ts source when it is included.
       const source = script.replace(/\.js$/, '.ts');
       expect({ script, source: existsSync(path.join(ROOT, source)), included: tsconfigBuild.include.some((d) => source.startsWith(`${d}/`)) }).toEqual({ script, source: true, included: true });
+      // Some COPY from the build stage brings <outDir>/<top>/ to WORKDIR/<top>/.
+      const top = script.split('/')[0]!;
+      const copy = copies.find((c) => c.from !== undefined && c.sources.length === 1 && c.sources[0] === path.posix.join(workdir(named(c.from)!)!, tsconfigBuild.compilerOptions.outDir, top));
+      expect({ script, copied: copy !== undefined && path.posix.resolve(workdir(runtime)!, copy.dest) === path.posix.join('/app', top) }).toEqual({ script, copied: true });
     }
+    // package.json beside the code: "type": "module" for the bundles, the CLI's version.
+    expect(copies.some((c) => c.from === undefined && c.sources.includes('package.json'))).toBe(true);
   });
 });
 

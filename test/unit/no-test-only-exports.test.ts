@@ -2,7 +2,8 @@
 // or cli/ is used by some other non-test file. A name only tests use belongs under test/; a name
 // only its own file uses is not exported; a name nobody uses is deleted. The library's public entry
 // points (package.json "main"/"exports") are API by design and are not checked. And the runtime
-// dependencies are exactly the packages production code imports.
+// dependencies (with the peer dependencies) are exactly the packages the library loads; whatever
+// else production code loads is a devDependency, bundled into the entry points (ADR 0019).
 //
 // The scan is textual, by design fast and dependency-free: comments are blanked, then each file is
 // cut into identifiers, and a name counts as used by a file that contains it as a whole word
@@ -150,14 +151,36 @@ function exportedNames(code: string): string[] {
   return [...names];
 }
 
-/** The packages a module loads at run time (`import type` and `export type … from` are erased). */
-function runtimePackages(code: string): string[] {
-  const specifiers = [
+/** What a module loads at run time (`import type` and `export type … from` are erased). */
+function runtimeSpecifiers(code: string): string[] {
+  return [
     ...code.matchAll(/^\s*import\s+(?!type\b)(?:[^'"`;]*?\sfrom\s*)?['"]([^'"]+)['"]/gm),
     ...code.matchAll(/^\s*export\s+(?!type\b)[^'"`;]*?\sfrom\s*['"]([^'"]+)['"]/gm),
     ...code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
   ].map((m) => m[1]!);
-  return specifiers.filter((s) => !s.startsWith('.') && !s.startsWith('node:')).map((s) => s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/'));
+}
+
+/** The packages a module loads at run time. */
+function runtimePackages(code: string): string[] {
+  return runtimeSpecifiers(code)
+    .filter((s) => !s.startsWith('.') && !s.startsWith('node:'))
+    .map((s) => s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/'));
+}
+
+/** The packages the modules reachable from `entries` (repository-relative .ts files) load at run time. */
+function packagesReachableFrom(entries: Iterable<string>): Set<string> {
+  const seen = new Set<string>();
+  const packages = new Set<string>();
+  const queue = [...entries].map((e) => path.join(root, e));
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const code = stripComments(readFileSync(file, 'utf8'));
+    for (const p of runtimePackages(code)) packages.add(p);
+    for (const s of runtimeSpecifiers(code).filter((x) => x.startsWith('.'))) queue.push(path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
+  }
+  return packages;
 }
 
 function filesUnder(dir: string): string[] {
@@ -250,11 +273,24 @@ describe('exports of production code', () => {
 });
 
 describe('runtime dependencies', () => {
-  it('are exactly the packages production code loads', () => {
-    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-    // A dependency nothing loads belongs in devDependencies (or nowhere); a package loaded but not
-    // a dependency is missing from the image (npm ci --omit=dev).
-    expect([...packages].sort()).toEqual(Object.keys(pkg.dependencies ?? {}).sort());
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<'dependencies' | 'peerDependencies' | 'devDependencies', Record<string, string> | undefined>;
+  const names = (deps: Record<string, string> | undefined) => Object.keys(deps ?? {});
+
+  it("are exactly the packages the library (package.json's exports) loads, client-node as a peer", () => {
+    // A dependency the library does not load would be installed for nothing by every library user;
+    // one it loads but that is not a dependency would be missing for them.
+    const library = packagesReachableFrom(entryPoints);
+    expect([...library].sort()).toEqual([...names(pkg.dependencies), ...names(pkg.peerDependencies)].sort());
+    expect(names(pkg.peerDependencies)).toEqual(['@kubernetes/client-node']);
+    for (const server of ['express', 'winston', 'prom-client', '@peculiar/x509', 'commander']) expect(library.has(server)).toBe(false);
+  });
+
+  it('hold, with the devDependencies the bundles carry, every package production code loads', () => {
+    // The servers' and the CLI's packages are bundled into their entry points by `npm run build`.
+    const declared = new Set([...names(pkg.dependencies), ...names(pkg.peerDependencies), ...names(pkg.devDependencies)]);
+    expect([...packages].filter((p) => !declared.has(p))).toEqual([]);
+    // Peers are devDependencies too, so the checkout has them installed.
+    for (const peer of names(pkg.peerDependencies)) expect(names(pkg.devDependencies)).toContain(peer);
   });
 });
 
