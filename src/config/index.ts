@@ -27,13 +27,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Observable } from 'rxjs';
 import { loaderEnvironment, type LoaderEnvironment, type LoaderOptions } from './environment.js';
 import {
+  kubeconfigContextNames,
   loadAllImports,
   loadAllNamed,
   loadDefault,
   loadImport,
   loadKubeconfigContext,
+  loadNamed,
   loadSingleImport,
   mountedImportNames,
+  singleImportName,
   type ConfigAndNamespace,
   type Loaded,
 } from './loaders.js';
@@ -143,6 +146,53 @@ export async function configAndNamespaceForKubeconfigAndContext(kubeconfigPath: 
 /** The names of the imports mounted now (sorted): directories under the mount root with a volume in them. */
 export async function mountedServiceAccountImportNames(options: LoaderOptions = {}): Promise<string[]> {
   return mountedImportNames(loaderEnvironment(options));
+}
+
+/**
+ * The config named `name`: the ServiceAccountImport mounted as `name`, else the kubeconfig
+ * context of that name (the Go library's `NamedConfigAndNamespace`). Only an import that is not
+ * mounted falls through to the context; a mounted import that fails to load is an error, never
+ * replaced by a context of the same name.
+ *
+ * @throws {@link ConfigError} `NotMounted` when neither exists (listing both), or the error of
+ *   the import or context that failed
+ */
+export async function namedConfigAndNamespace(name: string, options: LoaderOptions = {}): Promise<ConfigAndNamespace> {
+  return (await loadNamed(loaderEnvironment(options), name)).value;
+}
+
+/**
+ * The context names of a kubeconfig, in file order (the Go library's `AllContextsForKubeconfig`,
+ * whose order was random).
+ *
+ * @param kubeconfigPath a kubeconfig file (which must exist), or `''` for the default rules
+ *   (`$KUBECONFIG` merged as kubectl does, else `~/.kube/config`); none found → empty
+ * @throws {@link ConfigError} `ReadFailed`, `InvalidFile`
+ */
+export async function allContextsForKubeconfig(kubeconfigPath: string, options: LoaderOptions = {}): Promise<string[]> {
+  return kubeconfigContextNames(loaderEnvironment(options), kubeconfigPath);
+}
+
+/** Whether an import named `name` is mounted now (a directory with a volume in it under the mount root). */
+export async function serviceAccountImportMounted(name: string, options: LoaderOptions = {}): Promise<boolean> {
+  return (await mountedImportNames(loaderEnvironment(options))).includes(name);
+}
+
+/**
+ * The name of the single mounted ServiceAccountImport.
+ *
+ * @throws {@link ConfigError} `NoImportMounted` or `SeveralImportsMounted` (with the count and the names)
+ */
+export async function singleServiceAccountImportName(options: LoaderOptions = {}): Promise<string> {
+  return singleImportName(loaderEnvironment(options));
+}
+
+/**
+ * Observable {@link namedConfigAndNamespace}: a fresh value whenever the import's files or the
+ * kubeconfig change (an import mounted later replaces a context of the same name).
+ */
+export function namedConfigAndNamespace$(name: string, options: WatchOptions = {}): Observable<ConfigAndNamespace> {
+  return observe(options, ['kubeconfig'], (env) => loadNamed(env, name));
 }
 
 /**

@@ -254,3 +254,37 @@ export async function loadAllNamed(env: LoaderEnvironment): Promise<Loaded<Map<s
   }
   return { value, fingerprint: fingerprintOf(['all', imports.fingerprint, kube?.fingerprint ?? null]) };
 }
+
+/**
+ * `namedConfigAndNamespace(name)`: the import mounted as `name`, else the kubeconfig context of
+ * that name. Only "not mounted" falls through to the context: an import that is mounted but
+ * broken is an error (the Go original discarded any import error and tried the context).
+ */
+export async function loadNamed(env: LoaderEnvironment, name: string): Promise<Loaded<ConfigAndNamespace>> {
+  const names = await listMountedImports(env.mountRoot);
+  if (names.includes(name)) return loadImport(env, name);
+  const kube = await loadKubeconfigFiles(env);
+  if (kube?.model.contexts.some((c) => c.name === name)) return contextConfig(kube, name);
+  const contexts = kube?.model.contexts.map((c) => c.name) ?? [];
+  throw new ConfigError(
+    'NotMounted',
+    `no service account import or kubeconfig context named ${JSON.stringify(name.slice(0, 300))}: mounted imports under ${env.mountRoot}: ${names.join(', ') || 'none'}; kubeconfig contexts: ${contexts.join(', ') || 'none'}`,
+    { name, path: env.mountRoot, count: names.length, names },
+  );
+}
+
+/**
+ * The context names of a kubeconfig file (`''`: the default list, merged as kubectl merges it), in
+ * file order; empty when there is no kubeconfig at all.
+ */
+export async function kubeconfigContextNames(env: LoaderEnvironment, file: string): Promise<string[]> {
+  const kube = await loadKubeconfigFiles(env, file || undefined);
+  return kube?.model.contexts.map((c) => c.name) ?? [];
+}
+
+/** The name of the single mounted import; `NoImportMounted` / `SeveralImportsMounted` otherwise. */
+export async function singleImportName(env: LoaderEnvironment): Promise<string> {
+  const names = await listMountedImports(env.mountRoot);
+  if (names.length !== 1) throw importCountError(names, env.mountRoot);
+  return names[0]!;
+}

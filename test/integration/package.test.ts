@@ -136,6 +136,10 @@ describe('package (npm run build)', () => {
         'configAndNamespaceForKubeconfigAndContext',
         'configAndNamespace$',
         'MOUNT_ROOT_ENV',
+        'namedConfigAndNamespace',
+        'allContextsForKubeconfig',
+        'serviceAccountImportMounted',
+        'singleServiceAccountImportName',
       ]),
     );
   });

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  allContextsForKubeconfig,
   allNamedConfigsAndNamespaces,
   allServiceAccountImportConfigsAndNamespaces,
   ConfigError,
@@ -11,8 +12,11 @@ import {
   configAndNamespaceForKubeconfigAndContext,
   MOUNT_ROOT_ENV,
   mountedServiceAccountImportNames,
+  namedConfigAndNamespace,
   namedServiceAccountImportConfigAndNamespace,
   serviceAccountImportConfigAndNamespace,
+  serviceAccountImportMounted,
+  singleServiceAccountImportName,
 } from '../../../src/config/index.js';
 import { loaderEnvironment } from '../../../src/config/environment.js';
 import { loadDefault, loadKubeconfigContext } from '../../../src/config/loaders.js';
@@ -329,5 +333,45 @@ describe('allNamedConfigsAndNamespaces', () => {
   it('fails naming the broken context', async () => {
     process.env.KUBECONFIG = await writeKubeconfig(home, 'kc', 'contexts: [{name: ok, context: {cluster: c}}, {name: broken, context: {cluster: gone}}]\nclusters: [{name: c, cluster: {server: "https://c"}}]\n');
     await expectConfigError(allNamedConfigsAndNamespaces(), 'InvalidFile', 'context broken refers to cluster "gone"');
+  });
+});
+
+describe('the Go library\'s remaining helpers', () => {
+  it('namedConfigAndNamespace: the import of that name, else the context of that name; neither → NotMounted listing both', async () => {
+    await mountImport(root, 'shared', 1);
+    process.env.KUBECONFIG = await writeKubeconfig(home, 'kc', kubeconfigYaml([{ name: 'shared' }, { name: 'ctx-only', namespace: 'nc' }], 'shared'));
+    expect((await namedConfigAndNamespace('shared')).source).toMatchObject({ kind: 'import', name: 'shared' });
+    expect(await namedConfigAndNamespace('ctx-only')).toMatchObject({ namespace: 'nc', source: { kind: 'kubeconfig', context: 'ctx-only' } });
+    expect((await namedConfigAndNamespace('ctx-only')).kubeConfig.getCurrentContext()).toBe('ctx-only');
+    const e = await expectConfigError(namedConfigAndNamespace('nowhere'), 'NotMounted', '"nowhere"', 'mounted imports under', 'shared', 'kubeconfig contexts: shared, ctx-only');
+    expect(e.details).toMatchObject({ name: 'nowhere', names: ['shared'] });
+  });
+
+  it('namedConfigAndNamespace: a mounted import that is broken is an error, not replaced by the context of its name', async () => {
+    await writeSecretVolume(path.join(root, 'shared'), { ...importData('shared', 1), config: 'clusters: [' });
+    process.env.KUBECONFIG = await writeKubeconfig(home, 'kc', kubeconfigYaml([{ name: 'shared' }], 'shared'));
+    await expectConfigError(namedConfigAndNamespace('shared'), 'InvalidFile', 'shared');
+  });
+
+  it('allContextsForKubeconfig: context names in file order, merged from $KUBECONFIG for \'\', or of one file; none → empty', async () => {
+    expect(await allContextsForKubeconfig('')).toEqual([]);
+    const a = await writeKubeconfig(home, 'a', kubeconfigYaml([{ name: 'z' }, { name: 'a' }], 'z'));
+    const b = await writeKubeconfig(home, 'b', kubeconfigYaml([{ name: 'm' }, { name: 'a' }], 'm'));
+    process.env.KUBECONFIG = [a, b].join(path.delimiter);
+    expect(await allContextsForKubeconfig('')).toEqual(['z', 'a', 'm']);
+    expect(await allContextsForKubeconfig(b)).toEqual(['m', 'a']);
+    await expectConfigError(allContextsForKubeconfig(path.join(home, 'missing')), 'ReadFailed', 'missing');
+  });
+
+  it('serviceAccountImportMounted and singleServiceAccountImportName', async () => {
+    expect(await serviceAccountImportMounted('one')).toBe(false);
+    await expectConfigError(singleServiceAccountImportName(), 'NoImportMounted');
+    await mountImport(root, 'one', 1);
+    expect(await serviceAccountImportMounted('one')).toBe(true);
+    expect(await serviceAccountImportMounted('../one')).toBe(false);
+    expect(await singleServiceAccountImportName()).toBe('one');
+    await mountImport(root, 'two', 1);
+    const e = await expectConfigError(singleServiceAccountImportName(), 'SeveralImportsMounted');
+    expect(e.details).toMatchObject({ count: 2, names: ['one', 'two'] });
   });
 });

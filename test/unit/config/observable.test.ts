@@ -9,6 +9,7 @@ import {
   allServiceAccountImportConfigsAndNamespaces$,
   configAndNamespace$,
   MOUNT_ROOT_ENV,
+  namedConfigAndNamespace$,
   namedServiceAccountImportConfigAndNamespace$,
   serviceAccountImportConfigAndNamespace$,
   type ConfigAndNamespace,
@@ -122,6 +123,14 @@ describe('imports appearing and disappearing', () => {
     await r.waitFor((v) => v.source.kind === 'kubeconfig');
     await mountImport(root, 'imp', 2);
     await r.waitFor((v) => v.source.kind === 'import', 1000, 'the import');
+  });
+
+  it('namedConfigAndNamespace$ moves from the context of that name to the import of that name when it is mounted', async () => {
+    process.env.KUBECONFIG = await writeKubeconfig(home, 'kc', kubeconfigYaml([{ name: 'shared' }], 'shared'));
+    const r = track(namedConfigAndNamespace$('shared', NO_POLL));
+    await r.waitFor((v) => v.source.kind === 'kubeconfig');
+    await mountImport(root, 'shared', 2);
+    await r.waitFor((v) => v.source.kind === 'import' && gen(v) === 2, 1000, 'the import');
   });
 
   it('allNamedConfigsAndNamespaces$ follows the kubeconfig file (atomic replace) and the imports', async () => {
