@@ -1,7 +1,8 @@
 // npm run image [-- --out DIR]: writes the project's container images as OCI archives, without a
 // container engine or a registry (docs/adr/0016-nodes-and-images.md):
 //   multicluster-service-account.tar  the controller, the webhook and kubemcsa (what the Dockerfile builds)
-//   multicluster-client.tar           examples/multicluster-client.ts, bundled (the getting-started client)
+//   multicluster-client.tar           examples/multicluster-client.ts (the getting-started client) and
+//                                     examples/watch-client.ts (a long-running client), bundled
 // Base content comes only from registries reachable here: the Node 24 binary from npm's `node`
 // package (a devDependency), the C libraries and CA certificates from Debian packages
 // (`apt-get download`, unpacked with `dpkg-deb -x`, cached). No shell, no package manager, UID
@@ -114,10 +115,10 @@ function appEntries(): Entry[] {
   ];
 }
 
-/** examples/multicluster-client.ts and everything it imports, as one ES module. */
-async function clientBundle(): Promise<Buffer> {
+/** examples/<example>.ts and everything it imports, as one ES module. */
+async function clientBundle(example: string): Promise<Buffer> {
   const r = await build({
-    entryPoints: [path.join(ROOT, 'examples', 'multicluster-client.ts')],
+    entryPoints: [path.join(ROOT, 'examples', `${example}.ts`)],
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -141,7 +142,8 @@ export async function buildImages(outDir: string): Promise<WrittenImage[]> {
   const project = writeImage(path.join(outDir, 'multicluster-service-account.tar'), PROJECT_REF, [base, app], projectConfig);
   const client = writeImage(path.join(outDir, 'multicluster-client.tar'), CLIENT_REF, [base, tarLayer([
     { path: '/app/package.json', type: 'file', mode: 0o644, data: Buffer.from('{"type":"module"}\n') },
-    { path: '/app/multicluster-client.js', type: 'file', mode: 0o644, data: await clientBundle() },
+    { path: '/app/multicluster-client.js', type: 'file', mode: 0o644, data: await clientBundle('multicluster-client') },
+    { path: '/app/watch-client.js', type: 'file', mode: 0o644, data: await clientBundle('watch-client') },
   ])], { ...projectConfig, cmd: ['multicluster-client.js'] });
   say(`images written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return [project, client];
