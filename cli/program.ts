@@ -1,6 +1,6 @@
 // The kubemcsa command line: argument parsing, help and exit codes. Each command decodes its
 // options (src/bootstrap/options.ts) and hands them to a runner in cli/lib.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../src/version.js';
 import { Command, CommanderError, Option } from 'commander';
 import { describeError } from '../src/bootstrap/describe.js';
 import { exitCodeOf } from '../src/bootstrap/errors.js';
@@ -35,20 +35,6 @@ export interface Runners {
 }
 
 const HELP_WIDTH = 100;
-
-/** The package version: package.json is one level up from cli/ (checkout) or two (dist/cli/). */
-function version(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      const pkg: unknown = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8'));
-      const v = typeof pkg === 'object' && pkg !== null ? (pkg as Record<string, unknown>).version : undefined;
-      if (typeof v === 'string') return v;
-    } catch {
-      // try the next location
-    }
-  }
-  return 'unknown';
-}
 
 function clusterOptions(cmd: Command): Command {
   return cmd
@@ -90,7 +76,7 @@ function buildProgram(runners: Runners, out: Output, errors: { write(s: string):
       'Set up and inspect multicluster-service-account: let pods in a target cluster call the APIs of source ' +
         'clusters as remote ServiceAccounts, with short-lived tokens refreshed by the controller.',
     )
-    .version(version(), '--version', 'print the version')
+    .version(packageVersion(), '--version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .helpCommand(false)
     .configureHelp({ helpWidth: HELP_WIDTH })

@@ -7,6 +7,7 @@ import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { DEFAULT_REFRESH_RATIO } from '../../src/controller/decide.js';
 import { durationArg } from '../flags.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import { packageVersion } from '../../src/version.js';
 import { startLeaderElection, type LeaderElector } from '../leader.js';
 import { Controller } from './controller.js';
 import { ControllerMetrics } from './metrics.js';
@@ -49,6 +50,7 @@ const ratio = (v: string) => {
 function controllerCommand(): Command {
   return new Command('multicluster-service-account-controller')
     .description('Mints short-lived tokens for ServiceAccountImports and keeps them, refreshed, in Secrets.')
+    .version(packageVersion(), '--version', 'print the version')
     .option('--kubeconfig <path>', 'kubeconfig of the local (target) cluster; its contexts also become source clusters (development). Default: $KUBECONFIG, else ~/.kube/config, else in-cluster')
     .option('--context <name>', 'context of --kubeconfig to use for the local cluster')
     .addOption(new Option('--install-namespace <ns>', 'namespace of registrations, the Lease and this controller').default(process.env.POD_NAMESPACE || INSTALL_NAMESPACE))
@@ -116,6 +118,7 @@ export async function main(argv = process.argv): Promise<void> {
   const log = createLogger({ component: 'controller', level: flags.logLevel });
   const local = await loadLocal(flags);
   const metrics = new ControllerMetrics();
+  metrics.buildInfo.set({ component: 'controller', version: packageVersion() }, 1);
   const controller = new Controller({
     local,
     installNamespace: flags.installNamespace,
@@ -157,7 +160,7 @@ export async function main(argv = process.argv): Promise<void> {
   }, 'metrics', log);
 
   controller.start();
-  log.info('controller started', { installNamespace: flags.installNamespace, concurrency: flags.concurrency, leaderElect: flags.leaderElect });
+  log.info('controller started', { version: packageVersion(), node: process.version, installNamespace: flags.installNamespace, concurrency: flags.concurrency, leaderElect: flags.leaderElect });
 
   let elector: LeaderElector | undefined;
   if (flags.leaderElect) {

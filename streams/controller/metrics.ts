@@ -25,6 +25,7 @@ export class ControllerMetrics {
   readonly clusterUp = new Gauge({ name: 'mcsa_remote_cluster_up', help: '1 when the controller\'s watches of a source cluster are connected, else 0.', labelNames: ['cluster'], registers: [this.registry] });
   readonly watchConnections = new Gauge({ name: 'mcsa_watch_connections', help: 'Open watch connections, local and remote.', registers: [this.registry] });
   readonly importsByReason = new Gauge({ name: 'mcsa_imports', help: 'Imports by Ready status and reason.', labelNames: ['ready', 'reason'], registers: [this.registry] });
+  readonly buildInfo = new Gauge({ name: 'mcsa_build_info', help: 'Always 1; the labels say which component and version of multicluster-service-account runs.', labelNames: ['component', 'version'], registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of whether this process is the leader (1) or not (0).', labelNames: ['name'], registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

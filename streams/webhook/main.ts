@@ -5,6 +5,7 @@ import { loadKubeconfigContext } from '../../src/config/loaders.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { createLogger } from '../../src/logger.js';
+import { packageVersion } from '../../src/version.js';
 import { serviceDnsNames } from '../../src/tls/serving.js';
 import { createWebhookApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
 import { FileCertificates, SelfManagedCertificates, type CertificateSource } from './certs.js';
@@ -38,6 +39,7 @@ function parseList(s: string): string[] {
 function webhookCommand(): Command {
   return new Command('multicluster-service-account-webhook')
     .description('Mutating admission webhook: mounts ServiceAccountImport Secrets into annotated pods.')
+    .version(packageVersion(), '--version', 'print the version')
     .addOption(new Option('--listen-address <host:port>', 'HTTPS address for admission requests').default(':9443').argParser(parseAddressFlag))
     .addOption(new Option('--metrics-address <host:port>', 'plain-HTTP address for /metrics, /healthz and /readyz').default(':8080').argParser(parseAddressFlag))
     .option('--tls-cert-file <path>', 'serving certificate (PEM) from a file, e.g. cert-manager tls.crt; turns self-managed TLS off')
@@ -110,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
   const log = createLogger({ component: 'webhook', level: f.logLevel });
   const kc = await loadKubeConfig(f);
   const metrics = new WebhookMetrics();
+  metrics.buildInfo.set({ component: 'webhook', version: packageVersion() }, 1);
 
   const watchCache = importWatchCache(kc, log).start();
   const cache = new ImportCache(watchCache, importFetcher(kc, f.lookupTimeout), metrics, {
@@ -174,6 +177,8 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
   log.info('starting', {
+    version: packageVersion(),
+    node: process.version,
     tls: f.tlsCertFile ? 'files' : 'self-managed',
     service: `${f.serviceNamespace}/${f.serviceName}`,
     webhookConfiguration: f.tlsCertFile ? undefined : f.webhookConfigName,

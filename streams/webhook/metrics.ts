@@ -14,6 +14,7 @@ export class WebhookMetrics implements LookupCounters {
   readonly certificateNotAfter: Gauge;
   readonly certificateReloads: Counter;
   readonly certificateRotations: Counter<'what'>;
+  readonly buildInfo: Gauge<'component' | 'version'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -28,6 +29,12 @@ export class WebhookMetrics implements LookupCounters {
       help: 'Histogram of the latency of processing admission requests.',
       labelNames: ['webhook'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.buildInfo = new Gauge({
+      name: 'mcsa_build_info',
+      help: 'Always 1; the labels say which component and version of multicluster-service-account runs.',
+      labelNames: ['component', 'version'],
       registers,
     });
     this.inFlight = new Gauge({

@@ -1,0 +1,22 @@
+// The package's version, read from its package.json wherever the code runs from: the checkout
+// (src/version.ts), the compiled library (dist/src/version.js), a bundle in the npm package
+// (dist/streams/…/main.js, dist/cli/kubemcsa.js) or in the image (/app/streams/…/main.js beside
+// /app/package.json). Only a package.json of this package counts (never a user's project's).
+import { readFileSync } from 'node:fs';
+
+const PACKAGE_NAME = 'multicluster-service-account';
+
+/** The version of this package, or `unknown` when no package.json of it is found. */
+export function packageVersion(from: string = import.meta.url): string {
+  for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
+    try {
+      const pkg: unknown = JSON.parse(readFileSync(new URL(rel, from), 'utf8'));
+      if (typeof pkg !== 'object' || pkg === null) continue;
+      const { name, version } = pkg as Record<string, unknown>;
+      if (name === PACKAGE_NAME && typeof version === 'string') return version;
+    } catch {
+      // not there: try the next location
+    }
+  }
+  return 'unknown';
+}
