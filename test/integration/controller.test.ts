@@ -1,5 +1,6 @@
 // The import controller against real clusters: cluster1 is the target, cluster2 the source,
 // registered with `kubemcsa bootstrap`; the controller runs as its Deployment and ServiceAccount would.
+import { packageVersion } from '../../src/version.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -318,5 +319,8 @@ describe('import controller', () => {
     expect(text).toMatch(/mcsa_remote_cluster_up\{cluster="cluster2"\} 1/);
     expect(text).toMatch(/mcsa_token_seconds_to_expiry\{namespace="[^"]+",import="[^"]+"\} \d+/);
     expect(text).toMatch(/leader_election_master_status\{name="multicluster-service-account-controller"\} 1/);
+    expect(text).toContain(`mcsa_build_info{component="controller",version="${packageVersion()}"} 1`);
+    const started = controller.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'controller started');
+    expect(started).toMatchObject({ version: packageVersion(), node: process.version });
   });
 });

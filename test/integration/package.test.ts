@@ -215,6 +215,9 @@ describe('package (npm run build)', () => {
       const r = await run(process.execPath, [...command.slice(1), '--help'], app);
       expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
       expect(r.stdout).toMatch(/^Usage: multicluster-service-account-(controller|webhook) /);
+      // The bundle finds the package.json beside it (WORKDIR), as in the image.
+      const v = await run(process.execPath, [...command.slice(1), '--version'], app);
+      expect({ command, code: v.code, stdout: v.stdout }).toEqual({ command, code: 0, stdout: `${pkg.version}\n` });
     }
     const version = await run(process.execPath, ['cli/kubemcsa.js', '--version'], app);
     expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });

@@ -1,3 +1,4 @@
+import { packageVersion } from '../../src/version.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -231,5 +232,6 @@ describe('webhook admission against a real API server', () => {
     expect(text).toContain('controller_runtime_webhook_latency_seconds_bucket');
     expect(text).toContain('controller_runtime_webhook_requests_in_flight');
     expect(text).toMatch(/mcsa_webhook_admissions_total\{webhook="\/mutate-pods",decision="denied",mutated="false"\} [1-9]/);
+    expect(text).toContain(`mcsa_build_info{component="webhook",version="${packageVersion()}"} 1`);
   });
 });
