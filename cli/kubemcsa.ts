@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // kubemcsa: bootstrap, unbootstrap, grant, revoke, export, kubeconfig, status. Run with `node --import tsx cli/kubemcsa.ts`.
 // Runners are imported on demand: loading the Kubernetes client takes seconds, `--help` should not.
+import '../src/node-version.js';
 import { processOutput } from './lib/output.js';
 import { main, type Runners } from './program.js';
 

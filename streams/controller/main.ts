@@ -1,4 +1,5 @@
 // The controller process: `node streams/controller/main.js [flags]` (see docs/reference/controller.md).
+import '../../src/node-version.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';

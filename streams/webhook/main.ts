@@ -1,3 +1,4 @@
+import '../../src/node-version.js';
 import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loaderEnvironment } from '../../src/config/environment.js';
