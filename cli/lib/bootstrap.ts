@@ -1,6 +1,7 @@
 // `kubemcsa bootstrap`: pre-flight, then the source objects, then the registration in the target
 // with a freshly minted token. Decisions come from src/bootstrap (plan, mint decision); this file
 // only sequences the API calls and reports one progress line per step.
+import { loopbackServerWarning } from '../../src/bootstrap/server-url.js';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '../../src/api/import.js';
@@ -143,6 +144,8 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
   const { target, source } = await resolveClusters(opts);
   const caPem = source.requireCa("the registration in the target");
   const server = opts.sourceServer ?? source.loaded.server;
+  const loopback = loopbackServerWarning(server, source.label);
+  if (loopback) out.progress(loopback);
   const plan = bootstrapPlan({
     targetName: target.name,
     sourceName: source.name,

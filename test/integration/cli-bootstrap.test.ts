@@ -63,6 +63,12 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     expect(r.stdout).toContain(`[target ${TARGET}] apply ServiceAccountImport ${INSTALL_NAMESPACE}/${SOURCE}`);
     expect(r.stderr).toContain('pre-flight');
     expect(r.stderr).toContain('dry run: nothing was changed');
+    // The harness's API servers listen on loopback: bootstrap warns that a pod of the target
+    // could not reach such a URL, and says how to give one it can.
+    expect(r.stderr).toMatch(/^warning: source cluster .*'s server URL https:\/\/127\.0\.0\.1:\d+ is a loopback address: .*--source-server/m);
+    const routable = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run', '--source-server', 'https://10.0.0.1:6443']);
+    expect(routable.code).toBe(0);
+    expect(routable.stderr).not.toContain('loopback');
     expect([await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))]).toEqual(before);
     expect(keys(before[0]!)).toEqual([]);
     expect(keys(before[1]!)).toEqual([]);
