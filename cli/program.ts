@@ -120,6 +120,7 @@ Exit codes: 0 success, 1 failure, 2 usage error. As a kubectl plugin: kubectl mc
     .option('--source-namespaces <list>', 'comma-separated source namespaces the importer may read ServiceAccounts in (default: all)')
     .option('--registration-duration <duration>', "lifetime of the registration's tokens, 10m to 168h (7 days)", DEFAULT_REGISTRATION_DURATION)
     .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing')
+    .addOption(new Option('-o, --output <format>', 'with --dry-run: print the objects bootstrap applies, by cluster, instead of the plan (for GitOps)').choices(['yaml', 'json']))
     .option('--wait', "wait for the registration's Ready condition (needs the controller in the target)")
     .option('--timeout <duration>', 'how long --wait (and waiting for a namespace being deleted) may take', DEFAULT_TIMEOUT)
     .addHelpText(
@@ -131,6 +132,7 @@ Examples:
     --target-name eu-1 --source-name us-1 --source-server https://us-1.example.com:6443
   kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --source-namespaces team-a,team-b
   kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --dry-run
+  kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --dry-run -o yaml > registration.yaml
   kubemcsa bootstrap --target-context cluster1 --source-context cluster2 --wait --timeout 2m`,
     )
     .action(async (raw: unknown) => runners.bootstrap(parseBootstrapOptions(raw), out));
@@ -145,6 +147,7 @@ Examples:
           'minted); the ClusterRole and the namespace once nothing else uses them. Idempotent.',
       ),
   )
+    .option('--dry-run', 'run the pre-flight checks and report what would be deleted (reading both clusters); delete nothing')
     .option('--wait', "wait until the importer ServiceAccount is gone, the source refuses the registration's token and deleted namespaces are gone")
     .option('--timeout <duration>', 'how long --wait may take', DEFAULT_TIMEOUT)
     .addHelpText(
@@ -152,6 +155,7 @@ Examples:
       `
 Examples:
   kubemcsa unbootstrap --target-context cluster1 --source-context cluster2
+  kubemcsa unbootstrap --target-context cluster1 --source-context cluster2 --dry-run
   kubemcsa unbootstrap --target-context cluster1 --source-context cluster2 --wait`,
     )
     .action(async (raw: unknown) => runners.unbootstrap(parseUnbootstrapOptions(raw), out));

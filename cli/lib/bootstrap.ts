@@ -10,7 +10,8 @@ import { mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bo
 import { readTokenClaims } from '../../src/jwt.js';
 import type { BootstrapOptions } from '../../src/bootstrap/options.js';
 import { sourcePermissions, targetPermissions } from '../../src/bootstrap/permissions.js';
-import { bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan } from '../../src/bootstrap/plan.js';
+import { appliedObjects, bootstrapPlan, describePlan, describeRef, refOf, staleBindings, type BootstrapPlan, type Manifest } from '../../src/bootstrap/plan.js';
+import { stringify } from 'yaml';
 import { localTokenTimes } from '../../src/controller/decide.js';
 import { buildImportSecret, mintFingerprint } from '../../src/secret.js';
 import type { ClusterClient } from './cluster.js';
@@ -140,6 +141,35 @@ async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output
   out.progress(`${target.tag} ${describeRef(ref)}: Ready`);
 }
 
+/** The objects bootstrap applies, for GitOps: a YAML stream (one commented section per cluster) or one JSON document. */
+function formatApplied(plan: BootstrapPlan, source: ClusterClient, target: ClusterClient, format: 'yaml' | 'json'): string {
+  const objects = appliedObjects(plan);
+  const secret = `Secret ${plan.secret.namespace}/${plan.secret.name}`;
+  const why = `it holds a token minted from the source for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} when bootstrap runs; run kubemcsa bootstrap (idempotent: it applies these same objects, then mints it)`;
+  if (format === 'json') {
+    return (
+      JSON.stringify(
+        {
+          source: { cluster: source.name, objects: objects.source },
+          target: { cluster: target.name, objects: objects.target },
+          notPrinted: [{ cluster: target.name, object: secret, why }],
+        },
+        null,
+        2,
+      ) + '\n'
+    );
+  }
+  const section = (c: ClusterClient, list: Manifest[]) =>
+    [`# ${c.role} cluster ${c.name} (context ${c.loaded.contextName}): apply these to the ${c.role}`, ...list.map((m) => `---\n${stringify(m)}`)].join('\n');
+  return [
+    `# kubemcsa bootstrap: the objects it applies (server-side apply, field manager kubemcsa), by cluster.`,
+    section(source, objects.source),
+    section(target, objects.target),
+    `# Not printed: ${secret} in the target: ${why}.`,
+    '',
+  ].join('\n');
+}
+
 export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise<void> {
   const { target, source } = await resolveClusters(opts);
   const caPem = source.requireCa("the registration in the target");
@@ -154,7 +184,7 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
   });
   await preflight(target, source, plan, out);
   if (opts.dryRun) {
-    out.data(describePlan(plan, source.name, target.name).join('\n') + '\n');
+    out.data(opts.output ? formatApplied(plan, source, target, opts.output) : describePlan(plan, source.name, target.name).join('\n') + '\n');
     out.progress('dry run: nothing was changed');
     return;
   }

@@ -39,10 +39,22 @@ interface MintedToken {
 /** How long one API call may go unanswered before the command fails (a hung server must not hang kubemcsa). */
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 
+/** How a dry run remembers a deleted object. */
+function simulationKey(kind: string, namespace: string | undefined, name: string): string {
+  return `${kind}/${namespace ?? ''}/${name}`;
+}
+
 export class ClusterClient {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
   private readonly callTimeoutMs: number;
+  /**
+   * Dry run: deletes are not sent but remembered, and reads and lists no longer see what was
+   * "deleted", so a whole command runs its real decisions (is this role still bound? is this
+   * namespace empty?) against the cluster as it would be. Any other write is refused.
+   */
+  private readonly dryRun: boolean;
+  private readonly simulatedDeletes = new Set<string>();
 
   /**
    * @param role `source`, `target` or `cluster`, for messages
@@ -52,11 +64,16 @@ export class ClusterClient {
     readonly role: string,
     readonly name: string,
     readonly loaded: LoadedCluster,
-    opts: { callTimeoutMs?: number } = {},
+    opts: { callTimeoutMs?: number; dryRun?: boolean } = {},
   ) {
     this.objects = apiClient(loaded.kc, KubernetesObjectApi);
     this.core = apiClient(loaded.kc, CoreV1Api);
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.dryRun = opts.dryRun ?? false;
+  }
+
+  private refusedInDryRun(what: string): never {
+    throw new Error(`internal error: ${what} in ${this.label} during a dry run`);
   }
 
   /** `source cluster cluster2 (context ctx2)`: how errors and progress name this cluster. */
@@ -147,6 +164,7 @@ export class ClusterClient {
 
   /** Reads an object; undefined when it does not exist. */
   async read(ref: ObjectRef): Promise<unknown> {
+    if (this.simulatedDeletes.has(simulationKey(ref.kind, ref.namespace, ref.name))) return undefined;
     return this.call(`read ${describeRef(ref)}`, async () => {
       try {
         return await this.objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } });
@@ -171,6 +189,7 @@ export class ClusterClient {
   /** Server-side apply (field manager `kubemcsa`, force); reports whether anything changed. */
   async apply(m: Manifest): Promise<{ object: unknown; meta: WithMeta; outcome: ApplyOutcome }> {
     const ref = refOf(m);
+    if (this.dryRun) this.refusedInDryRun(`apply ${describeRef(ref)}`);
     const before = await this.readMeta(ref);
     const object = await this.call(`apply ${describeRef(ref)}`, () =>
       this.objects.patch(m as KubernetesObject, undefined, undefined, CLI_FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
@@ -185,6 +204,7 @@ export class ClusterClient {
    * key: for objects several writers annotate. Undefined when the object does not exist.
    */
   async patchAnnotations(ref: ObjectRef, annotations: Record<string, string | null>): Promise<WithMeta | undefined> {
+    if (this.dryRun) this.refusedInDryRun(`patch ${describeRef(ref)}`);
     const object = await this.call(`patch the annotations of ${describeRef(ref)}`, async () => {
       try {
         const body = { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}), annotations } };
@@ -197,8 +217,13 @@ export class ClusterClient {
     return object === undefined ? undefined : decodeOrThrow(WithMeta, object, `${describeRef(ref)} in ${this.label}`);
   }
 
-  /** Deletes an object; `absent` when it was already gone. */
-  async delete(ref: ObjectRef): Promise<'deleted' | 'absent'> {
+  /** Deletes an object; `absent` when it was already gone. In a dry run: `would be deleted`, and nothing is sent. */
+  async delete(ref: ObjectRef): Promise<'deleted' | 'absent' | 'would be deleted'> {
+    if (this.dryRun) {
+      if ((await this.read(ref)) === undefined) return 'absent';
+      this.simulatedDeletes.add(simulationKey(ref.kind, ref.namespace, ref.name));
+      return 'would be deleted';
+    }
     return this.call(`delete ${describeRef(ref)}`, async () => {
       try {
         await this.objects.delete(
@@ -259,7 +284,9 @@ export class ClusterClient {
       this.objects.list(apiVersion, kind, opts.namespace, undefined, undefined, undefined, undefined, opts.labelSelector),
     );
     const items = decodeOrThrow(t.type({ items: t.array(t.unknown) }), list, `${kind} list in ${this.label}`).items;
-    return items.map((raw) => ({ raw, meta: decodeOrThrow(WithMeta, raw, `${kind} in ${this.label}`) }));
+    return items
+      .map((raw) => ({ raw, meta: decodeOrThrow(WithMeta, raw, `${kind} in ${this.label}`) }))
+      .filter(({ meta }) => !this.simulatedDeletes.has(simulationKey(kind, meta.metadata.namespace ?? undefined, meta.metadata.name)));
   }
 
   /** Lists ServiceAccountImports (all namespaces when `namespace` is undefined). */
@@ -302,6 +329,7 @@ export class ClusterClient {
 
   /** TokenRequest for a ServiceAccount (`serviceaccounts/<name>/token`). */
   async mintToken(namespace: string, name: string, expirationSeconds: number, audiences: string[]): Promise<MintedToken> {
+    if (this.dryRun) this.refusedInDryRun(`mint a token for ServiceAccount ${namespace}/${name}`);
     const tr = await this.call(`request a token for ServiceAccount ${namespace}/${name}`, () => requestToken(this.core, namespace, name, { audiences, expirationSeconds }, this.label));
     return { token: tr.token, expiration: tr.expirationTimestamp };
   }

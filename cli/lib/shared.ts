@@ -24,12 +24,12 @@ interface ResolvedClusters {
 }
 
 /** Loads both kubeconfigs (separate KubeConfig instances) and settles both cluster names. */
-export async function resolveClusters(opts: { target: NamedClusterSelector; source: NamedClusterSelector }): Promise<ResolvedClusters> {
+export async function resolveClusters(opts: { target: NamedClusterSelector; source: NamedClusterSelector }, clientOpts: { dryRun?: boolean } = {}): Promise<ResolvedClusters> {
   const t = await loadCluster(opts.target, '--target-');
   const s = await loadCluster(opts.source, '--source-');
   const targetName = opts.target.name ?? validateClusterName(t.clusterName, 'target', { context: t.contextName });
   const sourceName = opts.source.name ?? validateClusterName(s.clusterName, 'source', { context: s.contextName });
-  return { target: new ClusterClient('target', targetName, t), source: new ClusterClient('source', sourceName, s) };
+  return { target: new ClusterClient('target', targetName, t, clientOpts), source: new ClusterClient('source', sourceName, s, clientOpts) };
 }
 
 /**

@@ -54,7 +54,8 @@ async function waitTokenRefused(source: ClusterClient, token: string | undefined
 }
 
 export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Promise<void> {
-  const { target, source } = await resolveClusters(opts);
+  // A dry run goes through every step below against clients that send no deletion (cluster.ts).
+  const { target, source } = await resolveClusters(opts, { dryRun: opts.dryRun });
   const plan = unbootstrapPlan({ targetName: target.name, sourceName: source.name });
   const bindingName = importerBindingName(target.name);
   // Pre-flight: reachable, and allowed to delete everything below, before anything is deleted.
@@ -113,5 +114,6 @@ export async function runUnbootstrap(opts: UnbootstrapOptions, out: Output): Pro
     if (targetNsDeleted) await waitGone(target, namespace);
     if (sourceNsDeleted) await waitGone(source, namespace);
   }
-  out.progress(`unbootstrapped: ${target.label} no longer imports from ${source.label}`);
+  if (opts.dryRun) out.progress('dry run: nothing was changed');
+  else out.progress(`unbootstrapped: ${target.label} no longer imports from ${source.label}`);
 }

@@ -24,10 +24,10 @@ const ClusterFlags = t.partial({
 
 const BootstrapFlags = t.intersection([
   ClusterFlags,
-  t.partial({ sourceServer: str, sourceNamespaces: str, registrationDuration: str, dryRun: bool, wait: bool, timeout: str }),
+  t.partial({ sourceServer: str, sourceNamespaces: str, registrationDuration: str, dryRun: bool, wait: bool, timeout: str, output: str }),
 ]);
 
-const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str })]);
+const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str, dryRun: bool })]);
 
 const ExportFlags = t.partial({
   namespace: str,
@@ -67,6 +67,8 @@ export interface BootstrapOptions {
   /** Lifetime of the registration's tokens (spec.expirationSeconds of the registration). */
   registrationSeconds: number;
   dryRun: boolean;
+  /** With dryRun: print the objects bootstrap applies in this format instead of the plan's steps. */
+  output?: OutputFormat;
   wait: boolean;
   timeoutMs: number;
 }
@@ -74,6 +76,8 @@ export interface BootstrapOptions {
 export interface UnbootstrapOptions {
   target: NamedClusterSelector;
   source: NamedClusterSelector;
+  /** Read both clusters and report every deletion, sending none. */
+  dryRun: boolean;
   wait: boolean;
   timeoutMs: number;
 }
@@ -203,14 +207,22 @@ export function parseBootstrapOptions(raw: unknown): BootstrapOptions {
     ...(f.sourceNamespaces !== undefined ? { sourceNamespaces: parseNamespaceList(f.sourceNamespaces, '--source-namespaces') } : {}),
     registrationSeconds: parseTokenSeconds(f.registrationDuration ?? DEFAULT_REGISTRATION_DURATION, '--registration-duration', MAX_REGISTRATION_SECONDS),
     dryRun: f.dryRun ?? false,
+    ...(f.output !== undefined ? { output: bootstrapOutput(f.output, f.dryRun ?? false) } : {}),
     wait: f.wait ?? false,
     timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout'),
   };
 }
 
+/** `bootstrap -o`: only with --dry-run (a real run prints progress, and the Secret it writes holds a token). */
+function bootstrapOutput(v: string, dryRun: boolean): OutputFormat {
+  if (!dryRun) throw new UsageError('--output needs --dry-run: it prints the objects bootstrap would apply');
+  return parseOutput(v, ['yaml', 'json'] as const, 'yaml');
+}
+
 export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
   const f = decodeFlags(UnbootstrapFlags, raw);
-  return { ...clusterSelectors(f), wait: f.wait ?? false, timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
+  if (f.dryRun && f.wait) throw new UsageError('--wait and --dry-run exclude each other: a dry run deletes nothing to wait for');
+  return { ...clusterSelectors(f), dryRun: f.dryRun ?? false, wait: f.wait ?? false, timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
 }
 
 /**

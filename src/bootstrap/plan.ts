@@ -241,6 +241,15 @@ export function describePlan(plan: BootstrapPlan, source: string, target: string
   ];
 }
 
+/**
+ * What `bootstrap --dry-run -o yaml|json` prints: every object bootstrap applies, by cluster, in
+ * the order it applies them. The registration's Secret is not among them: it holds a token
+ * minted from the source when bootstrap runs, which no manifest (nor a Git repository) should hold.
+ */
+export function appliedObjects(plan: BootstrapPlan): { source: Manifest[]; target: Manifest[] } {
+  return { source: [plan.sourceNamespace, ...plan.source], target: [plan.targetNamespace, plan.registration] };
+}
+
 /** What unbootstrap removes for one registration. */
 export interface UnbootstrapPlan {
   /** Target: the registration and its Secret (GC would delete the Secret; not every cluster runs GC). */

@@ -132,6 +132,45 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     expect((await readSecret()).data.token).toBe(token);
   });
 
+  it('--dry-run -o yaml prints exactly the objects bootstrap applies, by cluster: applied with kubectl, they change nothing', async () => {
+    const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run', '-o', 'yaml']);
+    expect({ code: r.code, error: errorLineOrNone(r) }).toEqual({ code: 0, error: undefined });
+    // One commented section per cluster, then the Secret it does not print (it holds a token).
+    const sections = r.stdout.split(/^(?=# (?:source|target) cluster )/m).slice(1);
+    expect(sections.map((s) => s.split('\n')[0])).toEqual([
+      expect.stringMatching(new RegExp(`^# source cluster ${SOURCE} \\(context ${SOURCE}\\): apply these to the source$`)),
+      expect.stringMatching(new RegExp(`^# target cluster ${TARGET} \\(context ${TARGET}\\): apply these to the target$`)),
+    ]);
+    expect(r.stdout).toMatch(new RegExp(`^# Not printed: Secret ${INSTALL_NAMESPACE}/${SECRET} in the target: it holds a token`, 'm'));
+    expect(r.stdout).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/);
+    const docs = (section: string) => section.split(/^---$/m).slice(1).map((d) => parse(d) as { kind: string; metadata: { name: string; namespace?: string } });
+    const refs = (section: string) => docs(section).map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`).sort();
+    // The source gets the importers' admission policy too (cluster-scoped, shared by every target).
+    const POLICY = 'multicluster-service-account-importers';
+    const policies = [`ValidatingAdmissionPolicy//${POLICY}`, `ValidatingAdmissionPolicyBinding//${POLICY}`];
+    expect(refs(sections[0]!)).toEqual([...keys(await snapshot(kcOf(SOURCE))), ...policies].sort());
+    expect(refs(sections[1]!)).toEqual([`Namespace//${INSTALL_NAMESPACE}`, `ServiceAccountImport/${INSTALL_NAMESPACE}/${SOURCE}`]);
+    const policyVersions = async () => (await kubectl(kcOf(SOURCE), ['get', `validatingadmissionpolicy/${POLICY}`, `validatingadmissionpolicybinding/${POLICY}`, '-o', 'jsonpath={.items[*].metadata.resourceVersion}'])).stdout;
+    const policiesBefore = await policyVersions();
+    expect(policiesBefore.split(' ')).toHaveLength(2);
+    const before = [await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))];
+    for (const [cluster, section] of [[SOURCE, sections[0]!], [TARGET, sections[1]!]] as const) {
+      const applied = await kubectl(kcOf(cluster), ['apply', '--server-side', '--field-manager=kubemcsa', '-f', '-'], section);
+      expect({ cluster, code: applied.code, stderr: applied.stderr }).toEqual({ cluster, code: 0, stderr: '' });
+    }
+    expect([await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))]).toEqual(before);
+    expect(await policyVersions()).toBe(policiesBefore);
+    // JSON: the same objects, one document.
+    const j = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run', '-o', 'json']);
+    const doc = JSON.parse(j.stdout) as { source: { cluster: string; objects: unknown[] }; target: { cluster: string; objects: unknown[] }; notPrinted: { object: string }[] };
+    expect(doc.source.objects).toEqual(docs(sections[0]!));
+    expect(doc.target.objects).toEqual(docs(sections[1]!));
+    expect(doc.notPrinted.map((n) => n.object)).toEqual([`Secret ${INSTALL_NAMESPACE}/${SECRET}`]);
+    // -o is for dry runs only.
+    const real = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '-o', 'yaml']);
+    expect({ code: real.code, error: errorLine(real) }).toEqual({ code: 2, error: expect.stringContaining('--output needs --dry-run') });
+  });
+
   it('re-mints when the Secret was deleted', async () => {
     expect((await kubectl(kcOf(TARGET), ['delete', 'secret', '-n', INSTALL_NAMESPACE, SECRET])).code).toBe(0);
     const r = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS]);
@@ -268,8 +307,25 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     const tokenKc = tokenKubeConfig(cred.server, cred.caPem, cred.token);
     // Accepted just now, so the source's 10 s token-authentication cache holds it; --wait outlasts that.
     expect(await listStatus(tokenKc, 'serviceaccounts')).toBe(200);
+    // A dry run first: it reads both clusters, changes nothing, and reports exactly what the real run then deletes.
+    const before = [await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))];
+    const dry = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--dry-run']);
+    expect({ code: dry.code, error: errorLineOrNone(dry) }).toEqual({ code: 0, error: undefined });
+    expect(dry.stderr).toMatch(/^dry run: nothing was changed$/m);
+    expect([await snapshot(kcOf(TARGET)), await snapshot(kcOf(SOURCE))]).toEqual(before);
+    const gone = (out: string, verb: string) => [...out.matchAll(new RegExp(`^(\\[\\w+ \\S+\\] .+): ${verb}(?: \\(grant\\))?$`, 'gm'))].map((m) => m[1]!).sort();
+    const wouldDelete = gone(dry.stderr, 'would be deleted');
+    expect(wouldDelete).toEqual(expect.arrayContaining([`[target ${TARGET}] ServiceAccountImport ${INSTALL_NAMESPACE}/${SOURCE}`, `[source ${SOURCE}] ServiceAccount ${INSTALL_NAMESPACE}/${TARGET}`]));
+    const both = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--dry-run', '--wait']);
+    expect({ code: both.code, error: errorLine(both) }).toEqual({ code: 2, error: expect.stringContaining('--wait and --dry-run exclude each other') });
+
     const r = await kubemcsa(['unbootstrap', ...CLUSTER_FLAGS, '--wait']);
     expect(r.code).toBe(0);
+    // The registration's Secret: the real run may find it already gone (garbage collection follows
+    // the registration's deletion at once); the dry run, where nothing is deleted, lists it.
+    const secretLine = `[target ${TARGET}] Secret ${INSTALL_NAMESPACE}/${SECRET}`;
+    expect(wouldDelete).toContain(secretLine);
+    expect(gone(r.stderr, 'deleted').filter((l) => l !== secretLine)).toEqual(wouldDelete.filter((l) => l !== secretLine));
     expect(r.stderr).toMatch(/registration token: refused \(HTTP 401\)/);
     expect(r.stdout + r.stderr).not.toContain(cred.token);
     expect(await listStatus(tokenKc, 'serviceaccounts')).toBe(401);

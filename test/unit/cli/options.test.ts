@@ -84,9 +84,20 @@ describe('bootstrap options', () => {
     expect(parseUnbootstrapOptions({ targetContext: 'a', sourceName: 'b', wait: true })).toEqual({
       target: { context: 'a' },
       source: { name: 'b' },
+      dryRun: false,
       wait: true,
       timeoutMs: 120_000,
     });
+    expect(parseUnbootstrapOptions({ dryRun: true }).dryRun).toBe(true);
+    expect(() => parseUnbootstrapOptions({ dryRun: true, wait: true })).toThrow(/--wait and --dry-run exclude each other/);
+  });
+
+  it('bootstrap -o: yaml or json, with --dry-run only', () => {
+    expect(parseBootstrapOptions({ dryRun: true, output: 'yaml' }).output).toBe('yaml');
+    expect(parseBootstrapOptions({ dryRun: true, output: 'json' }).output).toBe('json');
+    expect(parseBootstrapOptions({ dryRun: true }).output).toBeUndefined();
+    expect(() => parseBootstrapOptions({ output: 'yaml' })).toThrow(/--output needs --dry-run/);
+    expect(() => parseBootstrapOptions({ dryRun: true, output: 'table' })).toThrow(/invalid --output "table"/);
   });
 });
 
