@@ -1,7 +1,8 @@
 // The kubemcsa command line: argument parsing, help and exit codes. Each command decodes its
 // options (src/bootstrap/options.ts) and hands them to a runner in cli/lib.
 import { packageVersion } from '../src/version.js';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
+import { completionScript, completionSpec, SHELLS, type Shell } from './lib/completion.js';
 import { describeError } from '../src/bootstrap/describe.js';
 import { exitCodeOf } from '../src/bootstrap/errors.js';
 import {
@@ -266,6 +267,24 @@ Examples:
   kubemcsa status -o json`,
     )
     .action(async (raw: unknown) => runners.status(parseStatusOptions(raw), out));
+
+  program
+    .command('completion')
+    .summary('print a shell completion script (bash, zsh or fish)')
+    .description(
+      'Print the completion script of kubemcsa for SHELL: commands, flags, the choices of -o, kubeconfig ' +
+        'contexts (from kubectl config get-contexts) for the context flags, file names for the kubeconfig flags.',
+    )
+    .addArgument(new Argument('<SHELL>', 'bash, zsh or fish').choices([...SHELLS]))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa completion bash > /etc/bash_completion.d/kubemcsa      # or: source <(kubemcsa completion bash)
+  kubemcsa completion zsh > "\${fpath[1]}/_kubemcsa"                # or: source <(kubemcsa completion zsh)
+  kubemcsa completion fish > ~/.config/fish/completions/kubemcsa.fish`,
+    )
+    .action((shell: Shell) => out.data(completionScript(shell, completionSpec(program))));
 
   for (const cmd of program.commands) {
     cmd
