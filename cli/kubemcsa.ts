@@ -15,6 +15,8 @@ const runners: Runners = {
   status: async (o, out) => (await import('./lib/status.js')).runStatus(o, out),
 };
 
-const code = await main(process.argv.slice(2), runners, processOutput, process.stderr);
-// Exit once stdout and stderr are flushed: idle keep-alive connections must not hold the process.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+// No top-level await: the single-file executables bundle this module as CommonJS.
+void main(process.argv.slice(2), runners, processOutput, process.stderr).then((code) =>
+  // Exit once stdout and stderr are flushed: idle keep-alive connections must not hold the process.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code))),
+);

@@ -1,6 +1,6 @@
 // The kubemcsa command line: argument parsing, help and exit codes. Each command decodes its
 // options (src/bootstrap/options.ts) and hands them to a runner in cli/lib.
-import { packageVersion } from '../src/version.js';
+import { buildCommit, packageVersion, TESTED_KUBERNETES_VERSIONS } from '../src/version.js';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { completionScript, completionSpec, SHELLS, type Shell } from './lib/completion.js';
 import { describeError } from '../src/bootstrap/describe.js';
@@ -267,6 +267,29 @@ Examples:
   kubemcsa status -o json`,
     )
     .action(async (raw: unknown) => runners.status(parseStatusOptions(raw), out));
+
+  program
+    .command('version')
+    .summary('print the version, the commit and the Kubernetes versions it was tested with')
+    .description('Print the version of kubemcsa, the commit it was built from (single executables), its Node.js, and the Kubernetes versions the project is tested with.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa version            # version, commit, Node.js, tested Kubernetes versions`,
+    )
+    .action(() => {
+      const commit = buildCommit();
+      out.data(
+        [
+          `kubemcsa ${packageVersion()}`,
+          `commit: ${commit ?? 'unknown (not a single-executable build)'}`,
+          `node: ${process.version} (${process.platform}-${process.arch})`,
+          `tested with Kubernetes: ${TESTED_KUBERNETES_VERSIONS.join(', ')}`,
+          '',
+        ].join('\n'),
+      );
+    });
 
   program
     .command('completion')

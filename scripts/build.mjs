@@ -7,6 +7,8 @@
 // 30 MiB off the controller's resident memory and starts faster; and the servers' and the CLI's
 // dependencies (express, winston, prom-client, x509, commander) live in the bundles, so the npm
 // package's library users never install them. The library (dist/src/config) stays unbundled.
+// Last, kubemcsa as single-file executables for linux-x64 and linux-arm64 in DIR/bin
+// (scripts/executables.mjs; not in the npm package); `--no-executables` skips them.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -76,5 +78,10 @@ for (const dir of ['streams', 'cli']) {
     const full = path.join(f.parentPath, f.name);
     if (f.isDirectory() && readdirSync(full).length === 0) rmSync(full, { recursive: true });
   }
+}
+// kubemcsa as single-file executables (scripts/executables.mjs) into <outDir>/bin, unless told not to.
+if (!args.includes('--no-executables')) {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'executables.mjs'), '--outDir', outDir], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
 console.error(`build: ${path.relative(root, outDir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -107,7 +107,7 @@ export function baseEntries(): Entry[] {
 function appEntries(): Entry[] {
   const out = path.join(ROOT, '.tmp', 'image', 'dist');
   say('npm run build');
-  run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--outDir', out]);
+  run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--outDir', out, '--no-executables']);
   return [
     // The library (dist/src) is for npm users; the image runs only the bundles.
     ...treeEntries(out, '/app', (rel) => rel.endsWith('.d.ts') || rel === 'src' || rel.startsWith('src/')),

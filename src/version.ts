@@ -6,8 +6,25 @@ import { readFileSync } from 'node:fs';
 
 const PACKAGE_NAME = 'multicluster-service-account';
 
+// Set by scripts/executables.mjs (esbuild `define`) in the single-file executables, which have
+// no package.json beside them; undeclared (typeof: "undefined") everywhere else.
+declare const __MCSA_VERSION__: string | undefined;
+declare const __MCSA_COMMIT__: string | undefined;
+
+/**
+ * The Kubernetes versions the test suites run on (the control planes and nodes built from
+ * test/control-plane/go.mod; a unit test keeps the two in step).
+ */
+export const TESTED_KUBERNETES_VERSIONS = ['v1.35.4'] as const;
+
+/** The commit the executable was built from, when it was built by scripts/executables.mjs. */
+export function buildCommit(): string | undefined {
+  return typeof __MCSA_COMMIT__ === 'string' ? __MCSA_COMMIT__ : undefined;
+}
+
 /** The version of this package, or `unknown` when no package.json of it is found. */
 export function packageVersion(from: string = import.meta.url): string {
+  if (typeof __MCSA_VERSION__ === 'string') return __MCSA_VERSION__;
   for (const rel of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
       const pkg: unknown = JSON.parse(readFileSync(new URL(rel, from), 'utf8'));

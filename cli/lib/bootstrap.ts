@@ -141,31 +141,41 @@ async function waitReady(target: ClusterClient, plan: BootstrapPlan, out: Output
   out.progress(`${target.tag} ${describeRef(ref)}: Ready`);
 }
 
-/** The objects bootstrap applies, for GitOps: a YAML stream (one commented section per cluster) or one JSON document. */
-function formatApplied(plan: BootstrapPlan, source: ClusterClient, target: ClusterClient, format: 'yaml' | 'json'): string {
+/**
+ * The objects bootstrap would apply now, for GitOps: a YAML stream (one commented section per
+ * cluster) or one JSON document. A namespace that exists is left out, as bootstrap leaves it
+ * alone (it may belong to an installation: applying kubemcsa's labels to it would make
+ * unbootstrap treat it as its own).
+ */
+async function formatApplied(plan: BootstrapPlan, source: ClusterClient, target: ClusterClient, format: 'yaml' | 'json'): Promise<string> {
   const objects = appliedObjects(plan);
-  const secret = `Secret ${plan.secret.namespace}/${plan.secret.name}`;
-  const why = `it holds a token minted from the source for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} when bootstrap runs; run kubemcsa bootstrap (idempotent: it applies these same objects, then mints it)`;
+  const notPrinted: { cluster: string; object: string; why: string }[] = [];
+  const keep = async (c: ClusterClient, list: Manifest[]) => {
+    const kept: Manifest[] = [];
+    for (const m of list) {
+      if (m.kind === 'Namespace' && (await c.readMeta(refOf(m))) !== undefined) {
+        notPrinted.push({ cluster: c.name, object: describeRef(refOf(m)), why: 'it exists, and bootstrap never modifies an existing namespace' });
+      } else kept.push(m);
+    }
+    return kept;
+  };
+  const sourceObjects = await keep(source, objects.source);
+  const targetObjects = await keep(target, objects.target);
+  notPrinted.push({
+    cluster: target.name,
+    object: `Secret ${plan.secret.namespace}/${plan.secret.name}`,
+    why: `it holds a token minted from the source for ServiceAccount ${plan.importer.namespace}/${plan.importer.name} when bootstrap runs; run kubemcsa bootstrap (idempotent: it applies these same objects, then mints it)`,
+  });
   if (format === 'json') {
-    return (
-      JSON.stringify(
-        {
-          source: { cluster: source.name, objects: objects.source },
-          target: { cluster: target.name, objects: objects.target },
-          notPrinted: [{ cluster: target.name, object: secret, why }],
-        },
-        null,
-        2,
-      ) + '\n'
-    );
+    return JSON.stringify({ source: { cluster: source.name, objects: sourceObjects }, target: { cluster: target.name, objects: targetObjects }, notPrinted }, null, 2) + '\n';
   }
   const section = (c: ClusterClient, list: Manifest[]) =>
     [`# ${c.role} cluster ${c.name} (context ${c.loaded.contextName}): apply these to the ${c.role}`, ...list.map((m) => `---\n${stringify(m)}`)].join('\n');
   return [
     `# kubemcsa bootstrap: the objects it applies (server-side apply, field manager kubemcsa), by cluster.`,
-    section(source, objects.source),
-    section(target, objects.target),
-    `# Not printed: ${secret} in the target: ${why}.`,
+    section(source, sourceObjects),
+    section(target, targetObjects),
+    ...notPrinted.map((n) => `# Not printed: ${n.object} in the ${n.cluster === target.name ? 'target' : 'source'}: ${n.why}.`),
     '',
   ].join('\n');
 }
@@ -184,7 +194,7 @@ export async function runBootstrap(opts: BootstrapOptions, out: Output): Promise
   });
   await preflight(target, source, plan, out);
   if (opts.dryRun) {
-    out.data(opts.output ? formatApplied(plan, source, target, opts.output) : describePlan(plan, source.name, target.name).join('\n') + '\n');
+    out.data(opts.output ? await formatApplied(plan, source, target, opts.output) : describePlan(plan, source.name, target.name).join('\n') + '\n');
     out.progress('dry run: nothing was changed');
     return;
   }

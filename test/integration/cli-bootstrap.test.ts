@@ -66,6 +66,11 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     // The harness's API servers listen on loopback: bootstrap warns that a pod of the target
     // could not reach such a URL, and says how to give one it can.
     expect(r.stderr).toMatch(/^warning: source cluster .*'s server URL https:\/\/127\.0\.0\.1:\d+ is a loopback address: .*--source-server/m);
+    // Before the first bootstrap, -o yaml prints the namespaces bootstrap would create.
+    const objects = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run', '-o', 'json']);
+    const first = JSON.parse(objects.stdout) as { source: { objects: { kind: string }[] }; target: { objects: { kind: string }[] } };
+    expect(first.source.objects[0]!.kind).toBe('Namespace');
+    expect(first.target.objects.map((o) => o.kind)).toEqual([...(targetInstalled ? [] : ['Namespace']), 'ServiceAccountImport']);
     const routable = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '--dry-run', '--source-server', 'https://10.0.0.1:6443']);
     expect(routable.code).toBe(0);
     expect(routable.stderr).not.toContain('loopback');
@@ -148,8 +153,11 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     // The source gets the importers' admission policy too (cluster-scoped, shared by every target).
     const POLICY = 'multicluster-service-account-importers';
     const policies = [`ValidatingAdmissionPolicy//${POLICY}`, `ValidatingAdmissionPolicyBinding//${POLICY}`];
-    expect(refs(sections[0]!)).toEqual([...keys(await snapshot(kcOf(SOURCE))), ...policies].sort());
-    expect(refs(sections[1]!)).toEqual([`Namespace//${INSTALL_NAMESPACE}`, `ServiceAccountImport/${INSTALL_NAMESPACE}/${SOURCE}`]);
+    // The namespaces exist now (bootstrap ran): bootstrap would leave them alone, so they are not printed.
+    expect(refs(sections[0]!)).toEqual([...keys(await snapshot(kcOf(SOURCE))).filter((k) => !k.startsWith('Namespace/')), ...policies].sort());
+    expect(refs(sections[1]!)).toEqual([`ServiceAccountImport/${INSTALL_NAMESPACE}/${SOURCE}`]);
+    expect(r.stdout).toMatch(new RegExp(`^# Not printed: Namespace ${INSTALL_NAMESPACE} in the source: it exists`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^# Not printed: Namespace ${INSTALL_NAMESPACE} in the target: it exists`, 'm'));
     const policyVersions = async () => (await kubectl(kcOf(SOURCE), ['get', `validatingadmissionpolicy/${POLICY}`, `validatingadmissionpolicybinding/${POLICY}`, '-o', 'jsonpath={.items[*].metadata.resourceVersion}'])).stdout;
     const policiesBefore = await policyVersions();
     expect(policiesBefore.split(' ')).toHaveLength(2);
@@ -165,7 +173,7 @@ describe('kubemcsa bootstrap cluster1 ← cluster2', () => {
     const doc = JSON.parse(j.stdout) as { source: { cluster: string; objects: unknown[] }; target: { cluster: string; objects: unknown[] }; notPrinted: { object: string }[] };
     expect(doc.source.objects).toEqual(docs(sections[0]!));
     expect(doc.target.objects).toEqual(docs(sections[1]!));
-    expect(doc.notPrinted.map((n) => n.object)).toEqual([`Secret ${INSTALL_NAMESPACE}/${SECRET}`]);
+    expect(doc.notPrinted.map((n) => n.object)).toEqual([`Namespace ${INSTALL_NAMESPACE}`, `Namespace ${INSTALL_NAMESPACE}`, `Secret ${INSTALL_NAMESPACE}/${SECRET}`]);
     // -o is for dry runs only.
     const real = await kubemcsa(['bootstrap', ...CLUSTER_FLAGS, '-o', 'yaml']);
     expect({ code: real.code, error: errorLine(real) }).toEqual({ code: 2, error: expect.stringContaining('--output needs --dry-run') });

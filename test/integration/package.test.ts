@@ -12,6 +12,7 @@
 //   and, run with the Deployment's flags and environment, converges a registration and an import
 //   on real clusters (the other controller suites run the TypeScript sources).
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
-import { adminKubeConfig, createTestNamespace, type RunResult } from '../harness/env.js';
+import { adminKubeConfig, createTestNamespace, kubectl, testClusters, type RunResult } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
+import { ensureCrd } from './cli-support.js';
 import { bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -108,7 +111,7 @@ describe('package (npm run build)', () => {
       ...deploymentScripts().map((s) => `dist/${s}`),
     ].map((p) => p.replace(/^\.\//, ''));
     expect(files).toEqual(expect.arrayContaining([...new Set(expected)]));
-    expect(files.filter((f) => f.startsWith('test/') || f.includes('.test.') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('node_modules/'))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('test/') || f.includes('.test.') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('node_modules/') || f.startsWith('dist/bin/'))).toEqual([]);
     expect(pkg.exports['./config']).toEqual({ types: './dist/src/config/index.d.ts', default: './dist/src/config/index.js' });
   });
 
@@ -268,6 +271,64 @@ describe('package (npm run build)', () => {
       expect(ready.status?.secrets).toEqual([{ name: secretNameForImport('bundled') }]);
       expect(tokenOf(await readSecret('cluster1', local.name, secretNameForImport('bundled')))).toMatch(/^eyJ/);
       expect(await controller!.metric('mcsa_watch_connections')).toBe(4); // imports, Secrets, policies, cluster2's ServiceAccounts
+    });
+  });
+  describe('the kubemcsa executables (Node single executable applications)', () => {
+    const exe = () => path.join(stage, 'dist', 'bin', 'kubemcsa-linux-x64');
+    /** The executable from a directory outside the checkout, with no Node.js on PATH. */
+    const runExe = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<RunResult>((resolve) => {
+        execFile(exe(), args, { cwd: os.tmpdir(), env: { PATH: '/nonexistent', HOME: os.tmpdir(), KUBECONFIG: testClusters().kubeconfigPath, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        );
+      });
+
+    it('builds linux-x64 and linux-arm64 executables with their SHA-256 sums', () => {
+      const sums = readFileSync(path.join(stage, 'dist', 'bin', 'SHA256SUMS'), 'utf8').trim().split('\n');
+      expect(sums.map((l) => l.split('  ')[1])).toEqual(['kubemcsa-linux-x64', 'kubemcsa-linux-arm64']);
+      for (const line of sums) {
+        const [sha, name] = line.split('  ') as [string, string];
+        expect(createHash('sha256').update(readFileSync(path.join(stage, 'dist', 'bin', name))).digest('hex')).toBe(sha);
+      }
+      // ELF machine field: 0x3e x86-64, 0xb7 AArch64.
+      const machine = (name: string) => readFileSync(path.join(stage, 'dist', 'bin', name)).readUInt16LE(18);
+      expect([machine('kubemcsa-linux-x64'), machine('kubemcsa-linux-arm64')]).toEqual([0x3e, 0xb7]);
+    });
+
+    it('prints the version and help without Node.js on the machine', async () => {
+      expect(await runExe(['--version'])).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+      const help = await runExe(['--help']);
+      expect(help).toMatchObject({ code: 0, stderr: '' });
+      expect(help.stdout).toMatch(/^Usage: kubemcsa /);
+      const version = await runExe(['version']);
+      expect(version).toMatchObject({ code: 0, stderr: '' });
+      expect(version.stdout).toMatch(new RegExp(`^kubemcsa ${pkg.version}\\ncommit: [0-9a-f]{40}\\nnode: v24\\.\\S+ \\(linux-x64\\)\\ntested with Kubernetes: v1\\.\\d+\\.\\d+`));
+    });
+
+    it('bootstraps, shows status, exports and unbootstraps against the test clusters', async () => {
+      const names = ['--target-context', 'cluster1', '--source-context', 'cluster2', '--target-name', 'exe-target', '--source-name', 'exe-source'];
+      await ensureCrd('cluster1');
+      // The target's install namespace as an installation has it (the controller suites need it):
+      // unbootstrap then keeps it. In the source, bootstrap creates it if absent and unbootstrap
+      // removes it again, so both clusters end as they were. It may still be terminating after
+      // another suite's unbootstrap.
+      await waitFor(`namespace ${INSTALL_NAMESPACE} in cluster1`, async () => (await kubectl(testClusters().kubeconfigPath, ['--context', 'cluster1', 'apply', '-f', path.join(ROOT, 'manifests', 'namespace.yaml')])).code === 0, 120_000, 500);
+      try {
+        const boot = await runExe(['bootstrap', ...names]);
+        expect({ code: boot.code, stderr: boot.stderr.split('\n').filter((l) => l.includes('error')) }).toEqual({ code: 0, stderr: [] });
+        expect(boot.stderr).toMatch(/bootstrapped: source cluster exe-source .* is registered in target cluster exe-target/);
+        const status = await runExe(['status', '--context', 'cluster1', '-o', 'json']);
+        expect(status.code).toBe(0);
+        const registrations = (JSON.parse(status.stdout) as { registrations: { name: string }[] }).registrations.map((r) => r.name);
+        expect(registrations).toContain('exe-source');
+        const exported = await runExe(['export', 'default', '-n', 'default', '--context', 'cluster2', '--as', 'exe-export']);
+        expect(exported.code).toBe(0);
+        expect(exported.stdout).toMatch(/^kind: Secret$/m);
+        expect(exported.stdout).toMatch(/^ {2}name: exe-export$/m);
+      } finally {
+        const un = await runExe(['unbootstrap', ...names]);
+        expect({ code: un.code, stderr: un.stderr.split('\n').filter((l) => l.includes('error')) }).toEqual({ code: 0, stderr: [] });
+      }
     });
   });
 });

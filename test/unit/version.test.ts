@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { packageVersion } from '../../src/version.js';
+import { packageVersion, TESTED_KUBERNETES_VERSIONS } from '../../src/version.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const ours = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -40,5 +40,13 @@ describe('packageVersion', () => {
     write('nested/dist/package.json', { name: 'not-us', version: '0.0.1' });
     expect(packageVersion(from('nested/dist/cli/kubemcsa.js'))).toBe('2.0.0');
     expect(packageVersion(from('deep/a/b/c/d.js'))).toBe('unknown');
+  });
+});
+
+describe('TESTED_KUBERNETES_VERSIONS', () => {
+  it('is the Kubernetes version the test control planes are built from (test/control-plane/go.mod)', () => {
+    const goMod = readFileSync(path.join(ROOT, 'test', 'control-plane', 'go.mod'), 'utf8');
+    const built = /^\s*k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/m.exec(goMod)?.[1];
+    expect(TESTED_KUBERNETES_VERSIONS).toEqual([built]);
   });
 });

@@ -116,7 +116,7 @@ describe('kubemcsa argument handling', () => {
   });
 
   it('every command has examples in its help', async () => {
-    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'completion']) {
+    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'version', 'completion']) {
       const r = await run([cmd, '--help']);
       expect(r.stdout).toMatch(new RegExp(`Examples:\\n  kubemcsa ${cmd} `));
     }
@@ -124,7 +124,7 @@ describe('kubemcsa argument handling', () => {
 
   it('docs/cli.md shows exactly the --help output of every command', async () => {
     const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'completion']) {
+    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'version', 'completion']) {
       const r = await run(cmd === 'kubemcsa' ? ['--help'] : [cmd, '--help']);
       const block = new RegExp(`<!-- help:${cmd} -->\\n\`\`\`text\\n([\\s\\S]*?)\\n\`\`\``).exec(doc)?.[1];
       expect(block).toBe(r.stdout.trimEnd());
