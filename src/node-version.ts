@@ -8,7 +8,7 @@ const major = Number(process.versions.node.split('.')[0]);
 if (!(major >= MIN_MAJOR)) {
   process.stderr.write(
     `multicluster-service-account: needs Node.js ${MIN_MAJOR} or later (tested on 24 LTS); this is ${process.version} at ${process.execPath}. ` +
-      `Install a current Node.js, or use the self-contained image.\n`,
+      `Install a current Node.js, or use the single-file kubemcsa executable or the container image, which bring their own.\n`,
   );
   process.exit(1);
 }
