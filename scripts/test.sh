@@ -27,6 +27,12 @@ else
   echo "node build failed"; status=1
 fi
 
+step "test tools (helm, promtool, …: build or reuse cache)"
+for tool in test/tools/*/; do
+  [ -f "$tool/go.mod" ] || continue
+  bash test/tools/build.sh "$(basename "$tool")" >/dev/null || { echo "building test tool $tool failed"; status=1; }
+done
+
 jest() { node --experimental-vm-modules node_modules/jest/bin/jest.js "$@"; }
 step "unit tests"
 jest --selectProjects unit --json --outputFile="$results/unit.json" || status=1
