@@ -29,6 +29,17 @@ export default {
       setupFilesAfterEnv: ['<rootDir>/test/harness/jest-integration-setup.ts'],
       slowTestThreshold: 60,
     },
+    // The e2e journeys on clusters of different Kubernetes versions (MCSA_TEST_K8S_VERSIONS, e.g.
+    // `1.37,1.35`: cluster1 on 1.37, cluster2 on 1.35; by default the newest target with the oldest source).
+    {
+      ...common,
+      displayName: 'compat',
+      testMatch: ['<rootDir>/test/e2e/journeys.test.ts', '<rootDir>/test/e2e/versions.test.ts'],
+      globalSetup: '<rootDir>/test/harness/jest-global-setup.mjs',
+      globalTeardown: '<rootDir>/test/harness/jest-global-teardown.mjs',
+      setupFilesAfterEnv: ['<rootDir>/test/harness/jest-integration-setup.ts'],
+      slowTestThreshold: 60,
+    },
     // The e2e suite on real nodes: the global setup gives each cluster a kubelet and loads the built images.
     {
       ...common,

@@ -12,10 +12,12 @@ declare const __MCSA_VERSION__: string | undefined;
 declare const __MCSA_COMMIT__: string | undefined;
 
 /**
- * The Kubernetes versions the test suites run on (the control planes and nodes built from
- * test/control-plane/go.mod; a unit test keeps the two in step).
+ * The Kubernetes versions the test suites run on, oldest first: the oldest and the newest
+ * supported minor (docs/operations/install.md#compatibility). The default of every suite and of
+ * the nodes is test/control-plane/go.mod's; the e2e journeys also run on the newest mixed with the
+ * oldest (test/control-plane/k8s-<minor>/go.mod). A unit test keeps this list in step with them.
  */
-export const TESTED_KUBERNETES_VERSIONS = ['v1.35.4'] as const;
+export const TESTED_KUBERNETES_VERSIONS = ['v1.35.4', 'v1.37.2'] as const;
 
 /** The commit the executable was built from, when it was built by scripts/executables.mjs. */
 export function buildCommit(): string | undefined {

@@ -3,16 +3,27 @@
 # cache outside the repository, keyed by Kubernetes and Go versions. Prints the binary directory
 # on stdout (last line) and progress on stderr. Reuses the cache when every binary is present and
 # reports the pinned version. With KUBEBUILDER_ASSETS set, checks and prints that directory instead.
+#
+#   build.sh            the default version: the one test/control-plane/go.mod pins (also the nodes')
+#   build.sh 1.37       another supported minor: test/control-plane/k8s-1.37/go.mod pins its patch
+#                       (kube-apiserver and kube-controller-manager; etcd and kubectl are linked
+#                       from the default version's build)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-K8S_VERSION=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod")
+mod_dir=$here
+if [ -n "${1:-}" ] && [ "${1#v}" != "$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod" | cut -d. -f1,2 | tr -d v)" ]; then
+  mod_dir="$here/k8s-${1#v}"
+  [ -f "$mod_dir/go.mod" ] || { printf '[control-plane] Kubernetes %s has no control-plane module here (test/control-plane/k8s-<minor>/go.mod); the versions the tests build: %s\n' "$1" \
+    "$( (awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod" | sed 's/^v//' | cut -d. -f1,2; cd "$here" && ls -d k8s-* | sed 's/^k8s-//') | sort -V | tr '\n' ' ')" >&2; exit 1; }
+fi
+K8S_VERSION=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod_dir/go.mod")
 K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
 BINS=(etcd kube-apiserver kube-controller-manager kubectl)
 
 say() { printf '[control-plane] %s\n' "$*" >&2; }
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "$mod_dir" = "$here" ]; then
   for b in etcd kube-apiserver; do
     [ -x "$KUBEBUILDER_ASSETS/$b" ] || { say "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"; exit 1; }
   done
@@ -52,7 +63,7 @@ elapsed() { echo "$(( $(date +%s) - start ))s"; }
 
 say "building Kubernetes $K8S_VERSION with $GO_VERSION into $OUT (first build takes a while; later runs reuse it)"
 say "downloading modules"
-(cd "$here" && go mod download) >&2
+(cd "$mod_dir" && go mod download) >&2
 say "modules downloaded ($(elapsed))"
 
 ldflags="-s -w"
@@ -69,7 +80,7 @@ build() { # name pkg flags
   # sleeping ticker never keeps the lock held after the build is done).
   ( exec 9>&-; while sleep 60; do say "  still building $name: $(( $(date +%s) - t0 ))s"; done ) &
   local ticker=$!
-  if ! (cd "$here" && go build -trimpath -ldflags "$flags" -o "$OUT/$name.tmp" "$pkg") >&2; then
+  if ! (cd "$mod_dir" && go build -trimpath -ldflags "$flags" -o "$OUT/$name.tmp" "$pkg") >&2; then
     kill "$ticker" 2>/dev/null; say "FAILED building $name"; exit 1
   fi
   kill "$ticker" 2>/dev/null || true
@@ -77,10 +88,20 @@ build() { # name pkg flags
   say "built $name in $(( $(date +%s) - t0 ))s ($(du -h "$OUT/$name" | cut -f1))"
 }
 
-build etcd go.etcd.io/etcd/server/v3 "-s -w"
-build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
-build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ldflags"
-build kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags"
+if [ "$mod_dir" = "$here" ]; then
+  build etcd go.etcd.io/etcd/server/v3 "-s -w"
+  build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
+  build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ldflags"
+  build kubectl k8s.io/kubernetes/cmd/kubectl "$ldflags"
+else
+  # Another minor: its own API server and controller manager; etcd and kubectl are the default
+  # version's (etcd 3.6 serves every supported minor; the tests' kubectl only reads), which halves
+  # a cold build.
+  build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
+  build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ldflags"
+  default_out=$(bash "$here/build.sh" | tail -n 1)
+  for b in etcd kubectl; do ln -sfn "$default_out/$b" "$OUT/$b"; done
+fi
 
 complete || { say "built binaries do not report Kubernetes $K8S_VERSION"; exit 1; }
 say "done in $(elapsed): $OUT"

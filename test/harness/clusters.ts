@@ -67,12 +67,14 @@ export class ClusterSet {
   /**
    * `nodes`: every cluster gets a real node (node.ts): the project's images are built (`npm run
    * image`) and loaded (unless `images: false`: the pause image only), and the whole cluster runs
-   * in network/mount/UTS namespaces of its own.
+   * in network/mount/UTS namespaces of its own. `versions`: the Kubernetes minor of each cluster
+   * in order (e.g. `['1.37', '1.35']`; a missing or empty entry is the default version).
    */
-  static async start(opts: { count?: number; names?: string[]; log?: (m: string) => void; bins?: Binaries; nodes?: boolean; images?: boolean } = {}): Promise<ClusterSet> {
+  static async start(opts: { count?: number; names?: string[]; log?: (m: string) => void; bins?: Binaries; nodes?: boolean; images?: boolean; versions?: string[] } = {}): Promise<ClusterSet> {
     const log = opts.log ?? (() => {});
     const names = opts.names ?? Array.from({ length: opts.count ?? 2 }, (_, i) => `cluster${i + 1}`);
     const bins = opts.bins ?? resolveBinaries();
+    const binsOf = names.map((_, i) => (opts.versions?.[i] ? resolveBinaries(opts.versions[i]) : bins));
     removeStaleClusterDirs();
     const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
     writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
@@ -116,7 +118,7 @@ export class ClusterSet {
       const results = await Promise.allSettled(
         names.map(async (name, i) => {
           const node = nodeOptions ? await nodeOptions(i + 1) : undefined;
-          const c = await Cluster.start({ name, dir: path.join(dir, name), bins, log, node });
+          const c = await Cluster.start({ name, dir: path.join(dir, name), bins: binsOf[i]!, log, node });
           started.push(c);
           return c;
         }),

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { minorOf, supportedKubernetesVersions } from './binaries.js';
 import { ClusterSet, readClusterSetInfo } from './clusters.js';
 
 declare global {
@@ -23,7 +24,23 @@ export default async function globalSetup(_globalConfig?: unknown, projectConfig
     return;
   }
   const count = Number(process.env.MCSA_TEST_CLUSTER_COUNT ?? 2);
-  const set = await ClusterSet.start({ count, nodes, log: (m) => process.stderr.write(`[clusters] ${m}\n`) });
+  const versions = testKubernetesVersions(project);
+  if (versions) process.stderr.write(`\n[clusters] Kubernetes versions: ${versions.map((v, i) => `cluster${i + 1} ${v}`).join(', ')}\n`);
+  const set = await ClusterSet.start({ count, nodes, versions, log: (m) => process.stderr.write(`[clusters] ${m}\n`) });
   globalThis.__MCSA_CLUSTERS__ = set;
   process.env.MCSA_TEST_CLUSTERS = set.statePath;
+}
+
+/**
+ * The Kubernetes minor of each cluster: MCSA_TEST_K8S_VERSIONS (`1.37,1.35`: cluster1 on 1.37,
+ * cluster2 on 1.35); for the `compat` project without it, the newest target with the oldest source.
+ */
+export function testKubernetesVersions(project: string | undefined): string[] | undefined {
+  const asked = process.env.MCSA_TEST_K8S_VERSIONS;
+  if (asked) return asked.split(',').map((v) => v.trim());
+  if (project !== 'compat') return undefined;
+  const all = supportedKubernetesVersions().map(minorOf);
+  const versions = [all[all.length - 1]!, all[0]!];
+  process.env.MCSA_TEST_K8S_VERSIONS = versions.join(',');
+  return versions;
 }
