@@ -147,7 +147,7 @@ export async function main(argv = process.argv): Promise<void> {
     const names = url.searchParams.getAll('name[]');
     if (names.length === 0 || names.includes('mcsa_watch_connections')) metrics.watchConnections.set(controller.watchCount);
     if (names.length === 0 || names.includes('mcsa_imports')) metrics.countImports(controller.imports.list());
-    if (names.length === 0 || names.includes('mcsa_token_seconds_to_expiry')) metrics.setTokenExpiries(controller.secrets.list(), new Date());
+    if (names.length === 0 || names.includes('mcsa_token_seconds_to_expiry') || names.includes('mcsa_token_lifetime_seconds')) metrics.setTokenExpiries(controller.secrets.list(), new Date());
     metrics.render(names).then(
       (text) => {
         res.setHeader('Content-Type', metrics.registry.contentType);

@@ -22,6 +22,7 @@ export class ControllerMetrics {
   readonly tokensMinted = new Counter({ name: 'mcsa_token_refreshes_total', help: 'Tokens minted with the TokenRequest API, by source cluster and why.', labelNames: ['cluster', 'why'], registers: [this.registry] });
   readonly tokenRequests = new Counter({ name: 'mcsa_token_requests_total', help: 'TokenRequest calls sent to source clusters, by cluster and result (ok or the HTTP status / error).', labelNames: ['cluster', 'result'], registers: [this.registry] });
   readonly tokenSecondsToExpiry = new Gauge({ name: 'mcsa_token_seconds_to_expiry', help: 'Seconds until the token in an import\'s Secret expires (computed when scraped).', labelNames: ['namespace', 'import'], registers: [this.registry] });
+  readonly tokenLifetime = new Gauge({ name: 'mcsa_token_lifetime_seconds', help: 'Lifetime of the token in an import\'s Secret: its expiry minus the time it was received (computed when scraped).', labelNames: ['namespace', 'import'], registers: [this.registry] });
   readonly clusterUp = new Gauge({ name: 'mcsa_remote_cluster_up', help: '1 when the controller\'s watches of a source cluster are connected, else 0.', labelNames: ['cluster'], registers: [this.registry] });
   readonly watchConnections = new Gauge({ name: 'mcsa_watch_connections', help: 'Open watch connections, local and remote.', registers: [this.registry] });
   readonly importsByReason = new Gauge({ name: 'mcsa_imports', help: 'Imports by Ready status and reason.', labelNames: ['ready', 'reason'], registers: [this.registry] });
@@ -61,16 +62,21 @@ export class ControllerMetrics {
   }
 
   /**
-   * Sets `mcsa_token_seconds_to_expiry` from the cached generated Secrets (at scrape time), so it
-   * is current for every import with a token, Ready or not (a registration whose controller
-   * cannot refresh it keeps counting down).
+   * Sets `mcsa_token_seconds_to_expiry` and `mcsa_token_lifetime_seconds` from the cached
+   * generated Secrets (at scrape time), so they are current for every import with a token, Ready
+   * or not (a registration whose controller cannot refresh it keeps counting down). Their ratio is
+   * the share of its lifetime a token has left, whatever lifetime each import asks for.
    */
   setTokenExpiries(secrets: readonly { namespace: string; importName: string; annotations: Record<string, string> }[], now: Date): void {
     this.tokenSecondsToExpiry.reset();
+    this.tokenLifetime.reset();
     for (const s of secrets) {
       const exp = Date.parse(s.annotations[SecretAnnotations.expiration] ?? '');
       if (s.importName === '' || Number.isNaN(exp)) continue;
-      this.tokenSecondsToExpiry.set({ namespace: s.namespace, import: s.importName }, (exp - now.getTime()) / 1000);
+      const labels = { namespace: s.namespace, import: s.importName };
+      this.tokenSecondsToExpiry.set(labels, (exp - now.getTime()) / 1000);
+      const issued = Date.parse(s.annotations[SecretAnnotations.issued] ?? '');
+      if (!Number.isNaN(issued)) this.tokenLifetime.set(labels, (exp - issued) / 1000);
     }
   }
 

@@ -49,14 +49,18 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the control plane's matching kubectl with the given kubeconfig and arguments. */
-export function kubectl(kubeconfigPath: string, args: string[], input?: string): Promise<RunResult> {
-  const { kubectl: bin } = testClusters();
+/** Runs a program to its end (killed after `timeoutMs`), with `input` on its stdin when given. */
+export function runProgram(bin: string, args: string[], input?: string, timeoutMs = 60_000): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(bin, [`--kubeconfig=${kubeconfigPath}`, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(bin, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
     if (input !== undefined) child.stdin!.end(input);
   });
+}
+
+/** Runs the control plane's matching kubectl with the given kubeconfig and arguments. */
+export function kubectl(kubeconfigPath: string, args: string[], input?: string): Promise<RunResult> {
+  return runProgram(testClusters().kubectl, [`--kubeconfig=${kubeconfigPath}`, ...args], input);
 }

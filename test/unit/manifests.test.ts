@@ -3,11 +3,11 @@
 // configuration never selects the install namespace; install.yaml holds exactly the objects of
 // the kustomize base, Namespace and CRD first. (That install.yaml is byte-for-byte what kustomize
 // renders is checked, with the control plane's kubectl, in test/integration/install.test.ts.)
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { IMPORT_ANNOTATION, INSTALL_NAMESPACE } from '../../src/constants.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -103,19 +103,22 @@ function parseFile(file: string): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
-/** Every object of the kustomize base's source files (not kustomization.yaml, not install.yaml). */
+/**
+ * Every object of the kustomize base's source files: the resources of manifests/kustomization.yaml
+ * (directories walked, without their kustomization.yaml). Components, the monitoring files and
+ * other packagings beside the base are not part of it.
+ */
 function sourceObjects(): { file: string; object: K8sObject }[] {
   const found: { file: string; object: K8sObject }[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.ya?ml$/.test(e.name) && e.name !== 'kustomization.yaml' && p !== path.join(MANIFESTS, 'install.yaml')) {
-        for (const object of parseFile(p)) found.push({ file: path.relative(ROOT, p), object });
-      }
+  const walk = (p: string) => {
+    if (statSync(p).isDirectory()) {
+      for (const e of readdirSync(p)) walk(path.join(p, e));
+    } else if (/\.ya?ml$/.test(p) && path.basename(p) !== 'kustomization.yaml') {
+      for (const object of parseFile(p)) found.push({ file: path.relative(ROOT, p), object });
     }
   };
-  walk(MANIFESTS);
+  const base = parse(readFileSync(path.join(MANIFESTS, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  for (const resource of base.resources) walk(path.join(MANIFESTS, resource));
   return found;
 }
 

@@ -31,13 +31,27 @@ describe('ControllerMetrics.setTokenExpiries', () => {
   it('sets seconds to expiry from the cached Secrets at scrape time, Ready or not, and drops Secrets that are gone', async () => {
     const metrics = new ControllerMetrics({ defaultMetrics: false });
     const now = new Date('2026-01-01T00:00:00Z');
-    const secret = (namespace: string, importName: string, expiration?: string) => ({ namespace, importName, annotations: (expiration ? { [SecretAnnotations.expiration]: expiration } : {}) as Record<string, string> });
-    metrics.setTokenExpiries([secret('multicluster-service-account', 'cluster2', '2026-01-01T04:00:00Z'), secret('team-a', 'a', '2025-12-31T23:00:00Z'), secret('team-a', 'no-times'), secret('team-a', '', '2026-01-01T01:00:00Z')], now);
-    const text = await metrics.render(['mcsa_token_seconds_to_expiry']);
+    const secret = (namespace: string, importName: string, expiration?: string, issued?: string) => ({
+      namespace,
+      importName,
+      annotations: { ...(expiration ? { [SecretAnnotations.expiration]: expiration } : {}), ...(issued ? { [SecretAnnotations.issued]: issued } : {}) } as Record<string, string>,
+    });
+    metrics.setTokenExpiries([
+      secret('multicluster-service-account', 'cluster2', '2026-01-01T04:00:00Z', '2025-12-31T04:00:00Z'),
+      secret('team-a', 'a', '2025-12-31T23:00:00Z', '2025-12-31T22:00:00Z'),
+      secret('team-a', 'no-issue-time', '2026-01-01T00:10:00Z'),
+      secret('team-a', 'no-times'),
+      secret('team-a', '', '2026-01-01T01:00:00Z', '2026-01-01T00:00:00Z'),
+    ], now);
+    const text = await metrics.render(['mcsa_token_seconds_to_expiry', 'mcsa_token_lifetime_seconds']);
     expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="multicluster-service-account",import="cluster2"} 14400');
     expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="team-a",import="a"} -3600');
+    expect(text).toContain('mcsa_token_seconds_to_expiry{namespace="team-a",import="no-issue-time"} 600');
+    expect(text).toContain('mcsa_token_lifetime_seconds{namespace="multicluster-service-account",import="cluster2"} 86400');
+    expect(text).toContain('mcsa_token_lifetime_seconds{namespace="team-a",import="a"} 3600');
+    expect(text).not.toContain('mcsa_token_lifetime_seconds{namespace="team-a",import="no-issue-time"}');
     expect(text).not.toContain('no-times');
     metrics.setTokenExpiries([], now);
-    expect(await metrics.render(['mcsa_token_seconds_to_expiry'])).not.toContain('import=');
+    expect(await metrics.render(['mcsa_token_seconds_to_expiry', 'mcsa_token_lifetime_seconds'])).not.toContain('import=');
   });
 });
