@@ -6,6 +6,9 @@
 #   scripts/generate-install.sh -o FILE      write FILE instead ("-" for stdout)
 #   scripts/generate-install.sh --check      exit 1 (and show a diff) if install.yaml is stale
 #
+# Writing manifests/install.yaml also copies manifests/crd/ into the Helm chart (a chart cannot read
+# files outside its directory); --check checks those copies too.
+#
 # kubectl: $KUBECTL if set, else the control plane's kubectl ($MCSA_K8S_BIN_DIR, or the directory
 # printed by test/control-plane/build.sh), else the kubectl on PATH (with a warning).
 set -euo pipefail
@@ -17,7 +20,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --check) check=true ;;
     -o|--output) out=${2:?"$1 needs a file"}; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "generate-install: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -46,10 +49,20 @@ trap 'rm -f "$rendered"' EXIT
   "$kubectl" kustomize "$root/manifests"
 } >"$rendered"
 
+chart_crds="$root/manifests/helm/multicluster-service-account/files/crds"
+crds() { for f in "$root"/manifests/crd/*.yaml; do [ "${f##*/}" = kustomization.yaml ] || echo "$f"; done; }
+
 if $check; then
-  if cmp -s "$rendered" "$target"; then exit 0; fi
-  echo "generate-install: manifests/install.yaml is out of date; run npm run manifests" >&2
-  diff -u "$target" "$rendered" >&2 || true
-  exit 1
+  stale=0
+  if ! cmp -s "$rendered" "$target"; then
+    echo "generate-install: manifests/install.yaml is out of date; run npm run manifests" >&2
+    diff -u "$target" "$rendered" >&2 || true
+    stale=1
+  fi
+  for f in $(crds); do
+    cmp -s "$f" "$chart_crds/${f##*/}" || { echo "generate-install: the Helm chart's copy of ${f#"$root"/} is out of date; run npm run manifests" >&2; stale=1; }
+  done
+  exit $stale
 fi
 if [ "$out" = - ]; then cat "$rendered"; else cp "$rendered" "$out.tmp.$$" && mv "$out.tmp.$$" "$out"; fi
+if [ "$out" = "$target" ]; then for f in $(crds); do cp "$f" "$chart_crds/"; done; fi
