@@ -8,7 +8,8 @@
 // dependencies (express, winston, prom-client, x509, commander) live in the bundles, so the npm
 // package's library users never install them. The library (dist/src/config) stays unbundled.
 // Last, kubemcsa as single-file executables for linux-x64 and linux-arm64 in DIR/bin
-// (scripts/executables.mjs; not in the npm package); `--no-executables` skips them.
+// (scripts/executables.mjs) and the krew plugin `mcsa` made of them in DIR/krew (scripts/krew.mjs;
+// neither is in the npm package); `--no-executables` skips both.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -79,9 +80,12 @@ for (const dir of ['streams', 'cli']) {
     if (f.isDirectory() && readdirSync(full).length === 0) rmSync(full, { recursive: true });
   }
 }
-// kubemcsa as single-file executables (scripts/executables.mjs) into <outDir>/bin, unless told not to.
+// kubemcsa as single-file executables (scripts/executables.mjs) into <outDir>/bin, and the krew
+// plugin made of them (scripts/krew.mjs) into <outDir>/krew, unless told not to.
 if (!args.includes('--no-executables')) {
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'executables.mjs'), '--outDir', outDir], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  for (const script of ['executables.mjs', 'krew.mjs']) {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts', script), '--outDir', outDir], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
 }
 console.error(`build: ${path.relative(root, outDir)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

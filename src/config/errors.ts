@@ -37,8 +37,15 @@ export interface ConfigErrorDetails {
 
 /** The one error type thrown (or emitted) by the config loaders. Messages never contain tokens. */
 export class ConfigError extends Error {
+  /** Always `ConfigError`. */
   override readonly name = 'ConfigError';
 
+  /**
+   * @param code why the loader failed
+   * @param message what failed, naming the import, file and field (never file contents)
+   * @param details the names, paths and counts the message is about
+   * @param options `cause`: the underlying error (a file-system error, a YAML syntax error)
+   */
   constructor(
     readonly code: ConfigErrorCode,
     message: string,

@@ -17,9 +17,28 @@ import { reuseConnections } from '../kube/reuse-connections.js';
 
 /** Where a {@link ConfigAndNamespace} came from. */
 export type ConfigSource =
-  | { kind: 'import'; name: string; path: string }
-  | { kind: 'kubeconfig'; context: string; paths: string[] }
-  | { kind: 'in-cluster'; path: string };
+  | {
+      /** A mounted ServiceAccountImport. */
+      kind: 'import';
+      /** The import's name. */
+      name: string;
+      /** The import's directory under the mount root. */
+      path: string;
+    }
+  | {
+      /** A kubeconfig context. */
+      kind: 'kubeconfig';
+      /** The context's name. */
+      context: string;
+      /** The kubeconfig files read (and merged), in precedence order. */
+      paths: string[];
+    }
+  | {
+      /** The in-cluster service account. */
+      kind: 'in-cluster';
+      /** The service account directory (`token`, `ca.crt`, `namespace`). */
+      path: string;
+    };
 
 /** A client configuration and the namespace to work in. */
 export interface ConfigAndNamespace {

@@ -10,19 +10,26 @@
 //   checkout: no node_modules), the Deployments' `node streams/…/main.js` commands start;
 // - the controller's entry point is a bundle (docs/adr/0014) that starts alone (no node_modules)
 //   and, run with the Deployment's flags and environment, converges a registration and an import
-//   on real clusters (the other controller suites run the TypeScript sources).
+//   on real clusters (the other controller suites run the TypeScript sources);
+// - the kubemcsa executables run without Node through bootstrap, status, export and unbootstrap;
+// - the krew plugin `mcsa` (dist/krew): a manifest krew's own validator accepts, reproducible
+//   archives holding the executables as kubectl-mcsa with the LICENSE, installed by real krew
+//   (built from its Go module, test/tools/krew) into a scratch KREW_ROOT and run through
+//   kubectl's plugin lookup (`kubectl mcsa version`, `kubectl mcsa status`), then uninstalled.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, createTestNamespace, kubectl, testClusters, type RunResult } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
+import { toolBinary } from '../harness/tools.js';
 import { ensureCrd } from './cli-support.js';
 import { bootstrappedPair, createImport, createPodLister, readSecret, startController, tokenOf, waitForReady, type RunningController } from './controller-support.js';
 
@@ -37,6 +44,7 @@ interface PackageJson {
   bin: Record<string, string>;
   exports: Record<string, string | { types: string; default: string }>;
   files: string[];
+  repository: { url: string };
 }
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as PackageJson;
 
@@ -48,6 +56,31 @@ function run(cmd: string, args: string[], cwd: string, timeout = 120_000): Promi
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** Runs a program from a directory outside the checkout with exactly `env` (nothing inherited: no Node.js on PATH unless given). */
+function runIsolated(file: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: os.tmpdir(), env, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The regular files of a .tar.gz (ustar), in archive order. */
+function untar(file: string): { name: string; mode: number; uid: number; gid: number; mtime: number; data: Buffer }[] {
+  const tar = gunzipSync(readFileSync(file));
+  const entries = [];
+  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
+    const text = (offset: number, length: number) => tar.toString('latin1', at + offset, at + offset + length).replace(/\0.*$/s, '');
+    const octal = (offset: number, length: number) => parseInt(text(offset, length).trim(), 8);
+    const size = octal(124, 12);
+    entries.push({ name: text(0, 100), mode: octal(100, 8), uid: octal(108, 8), gid: octal(116, 8), mtime: octal(136, 12), data: tar.subarray(at + 512, at + 512 + size) });
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return entries;
 }
 
 /** The Deployments' commands (`node [flags] X.js`). */
@@ -86,9 +119,9 @@ describe('package (npm run build)', () => {
     cleanupApp?.();
   });
 
-  it('builds in under a minute', () => {
+  it('builds (the bundles, both executables, the krew archives) within three minutes', () => {
     console.log(`npm run build: ${(buildMs / 1000).toFixed(1)} s`);
-    expect(buildMs).toBeLessThan(60_000);
+    expect(buildMs).toBeLessThan(180_000);
   });
 
   it('packs the library with its types, the bins, the manifests and the LICENSE, and no tests or sources', async () => {
@@ -111,7 +144,7 @@ describe('package (npm run build)', () => {
       ...deploymentScripts().map((s) => `dist/${s}`),
     ].map((p) => p.replace(/^\.\//, ''));
     expect(files).toEqual(expect.arrayContaining([...new Set(expected)]));
-    expect(files.filter((f) => f.startsWith('test/') || f.includes('.test.') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('node_modules/') || f.startsWith('dist/bin/'))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('test/') || f.includes('.test.') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.startsWith('node_modules/') || /^dist\/(bin|krew|api)\//.test(f))).toEqual([]);
     expect(pkg.exports['./config']).toEqual({ types: './dist/src/config/index.d.ts', default: './dist/src/config/index.js' });
   });
 
@@ -276,19 +309,14 @@ describe('package (npm run build)', () => {
   describe('the kubemcsa executables (Node single executable applications)', () => {
     const exe = () => path.join(stage, 'dist', 'bin', 'kubemcsa-linux-x64');
     /** The executable from a directory outside the checkout, with no Node.js on PATH. */
-    const runExe = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<RunResult>((resolve) => {
-        execFile(exe(), args, { cwd: os.tmpdir(), env: { PATH: '/nonexistent', HOME: os.tmpdir(), KUBECONFIG: testClusters().kubeconfigPath, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-        );
-      });
+    const runExe = (args: string[], env: Record<string, string> = {}) => runIsolated(exe(), args, { PATH: '/nonexistent', HOME: os.tmpdir(), KUBECONFIG: testClusters().kubeconfigPath, ...env });
 
     it('builds linux-x64 and linux-arm64 executables with their SHA-256 sums', () => {
       const sums = readFileSync(path.join(stage, 'dist', 'bin', 'SHA256SUMS'), 'utf8').trim().split('\n');
       expect(sums.map((l) => l.split('  ')[1])).toEqual(['kubemcsa-linux-x64', 'kubemcsa-linux-arm64']);
       for (const line of sums) {
         const [sha, name] = line.split('  ') as [string, string];
-        expect(createHash('sha256').update(readFileSync(path.join(stage, 'dist', 'bin', name))).digest('hex')).toBe(sha);
+        expect(sha256(readFileSync(path.join(stage, 'dist', 'bin', name)))).toBe(sha);
       }
       // ELF machine field: 0x3e x86-64, 0xb7 AArch64.
       const machine = (name: string) => readFileSync(path.join(stage, 'dist', 'bin', name)).readUInt16LE(18);
@@ -330,5 +358,81 @@ describe('package (npm run build)', () => {
         expect({ code: un.code, stderr: un.stderr.split('\n').filter((l) => l.includes('error')) }).toEqual({ code: 0, stderr: [] });
       }
     });
+  });
+  describe('the krew plugin mcsa (dist/krew)', () => {
+    interface KrewManifest {
+      apiVersion: string;
+      kind: string;
+      metadata: { name: string };
+      spec: { version: string; homepage: string; caveats: string; platforms: { selector: { matchLabels: Record<string, string> }; uri: string; sha256: string; bin: string }[] };
+    }
+    const krewDir = () => path.join(stage, 'dist', 'krew');
+    const manifestFile = () => path.join(krewDir(), 'mcsa.yaml');
+    const homepage = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    const archive = (arch: string) => `kubectl-mcsa-v${pkg.version}-linux-${arch}.tar.gz`;
+    const EXECUTABLES: Record<string, string> = { amd64: 'kubemcsa-linux-x64', arm64: 'kubemcsa-linux-arm64' };
+
+    it("writes a manifest krew's validator accepts, whose platforms name the release assets with their sha256", async () => {
+      const validated = await runIsolated(toolBinary('validate-krew-manifest'), ['-manifest', manifestFile(), '-skip-install'], { PATH: '/nonexistent' });
+      expect({ code: validated.code, stderr: validated.code === 0 ? '' : validated.stderr }).toEqual({ code: 0, stderr: '' });
+      const manifest = parse(readFileSync(manifestFile(), 'utf8')) as KrewManifest;
+      expect(manifest).toMatchObject({ apiVersion: 'krew.googlecontainertools.github.com/v1alpha2', kind: 'Plugin', metadata: { name: 'mcsa' }, spec: { version: `v${pkg.version}`, homepage } });
+      expect(homepage).toMatch(/^https:\/\/github\.com\/[^/]+\/[^/]+$/);
+      expect(manifest.spec.platforms).toEqual(
+        ['amd64', 'arm64'].map((arch) => ({
+          selector: { matchLabels: { os: 'linux', arch } },
+          uri: `${homepage}/releases/download/v${pkg.version}/${archive(arch)}`,
+          sha256: sha256(readFileSync(path.join(krewDir(), archive(arch)))),
+          bin: 'kubectl-mcsa',
+        })),
+      );
+      expect(readdirSync(krewDir()).sort()).toEqual([archive('amd64'), archive('arm64'), 'mcsa.yaml']);
+    });
+
+    it('packs each executable as kubectl-mcsa with the LICENSE, reproducibly (owner 0:0, the commit time; the same bytes when packed again)', async () => {
+      const commitTime = Number(process.env.SOURCE_DATE_EPOCH ?? (await run('git', ['log', '-1', '--format=%ct'], ROOT)).stdout.trim());
+      for (const [arch, executable] of Object.entries(EXECUTABLES)) {
+        const entries = untar(path.join(krewDir(), archive(arch)));
+        expect(entries.map(({ name, mode, uid, gid, mtime }) => ({ name, mode, uid, gid, mtime }))).toEqual([
+          { name: 'kubectl-mcsa', mode: 0o755, uid: 0, gid: 0, mtime: commitTime },
+          { name: 'LICENSE', mode: 0o644, uid: 0, gid: 0, mtime: commitTime },
+        ]);
+        expect(sha256(entries[0]!.data)).toBe(sha256(readFileSync(path.join(stage, 'dist', 'bin', executable))));
+        expect(entries[1]!.data.equals(readFileSync(path.join(ROOT, 'LICENSE')))).toBe(true);
+      }
+      const again = mkdtempSync(path.join(stage, 'krew-again-'));
+      symlinkSync(path.join(stage, 'dist', 'bin'), path.join(again, 'bin'));
+      const packed = await run(process.execPath, [path.join(ROOT, 'scripts', 'krew.mjs'), '--outDir', again], ROOT);
+      expect({ code: packed.code, stderr: packed.code === 0 ? '' : packed.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(readFileSync(path.join(again, 'krew', 'mcsa.yaml'), 'utf8')).toBe(readFileSync(manifestFile(), 'utf8'));
+    }, 120_000);
+
+    it("installs with krew into a scratch KREW_ROOT and runs as `kubectl mcsa` through kubectl's plugin lookup, without Node.js", async () => {
+      const krew = toolBinary('krew');
+      const kubectlBin = testClusters().kubectl;
+      const krewRoot = mkdtempSync(path.join(os.tmpdir(), 'mcsa-krew-'));
+      // PATH: krew's bin directory and kubectl, nothing else (no Node.js).
+      const env = { KREW_ROOT: krewRoot, KREW_NO_UPGRADE_CHECK: '1', HOME: krewRoot, PATH: `${path.join(krewRoot, 'bin')}:${path.dirname(kubectlBin)}`, KUBECONFIG: testClusters().kubeconfigPath };
+      try {
+        const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+        const installed = await runIsolated(krew, ['install', `--manifest=${manifestFile()}`, `--archive=${path.join(krewDir(), archive(arch))}`], env);
+        expect({ code: installed.code, stderr: installed.code === 0 ? '' : installed.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(installed.stderr).toMatch(/^Installed plugin: mcsa$/m);
+        expect(installed.stderr).toContain('kubectl mcsa bootstrap --target-context'); // the caveats
+        const plugins = await runIsolated(kubectlBin, ['plugin', 'list', '--name-only'], env);
+        expect(plugins.stdout).toMatch(/^kubectl-mcsa$/m);
+        const version = await runIsolated(kubectlBin, ['mcsa', 'version'], env);
+        expect({ code: version.code, stderr: version.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(version.stdout).toMatch(new RegExp(`^kubemcsa ${pkg.version}\\ncommit: [0-9a-f]{40}\\nnode: v24\\.`));
+        const status = await runIsolated(kubectlBin, ['mcsa', 'status', '--context', 'cluster1', '-o', 'json'], env);
+        expect({ code: status.code, stderr: status.code === 0 ? '' : status.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(JSON.parse(status.stdout)).toMatchObject({ context: 'cluster1', registrations: expect.any(Array), imports: expect.any(Array) });
+        // What krew recorded (`krew list` and `krew uninstall` need the plugin index, which needs the network).
+        expect(readlinkSync(path.join(krewRoot, 'bin', 'kubectl-mcsa'))).toBe(path.join(krewRoot, 'store', 'mcsa', `v${pkg.version}`, 'kubectl-mcsa'));
+        expect(parse(readFileSync(path.join(krewRoot, 'receipts', 'mcsa.yaml'), 'utf8'))).toMatchObject({ metadata: { name: 'mcsa' }, spec: { version: `v${pkg.version}` } });
+      } finally {
+        rmSync(krewRoot, { recursive: true, force: true });
+      }
+    }, 180_000);
   });
 });
