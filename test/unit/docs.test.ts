@@ -2,7 +2,7 @@
 // webhook pages name exactly the flags their programs' --help prints.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -237,6 +237,23 @@ describe('flags in the docs match --help', () => {
       const wrong = flagUses(doc, cliSectionOwner(doc)).filter((u) => !(u.owner === '*' ? all.has(u.flag) : flagsOf(u.owner).includes(u.flag)));
       expect(wrong.map((u) => where(page, u))).toEqual([]);
     });
+  });
+
+  it('docs/getting-started.md gives each kubemcsa command only flags it has', () => {
+    const page = 'docs/getting-started.md';
+    const uses = flagUses(read(page), () => '').filter((u) => u.owner !== '');
+    expect(new Set(uses.map((u) => u.owner))).toEqual(new Set(['bootstrap', 'unbootstrap', 'grant', 'revoke', 'kubeconfig', 'status']));
+    expect(uses.filter((u) => !flagsOf(u.owner).includes(u.flag)).map((u) => where(page, u))).toEqual([]);
+  });
+
+  it('every other page gives each kubemcsa command only flags it has (runbooks, install, troubleshooting…)', () => {
+    const pages = ['README.md', ...readdirSync(path.join(root, 'docs'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.md') && f !== 'cli.md' && !f.startsWith('adr/'))
+      .map((f) => `docs/${f}`)];
+    const uses = pages.flatMap((page) => flagUses(read(page), () => '').filter((u) => u.owner !== '').map((u) => ({ page, u })));
+    // The runbooks and troubleshooting are among the pages read, and they name kubemcsa commands with flags.
+    expect(uses.map((x) => x.page)).toEqual(expect.arrayContaining(['docs/operations/alerts.md', 'docs/operations/troubleshooting.md']));
+    expect(uses.filter(({ u }) => !flagsOf(u.owner).includes(u.flag)).map(({ page, u }) => where(page, u))).toEqual([]);
   });
 
   describe.each([
