@@ -15,8 +15,10 @@
 // - the krew plugin `mcsa` (dist/krew): a manifest krew's own validator accepts, reproducible
 //   archives holding the executables as kubectl-mcsa with the LICENSE, installed by real krew
 //   (built from its Go module, test/tools/krew) into a scratch KREW_ROOT and run through
-//   kubectl's plugin lookup (`kubectl mcsa version`, `kubectl mcsa status`), then uninstalled.
-import { execFile } from 'node:child_process';
+//   kubectl's plugin lookup (`kubectl mcsa version`, `kubectl mcsa status`);
+// - `npm i -g` of the tarball: kubemcsa and `kubectl mcsa` (plugin lookup) work on Node 24, and
+//   say in one line that an older Node.js (the machine's Node 20) is too old.
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -237,6 +239,51 @@ describe('package (npm run build)', () => {
       }
     } finally {
       rmSync(consumer, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('installs globally from the tarball (npm i -g): kubemcsa and `kubectl mcsa` work, through kubectl\'s plugin lookup; an old Node.js gets one clear line', async () => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'mcsa-global-'));
+    try {
+      const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], stage);
+      expect({ code: packed.code }).toEqual({ code: 0 });
+      const tarball = path.join(scratch, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+      const prefix = path.join(scratch, 'global');
+      const installed = await run('npm', ['install', '--global', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--prefer-offline'], scratch, 240_000);
+      expect({ code: installed.code, stderr: installed.stderr.replace(/^npm (notice|warn).*\n?/gm, '') }).toEqual({ code: 0, stderr: '' });
+      const bin = path.join(prefix, 'bin');
+      expect(readdirSync(bin).sort()).toEqual(['kubectl-mcsa', 'kubemcsa']);
+      const { kubectl: kubectlBin, kubeconfigPath } = testClusters();
+      // Node 24 (the pinned one) on PATH after the global bin directory, nothing of the checkout.
+      const env = { PATH: [bin, path.dirname(process.execPath), '/usr/bin', '/bin'].join(path.delimiter), HOME: scratch, KUBECONFIG: kubeconfigPath };
+      const version = await runIsolated(path.join(bin, 'kubemcsa'), ['version'], env);
+      expect({ code: version.code, stderr: version.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(version.stdout.split('\n')[0]).toBe(`kubemcsa ${pkg.version}`);
+      const plugins = await runIsolated(kubectlBin, ['plugin', 'list', '--name-only'], env);
+      expect(plugins.stdout.split('\n')).toContain('kubectl-mcsa');
+      const status = await runIsolated(kubectlBin, ['mcsa', 'status', '--context', 'cluster1', '-o', 'json'], env);
+      // Run alone, this suite finds cluster1 without the CRD (other suites install it): status says so and lists nothing.
+      const stderr = status.stderr.replace(/^cluster cluster1 \(context cluster1\) does not serve the ServiceAccountImport API \(the CRD is not installed\): no registrations or imports\n$/, '');
+      expect({ code: status.code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(status.stdout)).toMatchObject({ context: 'cluster1', registrations: expect.any(Array), imports: expect.any(Array) });
+      // A Node.js older than 22 first on PATH: the machine's own when it has one (Node 20 here),
+      // else the pinned one told it is 20 (a preload, as the unit test does).
+      const machineNode = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
+      const oldMachineNode = machineNode.status === 0 && Number(/^v(\d+)/.exec(machineNode.stdout)?.[1]) < 22;
+      let oldEnv: Record<string, string> = { PATH: [bin, '/usr/bin', '/bin'].join(path.delimiter), HOME: scratch };
+      if (!oldMachineNode) {
+        const pretend = path.join(scratch, 'node-20.mjs');
+        writeFileSync(pretend, "Object.defineProperty(process.versions, 'node', { value: '20.20.2' });\n");
+        oldEnv = { ...env, NODE_OPTIONS: `--import=${pretend}` };
+      }
+      console.log(`old Node.js for kubemcsa: ${oldMachineNode ? `the machine's ${machineNode.stdout.trim()}` : 'the pinned one, told it is 20.20.2'}`);
+      for (const [file, args] of [[path.join(bin, 'kubemcsa'), ['--version']], [kubectlBin, ['mcsa', 'status']]] as const) {
+        const old = await runIsolated(file, [...args], oldEnv);
+        expect({ code: old.code, stdout: old.stdout, lines: old.stderr.trim().split('\n').length }).toEqual({ code: 1, stdout: '', lines: 1 });
+        expect(old.stderr).toMatch(/^multicluster-service-account: needs Node\.js 22 or later \(tested on 24 LTS\); this is v(20|1\d)\./);
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
   }, 300_000);
 

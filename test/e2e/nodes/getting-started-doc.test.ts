@@ -176,10 +176,13 @@ async function mustRun(b: Block): Promise<Ran> {
 const KINDS = 'namespaces,customresourcedefinitions,mutatingwebhookconfigurations,validatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings,clusterroles,clusterrolebindings,roles,rolebindings,serviceaccounts,secrets,configmaps,services,deployments,replicasets,jobs,pods,poddisruptionbudgets,leases';
 const PROJECT_NAMES = /^(multicluster-service-account|mcsa-grant\.|cluster2-default-pod-lister|pod-lister$|nginx|multicluster-client|serviceaccountimport)/;
 
+/** The cluster's own heartbeats and leader elections, which come and go whatever the doc does. */
+const SYSTEM_LEASES = /^Lease\/(kube-node-lease|kube-system)\//;
+
 /** Names only: no Secret's data is ever read. */
 async function objects(context: string): Promise<Set<string>> {
   const lines = await k(context, ['get', KINDS, '-A', '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
-  return new Set(lines.split('\n').filter(Boolean).map((l) => `${context}:${l}`));
+  return new Set(lines.split('\n').filter((l) => l !== '' && !SYSTEM_LEASES.test(l)).map((l) => `${context}:${l}`));
 }
 const both = async () => new Set([...(await objects('cluster1')), ...(await objects('cluster2'))]);
 
