@@ -215,13 +215,18 @@ describe('package (npm run build)', () => {
     expect(r.stdout).toMatch(/\bbootstrap\b/);
   });
 
+  /** `npm pack` of the built package into `dir`: the tarball's path. */
+  const packInto = async (dir: string): Promise<string> => {
+    const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], stage);
+    expect({ code: packed.code }).toEqual({ code: 0 });
+    return path.join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+  };
+
   it('installs for a library user with only what the loaders need; its kubemcsa bin runs without the servers\' dependencies', async () => {
     // Outside the checkout: nothing resolves from the repository's node_modules.
     const consumer = mkdtempSync(path.join(os.tmpdir(), 'mcsa-consumer-'));
     try {
-      const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', consumer], stage);
-      expect({ code: packed.code }).toEqual({ code: 0 });
-      const tarball = path.join(consumer, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+      const tarball = await packInto(consumer);
       writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
       const installed = await run('npm', ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], consumer, 240_000);
       expect({ code: installed.code, stderr: installed.stderr.replace(/^npm (notice|warn).*\n?/gm, '') }).toEqual({ code: 0, stderr: '' });
@@ -245,9 +250,7 @@ describe('package (npm run build)', () => {
   it('installs globally from the tarball (npm i -g): kubemcsa and `kubectl mcsa` work, through kubectl\'s plugin lookup; an old Node.js gets one clear line', async () => {
     const scratch = mkdtempSync(path.join(os.tmpdir(), 'mcsa-global-'));
     try {
-      const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], stage);
-      expect({ code: packed.code }).toEqual({ code: 0 });
-      const tarball = path.join(scratch, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+      const tarball = await packInto(scratch);
       const prefix = path.join(scratch, 'global');
       const installed = await run('npm', ['install', '--global', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--prefer-offline'], scratch, 240_000);
       expect({ code: installed.code, stderr: installed.stderr.replace(/^npm (notice|warn).*\n?/gm, '') }).toEqual({ code: 0, stderr: '' });
