@@ -12,10 +12,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mod_dir=$here
-if [ -n "${1:-}" ] && [ "${1#v}" != "$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod" | cut -d. -f1,2 | tr -d v)" ]; then
+default_minor=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod" | sed 's/^v//' | cut -d. -f1,2)
+if [ -n "${1:-}" ] && [ "${1#v}" != "$default_minor" ]; then
   mod_dir="$here/k8s-${1#v}"
   [ -f "$mod_dir/go.mod" ] || { printf '[control-plane] Kubernetes %s has no control-plane module here (test/control-plane/k8s-<minor>/go.mod); the versions the tests build: %s\n' "$1" \
-    "$( (awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$here/go.mod" | sed 's/^v//' | cut -d. -f1,2; cd "$here" && ls -d k8s-* | sed 's/^k8s-//') | sort -V | tr '\n' ' ')" >&2; exit 1; }
+    "$( (echo "$default_minor"; cd "$here" && ls -d k8s-* | sed 's/^k8s-//') | sort -V | tr '\n' ' ')" >&2; exit 1; }
 fi
 K8S_VERSION=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod_dir/go.mod")
 K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)

@@ -39,14 +39,19 @@ export function resolveBinaries(minor?: string): Binaries {
   const preset = process.env.MCSA_K8S_BIN_DIR;
   const other = minor !== undefined && minor.replace(/^v/, '') !== defaultMinor();
   if (preset && !other) return fromDir(preset);
-  const r = spawnSync('bash', [path.join(here, '..', 'control-plane', 'build.sh'), ...(other ? [minor] : [])], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`control-plane build${other ? ` of Kubernetes ${minor}` : ''} failed (exit ${r.status})`);
-  const dir = r.stdout.trim().split('\n').pop()!;
+  const dir = runBuildScript(path.join(here, '..', 'control-plane', 'build.sh'), other ? [minor] : [], `control-plane build${other ? ` of Kubernetes ${minor}` : ''}`);
   if (!other) process.env.MCSA_K8S_BIN_DIR = dir;
   return fromDir(dir);
+}
+
+/**
+ * Runs one of the build scripts (test/control-plane/build*.sh, test/tools/build.sh): progress
+ * goes to stderr, the result is the last line of stdout (a directory or a binary's path).
+ */
+export function runBuildScript(script: string, args: string[], what: string): string {
+  const r = spawnSync('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status})`);
+  return r.stdout.trim().split('\n').pop()!;
 }
 
 /** `1.35` for the version test/control-plane/go.mod pins. */

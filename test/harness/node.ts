@@ -5,12 +5,13 @@
 // the harness dies and its guard signals it, it kills everything in that cgroup, removes the
 // cgroups, and the namespaces (with every mount, pod network and /run) vanish with their last
 // process. Addresses: loopback on the host, 198.18.0.0/15 inside the namespaces only.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { tarLayer, writeImage } from '../../scripts/oci.js';
+import { runBuildScript } from './binaries.js';
 import { waitFor } from './https.js';
 import { ManagedProcess } from './process.js';
 
@@ -39,9 +40,7 @@ function nodeBinariesIn(dir: string): NodeBinaries {
 export function resolveNodeBinaries(): NodeBinaries {
   const preset = process.env.MCSA_NODE_BIN_DIR;
   if (preset) return nodeBinariesIn(preset);
-  const r = spawnSync('bash', [path.join(here, '..', 'control-plane', 'build-node.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`node build failed (exit ${r.status})`);
-  const dir = r.stdout.trim().split('\n').pop()!;
+  const dir = runBuildScript(path.join(here, '..', 'control-plane', 'build-node.sh'), [], 'node build');
   process.env.MCSA_NODE_BIN_DIR = dir;
   return nodeBinariesIn(dir);
 }

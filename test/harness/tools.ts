@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBuildScript } from './binaries.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const built = new Map<string, string>();
@@ -13,12 +13,7 @@ const built = new Map<string, string>();
 export function toolBinary(name: string): string {
   const known = built.get(name);
   if (known) return known;
-  const r = spawnSync('bash', [path.join(here, '..', 'tools', 'build.sh'), name], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`building test tool ${name} failed (exit ${r.status}); see the [tools:${name}] lines above`);
-  const bin = r.stdout.trim().split('\n').pop()!;
+  const bin = runBuildScript(path.join(here, '..', 'tools', 'build.sh'), [name], `building test tool ${name} (see the [tools:${name}] lines above)`);
   built.set(name, bin);
   return bin;
 }
