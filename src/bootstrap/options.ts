@@ -3,7 +3,7 @@
 import * as t from 'io-ts';
 import { decode } from '../api/decode.js';
 import { MAX_EXPIRATION_SECONDS } from '../api/import.js';
-import { parseDuration as parseDurationText } from '../duration.js';
+import { parseDuration } from '../duration.js';
 import { dns1123LabelError, dns1123SubdomainError } from '../naming.js';
 import { UsageError } from './errors.js';
 import { ALL, type Grant } from '../consent/grants.js';
@@ -126,10 +126,10 @@ function decodeFlags<A, O>(codec: t.Type<A, O, unknown>, raw: unknown): A {
   return r.value;
 }
 
-/** A duration as Go and kubectl write them (`90s`, `2m`, `1h30m`, `500ms`) or plain seconds; in ms. */
-export function parseDuration(s: string, flag: string): number {
+/** A duration flag in the one grammar (src/duration.ts), as a usage error naming the flag; in ms. */
+function parseDurationFlag(s: string, flag: string): number {
   try {
-    return parseDurationText(s, flag);
+    return parseDuration(s, flag);
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
@@ -137,7 +137,7 @@ export function parseDuration(s: string, flag: string): number {
 
 /** A token lifetime: whole seconds, at least the TokenRequest minimum (10m), at most `maxSeconds`. */
 function parseTokenSeconds(s: string, flag: string, maxSeconds?: number): number {
-  const ms = parseDuration(s, flag);
+  const ms = parseDurationFlag(s, flag);
   const range = maxSeconds === undefined ? `at least ${MIN_TOKEN_SECONDS} s (10m)` : `from ${MIN_TOKEN_SECONDS} s (10m) to ${maxSeconds} s (${maxSeconds / 3600}h)`;
   if (ms % 1000 !== 0 || ms / 1000 < MIN_TOKEN_SECONDS || (maxSeconds !== undefined && ms / 1000 > maxSeconds)) {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: a token lives ${range}, in whole seconds`);
@@ -209,7 +209,7 @@ export function parseBootstrapOptions(raw: unknown): BootstrapOptions {
     dryRun: f.dryRun ?? false,
     ...(f.output !== undefined ? { output: bootstrapOutput(f.output, f.dryRun ?? false) } : {}),
     wait: f.wait ?? false,
-    timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout'),
+    timeoutMs: parseDurationFlag(f.timeout ?? DEFAULT_TIMEOUT, '--timeout'),
   };
 }
 
@@ -222,7 +222,7 @@ function bootstrapOutput(v: string, dryRun: boolean): OutputFormat {
 export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
   const f = decodeFlags(UnbootstrapFlags, raw);
   if (f.dryRun && f.wait) throw new UsageError('--wait and --dry-run exclude each other: a dry run deletes nothing to wait for');
-  return { ...clusterSelectors(f), dryRun: f.dryRun ?? false, wait: f.wait ?? false, timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
+  return { ...clusterSelectors(f), dryRun: f.dryRun ?? false, wait: f.wait ?? false, timeoutMs: parseDurationFlag(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
 }
 
 /**

@@ -2,7 +2,6 @@ import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../../src/bootstrap/errors.js';
 import {
   parseBootstrapOptions,
-  parseDuration,
   parseExportOptions,
   parseGrantOptions,
   parseKubeconfigOptions,
@@ -11,21 +10,25 @@ import {
 } from '../../../src/bootstrap/options.js';
 
 describe('durations', () => {
+  // Every duration flag goes through the one grammar (src/duration.ts, tested there); these check
+  // that a flag's value reaches it and that a bad one is a usage error naming the flag.
+  const timeoutOf = (timeout: string) => parseUnbootstrapOptions({ timeout }).timeoutMs;
   it('reads Go/kubectl durations and plain seconds', () => {
-    expect(parseDuration('90s', '--timeout')).toBe(90_000);
-    expect(parseDuration('2m', '--timeout')).toBe(120_000);
-    expect(parseDuration('1h30m', '--timeout')).toBe(5_400_000);
-    expect(parseDuration('500ms', '--timeout')).toBe(500);
-    expect(parseDuration('1.5h', '--timeout')).toBe(5_400_000);
-    expect(parseDuration('45', '--timeout')).toBe(45_000);
-    expect(parseDuration('7d', '--registration-duration')).toBe(604_800_000);
+    expect(timeoutOf('90s')).toBe(90_000);
+    expect(timeoutOf('2m')).toBe(120_000);
+    expect(timeoutOf('1h30m')).toBe(5_400_000);
+    expect(timeoutOf('500ms')).toBe(500);
+    expect(timeoutOf('1.5h')).toBe(5_400_000);
+    expect(timeoutOf('45')).toBe(45_000);
+    expect(parseBootstrapOptions({ registrationDuration: '7d' }).registrationSeconds).toBe(604_800);
   });
 
   it('rejects anything else, naming the flag', () => {
     for (const bad of ['', 'soon', '1h 2m', '-5s', 'm5']) {
-      expect(() => parseDuration(bad, '--timeout')).toThrow(UsageError);
+      expect(() => timeoutOf(bad)).toThrow(UsageError);
     }
-    expect(() => parseDuration('soon', '--duration')).toThrow(/--duration "soon"/);
+    expect(() => timeoutOf('soon')).toThrow(/--timeout "soon"/);
+    expect(() => parseBootstrapOptions({ registrationDuration: 'soon' })).toThrow(/--registration-duration "soon"/);
   });
 });
 
