@@ -1,7 +1,7 @@
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decode } from '../src/api/decode.js';
-import { boundedLines, readAtMost, RESPONSE_LIMITS, ResponseTooLargeError } from './bounded-body.js';
+import { boundedLines, readAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 import { describeError } from '../src/describe-error.js';
 import type { WatchEnd } from './watch-policy.js';
 
@@ -182,5 +182,3 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
     },
   };
 }
-
-export { ResponseTooLargeError };

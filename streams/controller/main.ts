@@ -112,7 +112,7 @@ function listen(address: string, handler: http.RequestListener, what: string, lo
   return server;
 }
 
-export async function main(argv = process.argv): Promise<void> {
+async function main(argv = process.argv): Promise<void> {
   const cmd = controllerCommand();
   cmd.parse(argv);
   const flags = cmd.opts<Flags>();

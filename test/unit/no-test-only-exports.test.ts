@@ -216,10 +216,18 @@ function publicEntryPoints(): Set<string> {
   return sources;
 }
 
+/** The repository files a module imports by relative path, types included (a `.js` specifier names its `.ts` source). */
+function importedFiles(abs: string, code: string): string[] {
+  const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.[^'"]+)['"]/g)].map((m) => m[1]!);
+  return specifiers.map((s) => path.relative(root, path.resolve(path.dirname(abs), s.replace(/\.js$/, '.ts'))).split(path.sep).join('/'));
+}
+
 interface Scan {
   exports: { file: string; name: string }[];
   /** Non-test file → the identifiers its code contains. */
   words: Map<string, Set<string>>;
+  /** Non-test file → the repository files it imports. */
+  imports: Map<string, Set<string>>;
   entryPoints: Set<string>;
   /** The packages production code loads at run time. */
   packages: Set<string>;
@@ -227,6 +235,7 @@ interface Scan {
 
 function scan(): Scan {
   const words = new Map<string, Set<string>>();
+  const imports = new Map<string, Set<string>>();
   const exports: Scan['exports'] = [];
   const packages = new Set<string>();
   const production = new Set(PRODUCTION_DIRS.flatMap((d) => filesUnder(path.join(root, d))));
@@ -234,17 +243,19 @@ function scan(): Scan {
     const file = path.relative(root, abs).split(path.sep).join('/');
     const code = stripComments(readFileSync(abs, 'utf8'));
     words.set(file, new Set(code.match(/(?<![\w$])[A-Za-z_$][\w$]*/g)));
+    imports.set(file, new Set(importedFiles(abs, code)));
     if (!production.has(abs) || !/\.ts$/.test(file)) continue;
     for (const name of exportedNames(code)) exports.push({ file, name });
     for (const p of runtimePackages(code)) packages.add(p);
   }
-  return { exports, words, entryPoints: publicEntryPoints(), packages };
+  return { exports, words, imports, entryPoints: publicEntryPoints(), packages };
 }
 
 const started = performance.now();
-const { exports, words, entryPoints, packages } = scan();
+const { exports, words, imports, entryPoints, packages } = scan();
 const scanMs = performance.now() - started;
-const usedElsewhere = (file: string, name: string) => [...words].some(([other, ws]) => other !== file && ws.has(name));
+/** Whether another non-test file imports `file` and names `name` (a same-named export of another module does not count). */
+const usedElsewhere = (file: string, name: string) => [...words].some(([other, ws]) => other !== file && imports.get(other)!.has(file) && ws.has(name));
 
 describe('exports of production code', () => {
   it('are found: the public entry points, and every exported name', () => {
