@@ -2,7 +2,7 @@
 // which calls one reconcile makes for each decision, what it writes, how API errors become
 // conditions, read-your-writes through the shared cache, and that no token reaches the logs.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ApiException, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Event, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import { Subject } from 'rxjs';
 import { Writable } from 'node:stream';
 import type { ImportStatus } from '../../../src/api/import.js';
@@ -14,7 +14,8 @@ import { SecretAnnotations, mintFingerprint, secretDataHash } from '../../../src
 import { SharedCache } from '../../../streams/cache.js';
 import type { ImportEffects } from '../../../streams/controller/effects.js';
 import { ControllerMetrics } from '../../../streams/controller/metrics.js';
-import { projectImport, projectSecret, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import { projectConfigMap, projectFederatedRecord, projectImport, projectSecret, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import type { ImportPolicy } from '../../../src/consent/policy.js';
 import { Reconciler } from '../../../streams/controller/reconciler.js';
 
 type IssuedToken = Awaited<ReturnType<ImportEffects['requestToken']>>;
@@ -34,7 +35,7 @@ function jwt(iat: Date, lifetimeS: number, saUid: string, secret = 'sig'): strin
 }
 
 interface Call {
-  effect: 'requestToken' | 'applySecret' | 'patchStatus' | 'createEvent';
+  effect: 'requestToken' | 'applySecret' | 'applyConfigMap' | 'deleteGenerated' | 'patchStatus' | 'createEvent';
   args: unknown[];
 }
 
@@ -62,8 +63,18 @@ class ScriptedEffects implements ImportEffects {
     return Promise.resolve(JSON.parse(JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: String(++this.rv) } })));
   }
 
-  patchStatus(namespace: string, name: string, status: ImportStatus): Promise<unknown> {
-    this.calls.push({ effect: 'patchStatus', args: [namespace, name, status] });
+  applyConfigMap(configMap: V1ConfigMap): Promise<unknown> {
+    this.calls.push({ effect: 'applyConfigMap', args: [configMap] });
+    return Promise.resolve(JSON.parse(JSON.stringify({ ...configMap, metadata: { ...configMap.metadata, resourceVersion: String(++this.rv) } })));
+  }
+
+  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string): Promise<void> {
+    this.calls.push({ effect: 'deleteGenerated', args: [kind, namespace, name] });
+    return Promise.resolve();
+  }
+
+  patchStatus(namespace: string, name: string, status: ImportStatus, remove?: readonly string[]): Promise<unknown> {
+    this.calls.push({ effect: 'patchStatus', args: remove ? [namespace, name, status, remove] : [namespace, name, status] });
     return Promise.resolve({ ...rawImport, metadata: { ...rawImport.metadata, namespace, name, resourceVersion: String(++this.rv) }, status });
   }
 
@@ -113,10 +124,12 @@ function cacheOf<T extends { namespace: string; name: string }>(items: T[]) {
 const started: Array<{ stop(): void }> = [];
 afterEach(() => started.splice(0).forEach((c) => c.stop()));
 
-function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: ClusterState | undefined } = {}) {
+function setup(opts: { imports?: unknown[]; secrets?: unknown[]; configMaps?: unknown[]; records?: unknown[]; cluster?: ClusterState | undefined; policies?: ImportPolicy[] } = {}) {
   const imports = cacheOf<CachedImport>((opts.imports ?? [rawImport]).map(projectImport));
   const secrets = cacheOf<CachedSecret>((opts.secrets ?? []).map(projectSecret(INSTALL_NS)));
-  started.push(imports.cache, secrets.cache);
+  const configMaps = cacheOf<CachedConfigMap>((opts.configMaps ?? []).map(projectConfigMap));
+  const records = cacheOf<CachedFederatedRecord>((opts.records ?? []).map(projectFederatedRecord));
+  started.push(imports.cache, secrets.cache, configMaps.cache, records.cache);
   const effects = new ScriptedEffects();
   let logs = '';
   const stream = new Writable({ write: (chunk, _enc, cb) => ((logs += String(chunk)), cb()) });
@@ -125,8 +138,10 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: Clust
     effects,
     imports: imports.cache,
     secrets: secrets.cache,
+    configMaps: configMaps.cache,
+    records: records.cache,
     registry: { get: (name) => (c && name === c.name ? c : undefined) },
-    policies: () => [],
+    policies: () => opts.policies ?? [],
     installNamespace: INSTALL_NS,
     logger: createLogger({ component: 'controller', level: 'debug', stream }),
     metrics: new ControllerMetrics({ defaultMetrics: false }),
@@ -135,7 +150,7 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: Clust
     now: () => NOW,
   });
   const run = (key = 'team/imp') => reconciler.reconcile(key, new AbortController().signal);
-  return { effects, reconciler, run, imports, secrets, logs: () => logs };
+  return { effects, reconciler, run, imports, secrets, configMaps, records, logs: () => logs };
 }
 
 const status = (s: ImportStatus) => s.conditions?.find((c) => c.type === 'Ready');
