@@ -14,7 +14,7 @@ export interface FederatedSource {
 }
 
 /** A record's ConfigMap data, read: the source, or what is wrong with it. */
-export type ParsedFederatedSource = { ok: true; source: FederatedSource } | { ok: false; problems: string[] };
+type ParsedFederatedSource = { ok: true; source: FederatedSource } | { ok: false; problems: string[] };
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 

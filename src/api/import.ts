@@ -26,7 +26,7 @@ export const ObjectMeta = t.intersection([
 export type ObjectMeta = t.TypeOf<typeof ObjectMeta>;
 
 /** How an import reaches its source: a token minted there and copied into a Secret (the default), or the pod's own token (ADR 0022). */
-export const ImportModes = { Token: 'Token', Federated: 'Federated' } as const;
+const ImportModes = { Token: 'Token', Federated: 'Federated' } as const;
 
 /** A token import (`spec.mode` Token or unset): a remote ServiceAccount whose tokens are copied into a Secret. */
 const TokenImportSpec = t.intersection([
@@ -40,7 +40,7 @@ const FederatedImportSpec = t.intersection([
   t.type({ mode: t.literal(ImportModes.Federated), clusterName: t.string }),
   t.partial({ expirationSeconds: t.number }),
 ]);
-export type FederatedImportSpec = t.TypeOf<typeof FederatedImportSpec>;
+type FederatedImportSpec = t.TypeOf<typeof FederatedImportSpec>;
 
 function isFederatedInput(u: unknown): boolean {
   return typeof u === 'object' && u !== null && (u as { mode?: unknown }).mode === ImportModes.Federated;
@@ -51,7 +51,7 @@ function isFederatedInput(u: unknown): boolean {
  * must narrow (`isFederatedSpec`) before it can read them. Decoded by the branch `mode` names, so
  * a broken token spec reports only the token fields.
  */
-export const ImportSpec: t.Type<TokenImportSpec | FederatedImportSpec, unknown, unknown> = new t.Type<TokenImportSpec | FederatedImportSpec, unknown, unknown>(
+const ImportSpec: t.Type<TokenImportSpec | FederatedImportSpec, unknown, unknown> = new t.Type<TokenImportSpec | FederatedImportSpec, unknown, unknown>(
   'ImportSpec',
   (u): u is TokenImportSpec | FederatedImportSpec => FederatedImportSpec.is(u) || TokenImportSpec.is(u),
   (u, c) => {
@@ -62,7 +62,7 @@ export const ImportSpec: t.Type<TokenImportSpec | FederatedImportSpec, unknown, 
   },
   (a) => a,
 );
-export type ImportSpec = TokenImportSpec | FederatedImportSpec;
+type ImportSpec = TokenImportSpec | FederatedImportSpec;
 
 export function isFederatedSpec(spec: ImportSpec): spec is FederatedImportSpec {
   return spec.mode === ImportModes.Federated;

@@ -339,7 +339,7 @@ export function secretWriteRefusedForGood(status: number | undefined): boolean {
 }
 
 /** A federated source record as the controller's cache holds it (a ConfigMap in the install namespace). */
-export interface FederatedRecordView {
+interface FederatedRecordView {
   /** `namespace/name` of the ConfigMap (named in messages). */
   key: string;
   data: Record<string, string> | undefined;
