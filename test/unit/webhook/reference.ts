@@ -51,9 +51,14 @@ function sameHolder(volume: Volume, wanted: Volume): boolean {
  * ignored), is a problem, and so is an import that was not found, or a federated import not Ready.
  */
 export function mountImports(pod: Pod, namespace: string, found: ImportFound[]): ReferenceResult {
-  const missing = found.filter((f) => !f.import).map((f) => `service account import "${f.name}" not found in namespace "${namespace}"`);
-  const unready = found.filter((f) => f.import && isFederatedImport(f.import) && !federatedToken(f.import)).map((f) => `federated service account import "${f.name}" in namespace "${namespace}" is not Ready`);
-  if (missing.length + unready.length > 0) return { allowed: false, problems: [...missing, ...unready] };
+  const unusable = found.flatMap((f) =>
+    !f.import
+      ? [`service account import "${f.name}" not found in namespace "${namespace}"`]
+      : isFederatedImport(f.import) && !federatedToken(f.import)
+        ? [`federated service account import "${f.name}" in namespace "${namespace}" is not Ready`]
+        : [],
+  );
+  if (unusable.length > 0) return { allowed: false, problems: unusable };
 
   const out = structuredClone(pod);
   const { spec } = out;
