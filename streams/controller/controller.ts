@@ -53,61 +53,18 @@ export class Controller {
 
   constructor(private readonly o: ControllerOptions) {
     const log = o.logger;
-    this.imports = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: `/apis/${API_GROUP}/${API_VERSION}/${IMPORT_PLURAL}`,
-        project: projectImport,
-        describe: 'local serviceaccountimports',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'local serviceaccountimports', logger: log },
-    );
-    this.secrets = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: '/api/v1/secrets',
-        labelSelector: IMPORT_LABEL,
-        project: projectSecret(o.installNamespace),
-        describe: 'local generated secrets',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'local generated secrets', logger: log },
-    );
+    const local = <T extends { resourceVersion: string }>(describe: string, path: string, project: (raw: unknown) => T, opts: { labelSelector?: string; keyOf?: (item: T) => string } = {}) =>
+      new SharedCache(
+        listWatch({ kubeConfig: o.local, path, ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}), project, describe, logger: log }),
+        { keyOf: opts.keyOf ?? ((item: T) => flatKey(item as T & { namespace: string; name: string })), same: sameVersion, describe, logger: log },
+      );
+    this.imports = local('local serviceaccountimports', `/apis/${API_GROUP}/${API_VERSION}/${IMPORT_PLURAL}`, projectImport);
+    this.secrets = local('local generated secrets', '/api/v1/secrets', projectSecret(o.installNamespace), { labelSelector: IMPORT_LABEL });
     // Federated imports' ConfigMaps (label selector, like the Secrets) and the federated source
     // records (the install namespace only): two watches, whatever the number of imports.
-    this.configMaps = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: '/api/v1/configmaps',
-        labelSelector: IMPORT_LABEL,
-        project: projectConfigMap,
-        describe: 'local federated import configmaps',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'local federated import configmaps', logger: log },
-    );
-    this.records = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: `/api/v1/namespaces/${o.installNamespace}/configmaps`,
-        labelSelector: FEDERATED_SOURCE_LABEL,
-        project: projectFederatedRecord,
-        describe: 'federated source records',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'federated source records', logger: log },
-    );
-    this.policies = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: `/apis/${API_GROUP}/${API_VERSION}/${POLICY_PLURAL}`,
-        project: projectPolicy,
-        describe: 'serviceaccountimportpolicies',
-        logger: log,
-      }),
-      { keyOf: (p) => p.name, same: sameVersion, describe: 'serviceaccountimportpolicies', logger: log },
-    );
+    this.configMaps = local('local federated import configmaps', '/api/v1/configmaps', projectConfigMap, { labelSelector: IMPORT_LABEL });
+    this.records = local('federated source records', `/api/v1/namespaces/${o.installNamespace}/configmaps`, projectFederatedRecord, { labelSelector: FEDERATED_SOURCE_LABEL });
+    this.policies = local('serviceaccountimportpolicies', `/apis/${API_GROUP}/${API_VERSION}/${POLICY_PLURAL}`, projectPolicy, { keyOf: (p) => p.name });
     this.registry = new ClusterRegistry({
       installNamespace: o.installNamespace,
       imports: this.imports,

@@ -60,8 +60,8 @@ const RawDataObject = t.intersection([
   t.partial({ data: t.union([t.record(t.string, t.string), t.null]) }),
 ]);
 
-/** A generated Secret as cached: its annotations and integrity, never its token (except registrations'). */
-export interface CachedSecret {
+/** What the controller caches of any object it generates for an import (a Secret, a ConfigMap). */
+interface CachedGenerated {
   namespace: string;
   name: string;
   resourceVersion: string;
@@ -70,6 +70,10 @@ export interface CachedSecret {
   controllerUid?: string;
   /** Controlled by something that is not a ServiceAccountImport. */
   foreignController: boolean;
+}
+
+/** A generated Secret as cached: its annotations and integrity, never its token (except registrations'). */
+export interface CachedSecret extends CachedGenerated {
   dataIntact: boolean;
   annotations: Record<string, string>;
   /** Only for Secrets in the install namespace (registrations): the controller calls with it. */
@@ -116,13 +120,7 @@ export function projectFederatedRecord(raw: unknown): CachedFederatedRecord {
 }
 
 /** A federated import's generated ConfigMap as cached: who controls it and a hash of its data. */
-export interface CachedConfigMap {
-  namespace: string;
-  name: string;
-  resourceVersion: string;
-  importName: string;
-  controllerUid?: string;
-  foreignController: boolean;
+export interface CachedConfigMap extends CachedGenerated {
   dataHash: string;
 }
 
