@@ -133,7 +133,12 @@ describe('federated imports on a real API server', () => {
 
   it('mounts a projected volume of the ConfigMap and the pod\'s own token into a pod, beside a token import in the same pod', async () => {
     await waitForReady(CLUSTER, ns, 'fed', 'True', 'Federated');
-    const { pod, stderr } = await dryRunPod(ns, 'fed');
+    // The webhook's watch cache may be a moment behind the status just read.
+    let pod: V1Pod | undefined;
+    let stderr = '';
+    await waitFor('the webhook to admit a pod naming the federated import', async () => ({ pod, stderr } = await dryRunPod(ns, 'fed')).pod !== undefined, 15_000, 200).catch(() => {
+      throw new Error(`the pod was refused: ${stderr}`);
+    });
     if (!pod) throw new Error(stderr);
     const volume = pod.spec!.volumes!.find((v) => v.name === volumeNameForImport('fed'));
     expect(volume?.projected?.sources).toEqual([
