@@ -53,7 +53,9 @@ function podManifest(name: string, namespace: string, annotation: string) {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace, annotations: { [IMPORT_ANNOTATION]: annotation } },
-    spec: { initContainers: [{ name: 'init', image: 'busybox' }], containers: [{ name: 'app', image: 'busybox' }] },
+    // Set as the ServiceAccount admission plugin sets it before webhooks run (the node-less test
+    // clusters disable that plugin); a projected serviceAccountToken needs it.
+    spec: { serviceAccountName: 'default', initContainers: [{ name: 'init', image: 'busybox' }], containers: [{ name: 'app', image: 'busybox' }] },
   };
 }
 
