@@ -33,6 +33,29 @@ export const SECRET_KEYS = {
   config: 'config',
 } as const;
 
+/**
+ * Label on a federated source record: a ConfigMap in the install namespace (written by `kubemcsa
+ * federate`) whose value is the source's name, the `spec.clusterName` of federated imports
+ * (ADR 0022).
+ */
+export const FEDERATED_SOURCE_LABEL = 'multicluster.admiralty.io/federated-source';
+
+/** Keys of a federated source record's data. */
+export const FEDERATED_SOURCE_KEYS = {
+  server: 'server',
+  caCrt: 'ca.crt',
+  audience: 'audience',
+} as const;
+
+/** Keys of the ConfigMap the controller keeps per federated import (mounted with the projected token as `token`). */
+export const FEDERATED_CONFIGMAP_KEYS = {
+  caCrt: 'ca.crt',
+  server: 'server',
+  namespace: 'namespace',
+  config: 'config',
+  audience: 'audience',
+} as const;
+
 /** Field manager for server-side apply by the CLI. */
 export const CLI_FIELD_MANAGER = 'kubemcsa';
 /** Field manager for the controller's writes. */

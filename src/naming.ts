@@ -61,13 +61,26 @@ function trimToAlnumEnd(s: string): string {
   return s.replace(/[-.]+$/, '');
 }
 
+/** `<import>-<infix>-<hash of the import name>`, the import name cut so the whole is at most 253 characters. */
+function generatedName(importName: string, infix: string): string {
+  const suffix = `-${infix}-${shortHash(importName)}`;
+  return trimToAlnumEnd(importName.slice(0, 253 - suffix.length)) + suffix;
+}
+
 /**
  * The generated Secret's name, from the import name alone (so the webhook can reference it before
  * it exists): `<import>-token-<hash>`, at most 253 characters, a valid DNS-1123 subdomain.
  */
 export function secretNameForImport(importName: string): string {
-  const suffix = `-token-${shortHash(importName)}`;
-  return trimToAlnumEnd(importName.slice(0, 253 - suffix.length)) + suffix;
+  return generatedName(importName, 'token');
+}
+
+/**
+ * The ConfigMap of a federated import (server, CA, kubeconfig; ADR 0022), from the import name
+ * alone like the Secret's: `<import>-federated-<hash>`, at most 253 characters.
+ */
+export function configMapNameForImport(importName: string): string {
+  return generatedName(importName, 'federated');
 }
 
 /**

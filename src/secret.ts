@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { API_GROUP, API_GROUP_VERSION, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, SECRET_KEYS } from './constants.js';
-import type { ImportSpec } from './api/import.js';
+import type { TokenImportSpec } from './api/import.js';
 import { DEFAULT_EXPIRATION_SECONDS } from './api/import.js';
 import { importLabelValue, mountPathForImport, secretNameForImport } from './naming.js';
 
@@ -30,7 +30,8 @@ export interface KubeconfigOptions {
   /** Name of the single cluster, user and context (the import name). */
   name: string;
   server: string;
-  caPem: string;
+  /** The CA inline (`certificate-authority-data`), or a file beside the kubeconfig (`certificate-authority`, relative paths taken from the kubeconfig's directory). */
+  ca: { pem: string } | { file: string };
   namespace: string;
   auth: KubeconfigAuth;
 }
@@ -43,6 +44,7 @@ export interface KubeconfigOptions {
 export function buildKubeconfig(o: KubeconfigOptions): string {
   const q = (v: string) => JSON.stringify(v);
   const user = 'token' in o.auth ? `      token: ${q(o.auth.token)}` : `      tokenFile: ${q(o.auth.tokenFile)}`;
+  const ca = 'pem' in o.ca ? `      certificate-authority-data: ${q(Buffer.from(o.ca.pem).toString('base64'))}` : `      certificate-authority: ${q(o.ca.file)}`;
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -50,7 +52,7 @@ export function buildKubeconfig(o: KubeconfigOptions): string {
     `  - name: ${q(o.name)}`,
     '    cluster:',
     `      server: ${q(o.server)}`,
-    `      certificate-authority-data: ${q(Buffer.from(o.caPem).toString('base64'))}`,
+    ca,
     'users:',
     `  - name: ${q(o.name)}`,
     '    user:',
@@ -78,7 +80,7 @@ export interface ImportCredential {
 
 /** What the token in a Secret was minted for; a change means a new token is needed. */
 interface MintFingerprintInput {
-  spec: ImportSpec;
+  spec: TokenImportSpec;
   server: string;
   caPem: string;
 }
@@ -124,7 +126,7 @@ export function buildImportSecret(o: SecretBuildOptions): V1Secret {
   const config = buildKubeconfig({
     name: o.importName,
     server: o.credential.server,
-    caPem: o.credential.caPem,
+    ca: { pem: o.credential.caPem },
     namespace: o.credential.namespace,
     auth: { tokenFile },
   });
@@ -167,7 +169,7 @@ export function buildPortableSecret(o: { name: string; namespace?: string; crede
   const config = buildKubeconfig({
     name: o.name,
     server: o.credential.server,
-    caPem: o.credential.caPem,
+    ca: { pem: o.credential.caPem },
     namespace: o.credential.namespace,
     auth: { token: o.credential.token },
   });

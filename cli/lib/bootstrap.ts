@@ -4,7 +4,7 @@
 import { loopbackServerWarning } from '../../src/bootstrap/server-url.js';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
-import { ImportStatus, ObjectMeta, readyCondition, ServiceAccountImport } from '../../src/api/import.js';
+import { ImportStatus, isTokenImport, ObjectMeta, readyCondition, ServiceAccountImport, type TokenImport } from '../../src/api/import.js';
 import { CliError } from '../../src/bootstrap/errors.js';
 import { mintDecision, readyAndCurrent, type ExistingSecret } from '../../src/bootstrap/mint.js';
 import { readTokenClaims } from '../../src/jwt.js';
@@ -74,18 +74,20 @@ async function applySource(source: ClusterClient, plan: BootstrapPlan, out: Outp
 }
 
 /** Target: namespace and the registration import. Returns the import as the server stored it. */
-async function applyRegistration(target: ClusterClient, plan: BootstrapPlan, out: Output, deadline: number): Promise<ServiceAccountImport> {
+async function applyRegistration(target: ClusterClient, plan: BootstrapPlan, out: Output, deadline: number): Promise<TokenImport> {
   await ensureNamespace(target, plan.targetNamespace, out, deadline);
   const r = await target.apply(plan.registration);
   out.progress(`${target.tag} ${describeRef(refOf(plan.registration))}: ${r.outcome}`);
-  return decodeOrThrow(ServiceAccountImport, r.object, `${describeRef(refOf(plan.registration))} in ${target.label}`);
+  const sai = decodeOrThrow(ServiceAccountImport, r.object, `${describeRef(refOf(plan.registration))} in ${target.label}`);
+  if (!isTokenImport(sai)) throw new CliError(`${describeRef(refOf(plan.registration))} in ${target.label} is a federated import (spec.mode Federated), not a registration`);
+  return sai;
 }
 
 async function ensureSecret(
   target: ClusterClient,
   source: ClusterClient,
   plan: BootstrapPlan,
-  registration: ServiceAccountImport,
+  registration: TokenImport,
   importerUid: string,
   server: string,
   caPem: string,

@@ -33,7 +33,7 @@ export async function runImportKubeconfig(opts: KubeconfigOptions, out: Output):
   const secret = decodeOrThrow(SecretData, secretRaw, `Secret ${namespace}/${secretName} in ${c.label}`);
   const credential = credentialFromSecretData(secret.data);
   if (credential === undefined) throw new CliError(`Secret ${namespace}/${secretName} of ${what} in ${c.label} is incomplete (${state})`);
-  out.data(buildKubeconfig({ name: opts.importName, server: credential.server, caPem: credential.caPem, namespace: credential.namespace, auth: { token: credential.token } }));
+  out.data(buildKubeconfig({ name: opts.importName, server: credential.server, ca: { pem: credential.caPem }, namespace: credential.namespace, auth: { token: credential.token } }));
   const expiration = secret.metadata.annotations?.[SecretAnnotations.expiration];
   if (expiration !== undefined && Date.parse(expiration) <= Date.now()) out.progress(`warning: the token of ${what} expired at ${expiration} (${state})`);
   else if (expiration !== undefined) out.progress(`${c.tag} token of ${what} expires ${expiration}`);

@@ -1,6 +1,6 @@
 // Turning errors and API objects into the one-line messages and tables the CLI prints. Pure.
 import { describeError as describeAnyError, httpStatusOf } from '../describe-error.js';
-import { readyCondition, type ServiceAccountImport } from '../api/import.js';
+import { isFederatedSpec, readyCondition, type ServiceAccountImport } from '../api/import.js';
 import { grantScope, parseGrants, type GrantScope } from '../consent/grants.js';
 
 /**
@@ -31,7 +31,7 @@ export function importRow(sai: ServiceAccountImport): ImportRow {
     namespace: sai.metadata.namespace ?? '',
     name: sai.metadata.name,
     cluster: sai.spec.clusterName,
-    remote: `${sai.spec.namespace}/${sai.spec.name}`,
+    remote: isFederatedSpec(sai.spec) ? '(federated)' : `${sai.spec.namespace}/${sai.spec.name}`,
     ready: c?.status ?? 'Unknown',
     reason: c?.reason ?? (c === undefined ? 'NotReconciled' : ''),
     message: c?.message ?? '',

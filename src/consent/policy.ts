@@ -61,6 +61,14 @@ function applies(p: ImportPolicy, cluster: string): boolean {
 
 const names = (ps: ImportPolicy[]) => ps.map((p) => p.metadata.name).sort().join(', ');
 
+/** The longest lifetime the policies of one cluster allow (the lowest of their caps), and who set it. */
+function expirationCap(mine: ImportPolicy[]): { cap: number; capSource: string } {
+  const caps = mine.map((p) => p.spec?.maxExpirationSeconds).filter((n): n is number => n !== undefined);
+  const cap = caps.length > 0 ? Math.min(...caps) : DEFAULT_MAX_EXPIRATION_SECONDS;
+  const capSource = caps.length > 0 ? `maxExpirationSeconds of ServiceAccountImportPolicy ${names(mine.filter((p) => p.spec?.maxExpirationSeconds === cap))}` : 'the default maximum';
+  return { cap, capSource };
+}
+
 /**
  * The verdict for one import under `policies` (all of them; the ones for other clusters are
  * ignored). A registration is the cluster admin's own object and is judged by the schema alone.
@@ -94,9 +102,7 @@ export function evaluatePolicy(q: PolicyQuery, policies: readonly ImportPolicy[]
           : `namespace sameness allows only remote namespace ${q.namespace}, and no mapping of ServiceAccountImportPolicy ${names(mine)} allows namespace ${q.namespace} to use ${q.remoteNamespace}/${q.remoteName}`;
     return { allowed: false, message: `${where} is not allowed by the target's policy: ${rule}` };
   }
-  const caps = mine.map((p) => p.spec?.maxExpirationSeconds).filter((n): n is number => n !== undefined);
-  const cap = caps.length > 0 ? Math.min(...caps) : DEFAULT_MAX_EXPIRATION_SECONDS;
-  const capSource = caps.length > 0 ? `maxExpirationSeconds of ServiceAccountImportPolicy ${names(mine.filter((p) => p.spec?.maxExpirationSeconds === cap))}` : 'the default maximum';
+  const { cap, capSource } = expirationCap(mine);
   if (requested !== undefined && requested > cap) {
     return { allowed: false, message: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
   }
@@ -111,4 +117,34 @@ export function evaluatePolicy(q: PolicyQuery, policies: readonly ImportPolicy[]
     };
   }
   return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap), audiences };
+}
+
+/**
+ * The verdict for a federated import (ADR 0022) in `namespace`: the pod presents its own
+ * ServiceAccount, so the identity the source sees is always this namespace's — namespace sameness
+ * at the target's side. A policy for the cluster that turns sameness off refuses it unless one of
+ * its mappings lets the namespace use its own namespace (`namespace` = `remoteNamespace` = N);
+ * `maxExpirationSeconds` caps the projected token's lifetime. Audiences are the source's, never
+ * the import's. A federated import in the install namespace is the cluster admin's own.
+ */
+export function evaluateFederatedPolicy(q: { namespace: string; clusterName: string; expirationSeconds?: number }, policies: readonly ImportPolicy[], installNamespace = INSTALL_NAMESPACE): PolicyVerdict {
+  const requested = q.expirationSeconds;
+  if (isRegistration(q.namespace, installNamespace)) return { allowed: true, expirationSeconds: requested ?? DEFAULT_EXPIRATION_SECONDS, audiences: [] };
+  const where = `federated import in namespace ${q.namespace} of cluster "${q.clusterName}"`;
+  const mine = policies.filter((p) => applies(p, q.clusterName));
+  const samenessOff = mine.filter((p) => p.spec?.namespaceSameness === false);
+  const ownMapping = mine.some((p) => (p.spec?.mappings ?? []).some((m) => m.namespace === q.namespace && m.remoteNamespace === q.namespace));
+  if (samenessOff.length > 0 && !ownMapping) {
+    return {
+      allowed: false,
+      message:
+        `${where} is not allowed by the target's policy: namespace sameness is turned off for cluster "${q.clusterName}" by ServiceAccountImportPolicy ${names(samenessOff)} ` +
+        `and no mapping lets namespace ${q.namespace} use its own identity (namespace ${q.namespace}, remoteNamespace ${q.namespace})`,
+    };
+  }
+  const { cap, capSource } = expirationCap(mine);
+  if (requested !== undefined && requested > cap) {
+    return { allowed: false, message: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
+  }
+  return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap), audiences: [] };
 }

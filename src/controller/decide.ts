@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Reasons, type Reason, type ServiceAccountImport, MAX_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../api/import.js';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { Reasons, type Reason, type FederatedImport, type TokenImport, MAX_EXPIRATION_SECONDS, MAX_FEDERATED_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../api/import.js';
+import { FEDERATED_SOURCE_LABEL } from '../constants.js';
+import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource, type FederatedSource } from '../federated.js';
 import { anchorFor, coveringGrant, describeGrant, type Grant } from '../consent/grants.js';
 import type { PolicyVerdict } from '../consent/policy.js';
 import { dns1123LabelError, dns1123SubdomainError } from '../naming.js';
@@ -63,7 +66,7 @@ interface DecideInput {
   key: string;
   /** `namespace/name` of the import's Secret (named in messages). */
   secretKey: string;
-  sai: ServiceAccountImport;
+  sai: TokenImport;
   cluster: ClusterView | undefined;
   remote: RemoteServiceAccountView;
   secret: SecretView | undefined;
@@ -109,7 +112,7 @@ export type Decision =
  */
 type RetryPolicy = 'event' | 'backoff' | 'never';
 
-function specProblems(sai: ServiceAccountImport): string[] {
+function specProblems(sai: TokenImport): string[] {
   const problems: string[] = [];
   const check = (field: string, err: string | undefined) => err && problems.push(`spec.${field} ${err}`);
   check('clusterName', dns1123SubdomainError(sai.spec.clusterName));
@@ -333,4 +336,119 @@ export function tokenRequestFailure(status: number | undefined, detailsKind: str
  */
 export function secretWriteRefusedForGood(status: number | undefined): boolean {
   return status === 400 || status === 422;
+}
+
+/** A federated source record as the controller's cache holds it (a ConfigMap in the install namespace). */
+interface FederatedRecordView {
+  /** `namespace/name` of the ConfigMap (named in messages). */
+  key: string;
+  data: Record<string, string> | undefined;
+}
+
+/** What the controller's cache holds of a generated object (the import's ConfigMap, or its Secret). */
+export interface GeneratedObjectView {
+  /** UID of the ServiceAccountImport that controls it, if one does. */
+  controllerUid?: string;
+  /** Controlled by an object that is not a ServiceAccountImport: never overwritten. */
+  foreign: boolean;
+  /** Hash of its data as it is (`configMapDataHash`); ConfigMaps only. */
+  dataHash?: string;
+}
+
+interface FederatedDecideInput {
+  sai: FederatedImport;
+  /** `namespace/name` of the import's ConfigMap (named in messages). */
+  configMapKey: string;
+  /** The records labelled with the import's `clusterName` (one, normally). */
+  records: FederatedRecordView[];
+  configMap: GeneratedObjectView | undefined;
+  /** The install namespace (named in messages). */
+  installNamespace: string;
+  /** The target's verdict (`evaluateFederatedPolicy`); undefined until the policies are listed. */
+  policy: PolicyVerdict | undefined;
+}
+
+export type FederatedDecision =
+  /** Nothing is known yet that a decision could rest on. */
+  | { action: 'wait'; afterMs: number; why: string }
+  /** Cannot proceed; the ConfigMap is left as it is. */
+  | { action: 'blocked'; reason: Reason; message: string; retry: RetryPolicy }
+  /** Write `configMap` (server-side apply), then report Ready. */
+  | { action: 'apply'; why: string; configMap: V1ConfigMap; source: FederatedSource; expirationSeconds: number }
+  /** The ConfigMap is current: report Ready with the audience and lifetime the webhook mounts. */
+  | { action: 'ready'; source: FederatedSource; expirationSeconds: number };
+
+function federatedSpecProblems(sai: FederatedImport): string[] {
+  const problems: string[] = [];
+  const clusterErr = dns1123SubdomainError(sai.spec.clusterName);
+  if (clusterErr) problems.push(`spec.clusterName ${clusterErr}`);
+  const exp = sai.spec.expirationSeconds;
+  if (exp !== undefined && (!Number.isInteger(exp) || exp < MIN_EXPIRATION_SECONDS || exp > MAX_FEDERATED_EXPIRATION_SECONDS))
+    problems.push(`spec.expirationSeconds of a federated import must be an integer from ${MIN_EXPIRATION_SECONDS} to ${MAX_FEDERATED_EXPIRATION_SECONDS} (is ${exp})`);
+  return problems;
+}
+
+/**
+ * The controller's decision for a federated import (ADR 0022): nothing is minted and nothing is
+ * sent to the source; the import needs the target's consent (policy), its source's record, and a
+ * ConfigMap in its namespace built from that record. Pure, like `decide`.
+ */
+export function decideFederated(i: FederatedDecideInput): FederatedDecision {
+  const { sai } = i;
+  const name = sai.metadata.name;
+  const problems = federatedSpecProblems(sai);
+  if (problems.length > 0) return { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' };
+  if (i.configMap?.foreign) {
+    return { action: 'blocked', reason: Reasons.ConfigMapConflict, message: `ConfigMap ${i.configMapKey} exists and is controlled by another object; delete or rename it`, retry: 'event' };
+  }
+  if (!i.policy) return { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' };
+  if (!i.policy.allowed) return { action: 'blocked', reason: Reasons.Forbidden, message: i.policy.message, retry: 'event' };
+  const source = sai.spec.clusterName;
+  if (i.records.length === 0) {
+    return {
+      action: 'blocked',
+      reason: Reasons.ClusterNotFound,
+      message: `federated source "${source}" is not known (no ConfigMap labelled ${FEDERATED_SOURCE_LABEL}=${source} in namespace ${i.installNamespace}); run kubemcsa federate for it`,
+      retry: 'event',
+    };
+  }
+  if (i.records.length > 1) {
+    const keys = i.records.map((r) => r.key).sort();
+    return {
+      action: 'blocked',
+      reason: Reasons.InvalidFederatedSource,
+      message: `federated source "${source}" has ${keys.length} records (ConfigMaps ${keys.join(', ')} are all labelled ${FEDERATED_SOURCE_LABEL}=${source}); keep one`,
+      retry: 'event',
+    };
+  }
+  const record = i.records[0]!;
+  const parsed = parseFederatedSource(record.data);
+  if (!parsed.ok) {
+    return {
+      action: 'blocked',
+      reason: Reasons.InvalidFederatedSource,
+      message: `the record of federated source "${source}", ConfigMap ${record.key}, is invalid: ${parsed.problems.join('; ')}`,
+      retry: 'event',
+    };
+  }
+  const expirationSeconds = i.policy.expirationSeconds;
+  const desired = buildFederatedConfigMap({ importName: name, importNamespace: sai.metadata.namespace ?? '', importUid: sai.metadata.uid ?? '', source: parsed.source });
+  const cm = i.configMap;
+  const apply = (why: string): FederatedDecision => ({ action: 'apply', why, configMap: desired, source: parsed.source, expirationSeconds });
+  if (!cm) return apply('no ConfigMap yet');
+  if (cm.controllerUid !== sai.metadata.uid) return apply('the ConfigMap is not controlled by this import');
+  if (cm.dataHash !== configMapDataHash(desired.data)) return apply('the ConfigMap was changed, or the source record changed');
+  return { action: 'ready', source: parsed.source, expirationSeconds };
+}
+
+/**
+ * The generated object of the other mode that an import switched between Token and Federated
+ * leaves behind, when this import controls it: deleted (a Secret would keep a valid token until
+ * it expires). Objects controlled by something else are never touched.
+ */
+export function leftoverOf(federated: boolean, importUid: string, secret: GeneratedObjectView | undefined, configMap: GeneratedObjectView | undefined): 'Secret' | 'ConfigMap' | undefined {
+  const ours = (o: GeneratedObjectView | undefined) => o !== undefined && !o.foreign && o.controllerUid === importUid;
+  if (federated && ours(secret)) return 'Secret';
+  if (!federated && ours(configMap)) return 'ConfigMap';
+  return undefined;
 }

@@ -87,9 +87,18 @@ export type VolumeMount = t.TypeOf<typeof VolumeMount>;
 export const Container = t.intersection([t.type({ name: t.string }), t.partial({ volumeMounts: cappedArray(VolumeMount) })]);
 export type Container = t.TypeOf<typeof Container>;
 
+const VolumeProjection = t.partial({
+  configMap: t.partial({ name: t.string, items: cappedArray(t.partial({ key: t.string, path: t.string })) }),
+  serviceAccountToken: t.partial({ path: t.string, audience: t.string, expirationSeconds: t.number }),
+});
+
 export const Volume = t.intersection([
   t.type({ name: t.string }),
-  t.partial({ secret: t.partial({ secretName: t.string, optional: t.boolean, defaultMode: t.number }) }),
+  t.partial({
+    secret: t.partial({ secretName: t.string, optional: t.boolean, defaultMode: t.number }),
+    // A federated import's projected volume: its ConfigMap's files and the pod's own token.
+    projected: t.partial({ sources: cappedArray(VolumeProjection) }),
+  }),
 ]);
 export type Volume = t.TypeOf<typeof Volume>;
 

@@ -1,6 +1,6 @@
-import { IMPORT_ANNOTATION } from '../constants.js';
-import { dns1123SubdomainError, mountPathForImport, secretNameForImport, volumeNameForImport } from '../naming.js';
-import { isReady, readyCondition, type ServiceAccountImport } from '../api/import.js';
+import { FEDERATED_CONFIGMAP_KEYS, IMPORT_ANNOTATION, SECRET_KEYS } from '../constants.js';
+import { configMapNameForImport, dns1123SubdomainError, mountPathForImport, secretNameForImport, volumeNameForImport } from '../naming.js';
+import { isFederatedImport, isReady, Reasons, readyCondition, type ServiceAccountImport } from '../api/import.js';
 import type { Container, Pod, Volume, VolumeMount } from './admission.js';
 
 /** The import names a pod asks for, and the entries that are not valid names. */
@@ -82,37 +82,88 @@ function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImp
   const c = readyCondition(sai);
   const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
   const head = `service account import "${name}" in namespace "${namespace}" is not Ready (`;
-  const tail = `); the pod's containers will wait for Secret "${partsFor(name).secretName}"`;
+  const tail = `); the pod's containers will wait for Secret "${partsFor(name).holds.secretName!}"`;
   return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
 }
 
-/** What one import adds to a pod: its Secret volume and the mount of it (the names, and the JSON text of each). */
+/** The projected token of a federated import: the source's audience and the import's lifetime (from its status). */
+interface ProjectedToken {
+  audience: string;
+  expirationSeconds: number;
+}
+
+/**
+ * What one import adds to a pod: its volume (the Secret's, or for a federated import a projected
+ * volume of its ConfigMap and the pod's own token) and the mount of it (the names, and the JSON
+ * text of each).
+ */
 interface ImportParts {
   volumeName: string;
-  secretName: string;
+  /** The Secret (token import) or ConfigMap (federated import) the volume holds. */
+  holds: VolumeHolds;
   mountPath: string;
+  token?: ProjectedToken;
   /** `JSON.stringify` of the volume and of the mount: the values of the patch's add operations. */
   json: { volume: string; mount: string };
 }
 
+/** What a volume holds, as far as telling an import's own volume from another goes. */
+type VolumeHolds = { secretName?: string; configMapName?: string };
+
 type ImportNames = Omit<ImportParts, 'json'>;
 
+/** The files of a federated import's ConfigMap that are mounted beside the token (all but `audience`). */
+const FEDERATED_ITEMS = [FEDERATED_CONFIGMAP_KEYS.caCrt, FEDERATED_CONFIGMAP_KEYS.server, FEDERATED_CONFIGMAP_KEYS.namespace, FEDERATED_CONFIGMAP_KEYS.config].map((key) => ({ key, path: key }));
+
+/** A federated import's volume: its ConfigMap's files and the pod's own ServiceAccount token, projected together (ADR 0022). */
+function projectedVolume(volumeName: string, configMapName: string, token: ProjectedToken): Volume {
+  return {
+    name: volumeName,
+    projected: {
+      sources: [
+        { configMap: { name: configMapName, items: FEDERATED_ITEMS } },
+        { serviceAccountToken: { path: SECRET_KEYS.token, audience: token.audience, expirationSeconds: token.expirationSeconds } },
+      ],
+    },
+  };
+}
+
 const objectOf = {
-  volume: (p: ImportNames): Volume => ({ name: p.volumeName, secret: { secretName: p.secretName } }),
+  volume: (p: ImportNames): Volume =>
+    p.token && p.holds.configMapName ? projectedVolume(p.volumeName, p.holds.configMapName, p.token) : { name: p.volumeName, secret: { secretName: p.holds.secretName! } },
   mount: (p: ImportNames): VolumeMount => ({ name: p.volumeName, mountPath: p.mountPath, readOnly: true }),
 };
 
 /** Name derivations hash the import name; pods name the same few imports over and over. */
 const derived = new Map<string, ImportParts>();
-function partsFor(importName: string): ImportParts {
-  let p = derived.get(importName);
+function partsFor(importName: string, token?: ProjectedToken): ImportParts {
+  const cacheKey = token ? `${importName}\n${token.audience}\n${token.expirationSeconds}` : importName;
+  let p = derived.get(cacheKey);
   if (!p) {
     if (derived.size >= 4096) derived.clear();
-    const names = { volumeName: volumeNameForImport(importName), secretName: secretNameForImport(importName), mountPath: mountPathForImport(importName) };
+    const holds: VolumeHolds = token ? { configMapName: configMapNameForImport(importName) } : { secretName: secretNameForImport(importName) };
+    const names: ImportNames = { volumeName: volumeNameForImport(importName), holds, mountPath: mountPathForImport(importName), ...(token ? { token } : {}) };
     p = { ...names, json: { volume: JSON.stringify(objectOf.volume(names)), mount: JSON.stringify(objectOf.mount(names)) } };
-    derived.set(importName, p);
+    derived.set(cacheKey, p);
   }
   return p;
+}
+
+/** The projected token a federated import's pods get, from its status; undefined when its status does not (yet) say. */
+function projectedTokenOf(sai: ServiceAccountImport): ProjectedToken | undefined {
+  const s = sai.status;
+  const ready = readyCondition(sai);
+  if (ready?.status !== 'True' || ready.reason !== Reasons.Federated || !s?.audience || s.expirationSeconds === undefined) return undefined;
+  return { audience: s.audience, expirationSeconds: s.expirationSeconds };
+}
+
+/** Why a federated import cannot be mounted yet (its status lacks the audience it was made Ready with). */
+function federatedNotReadyProblem(name: string, namespace: string, sai: ServiceAccountImport): string {
+  const c = readyCondition(sai);
+  const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
+  const head = `federated service account import "${name}" in namespace "${namespace}" is not Ready (`;
+  const tail = '); its token audience is not known yet';
+  return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
 }
 
 function normalisePath(p: string): string {
@@ -122,13 +173,20 @@ function normalisePath(p: string): string {
 // The helpers below are plain module functions, not closures: the admission path runs them per
 // request, and a closure per call is an allocation (and, under tsx, a __name call) per request.
 
+/** What a pod's volume holds: its Secret, or the ConfigMap of its projected sources (`{}` for a volume of another kind). */
+function holdsOf(v: Volume): VolumeHolds {
+  if (v.secret) return { secretName: v.secret.secretName };
+  const cm = v.projected?.sources?.find((s) => s.configMap)?.configMap;
+  return cm ? { configMapName: cm.name } : {};
+}
+
 /**
- * The volume called `volumeName`, among the pod's and then those added so far, as the Secret it
- * holds (`{}` for a volume of another kind); undefined when there is none.
+ * The volume called `volumeName`, among the pod's and then those added so far, as what it holds;
+ * undefined when there is none.
  */
-function volumeHolder(volumes: readonly Volume[] | undefined, added: readonly ImportParts[], volumeName: string): { secretName?: string } | undefined {
-  if (volumes) for (const v of volumes) if (v.name === volumeName) return v.secret ?? {};
-  for (const p of added) if (p.volumeName === volumeName) return p;
+function volumeHolder(volumes: readonly Volume[] | undefined, added: readonly ImportParts[], volumeName: string): VolumeHolds | undefined {
+  if (volumes) for (const v of volumes) if (v.name === volumeName) return holdsOf(v);
+  for (const p of added) if (p.volumeName === volumeName) return p.holds;
   return undefined;
 }
 
@@ -148,9 +206,8 @@ interface Additions {
 
 type Planned = { allowed: false; problems: string[] } | { allowed: true; additions: Additions; warnings: string[]; mounted: string[] };
 
-/** Mounts import `name` into each of `containers` (or records why it cannot be). */
-function mountInto(containers: readonly Container[], added: ImportParts[][], kind: string, name: string, problems: string[]): void {
-  const parts = partsFor(name);
+/** Mounts import `name` (its `parts`) into each of `containers` (or records why it cannot be). */
+function mountInto(containers: readonly Container[], added: ImportParts[][], kind: string, name: string, parts: ImportParts, problems: string[]): void {
   for (let i = 0; i < containers.length; i++) {
     const c = containers[i]!;
     const atPath = volumeMountedAt(c, added[i]!, parts.mountPath);
@@ -167,16 +224,24 @@ function emptyLists(n: number): ImportParts[][] {
 }
 
 /**
- * The mutation's rules: each import's Secret volume, and a read-only mount of it in every container and init container. Already-present
- * volumes and mounts are kept (idempotent); a volume name or mount path taken by something else is
- * a problem, and so is a missing import.
+ * The mutation's rules: each import's volume (its Secret's, or for a federated import the
+ * projected volume of its ConfigMap and the pod's own token), and a read-only mount of it in every
+ * container and init container. Already-present volumes and mounts are kept (idempotent); a volume
+ * name or mount path taken by something else is a problem, and so is a missing import or a
+ * federated import whose audience is not known yet (a token import not Ready is only a warning:
+ * its Secret will come).
  */
 function planMounts(pod: Pod, namespace: string, found: ImportFound[]): Planned {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const tokens = new Map<string, ProjectedToken>();
   for (const f of found) {
     if (!f.import) problems.push(`service account import "${f.name}" not found in namespace "${namespace}"`);
-    else if (!isReady(f.import)) warnings.push(notReadyWarning(f.name, namespace, f.import));
+    else if (isFederatedImport(f.import)) {
+      const token = projectedTokenOf(f.import);
+      if (token) tokens.set(f.name, token);
+      else problems.push(federatedNotReadyProblem(f.name, namespace, f.import));
+    } else if (!isReady(f.import)) warnings.push(notReadyWarning(f.name, namespace, f.import));
   }
   if (problems.length > 0) return { allowed: false, problems };
 
@@ -189,15 +254,15 @@ function planMounts(pod: Pod, namespace: string, found: ImportFound[]): Planned 
   const mounted: string[] = [];
   for (const { name } of found) {
     mounted.push(name);
-    const parts = partsFor(name);
+    const parts = partsFor(name, tokens.get(name));
     const holder = volumeHolder(spec.volumes, additions.volumes, parts.volumeName);
     if (!holder) additions.volumes.push(parts);
-    else if (holder.secretName !== parts.secretName) {
-      problems.push(`volume "${parts.volumeName}" already exists and is not the Secret volume of service account import "${name}"`);
+    else if (holder.secretName !== parts.holds.secretName || holder.configMapName !== parts.holds.configMapName) {
+      problems.push(`volume "${parts.volumeName}" already exists and is not the ${parts.token ? 'projected' : 'Secret'} volume of service account import "${name}"`);
       continue;
     }
-    if (spec.initContainers && additions.initContainers) mountInto(spec.initContainers, additions.initContainers, 'init container', name, problems);
-    mountInto(spec.containers, additions.containers, 'container', name, problems);
+    if (spec.initContainers && additions.initContainers) mountInto(spec.initContainers, additions.initContainers, 'init container', name, parts, problems);
+    mountInto(spec.containers, additions.containers, 'container', name, parts, problems);
   }
   if (problems.length > 0) return { allowed: false, problems };
   return { allowed: true, additions, warnings, mounted };

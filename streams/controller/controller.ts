@@ -1,14 +1,14 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { EMPTY, firstValueFrom, from, interval, merge, of, timeout, type Observable, type Subscription } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, FEDERATED_SOURCE_LABEL, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import type { Logger } from '../../src/logger.js';
 import { SharedCache } from '../cache.js';
 import { listWatch } from '../watch.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import { WorkQueue } from '../workqueue.js';
 import type { ControllerMetrics } from './metrics.js';
-import { projectImport, projectPolicy, projectSecret, type CachedImport, type CachedPolicy, type CachedSecret } from './projections.js';
+import { projectConfigMap, projectFederatedRecord, projectImport, projectPolicy, projectSecret, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedPolicy, type CachedSecret } from './projections.js';
 import { POLICY_PLURAL } from '../../src/consent/policy.js';
 import { Reconciler } from './reconciler.js';
 import { kubeImportEffects } from './effects.js';
@@ -40,6 +40,10 @@ interface ControllerOptions {
 export class Controller {
   readonly imports: SharedCache<CachedImport>;
   readonly secrets: SharedCache<CachedSecret>;
+  /** Federated imports' generated ConfigMaps. */
+  readonly configMaps: SharedCache<CachedConfigMap>;
+  /** Federated source records (ConfigMaps labelled with FEDERATED_SOURCE_LABEL in the install namespace). */
+  readonly records: SharedCache<CachedFederatedRecord>;
   /** The target's ServiceAccountImportPolicies (cluster-scoped, few). */
   readonly policies: SharedCache<CachedPolicy>;
   readonly registry: ClusterRegistry;
@@ -49,37 +53,18 @@ export class Controller {
 
   constructor(private readonly o: ControllerOptions) {
     const log = o.logger;
-    this.imports = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: `/apis/${API_GROUP}/${API_VERSION}/${IMPORT_PLURAL}`,
-        project: projectImport,
-        describe: 'local serviceaccountimports',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'local serviceaccountimports', logger: log },
-    );
-    this.secrets = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: '/api/v1/secrets',
-        labelSelector: IMPORT_LABEL,
-        project: projectSecret(o.installNamespace),
-        describe: 'local generated secrets',
-        logger: log,
-      }),
-      { keyOf: flatKey, same: sameVersion, describe: 'local generated secrets', logger: log },
-    );
-    this.policies = new SharedCache(
-      listWatch({
-        kubeConfig: o.local,
-        path: `/apis/${API_GROUP}/${API_VERSION}/${POLICY_PLURAL}`,
-        project: projectPolicy,
-        describe: 'serviceaccountimportpolicies',
-        logger: log,
-      }),
-      { keyOf: (p) => p.name, same: sameVersion, describe: 'serviceaccountimportpolicies', logger: log },
-    );
+    const local = <T extends { resourceVersion: string }>(describe: string, path: string, project: (raw: unknown) => T, opts: { labelSelector?: string; keyOf?: (item: T) => string } = {}) =>
+      new SharedCache(
+        listWatch({ kubeConfig: o.local, path, ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}), project, describe, logger: log }),
+        { keyOf: opts.keyOf ?? ((item: T) => flatKey(item as T & { namespace: string; name: string })), same: sameVersion, describe, logger: log },
+      );
+    this.imports = local('local serviceaccountimports', `/apis/${API_GROUP}/${API_VERSION}/${IMPORT_PLURAL}`, projectImport);
+    this.secrets = local('local generated secrets', '/api/v1/secrets', projectSecret(o.installNamespace), { labelSelector: IMPORT_LABEL });
+    // Federated imports' ConfigMaps (label selector, like the Secrets) and the federated source
+    // records (the install namespace only): two watches, whatever the number of imports.
+    this.configMaps = local('local federated import configmaps', '/api/v1/configmaps', projectConfigMap, { labelSelector: IMPORT_LABEL });
+    this.records = local('federated source records', `/api/v1/namespaces/${o.installNamespace}/configmaps`, projectFederatedRecord, { labelSelector: FEDERATED_SOURCE_LABEL });
+    this.policies = local('serviceaccountimportpolicies', `/apis/${API_GROUP}/${API_VERSION}/${POLICY_PLURAL}`, projectPolicy, { keyOf: (p) => p.name });
     this.registry = new ClusterRegistry({
       installNamespace: o.installNamespace,
       imports: this.imports,
@@ -92,6 +77,8 @@ export class Controller {
       effects: kubeImportEffects(o.local, { kubeConfigOf: (name) => this.registry.get(name)?.kubeConfig }, o.requestTimeoutMs ?? 15_000),
       imports: this.imports,
       secrets: this.secrets,
+      configMaps: this.configMaps,
+      records: this.records,
       registry: this.registry,
       policies: () => (this.policies.synced ? this.policies.list() : undefined),
       installNamespace: o.installNamespace,
@@ -110,6 +97,8 @@ export class Controller {
     this.subs.push(this.queue.feed(this.keys$()));
     this.imports.start();
     this.secrets.start();
+    this.configMaps.start();
+    this.records.start();
     this.policies.start();
     this.registry.start();
     this.subs.push(
@@ -128,16 +117,20 @@ export class Controller {
 
   /** The local caches have listed once. */
   get synced(): boolean {
-    return this.imports.synced && this.secrets.synced && this.policies.synced;
+    return this.localCaches().every((c) => c.synced);
   }
 
   async waitForSync(timeoutMs?: number): Promise<void> {
-    await Promise.all([this.imports.waitForSync(timeoutMs), this.secrets.waitForSync(timeoutMs), this.policies.waitForSync(timeoutMs)]);
+    await Promise.all(this.localCaches().map((c) => c.waitForSync(timeoutMs)));
   }
 
-  /** Open watch connections: 3 local, plus per source cluster (never per import). */
+  /** Open watch connections: 5 local, plus per source cluster (never per import). */
   get watchCount(): number {
-    return (this.imports.running ? 1 : 0) + (this.secrets.running ? 1 : 0) + (this.policies.running ? 1 : 0) + this.registry.watchCount;
+    return this.localCaches().filter((c) => c.running).length + this.registry.watchCount;
+  }
+
+  private localCaches(): SharedCache<unknown>[] {
+    return [this.imports, this.secrets, this.configMaps, this.records, this.policies] as SharedCache<unknown>[];
   }
 
   async stop(deadlineMs = 10_000): Promise<void> {
@@ -150,6 +143,8 @@ export class Controller {
     this.registry.stop();
     this.imports.stop();
     this.secrets.stop();
+    this.configMaps.stop();
+    this.records.stop();
     this.policies.stop();
   }
 
@@ -158,6 +153,8 @@ export class Controller {
     const inputs$: Observable<KeyInput> = merge(
       this.imports.changes$.pipe(map((change): KeyInput => ({ kind: 'import', change }))),
       this.secrets.changes$.pipe(map((change): KeyInput => ({ kind: 'secret', change }))),
+      this.configMaps.changes$.pipe(map((change): KeyInput => ({ kind: 'configmap', change }))),
+      this.records.changes$.pipe(map((change): KeyInput => ({ kind: 'record', change }))),
       this.registry.events$.pipe(map((event): KeyInput => ({ kind: 'registry', event }))),
       // A policy change may allow or forbid any import: every import is looked at again (policies are few and rarely change).
       this.policies.changes$.pipe(map((): KeyInput => ({ kind: 'all', keys: this.imports.keys() }))),

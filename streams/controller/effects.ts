@@ -1,9 +1,10 @@
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, type CoreV1Event, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, type CoreV1Event, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import type { ImportStatus } from '../../src/api/import.js';
 import type { TokenRequestPlan } from '../../src/controller/decide.js';
 import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_PLURAL } from '../../src/constants.js';
 import { callOptions } from '../kube-call.js';
 import { requestToken } from '../token-request.js';
+import { httpStatusOf } from '../../src/describe-error.js';
 
 /** What a source answered to a TokenRequest (decoded: a token and its expiry are always there). */
 interface IssuedToken {
@@ -21,8 +22,12 @@ export interface ImportEffects {
   requestToken(cluster: string, namespace: string, name: string, request: TokenRequestPlan, signal: AbortSignal): Promise<IssuedToken>;
   /** Server-side apply of a generated Secret under the controller's field manager; the API server's answer. */
   applySecret(secret: V1Secret, signal: AbortSignal): Promise<unknown>;
-  /** Merge-patches an import's status; the API server's answer. */
-  patchStatus(namespace: string, name: string, status: ImportStatus): Promise<unknown>;
+  /** Server-side apply of a federated import's ConfigMap under the controller's field manager; the API server's answer. */
+  applyConfigMap(configMap: V1ConfigMap, signal: AbortSignal): Promise<unknown>;
+  /** Deletes the generated object an import no longer uses (its mode changed); resolves on 404 too. */
+  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, signal: AbortSignal): Promise<void>;
+  /** Merge-patches an import's status (`remove`: status fields to delete); the API server's answer. */
+  patchStatus(namespace: string, name: string, status: ImportStatus, remove?: readonly string[]): Promise<unknown>;
   /** Creates an Event (off the reconcile path: streams/controller/events.ts). */
   createEvent(event: CoreV1Event): Promise<void>;
 }
@@ -45,9 +50,23 @@ export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(clu
         { namespace: secret.metadata!.namespace!, name: secret.metadata!.name!, body: secret, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
         callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
       ),
-    patchStatus: (namespace, name, status) =>
+    applyConfigMap: (configMap, signal) =>
+      core.patchNamespacedConfigMap(
+        { namespace: configMap.metadata!.namespace!, name: configMap.metadata!.name!, body: configMap, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
+        callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
+      ),
+    async deleteGenerated(kind, namespace, name, signal) {
+      try {
+        if (kind === 'Secret') await core.deleteNamespacedSecret({ namespace, name }, callOptions({ timeoutMs, signal }));
+        else await core.deleteNamespacedConfigMap({ namespace, name }, callOptions({ timeoutMs, signal }));
+      } catch (e) {
+        if (httpStatusOf(e) !== 404) throw e;
+      }
+    },
+    patchStatus: (namespace, name, status, remove = []) =>
       custom.patchNamespacedCustomObjectStatus(
-        { group: API_GROUP, version: API_VERSION, namespace, plural: IMPORT_PLURAL, name, body: { status } },
+        // A merge patch deletes a field given as null.
+        { group: API_GROUP, version: API_VERSION, namespace, plural: IMPORT_PLURAL, name, body: { status: { ...status, ...Object.fromEntries(remove.map((k) => [k, null])) } } },
         callOptions({ timeoutMs, contentType: PatchStrategy.MergePatch }),
       ),
     async createEvent(event) {

@@ -6,12 +6,17 @@
 // subscribe.
 import { mergeMap, type Observable } from 'rxjs';
 import type { CacheChange } from '../cache.js';
-import type { CachedImport, CachedSecret } from './projections.js';
+import { isFederatedSpec } from '../../src/api/import.js';
+import type { CachedConfigMap, CachedFederatedRecord, CachedImport, CachedSecret } from './projections.js';
 import type { RegistryEvent } from './registry.js';
 
 export type KeyInput =
   | { kind: 'import'; change: CacheChange<CachedImport> }
   | { kind: 'secret'; change: CacheChange<CachedSecret> }
+  /** A federated import's generated ConfigMap. */
+  | { kind: 'configmap'; change: CacheChange<CachedConfigMap> }
+  /** A federated source record (ADR 0022). */
+  | { kind: 'record'; change: CacheChange<CachedFederatedRecord> }
   | { kind: 'registry'; event: RegistryEvent }
   /** A policy changed, or the resync tick: every import is looked at again. */
   | { kind: 'all'; keys: string[] };
@@ -31,16 +36,17 @@ function importNeedsReconcile(c: CacheChange<CachedImport>): boolean {
   return a.generation !== b.generation || a.uid !== b.uid || a.rotation !== b.rotation || a.deleting !== b.deleting;
 }
 
-interface Entry {
-  cluster: string;
-  remote: string;
-  namespace: string;
-}
+type Entry = { federated: false; cluster: string; remote: string; namespace: string } | { federated: true; source: string };
 
-/** Imports by cluster and by `cluster/namespace/name` of their remote ServiceAccount, and the remote namespaces in use. */
+/**
+ * Token imports by cluster and by `cluster/namespace/name` of their remote ServiceAccount, and the
+ * remote namespaces in use; federated imports by the source they name (they use no registered
+ * cluster).
+ */
 class ImportIndex {
   private readonly byCluster = new Map<string, Set<string>>();
   private readonly byRemote = new Map<string, Set<string>>();
+  private readonly bySource = new Map<string, Set<string>>();
   private readonly entries = new Map<string, Entry>();
   private readonly namespaceCounts = new Map<string, Map<string, number>>();
 
@@ -48,21 +54,31 @@ class ImportIndex {
   apply(c: CacheChange<CachedImport>): Map<string, Set<string>> {
     const changed = new Map<string, Set<string>>();
     const old = this.entries.get(c.key);
-    if (old) {
+    if (old?.federated) this.bySource.get(old.source)?.delete(c.key);
+    else if (old) {
       this.byCluster.get(old.cluster)?.delete(c.key);
       this.byRemote.get(old.remote)?.delete(c.key);
       this.count(old.cluster, old.namespace, -1, changed);
-      this.entries.delete(c.key);
     }
+    this.entries.delete(c.key);
     if (c.after && !c.after.deleting) {
       const s = c.after.sai.spec;
-      const entry = { cluster: s.clusterName, remote: `${s.clusterName}/${s.namespace}/${s.name}`, namespace: s.namespace };
+      if (isFederatedSpec(s)) {
+        this.entries.set(c.key, { federated: true, source: s.clusterName });
+        add(this.bySource, s.clusterName, c.key);
+        return changed;
+      }
+      const entry = { federated: false as const, cluster: s.clusterName, remote: `${s.clusterName}/${s.namespace}/${s.name}`, namespace: s.namespace };
       this.entries.set(c.key, entry);
       add(this.byCluster, entry.cluster, c.key);
       add(this.byRemote, entry.remote, c.key);
       this.count(entry.cluster, entry.namespace, +1, changed);
     }
     return changed;
+  }
+
+  keysOfSource(source: string): string[] {
+    return [...(this.bySource.get(source) ?? [])];
   }
 
   keysOfCluster(cluster: string): string[] {
@@ -101,11 +117,17 @@ function keysOf(input: KeyInput, index: ImportIndex, fx: KeyEffects): string[] {
       for (const [cluster, namespaces] of index.apply(input.change)) fx.namespacesChanged(cluster, namespaces);
       return importNeedsReconcile(input.change) ? [input.change.key] : [];
     }
-    case 'secret': {
+    case 'secret':
+    case 'configmap': {
       // The watch echo of this process's own write: its reconcile already saw it (read-your-writes).
       if (input.change.echo) return [];
       const s = input.change.after ?? input.change.before!;
       return s.importName === '' ? [] : [`${s.namespace}/${s.importName}`];
+    }
+    case 'record': {
+      // A record relabelled from one source to another concerns the imports of both.
+      const sources = new Set([input.change.before?.source, input.change.after?.source].filter((s): s is string => s !== undefined && s !== ''));
+      return [...sources].flatMap((s) => index.keysOfSource(s));
     }
     case 'registry': {
       const e = input.event;

@@ -3,7 +3,8 @@ import { decodeOrThrow } from '../../src/api/decode.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { ServiceAccountImport, slimImport } from '../../src/api/import.js';
 import { ImportPolicy } from '../../src/consent/policy.js';
-import { API_GROUP_VERSION, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { API_GROUP_VERSION, FEDERATED_SOURCE_KEYS, FEDERATED_SOURCE_LABEL, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { configMapDataHash } from '../../src/federated.js';
 import { credentialFromSecretData, importNameOfSecret, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
 
 /** An import as the controller caches it: what decisions need, nothing more. */
@@ -43,7 +44,8 @@ export function projectImport(raw: unknown): CachedImport {
   };
 }
 
-const RawSecret = t.intersection([
+/** A Secret or a ConfigMap: metadata, owners and `data` (string values). */
+const RawDataObject = t.intersection([
   t.type({
     metadata: t.intersection([
       t.type({ name: t.string, namespace: t.string }),
@@ -58,8 +60,8 @@ const RawSecret = t.intersection([
   t.partial({ data: t.union([t.record(t.string, t.string), t.null]) }),
 ]);
 
-/** A generated Secret as cached: its annotations and integrity, never its token (except registrations'). */
-export interface CachedSecret {
+/** What the controller caches of any object it generates for an import (a Secret, a ConfigMap). */
+interface CachedGenerated {
   namespace: string;
   name: string;
   resourceVersion: string;
@@ -68,6 +70,10 @@ export interface CachedSecret {
   controllerUid?: string;
   /** Controlled by something that is not a ServiceAccountImport. */
   foreignController: boolean;
+}
+
+/** A generated Secret as cached: its annotations and integrity, never its token (except registrations'). */
+export interface CachedSecret extends CachedGenerated {
   dataIntact: boolean;
   annotations: Record<string, string>;
   /** Only for Secrets in the install namespace (registrations): the controller calls with it. */
@@ -76,10 +82,9 @@ export interface CachedSecret {
 
 export function projectSecret(installNamespace: string) {
   return (raw: unknown): CachedSecret => {
-    const s = decodeOrThrow(RawSecret, raw, 'Secret');
+    const s = decodeOrThrow(RawDataObject, raw, 'Secret');
     const m = s.metadata;
-    const owner = m.ownerReferences?.find((o) => o.controller);
-    const isImportOwner = owner?.kind === IMPORT_KIND && owner.apiVersion === API_GROUP_VERSION;
+    const { controllerUid, foreignController } = controllerOf(m.ownerReferences);
     const annotations = Object.fromEntries(Object.entries(m.annotations ?? {}).filter(([k]) => Object.values(SecretAnnotations).includes(k as never)));
     const data = s.data ?? undefined;
     return {
@@ -87,13 +92,58 @@ export function projectSecret(installNamespace: string) {
       name: m.name,
       resourceVersion: m.resourceVersion ?? '',
       importName: importNameOfSecret(m),
-      controllerUid: isImportOwner ? owner.uid : undefined,
-      foreignController: owner !== undefined && !isImportOwner,
+      controllerUid,
+      foreignController,
       dataIntact: annotations[SecretAnnotations.dataHash] === secretDataHash(data),
       annotations,
       credential: m.namespace === installNamespace ? credentialFromSecretData(data) : undefined,
     };
   };
+}
+
+/** A federated source record as cached: the source's name (its label) and the three keys read from it. */
+export interface CachedFederatedRecord {
+  namespace: string;
+  name: string;
+  resourceVersion: string;
+  /** The value of the federated-source label: the `spec.clusterName` of the imports that use it. */
+  source: string;
+  data: Record<string, string>;
+}
+
+export function projectFederatedRecord(raw: unknown): CachedFederatedRecord {
+  const cm = decodeOrThrow(RawDataObject, raw, 'ConfigMap');
+  const m = cm.metadata;
+  const kept = Object.values(FEDERATED_SOURCE_KEYS) as string[];
+  const data = Object.fromEntries(Object.entries(cm.data ?? {}).filter(([k]) => kept.includes(k)));
+  return { namespace: m.namespace, name: m.name, resourceVersion: m.resourceVersion ?? '', source: m.labels?.[FEDERATED_SOURCE_LABEL] ?? '', data };
+}
+
+/** A federated import's generated ConfigMap as cached: who controls it and a hash of its data. */
+export interface CachedConfigMap extends CachedGenerated {
+  dataHash: string;
+}
+
+export function projectConfigMap(raw: unknown): CachedConfigMap {
+  const cm = decodeOrThrow(RawDataObject, raw, 'ConfigMap');
+  const m = cm.metadata;
+  const { controllerUid, foreignController } = controllerOf(m.ownerReferences);
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    resourceVersion: m.resourceVersion ?? '',
+    importName: importNameOfSecret(m),
+    ...(controllerUid !== undefined ? { controllerUid } : {}),
+    foreignController,
+    dataHash: configMapDataHash(cm.data ?? undefined),
+  };
+}
+
+/** The UID of the ServiceAccountImport controlling an object, or whether something else controls it. */
+function controllerOf(refs: { apiVersion: string; kind: string; uid: string; controller?: boolean }[] | undefined): { controllerUid?: string; foreignController: boolean } {
+  const owner = refs?.find((o) => o.controller);
+  const isImportOwner = owner?.kind === IMPORT_KIND && owner.apiVersion === API_GROUP_VERSION;
+  return { ...(isImportOwner ? { controllerUid: owner.uid } : {}), foreignController: owner !== undefined && !isImportOwner };
 }
 
 const RawServiceAccount = t.type({

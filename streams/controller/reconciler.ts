@@ -1,20 +1,20 @@
-import { ApiException, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
-import { Reasons, READY, readyCondition, type Condition, type ImportStatus, type Reason } from '../../src/api/import.js';
+import { isFederatedImport, isTokenImport, Reasons, READY, readyCondition, type Condition, type FederatedImport, type ImportStatus, type Reason, type TokenImport } from '../../src/api/import.js';
 import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
-import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
-import { evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
+import { decide, decideFederated, leftoverOf, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type FederatedDecision, type GeneratedObjectView, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
+import { evaluateFederatedPolicy, evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
 import { boundedLine, describeError, httpStatusOf } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
-import { secretNameForImport } from '../../src/naming.js';
+import { configMapNameForImport, secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
 import { readTokenClaims } from '../../src/jwt.js';
 import type { ReconcileResult } from '../workqueue.js';
 import { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
-import { projectImport, projectSecret, type CachedImport, type CachedSecret } from './projections.js';
+import { projectConfigMap, projectImport, projectSecret, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedSecret } from './projections.js';
 import type { ImportEffects } from './effects.js';
 import type { RemoteCluster } from './remote-cluster.js';
 
@@ -26,6 +26,10 @@ interface ReconcilerOptions {
   effects: ImportEffects;
   imports: SharedCache<CachedImport>;
   secrets: SharedCache<CachedSecret>;
+  /** Federated imports' generated ConfigMaps (ADR 0022). */
+  configMaps: SharedCache<CachedConfigMap>;
+  /** Federated source records (ConfigMaps in the install namespace). */
+  records: SharedCache<CachedFederatedRecord>;
   registry: { get(name: string): ClusterState | undefined };
   /** The target's ServiceAccountImportPolicies, as currently cached; undefined until listed. */
   policies: () => ImportPolicy[] | undefined;
@@ -38,6 +42,10 @@ interface ReconcilerOptions {
   safetyRequeueMs: number;
   now?: () => Date;
 }
+
+/** Status fields only a token import has, and only a federated import has. */
+const TOKEN_STATUS_FIELDS: (keyof ImportStatus)[] = ['secrets', 'expirationTimestamp'];
+const FEDERATED_STATUS_FIELDS: (keyof ImportStatus)[] = ['audience', 'expirationSeconds'];
 
 /** A failure the queue retries with per-key backoff, after the condition has been written. */
 class RetryableError extends Error {
@@ -84,10 +92,18 @@ export class Reconciler {
 
   readonly reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
     const imp = this.o.imports.get(key);
-    // The owner reference lets the garbage collector delete the Secret.
+    // The owner reference lets the garbage collector delete the Secret (or ConfigMap).
     if (!imp || imp.deleting) return;
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
-    const { spec } = imp.sai;
+    await this.removeLeftover(imp, log, signal);
+    const sai = imp.sai;
+    if (isTokenImport(sai)) return this.reconcileToken(imp, sai, key, log, signal);
+    if (isFederatedImport(sai)) return this.reconcileFederated(imp, sai, log, signal);
+    return undefined;
+  };
+
+  private async reconcileToken(imp: CachedImport, sai: TokenImport, key: string, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
+    const { spec } = sai;
     const cluster = this.o.registry.get(spec.clusterName);
     const clusterView: ClusterView | undefined = cluster && {
       name: cluster.name,
@@ -115,7 +131,7 @@ export class Reconciler {
     const decision = decide({
       key,
       secretKey,
-      sai: imp.sai,
+      sai,
       cluster: clusterView,
       remote,
       secret: secret && this.secretView(secret, imp),
@@ -133,19 +149,83 @@ export class Reconciler {
       case 'blocked':
         return this.block(imp, log, decision, secret);
       case 'ready':
-        await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, decision.expiration) }, decision.expiration, true);
+        await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, sai, decision.expiration) }, decision.expiration, true);
         return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
       case 'mint':
-        return this.mintAndWrite(imp, log, decision, clusterView!, remote, secret, signal);
+        return this.mintAndWrite(imp, sai, log, decision, clusterView!, remote, secret, signal);
     }
-  };
+  }
 
-  private async mintAndWrite(imp: CachedImport, log: Logger, decision: Extract<Decision, { action: 'mint' }>, cluster: ClusterView, remote: RemoteServiceAccountView, secret: CachedSecret | undefined, signal: AbortSignal): Promise<ReconcileResult> {
-    const { spec } = imp.sai;
+  /** A federated import (ADR 0022): the policy, the source's record, and the ConfigMap in the import's namespace; nothing is minted. */
+  private async reconcileFederated(imp: CachedImport, sai: FederatedImport, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
+    const source = sai.spec.clusterName;
+    const configMapKey = `${imp.namespace}/${configMapNameForImport(imp.name)}`;
+    const cm = this.o.configMaps.get(configMapKey);
+    const policies = this.o.policies();
+    const decision: FederatedDecision = decideFederated({
+      sai,
+      configMapKey,
+      records: this.o.records.list().filter((r) => r.source === source).map((r) => ({ key: `${r.namespace}/${r.name}`, data: r.data })),
+      configMap: cm && generatedView(cm),
+      installNamespace: this.o.installNamespace,
+      policy: policies && evaluateFederatedPolicy({ namespace: imp.namespace, clusterName: source, expirationSeconds: sai.spec.expirationSeconds }, policies, this.o.installNamespace),
+    });
+    switch (decision.action) {
+      case 'wait':
+        return { requeueAfterMs: decision.afterMs };
+      case 'blocked':
+        return this.block(imp, log, decision, undefined);
+      case 'apply':
+        await this.writeConfigMap(decision.configMap, signal);
+        log.info('federated ConfigMap written', { why: decision.why, configMap: decision.configMap.metadata!.name });
+        break;
+      case 'ready':
+        break;
+    }
+    const { audience } = decision.source;
+    const { expirationSeconds } = decision;
+    await this.writeStatus(imp, log, { status: 'True', reason: Reasons.Federated, message: federatedReadyMessage(imp, source, audience, expirationSeconds) }, undefined, false, { audience, expirationSeconds });
+    return { requeueAfterMs: this.o.safetyRequeueMs };
+  }
+
+  /** The Secret of an import switched to Federated, or the ConfigMap of one switched to Token: deleted (`leftoverOf`). */
+  private async removeLeftover(imp: CachedImport, log: Logger, signal: AbortSignal): Promise<void> {
+    const secretName = secretNameForImport(imp.name);
+    const configMapName = configMapNameForImport(imp.name);
+    const secret = this.o.secrets.get(`${imp.namespace}/${secretName}`);
+    const cm = this.o.configMaps.get(`${imp.namespace}/${configMapName}`);
+    const kind = leftoverOf(isFederatedImport(imp.sai), imp.uid, secret && { foreign: secret.foreignController, ...(secret.controllerUid !== undefined ? { controllerUid: secret.controllerUid } : {}) }, cm && generatedView(cm));
+    if (!kind) return;
+    const name = kind === 'Secret' ? secretName : configMapName;
+    try {
+      await this.o.effects.deleteGenerated(kind, imp.namespace, name, signal);
+    } catch (e) {
+      throw new RetryableError(`deleting ${kind} ${imp.namespace}/${name}, left over from the import's previous mode, failed: ${describeError(e)}`);
+    }
+    log.info('deleted the object of the previous mode', { kind, name, mode: imp.sai.spec.mode ?? 'Token' });
+  }
+
+  /** Server-side apply of a federated import's ConfigMap; the answer recorded in the cache (read-your-writes). */
+  private async writeConfigMap(desired: V1ConfigMap, signal: AbortSignal): Promise<void> {
+    let written: unknown;
+    try {
+      written = await this.o.effects.applyConfigMap(desired, signal);
+    } catch (e) {
+      throw new RetryableError(`writing ConfigMap ${desired.metadata!.namespace!}/${desired.metadata!.name!} failed: ${describeError(e)}`);
+    }
+    try {
+      this.o.configMaps.recordWrite(projectConfigMap(written));
+    } catch {
+      // An answer that does not decode as a ConfigMap: the watch will tell.
+    }
+  }
+
+  private async mintAndWrite(imp: CachedImport, sai: TokenImport, log: Logger, decision: Extract<Decision, { action: 'mint' }>, cluster: ClusterView, remote: RemoteServiceAccountView, secret: CachedSecret | undefined, signal: AbortSignal): Promise<ReconcileResult> {
+    const { spec } = sai;
     const { why, request } = decision;
     let minted: MintResult;
     try {
-      minted = await this.mint(imp, remote, request, signal);
+      minted = await this.mint(sai, remote, request, signal);
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: 'ok' });
     } catch (e) {
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatusOf(e) ?? 'error') });
@@ -174,13 +254,13 @@ export class Reconciler {
       return this.block(imp, log, { action: 'blocked', reason: Reasons.SecretRejected, message: e.message, retry: 'never' }, secret);
     }
     log.info('token minted and Secret written', { why, secret: desired.metadata!.name, expiration: minted.expiration.toISOString(), ...(request.boundSecret ? { boundTo: request.boundSecret } : {}) });
-    await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, minted.expiration) }, minted.expiration, true);
+    await this.writeStatus(imp, log, { status: 'True', reason: Reasons.TokenIssued, message: readyMessage(imp, sai, minted.expiration) }, minted.expiration, true);
     const refreshAt = refreshTime(`${imp.namespace}/${imp.name}`, minted.issued, minted.expiration, this.o.refreshRatio, this.o.maxRefreshIntervalMs);
     return { requeueAfterMs: Math.max(0, refreshAt.getTime() - this.now().getTime()) };
   }
 
-  private async mint(imp: CachedImport, remote: RemoteServiceAccountView, request: TokenRequestPlan, signal: AbortSignal): Promise<MintResult> {
-    const { spec } = imp.sai;
+  private async mint(sai: TokenImport, remote: RemoteServiceAccountView, request: TokenRequestPlan, signal: AbortSignal): Promise<MintResult> {
+    const { spec } = sai;
     const tr = await this.o.effects.requestToken(spec.clusterName, spec.namespace, spec.name, request, signal);
     const receivedAt = this.now();
     const token = tr.token;
@@ -237,23 +317,34 @@ export class Reconciler {
     return;
   }
 
-  private async writeStatus(imp: CachedImport, log: Logger, ready: { status: 'True' | 'False'; reason: Reason; message: string }, expiration: Date | undefined, secretExists: boolean): Promise<void> {
+  private async writeStatus(
+    imp: CachedImport,
+    log: Logger,
+    ready: { status: 'True' | 'False'; reason: Reason; message: string },
+    expiration: Date | undefined,
+    secretExists: boolean,
+    federated?: { audience: string; expirationSeconds: number },
+  ): Promise<void> {
     const current = imp.sai.status ?? {};
     const previous = readyCondition({ status: current });
     // Messages carry text from source clusters: bounded and redacted once more, whatever built them.
     const message = boundedLine(ready.message);
     const next: Omit<Condition, 'lastTransitionTime'> = { type: READY, ...ready, message, observedGeneration: imp.generation };
+    // The fields of the other mode (an import switched between Token and Federated) go.
+    const remove = (isFederatedImport(imp.sai) ? TOKEN_STATUS_FIELDS : FEDERATED_STATUS_FIELDS).filter((k) => current[k] !== undefined);
+    const kept: ImportStatus = Object.fromEntries(Object.entries(current).filter(([k]) => !remove.includes(k as keyof ImportStatus)));
     const status: ImportStatus = {
-      ...current,
+      ...kept,
       conditions: setCondition(current.conditions, next, this.now()),
       observedGeneration: imp.generation,
       ...(secretExists ? { secrets: [{ name: secretNameForImport(imp.name) }] } : {}),
       ...(expiration ? { expirationTimestamp: rfc3339(expiration) } : {}),
+      ...(federated ?? {}),
     };
     if (isDeepStrictEqual(status, current)) return;
     let written: unknown;
     try {
-      written = await this.o.effects.patchStatus(imp.namespace, imp.name, status);
+      written = await (remove.length > 0 ? this.o.effects.patchStatus(imp.namespace, imp.name, status, remove) : this.o.effects.patchStatus(imp.namespace, imp.name, status));
     } catch (e) {
       if (httpStatusOf(e) === 404) return; // deleted meanwhile
       throw new RetryableError(`writing status of ${IMPORT_KIND} ${imp.namespace}/${imp.name} failed: ${describeError(e)}`);
@@ -294,7 +385,16 @@ export class Reconciler {
   }
 }
 
-function readyMessage(imp: CachedImport, expiration: Date): string {
-  const s = imp.sai.spec;
+/** What the reconciler tells decisions about a generated object in its cache. */
+function generatedView(o: CachedConfigMap): GeneratedObjectView {
+  return { foreign: o.foreignController, dataHash: o.dataHash, ...(o.controllerUid !== undefined ? { controllerUid: o.controllerUid } : {}) };
+}
+
+function federatedReadyMessage(imp: CachedImport, source: string, audience: string, expirationSeconds: number): string {
+  return `pods get their own ServiceAccount token for federated source "${source}" (audience ${audience}, lifetime ${expirationSeconds}s) with its server and CA from ConfigMap ${configMapNameForImport(imp.name)}`;
+}
+
+function readyMessage(imp: CachedImport, sai: TokenImport, expiration: Date): string {
+  const s = sai.spec;
   return `token for ServiceAccount ${s.namespace}/${s.name} in cluster "${s.clusterName}" is in Secret ${secretNameForImport(imp.name)}; it expires at ${rfc3339(expiration)} and is refreshed before`;
 }

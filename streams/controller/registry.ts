@@ -1,5 +1,6 @@
 import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
+import { isTokenImport } from '../../src/api/import.js';
 import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { SecretAnnotations } from '../../src/secret.js';
@@ -80,7 +81,8 @@ export class ClusterRegistry {
   private desired(name: string): RemoteClusterSpec | undefined {
     const ns = this.opts.installNamespace;
     const registration = this.opts.imports.get(`${ns}/${name}`);
-    if (registration && !registration.deleting) {
+    // A federated import in the install namespace is not a registration: it holds no credential.
+    if (registration && !registration.deleting && isTokenImport(registration.sai)) {
       const secret = this.opts.secrets.get(`${ns}/${secretNameForImport(name)}`);
       const cred = secret?.credential;
       // Only a Secret this registration controls counts (not a stale one of a deleted namesake).

@@ -353,7 +353,7 @@ describe('package (npm run build)', () => {
       const ready = await waitForReady('cluster1', local.name, 'bundled', 'True', 'TokenIssued');
       expect(ready.status?.secrets).toEqual([{ name: secretNameForImport('bundled') }]);
       expect(tokenOf(await readSecret('cluster1', local.name, secretNameForImport('bundled')))).toMatch(/^eyJ/);
-      expect(await controller!.metric('mcsa_watch_connections')).toBe(4); // imports, Secrets, policies, cluster2's ServiceAccounts
+      expect(await controller!.metric('mcsa_watch_connections')).toBe(6); // imports, Secrets, federated ConfigMaps, federated source records, policies, cluster2's ServiceAccounts
     });
   });
   describe('the kubemcsa executables (Node single executable applications)', () => {

@@ -23,7 +23,7 @@ export function importData(name: string, gen = 1): Record<string, string> & { co
     config: buildKubeconfig({
       name,
       server: serverOf(name, gen),
-      caPem: caPem(gen),
+      ca: { pem: caPem(gen) },
       namespace: namespaceOf(gen),
       auth: { tokenFile: `${MOUNT_ROOT}/${name}/token` },
     }),

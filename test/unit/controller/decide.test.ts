@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ServiceAccountImport } from '../../../src/api/import.js';
+import type { TokenImport } from '../../../src/api/import.js';
 import { setCondition } from '../../../src/controller/conditions.js';
 import { decide, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure } from '../../../src/controller/decide.js';
 import { grantObjectName } from '../../../src/consent/grants.js';
@@ -11,7 +11,7 @@ const MIN_REFRESH_AFTER_MS = 60_000;
 const now = new Date('2026-01-01T00:30:00Z');
 const issued = new Date('2026-01-01T00:00:00Z');
 const expiration = new Date('2026-01-01T01:00:00Z');
-const sai: ServiceAccountImport = { metadata: { name: 'imp', namespace: 'ns' }, spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' } };
+const sai: TokenImport = { metadata: { name: 'imp', namespace: 'ns' }, spec: { clusterName: 'cluster2', namespace: 'default', name: 'pod-lister' } };
 const cluster = { name: 'cluster2', server: 'https://127.0.0.1:1', caPem: 'ca', reachable: true, settled: true };
 const base: DecideInput = {
   key: 'ns/imp', secretKey: 'ns/imp-token-abcde', sai, cluster, remote: { state: 'present', uid: 'u1' },

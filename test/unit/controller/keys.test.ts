@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { TestScheduler } from 'rxjs/testing';
 import { importKeys, type KeyInput } from '../../../streams/controller/keys.js';
-import { projectImport, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import { projectImport, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
 
 const imp = (name: string, cluster: string, remoteNs: string, sa: string, extra: { generation?: number; rv?: string; deleting?: boolean } = {}): CachedImport => {
   const i = projectImport({
@@ -119,5 +119,51 @@ describe('importKeys (marbles)', () => {
       expectObservable(importKeys(inputs, fx)).toBe('abcde', { a: 'team/a', b: 'team/a2', c: 'team/b', d: 'team/a', e: 'team/a2' });
     });
     expect(namespaces).toEqual(['c1:r1', 'c1:r1,r2', 'c1:r2']);
+  });
+});
+
+describe('importKeys for federated imports (ADR 0022)', () => {
+  const fed = (name: string, source: string): CachedImport =>
+    projectImport({ metadata: { name, namespace: 'team', uid: `uid-${name}`, generation: 1, resourceVersion: '1' }, spec: { mode: 'Federated', clusterName: source } });
+  const rec = (name: string, source: string, rv: string): CachedFederatedRecord => ({ namespace: 'multicluster-service-account', name, resourceVersion: rv, source, data: {} });
+  const recordChange = (before: CachedFederatedRecord | undefined, after: CachedFederatedRecord | undefined): KeyInput => ({
+    kind: 'record',
+    change: { type: before && after ? 'updated' : after ? 'added' : 'deleted', key: `multicluster-service-account/${(after ?? before)!.name}`, ...(before ? { before } : {}), ...(after ? { after } : {}) },
+  });
+  const cm = (importName: string): CachedConfigMap => ({ namespace: 'team', name: `${importName}-federated`, resourceVersion: '5', importName, foreignController: false, dataHash: 'h' });
+
+  it('sends a record change to the federated imports of its source (both sources when relabelled), never to token imports of a cluster of that name', () => {
+    const { fx, namespaces } = effects();
+    const f1 = fed('f1', 'c1');
+    const f2 = fed('f2', 'c2');
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold<KeyInput>('abc-d-e----f', {
+        a: added(a1), // a token import of cluster c1
+        b: added(f1),
+        c: added(f2),
+        d: recordChange(undefined, rec('r', 'c1', '1')),
+        e: recordChange(rec('r', 'c1', '1'), rec('r', 'c2', '2')),
+        f: { kind: 'registry', event: { cluster: 'c1', kind: 'health', reachable: true } },
+      });
+      expectObservable(importKeys(inputs, fx)).toBe('abc-d-(ef)-g', { a: 'team/a', b: 'team/f1', c: 'team/f2', d: 'team/f1', e: 'team/f1', f: 'team/f2', g: 'team/a' });
+    });
+    // Federated imports use no remote namespace of a registered cluster.
+    expect(namespaces).toEqual(['c1:r1']);
+  });
+
+  it('maps its ConfigMap\'s changes to the import, drops its own write\'s echo, and moves an import switched to Token out of the source index', () => {
+    const { fx } = effects();
+    const f1 = fed('f1', 'c1');
+    const back = imp('f1', 'c1', 'r1', 'sa1', { generation: 2, rv: '2' });
+    scheduler().run(({ cold, expectObservable }) => {
+      const inputs = cold<KeyInput>('abcde', {
+        a: added(f1),
+        b: { kind: 'configmap', change: { type: 'updated', key: 'team/f1-federated', before: cm('f1'), after: cm('f1') } },
+        c: { kind: 'configmap', change: { type: 'updated', key: 'team/f1-federated', before: cm('f1'), after: cm('f1'), echo: true } },
+        d: updated(f1, back),
+        e: recordChange(undefined, rec('r', 'c1', '1')),
+      });
+      expectObservable(importKeys(inputs, fx)).toBe('ab-d-', { a: 'team/f1', b: 'team/f1', d: 'team/f1' });
+    });
   });
 });

@@ -2,19 +2,22 @@
 // which calls one reconcile makes for each decision, what it writes, how API errors become
 // conditions, read-your-writes through the shared cache, and that no token reaches the logs.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ApiException, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
+import { ApiException, type CoreV1Event, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import { Subject } from 'rxjs';
 import { Writable } from 'node:stream';
 import type { ImportStatus } from '../../../src/api/import.js';
 import type { TokenRequestPlan } from '../../../src/controller/decide.js';
 import { grantObjectName } from '../../../src/consent/grants.js';
 import { createLogger } from '../../../src/logger.js';
-import { secretNameForImport } from '../../../src/naming.js';
-import { SecretAnnotations, mintFingerprint, secretDataHash } from '../../../src/secret.js';
+import { configMapNameForImport, secretNameForImport } from '../../../src/naming.js';
+import { SecretAnnotations, buildImportSecret, mintFingerprint, secretDataHash } from '../../../src/secret.js';
+import { buildFederatedConfigMap } from '../../../src/federated.js';
+import { FEDERATED_SOURCE_LABEL } from '../../../src/constants.js';
 import { SharedCache } from '../../../streams/cache.js';
 import type { ImportEffects } from '../../../streams/controller/effects.js';
 import { ControllerMetrics } from '../../../streams/controller/metrics.js';
-import { projectImport, projectSecret, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import { projectConfigMap, projectFederatedRecord, projectImport, projectSecret, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
+import type { ImportPolicy } from '../../../src/consent/policy.js';
 import { Reconciler } from '../../../streams/controller/reconciler.js';
 
 type IssuedToken = Awaited<ReturnType<ImportEffects['requestToken']>>;
@@ -34,7 +37,7 @@ function jwt(iat: Date, lifetimeS: number, saUid: string, secret = 'sig'): strin
 }
 
 interface Call {
-  effect: 'requestToken' | 'applySecret' | 'patchStatus' | 'createEvent';
+  effect: 'requestToken' | 'applySecret' | 'applyConfigMap' | 'deleteGenerated' | 'patchStatus' | 'createEvent';
   args: unknown[];
 }
 
@@ -45,6 +48,8 @@ class ScriptedEffects implements ImportEffects {
   secretAnswers: Array<(s: V1Secret) => Promise<unknown>> = [];
   private rv = 100;
   tokens = 0;
+
+  constructor(private readonly imports: unknown[] = []) {}
 
   requestToken(cluster: string, namespace: string, name: string, request: TokenRequestPlan): Promise<IssuedToken> {
     this.calls.push({ effect: 'requestToken', args: [cluster, namespace, name, request] });
@@ -62,9 +67,21 @@ class ScriptedEffects implements ImportEffects {
     return Promise.resolve(JSON.parse(JSON.stringify({ ...secret, metadata: { ...secret.metadata, resourceVersion: String(++this.rv) } })));
   }
 
-  patchStatus(namespace: string, name: string, status: ImportStatus): Promise<unknown> {
-    this.calls.push({ effect: 'patchStatus', args: [namespace, name, status] });
-    return Promise.resolve({ ...rawImport, metadata: { ...rawImport.metadata, namespace, name, resourceVersion: String(++this.rv) }, status });
+  applyConfigMap(configMap: V1ConfigMap): Promise<unknown> {
+    this.calls.push({ effect: 'applyConfigMap', args: [configMap] });
+    return Promise.resolve(JSON.parse(JSON.stringify({ ...configMap, metadata: { ...configMap.metadata, resourceVersion: String(++this.rv) } })));
+  }
+
+  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string): Promise<void> {
+    this.calls.push({ effect: 'deleteGenerated', args: [kind, namespace, name] });
+    return Promise.resolve();
+  }
+
+  patchStatus(namespace: string, name: string, status: ImportStatus, remove?: readonly string[]): Promise<unknown> {
+    this.calls.push({ effect: 'patchStatus', args: remove ? [namespace, name, status, remove] : [namespace, name, status] });
+    // As the API server answers: the import as stored (its spec too), with the new status.
+    const stored = (this.imports.find((i) => (i as typeof rawImport).metadata.name === name) ?? rawImport) as typeof rawImport;
+    return Promise.resolve({ ...stored, metadata: { ...stored.metadata, namespace, name, resourceVersion: String(++this.rv) }, status });
   }
 
   createEvent(event: CoreV1Event): Promise<void> {
@@ -113,11 +130,13 @@ function cacheOf<T extends { namespace: string; name: string }>(items: T[]) {
 const started: Array<{ stop(): void }> = [];
 afterEach(() => started.splice(0).forEach((c) => c.stop()));
 
-function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: ClusterState | undefined } = {}) {
+function setup(opts: { imports?: unknown[]; secrets?: unknown[]; configMaps?: unknown[]; records?: unknown[]; cluster?: ClusterState | undefined; policies?: ImportPolicy[] } = {}) {
   const imports = cacheOf<CachedImport>((opts.imports ?? [rawImport]).map(projectImport));
   const secrets = cacheOf<CachedSecret>((opts.secrets ?? []).map(projectSecret(INSTALL_NS)));
-  started.push(imports.cache, secrets.cache);
-  const effects = new ScriptedEffects();
+  const configMaps = cacheOf<CachedConfigMap>((opts.configMaps ?? []).map(projectConfigMap));
+  const records = cacheOf<CachedFederatedRecord>((opts.records ?? []).map(projectFederatedRecord));
+  started.push(imports.cache, secrets.cache, configMaps.cache, records.cache);
+  const effects = new ScriptedEffects(opts.imports);
   let logs = '';
   const stream = new Writable({ write: (chunk, _enc, cb) => ((logs += String(chunk)), cb()) });
   const c = 'cluster' in opts ? opts.cluster : cluster();
@@ -125,8 +144,10 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: Clust
     effects,
     imports: imports.cache,
     secrets: secrets.cache,
+    configMaps: configMaps.cache,
+    records: records.cache,
     registry: { get: (name) => (c && name === c.name ? c : undefined) },
-    policies: () => [],
+    policies: () => opts.policies ?? [],
     installNamespace: INSTALL_NS,
     logger: createLogger({ component: 'controller', level: 'debug', stream }),
     metrics: new ControllerMetrics({ defaultMetrics: false }),
@@ -135,7 +156,7 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; cluster?: Clust
     now: () => NOW,
   });
   const run = (key = 'team/imp') => reconciler.reconcile(key, new AbortController().signal);
-  return { effects, reconciler, run, imports, secrets, logs: () => logs };
+  return { effects, reconciler, run, imports, secrets, configMaps, records, logs: () => logs };
 }
 
 const status = (s: ImportStatus) => s.conditions?.find((c) => c.type === 'Ready');
@@ -263,5 +284,88 @@ describe('Reconciler effects', () => {
     expect(effects.effects()).toEqual(['patchStatus', 'createEvent']);
     const event = effects.calls[1]!.args[0] as CoreV1Event;
     expect(event).toMatchObject({ type: 'Warning', reason: 'ClusterUnreachable', involvedObject: { kind: 'ServiceAccountImport', name: 'imp', uid: 'imp-uid' } });
+  });
+});
+
+describe('Reconciler effects for federated imports (ADR 0022)', () => {
+  const AUDIENCE = 'multicluster.admiralty.io/cluster2';
+  const fedImport = { ...rawImport, metadata: { ...rawImport.metadata, name: 'fed' }, spec: { mode: 'Federated', clusterName: 'cluster2' } };
+  const record = {
+    metadata: { name: 'federate-cluster2', namespace: INSTALL_NS, resourceVersion: '3', labels: { [FEDERATED_SOURCE_LABEL]: 'cluster2' } },
+    data: { server: SERVER, 'ca.crt': CA, audience: AUDIENCE, unrelated: 'ignored' },
+  };
+  const run = (s: ReturnType<typeof setup>) => s.reconciler.reconcile('team/fed', new AbortController().signal);
+
+  it('writes the ConfigMap by server-side apply and reports Ready=Federated with the audience and lifetime; no token is requested, no Secret written', async () => {
+    const s = setup({ imports: [fedImport], records: [record], cluster: undefined });
+    const result = await run(s);
+    expect(s.effects.effects()).toEqual(['applyConfigMap', 'patchStatus']);
+    const cm = s.effects.calls[0]!.args[0] as V1ConfigMap;
+    expect(cm).toEqual(buildFederatedConfigMap({ importName: 'fed', importNamespace: 'team', importUid: 'imp-uid', source: { server: SERVER, caPem: CA, audience: AUDIENCE } }));
+    const st = s.effects.lastStatus();
+    expect(status(st)).toMatchObject({ status: 'True', reason: 'Federated', observedGeneration: 1 });
+    expect(status(st)!.message).toBe(`pods get their own ServiceAccount token for federated source "cluster2" (audience ${AUDIENCE}, lifetime 3600s) with its server and CA from ConfigMap ${configMapNameForImport('fed')}`);
+    expect(st).toMatchObject({ audience: AUDIENCE, expirationSeconds: 3600 });
+    expect(st.secrets).toBeUndefined();
+    expect(result).toEqual({ requeueAfterMs: 300_000 });
+    // Read-your-writes: the next reconcile sees the ConfigMap it wrote and the status, and writes nothing.
+    s.effects.calls.length = 0;
+    await run(s);
+    expect(s.effects.effects()).toEqual([]);
+  });
+
+  it('is ClusterNotFound without a record, with a Warning Event; writes no ConfigMap', async () => {
+    const s = setup({ imports: [fedImport], cluster: undefined });
+    await run(s);
+    expect(s.effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    expect(status(s.effects.lastStatus())).toMatchObject({ status: 'False', reason: 'ClusterNotFound' });
+  });
+
+  it('is InvalidFederatedSource for a record without an audience, naming the ConfigMap', async () => {
+    const s = setup({ imports: [fedImport], records: [{ ...record, data: { server: SERVER, 'ca.crt': CA } }], cluster: undefined });
+    await run(s);
+    expect(status(s.effects.lastStatus())).toMatchObject({ status: 'False', reason: 'InvalidFederatedSource', message: expect.stringContaining(`ConfigMap ${INSTALL_NS}/federate-cluster2, is invalid: audience is missing or empty`) });
+  });
+
+  it('is Forbidden when the target\'s policy turns sameness off for the source, before anything is written', async () => {
+    const s = setup({ imports: [fedImport], records: [record], cluster: undefined, policies: [{ metadata: { name: 'strict' }, spec: { namespaceSameness: false } }] });
+    await run(s);
+    expect(s.effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    expect(status(s.effects.lastStatus())).toMatchObject({ status: 'False', reason: 'Forbidden' });
+  });
+
+  it('deletes the Secret of an import switched from Token to Federated, and drops the token fields from its status', async () => {
+    const switched = { ...fedImport, metadata: { ...fedImport.metadata, generation: 2 }, status: { secrets: [{ name: secretNameForImport('fed') }], expirationTimestamp: '2026-06-01T13:00:00Z', observedGeneration: 1 } };
+    const oldSecret = buildImportSecret({
+      importName: 'fed', importNamespace: 'team', importUid: 'imp-uid',
+      credential: { token: 't', server: SERVER, caPem: CA, namespace: 'team' }, issued: NOW, expiration: NOW, remoteUid: 'sa-uid', fingerprint: 'fp',
+    });
+    const s = setup({ imports: [switched], records: [record], secrets: [oldSecret], cluster: undefined });
+    await run(s);
+    expect(s.effects.effects()).toEqual(['deleteGenerated', 'applyConfigMap', 'patchStatus']);
+    expect(s.effects.calls[0]!.args).toEqual(['Secret', 'team', secretNameForImport('fed')]);
+    const call = s.effects.calls.at(-1)!;
+    expect(call.args[3]).toEqual(['secrets', 'expirationTimestamp']);
+    expect(call.args[2]).not.toHaveProperty('secrets');
+    expect(call.args[2]).toMatchObject({ audience: AUDIENCE, observedGeneration: 2 });
+  });
+
+  it('deletes the ConfigMap of an import switched back to Token, and drops the federated fields from its status', async () => {
+    const cm = buildFederatedConfigMap({ importName: 'imp', importNamespace: 'team', importUid: 'imp-uid', source: { server: SERVER, caPem: CA, audience: AUDIENCE } });
+    const back = { ...rawImport, status: { audience: AUDIENCE, expirationSeconds: 3600 } };
+    const s = setup({ imports: [back], configMaps: [cm] });
+    await s.run();
+    expect(s.effects.effects()).toEqual(['deleteGenerated', 'requestToken', 'applySecret', 'patchStatus']);
+    expect(s.effects.calls[0]!.args).toEqual(['ConfigMap', 'team', configMapNameForImport('imp')]);
+    expect(s.effects.calls.at(-1)!.args[3]).toEqual(['audience', 'expirationSeconds']);
+  });
+
+  it('leaves a ConfigMap of its name that another kind of object controls, and says so', async () => {
+    const cm = buildFederatedConfigMap({ importName: 'fed', importNamespace: 'team', importUid: 'imp-uid', source: { server: SERVER, caPem: CA, audience: AUDIENCE } });
+    cm.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'x', uid: 'x', controller: true }];
+    const s = setup({ imports: [fedImport], records: [record], configMaps: [cm], cluster: undefined });
+    await run(s);
+    expect(s.effects.effects()).toEqual(['patchStatus', 'createEvent']);
+    expect(status(s.effects.lastStatus())).toMatchObject({ status: 'False', reason: 'ConfigMapConflict' });
   });
 });

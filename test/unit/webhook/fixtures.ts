@@ -53,3 +53,14 @@ export function testApp(lookup: ImportLookup, opts: { maxBodyBytes?: number } = 
   const app = createWebhookApp({ pipeline, metrics, log, ...opts });
   return { app, pipeline, metrics };
 }
+
+/** A federated import (ADR 0022) as the webhook caches it: Ready with its audience and lifetime in status, or not reconciled yet. */
+export function federatedImportObject(namespace: string, name: string, ready: boolean, audience = 'multicluster.admiralty.io/cluster2'): ServiceAccountImport {
+  return {
+    metadata: { name, namespace, generation: 1 },
+    spec: { mode: 'Federated', clusterName: 'cluster2' },
+    status: ready
+      ? { conditions: [{ type: 'Ready', status: 'True', reason: 'Federated', message: 'ok' }], audience, expirationSeconds: 3600 }
+      : { conditions: [{ type: 'Ready', status: 'False', reason: 'ClusterNotFound', message: 'federated source "cluster2" is not known' }] },
+  };
+}

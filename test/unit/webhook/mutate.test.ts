@@ -1,14 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { IMPORT_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
-import { dns1123LabelError, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
+import { configMapNameForImport, dns1123LabelError, isDns1123Subdomain, mountPathForImport, secretNameForImport, volumeNameForImport } from '../../../src/naming.js';
 import type { Pod } from '../../../src/webhook/admission.js';
 import { annotationEntries, mountPatch, validateEntries, type ImportFound } from '../../../src/webhook/mutate.js';
 import { planAdmission, completeAdmission, decodeReview, BadReview } from '../../../src/webhook/review.js';
-import { importObject } from './fixtures.js';
+import { federatedImportObject, importObject } from './fixtures.js';
 import { applied, fullPodPatch, mountImports } from './reference.js';
 
 const NS = 'team-a';
+const AUDIENCE = 'multicluster.admiralty.io/cluster2';
+const FEDERATED_ITEMS = ['ca.crt', 'server', 'namespace', 'config'].map((key) => ({ key, path: key }));
 const ready = (name: string): ImportFound => ({ name, import: importObject(NS, name, true) });
 
 function pod(spec: Partial<Pod['spec']> = {}, annotation?: string): Pod {
@@ -172,18 +174,30 @@ describe('mountPatch', () => {
     importName.map((n) => ({ name: volumeNameForImport(n), secret: { secretName: secretNameForImport(n) } })),
     importName.map((n) => ({ name: volumeNameForImport(n), secret: { secretName: 'someone-else' } })),
     importName.map((n) => ({ name: volumeNameForImport(n), emptyDir: {} })),
+    // A federated import's projected volume, as an earlier admission (reinvocation) left it.
+    importName.map((n) => ({
+      name: volumeNameForImport(n),
+      projected: { sources: [{ configMap: { name: configMapNameForImport(n), items: FEDERATED_ITEMS } }, { serviceAccountToken: { path: 'token', audience: AUDIENCE, expirationSeconds: 3600 } }] },
+    })),
   );
   // Fields in the order the API server writes them (volumes, initContainers, containers), the order
   // in which a whole-pod diff lists its operations.
   const spec = fc
     .record({ volumes: fc.array(volume, { maxLength: 3 }), initContainers: containers('init', 0), containers: containers('c', 1) }, { requiredKeys: ['containers'] })
     .map((s) => ({ ...s, restartPolicy: 'Always' }));
-  const found = fc.array(
-    fc.record({ name: importName, state: fc.oneof({ arbitrary: fc.constant('ready'), weight: 8 }, fc.constant('not ready'), fc.constant('missing')) }),
-    { minLength: 1, maxLength: 4 },
+  // Distinct names, as the annotation's entries are (one import is one kind, Token or Federated).
+  const found = fc.uniqueArray(
+    fc.record({
+      name: importName,
+      state: fc.oneof({ arbitrary: fc.constant('ready'), weight: 8 }, { arbitrary: fc.constant('federated'), weight: 4 }, fc.constant('not ready'), fc.constant('federated not ready'), fc.constant('missing')),
+    }),
+    { minLength: 1, maxLength: 3, selector: (f) => f.name },
   );
   const lookedUp = (fs: { name: string; state: string }[]): ImportFound[] =>
-    fs.map(({ name, state }) => ({ name, import: state === 'missing' ? undefined : importObject(NS, name, state === 'ready') }));
+    fs.map(({ name, state }) => ({
+      name,
+      import: state === 'missing' ? undefined : state.startsWith('federated') ? federatedImportObject(NS, name, state === 'federated', AUDIENCE) : importObject(NS, name, state === 'ready'),
+    }));
 
   it('is the whole-pod diff to the pod the reference implementation mounts, in its order, and its JSON text is the operations (property)', () => {
     let mutated = 0;
@@ -196,7 +210,10 @@ describe('mountPatch', () => {
         const patched = mountPatch(p, NS, imports);
         expect(p).toEqual(before); // pure
         if (!reference.allowed) {
-          expect(patched).toEqual(reference); // the same problems, in the same order
+          // The same problems, in the same order (the webhook's say more about a federated import not Ready).
+          if (patched.allowed) throw new Error(`allowed where the reference denies: ${reference.problems.join()}`);
+          expect(patched.problems).toHaveLength(reference.problems.length);
+          reference.problems.forEach((p, i) => expect(patched.problems[i]).toContain(p));
           return;
         }
         if (!patched.allowed) throw new Error(patched.problems.join());
@@ -253,5 +270,61 @@ describe('planAdmission / completeAdmission', () => {
     expect(response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
     const ops = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as unknown[];
     expect(ops).toHaveLength(2);
+  });
+});
+
+describe('mountPatch for federated imports (ADR 0022)', () => {
+  const federated = (name: string): ImportFound => ({ name, import: federatedImportObject(NS, name, true, AUDIENCE) });
+
+  it('mounts a projected volume of the import\'s ConfigMap and the pod\'s own token, at the usual path and volume name', () => {
+    const r = admit(pod(), [federated('fed')]);
+    if (!r.allowed) throw new Error(r.problems.join());
+    expect(r.pod.spec.volumes).toEqual([
+      {
+        name: volumeNameForImport('fed'),
+        projected: {
+          sources: [
+            { configMap: { name: configMapNameForImport('fed'), items: FEDERATED_ITEMS } },
+            { serviceAccountToken: { path: 'token', audience: AUDIENCE, expirationSeconds: 3600 } },
+          ],
+        },
+      },
+    ]);
+    expect(r.pod.spec.containers[0]!.volumeMounts).toEqual([{ name: volumeNameForImport('fed'), mountPath: `${MOUNT_ROOT}/fed`, readOnly: true }]);
+    expect(r.warnings).toEqual([]);
+    expect(r.mounted).toEqual(['fed']);
+  });
+
+  it('mounts token and federated imports side by side in a mixed pod, and is idempotent on reinvocation', () => {
+    const p = pod({ initContainers: [{ name: 'init' }] });
+    const found = [ready('tok'), federated('fed')];
+    const r = admit(p, found);
+    if (!r.allowed) throw new Error(r.problems.join());
+    const byName = new Map(r.pod.spec.volumes!.map((v) => [v.name, v]));
+    expect(byName.get(volumeNameForImport('tok'))).toEqual({ name: volumeNameForImport('tok'), secret: { secretName: secretNameForImport('tok') } });
+    expect(byName.get(volumeNameForImport('fed'))!.projected!.sources![0]!.configMap!.name).toBe(configMapNameForImport('fed'));
+    for (const c of [...r.pod.spec.containers, ...r.pod.spec.initContainers!]) expect(c.volumeMounts!.map((m) => m.mountPath)).toEqual([`${MOUNT_ROOT}/tok`, `${MOUNT_ROOT}/fed`]);
+    const again = mountPatch(r.pod, NS, found);
+    expect(again).toMatchObject({ allowed: true, patch: [] });
+  });
+
+  it('denies a pod naming a federated import that is not Ready (its audience is not known), naming the import and why', () => {
+    const r = mountPatch(pod(), NS, [ready('tok'), { name: 'fed', import: federatedImportObject(NS, 'fed', false) }]);
+    expect(r.allowed).toBe(false);
+    if (r.allowed) return;
+    expect(r.problems).toEqual([expect.stringMatching(/^federated service account import "fed" in namespace "team-a" is not Ready \(ClusterNotFound: federated source "cluster2" is not known\); its token audience is not known yet$/)]);
+  });
+
+  it('denies a federated import whose status is Ready but lacks the audience (written before it was federated)', () => {
+    const sai = federatedImportObject(NS, 'fed', true);
+    delete sai.status!.audience;
+    const r = mountPatch(pod(), NS, [{ name: 'fed', import: sai }]);
+    expect(r).toMatchObject({ allowed: false, problems: [expect.stringContaining('federated service account import "fed"')] });
+  });
+
+  it('refuses a volume of the import\'s name that holds the Secret of the token import it was before', () => {
+    const p = pod({ volumes: [{ name: volumeNameForImport('fed'), secret: { secretName: secretNameForImport('fed') } }] });
+    const r = mountPatch(p, NS, [federated('fed')]);
+    expect(r).toMatchObject({ allowed: false, problems: [`volume "${volumeNameForImport('fed')}" already exists and is not the projected volume of service account import "fed"`] });
   });
 });
