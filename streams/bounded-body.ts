@@ -2,7 +2,7 @@
 // posing as one) cannot make this process buffer an unbounded LIST, watch line or error body.
 
 /** A response (or one watch event) larger than its bound: the request was aborted. */
-export class ResponseTooLargeError extends Error {
+class ResponseTooLargeError extends Error {
   override readonly name = 'ResponseTooLargeError';
 }
 
