@@ -37,3 +37,10 @@ export const SECRET_KEYS = {
 export const CLI_FIELD_MANAGER = 'kubemcsa';
 /** Field manager for the controller's writes. */
 export const CONTROLLER_FIELD_MANAGER = 'multicluster-service-account-controller';
+
+/**
+ * Label on a federated source record (a ConfigMap in the target's install namespace, written by
+ * `kubemcsa federate`): the source cluster whose API server trusts this cluster's ServiceAccount
+ * issuer (ADR 0022).
+ */
+export const FEDERATED_SOURCE_LABEL = 'multicluster.admiralty.io/federated-source';

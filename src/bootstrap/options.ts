@@ -29,6 +29,13 @@ const BootstrapFlags = t.intersection([
 
 const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str, dryRun: bool })]);
 
+const FederateFlags = t.intersection([
+  ClusterFlags,
+  t.partial({ sourceServer: str, audience: str, discoveryUrl: str, allowAnonymousDiscovery: bool, authenticationConfig: str, dryRun: bool, output: str }),
+]);
+
+const UnfederateFlags = t.intersection([ClusterFlags, t.partial({ authenticationConfig: str, dryRun: bool })]);
+
 const ExportFlags = t.partial({
   namespace: str,
   context: str,
@@ -80,6 +87,32 @@ export interface UnbootstrapOptions {
   dryRun: boolean;
   wait: boolean;
   timeoutMs: number;
+}
+
+/** `kubemcsa federate`: let the source's API server trust the target's ServiceAccount issuer (ADR 0022). */
+export interface FederateOptions {
+  target: NamedClusterSelector;
+  source: NamedClusterSelector;
+  /** The source API server URL as the target's pods reach it (default: the source kubeconfig's). */
+  sourceServer?: string;
+  /** The audience the source accepts (default: multicluster.admiralty.io/<source name>). */
+  audience?: string;
+  /** Where the source fetches the issuer's discovery document, when not under the issuer URL. */
+  discoveryUrl?: string;
+  allowAnonymousDiscovery: boolean;
+  /** The source API server's AuthenticationConfiguration file to merge the entry into. */
+  authenticationConfig?: string;
+  dryRun: boolean;
+  /** Format of the printed JWT authenticator entry. */
+  output: OutputFormat;
+}
+
+/** `kubemcsa unfederate`: remove the record from the target (and the entry from a given file). */
+export interface UnfederateOptions {
+  target: NamedClusterSelector;
+  source: NamedClusterSelector;
+  authenticationConfig?: string;
+  dryRun: boolean;
 }
 
 /** `kubemcsa grant` and `kubemcsa revoke`: one grant, in the source only. */
@@ -223,6 +256,48 @@ export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
   const f = decodeFlags(UnbootstrapFlags, raw);
   if (f.dryRun && f.wait) throw new UsageError('--wait and --dry-run exclude each other: a dry run deletes nothing to wait for');
   return { ...clusterSelectors(f), dryRun: f.dryRun ?? false, wait: f.wait ?? false, timeoutMs: parseDuration(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
+}
+
+/** Any https URL (an issuer's discovery URL may have a path). */
+function parseHttpsUrl(s: string, flag: string): string {
+  let url: URL;
+  try {
+    url = new URL(s.trim());
+  } catch {
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: not a URL`);
+  }
+  if (url.protocol !== 'https:' || url.hostname === '' || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected https://host[:port][/path], without credentials, query or fragment`);
+  }
+  return s.trim();
+}
+
+function nonEmptyFlag(value: string | undefined, flag: string): string | undefined {
+  const v = nonEmpty(value);
+  if (v === undefined && value !== undefined) throw new UsageError(`${flag} must not be empty`);
+  return v;
+}
+
+export function parseFederateOptions(raw: unknown): FederateOptions {
+  const f = decodeFlags(FederateFlags, raw);
+  const audience = nonEmptyFlag(f.audience, '--audience');
+  const authenticationConfig = nonEmptyFlag(f.authenticationConfig, '--authentication-config');
+  return {
+    ...clusterSelectors(f),
+    ...(f.sourceServer !== undefined ? { sourceServer: parseServerUrl(f.sourceServer, '--source-server') } : {}),
+    ...(audience !== undefined ? { audience } : {}),
+    ...(f.discoveryUrl !== undefined ? { discoveryUrl: parseHttpsUrl(f.discoveryUrl, '--discovery-url') } : {}),
+    allowAnonymousDiscovery: f.allowAnonymousDiscovery ?? false,
+    ...(authenticationConfig !== undefined ? { authenticationConfig } : {}),
+    dryRun: f.dryRun ?? false,
+    output: parseOutput(f.output, ['yaml', 'json'] as const, 'yaml'),
+  };
+}
+
+export function parseUnfederateOptions(raw: unknown): UnfederateOptions {
+  const f = decodeFlags(UnfederateFlags, raw);
+  const authenticationConfig = nonEmptyFlag(f.authenticationConfig, '--authentication-config');
+  return { ...clusterSelectors(f), ...(authenticationConfig !== undefined ? { authenticationConfig } : {}), dryRun: f.dryRun ?? false };
 }
 
 /**
