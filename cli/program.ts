@@ -65,6 +65,8 @@ function grantOptions(cmd: Command): Command {
     .option('--source-kubeconfig <file>', 'kubeconfig file of the source cluster (default: KUBECONFIG or ~/.kube/config)')
     .option('--all-service-accounts', 'every ServiceAccount of --namespace, present and future')
     .option('--cluster-wide', 'every ServiceAccount of every namespace but kube-system and multicluster-service-account (warns)')
+    .option('--federated', 'the target is federated with this source: bind the ClusterRole of --role to its mapped identity in --namespace instead')
+    .option('--role <clusterrole>', 'with --federated: the ClusterRole bound (RoleBinding in --namespace) to the federated ServiceAccount or namespace')
     .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing');
 }
 
@@ -176,7 +178,10 @@ Examples:
           'SERVICEACCOUNT of NAMESPACE, for every ServiceAccount of NAMESPACE (--all-service-accounts) or, with a ' +
           'warning, of every namespace (--cluster-wide): an anchor Secret, a Role and a RoleBinding (or a ' +
           'ClusterRoleBinding), then a record on the importer ServiceAccount. kube-system and ' +
-          'multicluster-service-account are never granted. Idempotent: a second run changes nothing.',
+          'multicluster-service-account are never granted. With --federated (a federated target, see the federate ' +
+          'command): only a RoleBinding in NAMESPACE of the source binding --role to the identity the source maps ' +
+          'from the target pods (mcsa:T:system:serviceaccount:NAMESPACE:SERVICEACCOUNT, or the group ' +
+          'mcsa:T:system:serviceaccounts:NAMESPACE). Idempotent: a second run changes nothing.',
       ),
   )
     .addHelpText(
@@ -185,7 +190,8 @@ Examples:
 Examples:
   kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2
   kubemcsa grant --all-service-accounts -n team-a --target-context cluster1 --source-context cluster2
-  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --dry-run`,
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --dry-run
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --federated --role view`,
     )
     .action(async (name: unknown, raw: unknown) => runners.grant(parseGrantOptions(name, raw), out));
 
@@ -197,7 +203,8 @@ Examples:
         'In the source cluster, remove a grant made with kubemcsa grant (same arguments): its record on the ' +
           'importer ServiceAccount first, then its anchor Secret (every token minted under the grant stops ' +
           'authenticating), RoleBinding and Role (or its ClusterRoleBinding, and the shared ClusterRole once ' +
-          'unused). Absent objects are fine. Idempotent.',
+          'unused); with --federated, the RoleBinding of --role (calls are refused at once). Absent objects are fine. ' +
+          'Idempotent.',
       ),
   )
     .addHelpText(
@@ -205,7 +212,8 @@ Examples:
       `
 Examples:
   kubemcsa revoke pod-lister -n team-a --target-name cluster1 --source-context cluster2
-  kubemcsa revoke --cluster-wide --target-name cluster1 --source-context cluster2 --dry-run`,
+  kubemcsa revoke --cluster-wide --target-name cluster1 --source-context cluster2 --dry-run
+  kubemcsa revoke pod-lister -n team-a --target-name cluster1 --source-context cluster2 --federated --role view`,
     )
     .action(async (name: unknown, raw: unknown) => runners.revoke(parseGrantOptions(name, raw), out));
 

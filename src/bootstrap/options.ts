@@ -49,7 +49,7 @@ const ExportFlags = t.partial({
 
 const GrantFlags = t.intersection([
   ClusterFlags,
-  t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool }),
+  t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool, federated: bool, role: str }),
 ]);
 
 const KubeconfigFlags = t.partial({ namespace: str, context: str, kubeconfig: str });
@@ -122,6 +122,8 @@ export interface GrantOptions {
   target: NamedClusterSelector;
   grant: Grant;
   dryRun: boolean;
+  /** A grant to a federated target: a RoleBinding of this ClusterRole to the mapped identity, nothing else. */
+  federated?: { role: string };
 }
 
 type OutputFormat = 'yaml' | 'json';
@@ -324,6 +326,14 @@ export function parseGrantOptions(name: unknown, raw: unknown): GrantOptions {
     grant = { namespace, serviceAccount: sa ?? ALL };
   }
   checkGrantable(grant);
+  const role = nonEmpty(f.role);
+  if (f.federated !== true && f.role !== undefined) throw new UsageError('--role is for federated grants: add --federated');
+  if (f.federated === true) {
+    if (grant.namespace === ALL) throw new UsageError('--federated binds per namespace: give -n NAMESPACE (SERVICEACCOUNT or --all-service-accounts), not --cluster-wide');
+    if (role === undefined) throw new UsageError('--federated needs --role CLUSTERROLE: the ClusterRole to bind to the federated identity in the source namespace');
+    if (role.includes('/') || role.includes('%') || role === '.' || role === '..') throw new UsageError(`invalid --role ${JSON.stringify(role)}: not a ClusterRole name`);
+    return { source, target, grant, dryRun: f.dryRun ?? false, federated: { role } };
+  }
   return { source, target, grant, dryRun: f.dryRun ?? false };
 }
 

@@ -133,6 +133,7 @@ describe('federated imports: a source trusts the target issuer (kubemcsa federat
     await tKc.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: ANONYMOUS_DISCOVERY_BINDING }).catch(() => undefined);
     await tCore.deleteNamespace({ name: ns }).catch(() => undefined);
     await sKc.makeApiClient(CoreV1Api).deleteNamespace({ name: sourceNs }).catch(() => undefined);
+    await sKc.makeApiClient(CoreV1Api).deleteNamespace({ name: ns }).catch(() => undefined);
     await third?.stop();
     if (thirdDir) rmSync(thirdDir, { recursive: true, force: true });
   });
@@ -182,21 +183,22 @@ describe('federated imports: a source trusts the target issuer (kubemcsa federat
     expect((parse(readFileSync(s.authenticationConfigPath, 'utf8')) as { jwt: unknown[] }).jwt).toHaveLength(1);
   });
 
-  it('RBAC in the source decides: 403, 200 after a RoleBinding to the mapped user, 403 again within seconds of deleting it', async () => {
-    const rbac = sKc.makeApiClient(RbacAuthorizationV1Api);
+  it('RBAC in the source decides: 403, 200 after kubemcsa grant --federated, 403 again within seconds of kubemcsa revoke', async () => {
     expect(await listPodsStatus(s, sourceNs, pod.token)).toBe(403);
-    await rbac.createNamespacedRoleBinding({
-      namespace: sourceNs,
-      body: {
-        metadata: { name: 'federated-view' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: federatedUsername(T, ns, 'app') }],
-      },
-    });
-    const granted = await timeUntil('200 after the RoleBinding', async () => (await listPodsStatus(s, sourceNs, pod.token)) === 200, RBAC_DEADLINE_MS);
-    await rbac.deleteNamespacedRoleBinding({ namespace: sourceNs, name: 'federated-view' });
-    const revoked = await timeUntil('403 after deleting the RoleBinding', async () => (await listPodsStatus(s, sourceNs, pod.token)) === 403, RBAC_DEADLINE_MS);
-    timings.push(`RoleBinding created → 200 in ${granted} ms; deleted → 403 in ${revoked} ms`);
+    // The pod's namespace in the target names the source namespace (namespace sameness): grant in a namespace of that name.
+    await sKc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+    const grantArgs = ['app', '-n', ns, '--target-name', T, '--source-context', S, '--federated', '--role', 'view'];
+    const g = await kubemcsa(['grant', ...grantArgs]);
+    expect(g.code).toBe(0);
+    expect(g.stderr).toMatch(new RegExp(`RoleBinding ${ns}/mcsa-federated\\.${T}\\.app\\.view: created`));
+    const granted = await timeUntil('200 after the federated grant', async () => (await listPodsStatus(s, ns, pod.token)) === 200, RBAC_DEADLINE_MS);
+    expect(await listPodsStatus(s, sourceNs, pod.token)).toBe(403);
+    const again = await kubemcsa(['grant', ...grantArgs]);
+    expect(again.stderr).toMatch(/: unchanged/);
+    const r = await kubemcsa(['revoke', ...grantArgs]);
+    expect(r.code).toBe(0);
+    const revoked = await timeUntil('403 after the federated revoke', async () => (await listPodsStatus(s, ns, pod.token)) === 403, RBAC_DEADLINE_MS);
+    timings.push(`federated grant → 200 in ${granted} ms after kubemcsa grant returned; revoke → 403 in ${revoked} ms after kubemcsa revoke returned`);
   });
 
   it('refuses a token of an untrusted cluster, an unbound token and another audience (401)', async () => {
