@@ -9,7 +9,7 @@ import { apiClient } from './kube-call.js';
 
 const Review = t.type({ status: t.type({ userInfo: t.intersection([t.type({ username: t.string }), t.partial({ groups: t.array(t.string) })]) }) });
 
-export type ReviewAnswer = { accepted: true; username: string; groups: string[] } | { accepted: false };
+type ReviewAnswer = { accepted: true; username: string; groups: string[] } | { accepted: false };
 
 /**
  * A SelfSubjectReview at `cluster` (server and CA as in a kubeconfig) authenticated by `token`

@@ -203,14 +203,18 @@ function parseNamespaceList(s: string, flag: string): string[] {
   return names;
 }
 
-/** An API server URL: https with a host. */
-function parseServerUrl(s: string, flag: string): string {
-  let url: URL;
+/** `s` as a URL, or a UsageError naming the flag. */
+function parseUrl(s: string, flag: string): URL {
   try {
-    url = new URL(s.trim());
+    return new URL(s.trim());
   } catch {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: not a URL`);
   }
+}
+
+/** An API server URL: https with a host. */
+function parseServerUrl(s: string, flag: string): string {
+  const url = parseUrl(s, flag);
   if (url.protocol !== 'https:' || url.hostname === '') throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected https://host[:port]`);
   return s.trim().replace(/\/+$/, '');
 }
@@ -262,12 +266,7 @@ export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
 
 /** Any https URL (an issuer's discovery URL may have a path). */
 function parseHttpsUrl(s: string, flag: string): string {
-  let url: URL;
-  try {
-    url = new URL(s.trim());
-  } catch {
-    throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: not a URL`);
-  }
+  const url = parseUrl(s, flag);
   if (url.protocol !== 'https:' || url.hostname === '' || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected https://host[:port][/path], without credentials, query or fragment`);
   }

@@ -8,14 +8,14 @@ import { decodeOrThrow } from '../api/decode.js';
 import { API_GROUP } from '../constants.js';
 import { federatedPrefix } from './identity.js';
 
-export const AUTHENTICATION_CONFIG_API_VERSION = 'apiserver.config.k8s.io/v1';
-export const AUTHENTICATION_CONFIG_KIND = 'AuthenticationConfiguration';
+const AUTHENTICATION_CONFIG_API_VERSION = 'apiserver.config.k8s.io/v1';
+const AUTHENTICATION_CONFIG_KIND = 'AuthenticationConfiguration';
 
 /** The longest token lifetime a federated source accepts (the kubelet's projected tokens live 1 h by default). */
-export const MAX_FEDERATED_TOKEN_SECONDS = 86_400;
+const MAX_FEDERATED_TOKEN_SECONDS = 86_400;
 
 /** Extra keys (user info `extra`) a federated source records: where the calling pod lives in the target. */
-export const EXTRA_KEYS = {
+const EXTRA_KEYS = {
   podName: `${API_GROUP}/pod-name`,
   podNamespace: `${API_GROUP}/pod-namespace`,
 } as const;
@@ -38,7 +38,7 @@ export interface JwtAuthenticator {
   userValidationRules: Array<{ expression: string; message: string }>;
 }
 
-export interface FederatedTrust {
+interface FederatedTrust {
   /** The target's name, as the source knows it: the prefix of every mapped user and group. */
   targetName: string;
   /** The target's issuer (`iss` of its tokens; its discovery document's `issuer`). */
@@ -120,7 +120,7 @@ export type AuthenticationConfiguration = Record<string, unknown> & {
 };
 
 /** An AuthenticationConfiguration with no JWT authenticator (the API server accepts an empty list). */
-export function emptyAuthenticationConfiguration(): AuthenticationConfiguration {
+function emptyAuthenticationConfiguration(): AuthenticationConfiguration {
   return { apiVersion: AUTHENTICATION_CONFIG_API_VERSION, kind: AUTHENTICATION_CONFIG_KIND, jwt: [] };
 }
 
@@ -153,7 +153,7 @@ export function mergeJwtAuthenticator(doc: AuthenticationConfiguration, entry: J
 }
 
 /** Which entry to remove: the one of an issuer URL, or the one mapping a target's users (its username prefix). */
-export type JwtAuthenticatorMatch = { issuerUrl: string } | { targetName: string };
+type JwtAuthenticatorMatch = { issuerUrl: string } | { targetName: string };
 
 function matches(entry: unknown, match: JwtAuthenticatorMatch): boolean {
   if ('issuerUrl' in match) return issuerUrlOf(entry) === match.issuerUrl;

@@ -21,7 +21,7 @@ export function discoveryUrlOf(issuerUrl: string, discoveryUrl?: string): string
 }
 
 /** The command that opens discovery to anonymous callers, for messages. */
-export const ANONYMOUS_DISCOVERY_HINT =
+const ANONYMOUS_DISCOVERY_HINT =
   `rerun with --allow-anonymous-discovery, or grant it yourself: kubectl create clusterrolebinding ${ANONYMOUS_DISCOVERY_BINDING} ` +
   `--clusterrole=${ISSUER_DISCOVERY_CLUSTER_ROLE} --group=system:unauthenticated (the API server must also run with --anonymous-auth=true, the default)`;
 

@@ -9,12 +9,12 @@ import type { Manifest, ObjectRef } from '../bootstrap/plan.js';
 import { federatedGroups, federatedUsername } from './identity.js';
 
 /** Label on a federated grant's RoleBinding: the target it binds identities of. */
-export const FEDERATED_TARGET_LABEL = 'multicluster.admiralty.io/federated-target';
+const FEDERATED_TARGET_LABEL = 'multicluster.admiralty.io/federated-target';
 
 const RBAC = 'rbac.authorization.k8s.io';
 
 /** `mcsa-federated.<target>.<sa|all>.<role>` (`:` of system roles as `-`); over 253 characters: cut, plus a hash of the whole. */
-export function federatedBindingName(targetName: string, g: Grant, role: string): string {
+function federatedBindingName(targetName: string, g: Grant, role: string): string {
   const name = `mcsa-federated.${targetName}.${g.serviceAccount === ALL ? 'all' : g.serviceAccount}.${role.replace(/[^a-z0-9.-]/g, '-')}`;
   if (name.length <= 253) return name;
   const suffix = `-${shortHash(`${targetName}/${g.namespace}/${g.serviceAccount}/${role}`, 8)}`;

@@ -12,10 +12,10 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../bootstrap/names.js';
 import type { Manifest } from '../bootstrap/plan.js';
 
 /** Keys of the record's data. */
-export const RECORD_KEYS = { server: 'server', caCrt: 'ca.crt', audience: 'audience' } as const;
+const RECORD_KEYS = { server: 'server', caCrt: 'ca.crt', audience: 'audience' } as const;
 
 /** Annotation holding the source's full name (the label holds a hashed value for names over 63 characters). */
-export const FEDERATED_SOURCE_ANNOTATION = FEDERATED_SOURCE_LABEL;
+const FEDERATED_SOURCE_ANNOTATION = FEDERATED_SOURCE_LABEL;
 
 const PREFIX = 'federated-';
 
@@ -30,7 +30,7 @@ export function federatedRecordName(sourceName: string): string {
 /** Label selector of every federated source record kubemcsa wrote. */
 export const federatedRecordSelector = `${FEDERATED_SOURCE_LABEL},${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
-export interface FederatedSource {
+interface FederatedSource {
   sourceName: string;
   /** The source API server URL as the target's pods reach it. */
   server: string;

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import {
-  emptyAuthenticationConfiguration,
   formatAuthenticationConfiguration,
   jwtAuthenticatorFor,
   looksLikeJson,
@@ -11,6 +10,8 @@ import {
   type AuthenticationConfiguration,
 } from '../../../src/federation/authenticator.js';
 import { defaultFederatedAudience, federatedGroups, federatedPrefix, federatedUsername } from '../../../src/federation/identity.js';
+
+const emptyAuthenticationConfiguration = (): AuthenticationConfiguration => parseAuthenticationConfiguration('', 'empty');
 
 const trust = { targetName: 'cluster1', issuerUrl: 'https://127.0.0.1:6443', caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', audience: 'multicluster.admiralty.io/cluster2' };
 
@@ -103,7 +104,7 @@ describe('AuthenticationConfiguration files', () => {
     expect(looksLikeJson(jsonText)).toBe(true);
     expect(looksLikeJson(yamlText)).toBe(false);
     expect(parseAuthenticationConfiguration(jsonText, 'f.json')).toEqual(withOther());
-    expect(parseAuthenticationConfiguration('  \n', 'f.yaml')).toEqual(emptyAuthenticationConfiguration());
+    expect(parseAuthenticationConfiguration('  \n', 'f.yaml')).toEqual({ apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AuthenticationConfiguration', jwt: [] });
     expect(() => parseAuthenticationConfiguration('apiVersion: v1\nkind: Config\n', 'kubeconfig.yaml')).toThrow(/AuthenticationConfiguration in kubeconfig.yaml: .*apiVersion/);
     expect(() => parseAuthenticationConfiguration(': : :\n  - [', 'bad.yaml')).toThrow(/bad.yaml is not YAML or JSON/);
     expect(() => parseAuthenticationConfiguration(formatAuthenticationConfiguration({ ...emptyAuthenticationConfiguration(), jwt: [{ issuer: {} }] }, 'yaml'), 'f.yaml')).toThrow(/jwt\.0\.issuer\.url/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../../src/bootstrap/errors.js';
 import { parseGrantOptions } from '../../../src/bootstrap/options.js';
-import { federatedBindingName, federatedGrantBinding, isFederatedGrantObject } from '../../../src/federation/grant.js';
+import { federatedGrantBinding, isFederatedGrantObject } from '../../../src/federation/grant.js';
 
 describe('federated grants', () => {
   it('bind the ClusterRole to the mapped user in the namespace of the same name', () => {
@@ -26,8 +26,8 @@ describe('federated grants', () => {
 
   it('keep long names within 253 characters and distinct', () => {
     const t = 'a'.repeat(200);
-    const a = federatedBindingName(t, { namespace: 'n', serviceAccount: 'b'.repeat(100) }, 'view');
-    const b = federatedBindingName(t, { namespace: 'n', serviceAccount: `${'b'.repeat(99)}c` }, 'view');
+    const a = federatedGrantBinding(t, { namespace: 'n', serviceAccount: 'b'.repeat(100) }, 'view').metadata.name;
+    const b = federatedGrantBinding(t, { namespace: 'n', serviceAccount: `${'b'.repeat(99)}c` }, 'view').metadata.name;
     expect(a.length).toBeLessThanOrEqual(253);
     expect(a).not.toBe(b);
   });
