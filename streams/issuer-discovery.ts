@@ -38,7 +38,7 @@ export function anonymousGet(url: string, caPem: string | undefined, timeoutMs: 
     };
     let req;
     try {
-      req = request(url, { method: 'GET', headers: { accept: 'application/json' }, ...(caPem !== undefined ? { ca: caPem } : {}), signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      req = request(url, { method: 'GET', headers: { accept: 'application/json, application/jwk-set+json' }, ...(caPem !== undefined ? { ca: caPem } : {}), signal: AbortSignal.timeout(timeoutMs) }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {

@@ -79,7 +79,7 @@ export function jwtAuthenticatorFor(trust: FederatedTrust): JwtAuthenticator {
         message: 'only ServiceAccount tokens are accepted',
       },
       {
-        expression: `'kubernetes.io' in claims && 'namespace' in ${K8S_CLAIM} && 'pod' in ${K8S_CLAIM}`,
+        expression: `has(${K8S_CLAIM}.namespace) && has(${K8S_CLAIM}.pod)`,
         message: 'only tokens bound to a pod are accepted',
       },
       {

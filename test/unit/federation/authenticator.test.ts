@@ -54,7 +54,7 @@ describe('the JWT authenticator entry', () => {
 
   it('accepts only pod-bound ServiceAccount tokens living at most 24 h', () => {
     const rules = entry.claimValidationRules.map((r) => r.expression);
-    expect(rules).toContain("'kubernetes.io' in claims && 'namespace' in claims['kubernetes.io'] && 'pod' in claims['kubernetes.io']");
+    expect(rules).toContain("has(claims['kubernetes.io'].namespace) && has(claims['kubernetes.io'].pod)");
     expect(rules).toContain('has(claims.iat) && has(claims.exp) && claims.exp - claims.iat <= 86400.0');
     expect(rules).toContain("has(claims.sub) && claims.sub.startsWith('system:serviceaccount:')");
     for (const r of entry.claimValidationRules) expect(r.message).not.toBe('');
