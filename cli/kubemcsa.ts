@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// kubemcsa: bootstrap, unbootstrap, grant, revoke, export, kubeconfig, status. Run with `node --import tsx cli/kubemcsa.ts`.
+// kubemcsa: bootstrap, unbootstrap, grant, revoke, export, kubeconfig, status, federate, unfederate. Run with `node --import tsx cli/kubemcsa.ts`.
 // Runners are imported on demand: loading the Kubernetes client takes seconds, `--help` should not.
 import '../src/node-version.js';
 import { processOutput } from './lib/output.js';
@@ -13,6 +13,8 @@ const runners: Runners = {
   export: async (o, out) => (await import('./lib/export.js')).runExport(o, out),
   kubeconfig: async (o, out) => (await import('./lib/import-kubeconfig.js')).runImportKubeconfig(o, out),
   status: async (o, out) => (await import('./lib/status.js')).runStatus(o, out),
+  federate: async (o, out) => (await import('./lib/federate.js')).runFederate(o, out),
+  unfederate: async (o, out) => (await import('./lib/federate.js')).runUnfederate(o, out),
 };
 
 // No top-level await: the single-file executables bundle this module as CommonJS.

@@ -11,16 +11,20 @@ import {
   DEFAULT_TIMEOUT,
   parseBootstrapOptions,
   parseExportOptions,
+  parseFederateOptions,
   parseGrantOptions,
   parseKubeconfigOptions,
   parseStatusOptions,
   parseUnbootstrapOptions,
+  parseUnfederateOptions,
   type BootstrapOptions,
   type ExportOptions,
+  type FederateOptions,
   type GrantOptions,
   type KubeconfigOptions,
   type StatusOptions,
   type UnbootstrapOptions,
+  type UnfederateOptions,
 } from '../src/bootstrap/options.js';
 import type { Output } from './lib/output.js';
 
@@ -33,6 +37,8 @@ export interface Runners {
   export(o: ExportOptions, out: Output): Promise<void>;
   kubeconfig(o: KubeconfigOptions, out: Output): Promise<void>;
   status(o: StatusOptions, out: Output): Promise<void>;
+  federate(o: FederateOptions, out: Output): Promise<void>;
+  unfederate(o: UnfederateOptions, out: Output): Promise<void>;
 }
 
 const HELP_WIDTH = 100;
@@ -59,6 +65,8 @@ function grantOptions(cmd: Command): Command {
     .option('--source-kubeconfig <file>', 'kubeconfig file of the source cluster (default: KUBECONFIG or ~/.kube/config)')
     .option('--all-service-accounts', 'every ServiceAccount of --namespace, present and future')
     .option('--cluster-wide', 'every ServiceAccount of every namespace but kube-system and multicluster-service-account (warns)')
+    .option('--federated', 'the target is federated with this source: bind the ClusterRole of --role to its mapped identity in --namespace instead')
+    .option('--role <clusterrole>', 'with --federated: the ClusterRole bound (RoleBinding in --namespace) to the federated ServiceAccount or namespace')
     .option('--dry-run', 'run the pre-flight checks and print the plan; change nothing');
 }
 
@@ -170,7 +178,10 @@ Examples:
           'SERVICEACCOUNT of NAMESPACE, for every ServiceAccount of NAMESPACE (--all-service-accounts) or, with a ' +
           'warning, of every namespace (--cluster-wide): an anchor Secret, a Role and a RoleBinding (or a ' +
           'ClusterRoleBinding), then a record on the importer ServiceAccount. kube-system and ' +
-          'multicluster-service-account are never granted. Idempotent: a second run changes nothing.',
+          'multicluster-service-account are never granted. With --federated (a federated target, see the federate ' +
+          'command): only a RoleBinding in NAMESPACE of the source binding --role to the identity the source maps ' +
+          'from the target pods (mcsa:T:system:serviceaccount:NAMESPACE:SERVICEACCOUNT, or the group ' +
+          'mcsa:T:system:serviceaccounts:NAMESPACE). Idempotent: a second run changes nothing.',
       ),
   )
     .addHelpText(
@@ -179,7 +190,8 @@ Examples:
 Examples:
   kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2
   kubemcsa grant --all-service-accounts -n team-a --target-context cluster1 --source-context cluster2
-  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --dry-run`,
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --dry-run
+  kubemcsa grant pod-lister -n team-a --target-name cluster1 --source-context cluster2 --federated --role view`,
     )
     .action(async (name: unknown, raw: unknown) => runners.grant(parseGrantOptions(name, raw), out));
 
@@ -191,7 +203,8 @@ Examples:
         'In the source cluster, remove a grant made with kubemcsa grant (same arguments): its record on the ' +
           'importer ServiceAccount first, then its anchor Secret (every token minted under the grant stops ' +
           'authenticating), RoleBinding and Role (or its ClusterRoleBinding, and the shared ClusterRole once ' +
-          'unused). Absent objects are fine. Idempotent.',
+          'unused); with --federated, the RoleBinding of --role (calls are refused at once). Absent objects are fine. ' +
+          'Idempotent.',
       ),
   )
     .addHelpText(
@@ -199,9 +212,62 @@ Examples:
       `
 Examples:
   kubemcsa revoke pod-lister -n team-a --target-name cluster1 --source-context cluster2
-  kubemcsa revoke --cluster-wide --target-name cluster1 --source-context cluster2 --dry-run`,
+  kubemcsa revoke --cluster-wide --target-name cluster1 --source-context cluster2 --dry-run
+  kubemcsa revoke pod-lister -n team-a --target-name cluster1 --source-context cluster2 --federated --role view`,
     )
     .action(async (name: unknown, raw: unknown) => runners.revoke(parseGrantOptions(name, raw), out));
+
+  clusterOptions(
+    program
+      .command('federate')
+      .summary("let a source's API server trust the target's ServiceAccount tokens (no token copied)")
+      .description(
+        "Federate a target with a source (ADR 0022, docs/federation.md): read the target's ServiceAccount issuer from its " +
+          'discovery document, check that it and its keys are readable without credentials (as the source API server reads ' +
+          'them), write the federated source record (ConfigMap federated-<source> in multicluster-service-account of the ' +
+          "target: the source's server, CA and audience), and print the JWT authenticator entry the source's API server " +
+          'needs in its AuthenticationConfiguration (--authentication-config): pods of the target are then users ' +
+          'mcsa:<target>:system:serviceaccount:<namespace>:<name> there. Idempotent.',
+      ),
+  )
+    .option('--source-server <url>', 'API server URL the target\'s pods will use for the source (default: from the source kubeconfig)')
+    .option('--audience <audience>', 'the audience the source accepts (default: multicluster.admiralty.io/<source name>)')
+    .option('--discovery-url <url>', "where the source fetches the issuer's discovery document, when not <issuer>/.well-known/openid-configuration")
+    .option('--allow-anonymous-discovery', 'bind system:service-account-issuer-discovery to system:unauthenticated in the target when discovery is refused (warns)')
+    .option('--authentication-config <file>', "merge the entry into this AuthenticationConfiguration file of the source's API server (atomic replace; created if absent)")
+    .option('--dry-run', 'run the checks and print the entry; change nothing (no record, no binding, no file)')
+    .addOption(outputOption(['yaml', 'json'], 'yaml'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa federate --target-context cluster1 --source-context cluster2
+  kubemcsa federate --target-context cluster1 --source-context cluster2 --allow-anonymous-discovery \\
+    --authentication-config /etc/kubernetes/authentication-config.yaml
+  kubemcsa federate --target-context cluster1 --source-context cluster2 --dry-run -o json`,
+    )
+    .action(async (raw: unknown) => runners.federate(parseFederateOptions(raw), out));
+
+  clusterOptions(
+    program
+      .command('unfederate')
+      .summary('remove a federated source record (and its JWT authenticator from a file)')
+      .description(
+        'Undo kubemcsa federate: delete the federated source record of the source in the target and, with ' +
+          "--authentication-config, remove the target's JWT authenticator from that file of the source's API server (its " +
+          'tokens are refused from its next reload). The anonymous discovery binding is kept. Idempotent.',
+      ),
+  )
+    .option('--authentication-config <file>', "remove the target's JWT authenticator from this AuthenticationConfiguration file (atomic replace)")
+    .option('--dry-run', 'report what would be removed; change nothing')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubemcsa unfederate --target-context cluster1 --source-context cluster2
+  kubemcsa unfederate --target-context cluster1 --source-context cluster2 --authentication-config /etc/kubernetes/authentication-config.yaml`,
+    )
+    .action(async (raw: unknown) => runners.unfederate(parseUnfederateOptions(raw), out));
 
   program
     .command('export')
@@ -250,11 +316,13 @@ Examples:
 
   program
     .command('status')
-    .summary('show registered clusters, imports and grants')
+    .summary('show registered clusters, imports, grants and federated sources')
     .description(
       'Show the clusters registered in a cluster (ServiceAccountImports in multicluster-service-account) ' +
-        'with their Ready condition and token expiry, every ServiceAccountImport in all namespaces, and the ' +
-        'grants the cluster gives, as a source, to target clusters.',
+        'with their Ready condition and token expiry, every ServiceAccountImport in all namespaces, the ' +
+        'grants the cluster gives, as a source, to target clusters, and the federated sources (kubemcsa federate): for ' +
+        'each, whether the source accepts a fresh 600 s token of a pod of multicluster-service-account bound to that pod ' +
+        '(SelfSubjectReview at the source; the token is never printed).',
     )
     .option('--context <context>', 'kubeconfig context (default: the current context)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: KUBECONFIG or ~/.kube/config)')

@@ -36,7 +36,8 @@ export const SECRET_KEYS = {
 /**
  * Label on a federated source record: a ConfigMap in the install namespace (written by `kubemcsa
  * federate`) whose value is the source's name, the `spec.clusterName` of federated imports
- * (ADR 0022).
+ * (ADR 0022); a name longer than 63 characters is hashed in the label and kept whole in an
+ * annotation of the same key.
  */
 export const FEDERATED_SOURCE_LABEL = 'multicluster.admiralty.io/federated-source';
 

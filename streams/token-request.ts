@@ -16,9 +16,10 @@ const TokenRequestAnswer = t.type({ status: t.type({ token: t.string, expiration
 /**
  * TokenRequest (`serviceaccounts/<name>/token`) with its answer decoded: the one implementation
  * the controller and kubemcsa share. `where` names the cluster in a decoding error; `options`
- * carries the call's deadline (`callOptions`) where the caller has no ambient one.
+ * carries the call's deadline (`callOptions`) where the caller has no ambient one. `boundPod`
+ * binds the token to a pod as the kubelet does (`kubemcsa status` probing a federated source).
  */
-export async function requestToken(core: CoreV1Api, namespace: string, name: string, spec: TokenRequestPlan, where: string, options?: ConfigurationOptions): Promise<{ token: string; expirationTimestamp: Date }> {
+export async function requestToken(core: CoreV1Api, namespace: string, name: string, spec: TokenRequestPlan & { boundPod?: { name: string; uid: string } }, where: string, options?: ConfigurationOptions): Promise<{ token: string; expirationTimestamp: Date }> {
   const answer = await core.createNamespacedServiceAccountToken(
     {
       namespace,
@@ -27,6 +28,7 @@ export async function requestToken(core: CoreV1Api, namespace: string, name: str
         spec: {
           expirationSeconds: spec.expirationSeconds,
           audiences: spec.audiences,
+          ...(spec.boundPod ? { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: spec.boundPod.name, uid: spec.boundPod.uid } } : {}),
           ...(spec.boundSecret ? { boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: spec.boundSecret, ...(spec.boundSecretUid ? { uid: spec.boundSecretUid } : {}) } } : {}),
         },
       },

@@ -1,6 +1,6 @@
 // Every API call the CLI makes goes through a ClusterClient: it names the cluster in errors,
 // decodes the objects it hands back, and does server-side apply with the `kubemcsa` manager.
-import { ApisApi, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { ApisApi, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decodeOrThrow } from '../../src/api/decode.js';
 import { ObjectMeta } from '../../src/api/import.js';
@@ -13,6 +13,7 @@ import type { LoadedCluster } from './kubeconfig.js';
 import { apiClient, withDeadline } from '../../streams/kube-call.js';
 import { waitForObject, WaitTimeout } from '../../streams/wait.js';
 import { requestToken } from '../../streams/token-request.js';
+import { reviewToken } from '../../streams/self-subject-review.js';
 
 /** The object kinds the CLI reads: only metadata is relied on, the rest is decoded per use. */
 export const WithMeta = t.type({ metadata: ObjectMeta });
@@ -308,29 +309,22 @@ export class ClusterClient {
   async acceptsToken(token: string): Promise<boolean> {
     const cluster = this.loaded.kc.getCurrentCluster();
     if (cluster === null) throw new CliError(`${this.label}: kubeconfig has no cluster for context ${this.loaded.contextName}`);
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'token-check', token }],
-      contexts: [{ name: 'token-check', cluster: cluster.name, user: 'token-check' }],
-      currentContext: 'token-check',
-    });
-    const api = apiClient(kc, AuthenticationV1Api);
-    return this.call('check whether a token is still accepted', async () => {
-      try {
-        await api.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
-        return true;
-      } catch (e) {
-        if (httpStatusOf(e) === 401) return false;
-        throw e;
-      }
-    });
+    return this.call('check whether a token is still accepted', async () => (await reviewToken(cluster, token, this.label)).accepted);
   }
 
   /** TokenRequest for a ServiceAccount (`serviceaccounts/<name>/token`). */
   async mintToken(namespace: string, name: string, expirationSeconds: number, audiences: string[]): Promise<MintedToken> {
     if (this.dryRun) this.refusedInDryRun(`mint a token for ServiceAccount ${namespace}/${name}`);
     const tr = await this.call(`request a token for ServiceAccount ${namespace}/${name}`, () => requestToken(this.core, namespace, name, { audiences, expirationSeconds }, this.label));
+    return { token: tr.token, expiration: tr.expirationTimestamp };
+  }
+
+  /** TokenRequest bound to a pod, as the kubelet makes it for a projected token (`pod` runs as ServiceAccount `serviceAccount`). */
+  async mintPodToken(namespace: string, serviceAccount: string, pod: { name: string; uid: string }, expirationSeconds: number, audiences: string[]): Promise<MintedToken> {
+    if (this.dryRun) this.refusedInDryRun(`mint a token for ServiceAccount ${namespace}/${serviceAccount}`);
+    const tr = await this.call(`request a token for ServiceAccount ${namespace}/${serviceAccount} bound to pod ${pod.name}`, () =>
+      requestToken(this.core, namespace, serviceAccount, { audiences, expirationSeconds, boundPod: pod }, this.label),
+    );
     return { token: tr.token, expiration: tr.expirationTimestamp };
   }
 }

@@ -21,6 +21,49 @@ import { ClusterClient } from './cluster.js';
 import { loadCluster } from './kubeconfig.js';
 import type { Output } from './output.js';
 import { allChecks, checkPermissions, checkReachable, deleteClusterRoleIfUnused, deleteIfOurs } from './shared.js';
+import { federatedGrantBinding, federatedRoleRef, federatedSubject, isFederatedGrantObject } from '../../src/federation/grant.js';
+import type { Grant } from '../../src/consent/grants.js';
+
+/** What a federated grant binds, for messages: `User mcsa:t:system:serviceaccount:ns:sa` (or the namespace's Group). */
+function describeFederated(targetName: string, g: Grant): string {
+  const s = federatedSubject(targetName, g);
+  return `${s.kind} ${s.name}`;
+}
+
+/** `grant --federated`: one RoleBinding in the source, to the identity the source maps from the target's pods. */
+async function runFederatedGrant(opts: GrantOptions, role: string, out: Output): Promise<void> {
+  const { source, targetName } = await resolve(opts);
+  const binding = federatedGrantBinding(targetName, opts.grant, role);
+  await checkReachable(source, out);
+  await allChecks([
+    () => mustExist(source, { apiVersion: 'v1', kind: 'Namespace', name: opts.grant.namespace }, ''),
+    () => mustExist(source, federatedRoleRef(role), ''),
+    () => checkPermissions(source, ['create', 'patch'].map((verb) => ({ verb, group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: opts.grant.namespace })), 'create and patch', out),
+  ]);
+  const what = `ClusterRole ${role} in namespace ${opts.grant.namespace} of ${source.label} to ${describeFederated(targetName, opts.grant)}`;
+  if (opts.dryRun) {
+    out.data(`would apply ${describeRef(refOf(binding))}: ${what}\n`);
+    out.progress('dry run: nothing was changed');
+    return;
+  }
+  const r = await source.apply(binding);
+  out.progress(`${source.tag} ${describeRef(refOf(binding))}: ${r.outcome}`);
+  out.progress(`granted (federated): ${what}; it takes effect once the source trusts ${targetName} (kubemcsa federate)`);
+}
+
+async function runFederatedRevoke(opts: GrantOptions, role: string, out: Output): Promise<void> {
+  const { source, targetName } = await resolve(opts);
+  const ref = refOf(federatedGrantBinding(targetName, opts.grant, role));
+  await checkReachable(source, out);
+  await checkPermissions(source, [{ verb: 'delete', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: opts.grant.namespace }], 'delete', out);
+  if (opts.dryRun) {
+    out.data(`would delete ${describeRef(ref)} (if kubemcsa created it)\n`);
+    out.progress('dry run: nothing was changed');
+    return;
+  }
+  await deleteIfOurs(source, ref, out, isFederatedGrantObject);
+  out.progress(`revoked (federated): ClusterRole ${role} in namespace ${opts.grant.namespace} from ${describeFederated(targetName, opts.grant)}; its calls are refused (403) at once`);
+}
 
 /** The source client and the target's name (from --target-name or the target context's cluster; the target is never called). */
 async function resolve(opts: GrantOptions): Promise<{ source: ClusterClient; targetName: string }> {
@@ -49,6 +92,7 @@ async function grantPreflight(source: ClusterClient, plan: GrantPlan, out: Outpu
 }
 
 export async function runGrant(opts: GrantOptions, out: Output): Promise<void> {
+  if (opts.federated) return runFederatedGrant(opts, opts.federated.role, out);
   const { source, targetName } = await resolve(opts);
   const plan = grantPlan(targetName, opts.grant);
   if (plan.scope === 'cluster') out.progress(clusterWideWarning(targetName, source.name));
@@ -82,6 +126,7 @@ export async function runGrant(opts: GrantOptions, out: Output): Promise<void> {
 }
 
 export async function runRevoke(opts: GrantOptions, out: Output): Promise<void> {
+  if (opts.federated) return runFederatedRevoke(opts, opts.federated.role, out);
   const { source, targetName } = await resolve(opts);
   const plan = grantPlan(targetName, opts.grant);
   await checkReachable(source, out);

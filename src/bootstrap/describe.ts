@@ -99,3 +99,22 @@ export function grantsTable(rows: GrantRow[]): string {
     rows.map((r) => [r.target, r.namespace, r.serviceAccount, r.scope]),
   );
 }
+
+/** One federated source record and whether the source accepts this cluster's pod tokens (`kubemcsa status`). */
+export interface FederationRow {
+  source: string;
+  server: string;
+  audience: string;
+  /** `yes` (the source mapped the probe token to `user`), `no` (HTTP 401), or `unknown` (see `detail`). */
+  accepted: 'yes' | 'no' | 'unknown';
+  user?: string;
+  detail: string;
+}
+
+export function federationTable(rows: FederationRow[]): string {
+  if (rows.length === 0) return 'No federated sources.\n';
+  return formatTable(
+    ['SOURCE', 'SERVER', 'AUDIENCE', 'ACCEPTED', 'DETAIL'],
+    rows.map((r) => [r.source, r.server, r.audience, r.accepted, r.detail]),
+  );
+}

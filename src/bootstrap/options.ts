@@ -29,6 +29,13 @@ const BootstrapFlags = t.intersection([
 
 const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, timeout: str, dryRun: bool })]);
 
+const FederateFlags = t.intersection([
+  ClusterFlags,
+  t.partial({ sourceServer: str, audience: str, discoveryUrl: str, allowAnonymousDiscovery: bool, authenticationConfig: str, dryRun: bool, output: str }),
+]);
+
+const UnfederateFlags = t.intersection([ClusterFlags, t.partial({ authenticationConfig: str, dryRun: bool })]);
+
 const ExportFlags = t.partial({
   namespace: str,
   context: str,
@@ -42,7 +49,7 @@ const ExportFlags = t.partial({
 
 const GrantFlags = t.intersection([
   ClusterFlags,
-  t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool }),
+  t.partial({ namespace: str, allServiceAccounts: bool, clusterWide: bool, dryRun: bool, federated: bool, role: str }),
 ]);
 
 const KubeconfigFlags = t.partial({ namespace: str, context: str, kubeconfig: str });
@@ -82,6 +89,32 @@ export interface UnbootstrapOptions {
   timeoutMs: number;
 }
 
+/** `kubemcsa federate`: let the source's API server trust the target's ServiceAccount issuer (ADR 0022). */
+export interface FederateOptions {
+  target: NamedClusterSelector;
+  source: NamedClusterSelector;
+  /** The source API server URL as the target's pods reach it (default: the source kubeconfig's). */
+  sourceServer?: string;
+  /** The audience the source accepts (default: multicluster.admiralty.io/<source name>). */
+  audience?: string;
+  /** Where the source fetches the issuer's discovery document, when not under the issuer URL. */
+  discoveryUrl?: string;
+  allowAnonymousDiscovery: boolean;
+  /** The source API server's AuthenticationConfiguration file to merge the entry into. */
+  authenticationConfig?: string;
+  dryRun: boolean;
+  /** Format of the printed JWT authenticator entry. */
+  output: OutputFormat;
+}
+
+/** `kubemcsa unfederate`: remove the record from the target (and the entry from a given file). */
+export interface UnfederateOptions {
+  target: NamedClusterSelector;
+  source: NamedClusterSelector;
+  authenticationConfig?: string;
+  dryRun: boolean;
+}
+
 /** `kubemcsa grant` and `kubemcsa revoke`: one grant, in the source only. */
 export interface GrantOptions {
   source: ClusterSelector;
@@ -89,6 +122,8 @@ export interface GrantOptions {
   target: NamedClusterSelector;
   grant: Grant;
   dryRun: boolean;
+  /** A grant to a federated target: a RoleBinding of this ClusterRole to the mapped identity, nothing else. */
+  federated?: { role: string };
 }
 
 type OutputFormat = 'yaml' | 'json';
@@ -168,14 +203,18 @@ function parseNamespaceList(s: string, flag: string): string[] {
   return names;
 }
 
-/** An API server URL: https with a host. */
-function parseServerUrl(s: string, flag: string): string {
-  let url: URL;
+/** `s` as a URL, or a UsageError naming the flag. */
+function parseUrl(s: string, flag: string): URL {
   try {
-    url = new URL(s.trim());
+    return new URL(s.trim());
   } catch {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: not a URL`);
   }
+}
+
+/** An API server URL: https with a host. */
+function parseServerUrl(s: string, flag: string): string {
+  const url = parseUrl(s, flag);
   if (url.protocol !== 'https:' || url.hostname === '') throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected https://host[:port]`);
   return s.trim().replace(/\/+$/, '');
 }
@@ -225,6 +264,43 @@ export function parseUnbootstrapOptions(raw: unknown): UnbootstrapOptions {
   return { ...clusterSelectors(f), dryRun: f.dryRun ?? false, wait: f.wait ?? false, timeoutMs: parseDurationFlag(f.timeout ?? DEFAULT_TIMEOUT, '--timeout') };
 }
 
+/** Any https URL (an issuer's discovery URL may have a path). */
+function parseHttpsUrl(s: string, flag: string): string {
+  const url = parseUrl(s, flag);
+  if (url.protocol !== 'https:' || url.hostname === '' || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(s)}: expected https://host[:port][/path], without credentials, query or fragment`);
+  }
+  return s.trim();
+}
+
+function nonEmptyFlag(value: string | undefined, flag: string): string | undefined {
+  const v = nonEmpty(value);
+  if (v === undefined && value !== undefined) throw new UsageError(`${flag} must not be empty`);
+  return v;
+}
+
+export function parseFederateOptions(raw: unknown): FederateOptions {
+  const f = decodeFlags(FederateFlags, raw);
+  const audience = nonEmptyFlag(f.audience, '--audience');
+  const authenticationConfig = nonEmptyFlag(f.authenticationConfig, '--authentication-config');
+  return {
+    ...clusterSelectors(f),
+    ...(f.sourceServer !== undefined ? { sourceServer: parseServerUrl(f.sourceServer, '--source-server') } : {}),
+    ...(audience !== undefined ? { audience } : {}),
+    ...(f.discoveryUrl !== undefined ? { discoveryUrl: parseHttpsUrl(f.discoveryUrl, '--discovery-url') } : {}),
+    allowAnonymousDiscovery: f.allowAnonymousDiscovery ?? false,
+    ...(authenticationConfig !== undefined ? { authenticationConfig } : {}),
+    dryRun: f.dryRun ?? false,
+    output: parseOutput(f.output, ['yaml', 'json'] as const, 'yaml'),
+  };
+}
+
+export function parseUnfederateOptions(raw: unknown): UnfederateOptions {
+  const f = decodeFlags(UnfederateFlags, raw);
+  const authenticationConfig = nonEmptyFlag(f.authenticationConfig, '--authentication-config');
+  return { ...clusterSelectors(f), ...(authenticationConfig !== undefined ? { authenticationConfig } : {}), dryRun: f.dryRun ?? false };
+}
+
 /**
  * Grant and revoke: exactly one of a ServiceAccount NAME (with -n), --all-service-accounts (with
  * -n) or --cluster-wide (without -n); kube-system and the install namespace are refused.
@@ -249,6 +325,14 @@ export function parseGrantOptions(name: unknown, raw: unknown): GrantOptions {
     grant = { namespace, serviceAccount: sa ?? ALL };
   }
   checkGrantable(grant);
+  const role = nonEmpty(f.role);
+  if (f.federated !== true && f.role !== undefined) throw new UsageError('--role is for federated grants: add --federated');
+  if (f.federated === true) {
+    if (grant.namespace === ALL) throw new UsageError('--federated binds per namespace: give -n NAMESPACE (SERVICEACCOUNT or --all-service-accounts), not --cluster-wide');
+    if (role === undefined) throw new UsageError('--federated needs --role CLUSTERROLE: the ClusterRole to bind to the federated identity in the source namespace');
+    if (role.includes('/') || role.includes('%') || role === '.' || role === '..') throw new UsageError(`invalid --role ${JSON.stringify(role)}: not a ClusterRole name`);
+    return { source, target, grant, dryRun: f.dryRun ?? false, federated: { role } };
+  }
   return { source, target, grant, dryRun: f.dryRun ?? false };
 }
 

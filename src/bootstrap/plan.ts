@@ -20,7 +20,7 @@ import {
 export interface Manifest {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   [field: string]: unknown;
 }
 
@@ -87,7 +87,7 @@ function readNamespaces(sourceNamespaces: string[]): string[] {
   return [...new Set([...sourceNamespaces, INSTALL_NAMESPACE])];
 }
 
-function namespaceManifest(name: string): Manifest {
+export function namespaceManifest(name: string): Manifest {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...sharedLabels } } };
 }
 

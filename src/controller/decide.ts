@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { Reasons, type Reason, type FederatedImport, type TokenImport, MAX_EXPIRATION_SECONDS, MAX_FEDERATED_EXPIRATION_SECONDS, MIN_EXPIRATION_SECONDS } from '../api/import.js';
 import { FEDERATED_SOURCE_LABEL } from '../constants.js';
-import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource, type FederatedSource } from '../federated.js';
+import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource, type FederatedSource } from '../federation/imports.js';
 import { anchorFor, coveringGrant, describeGrant, type Grant } from '../consent/grants.js';
 import type { PolicyVerdict } from '../consent/policy.js';
 import { dns1123LabelError, dns1123SubdomainError } from '../naming.js';

@@ -3,8 +3,9 @@ import { decodeOrThrow } from '../../src/api/decode.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { ServiceAccountImport, slimImport } from '../../src/api/import.js';
 import { ImportPolicy } from '../../src/consent/policy.js';
-import { API_GROUP_VERSION, FEDERATED_SOURCE_KEYS, FEDERATED_SOURCE_LABEL, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
-import { configMapDataHash } from '../../src/federated.js';
+import { API_GROUP_VERSION, FEDERATED_SOURCE_KEYS, IMPORT_KIND, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { configMapDataHash } from '../../src/federation/imports.js';
+import { federatedSourceNameOf } from '../../src/federation/record.js';
 import { credentialFromSecretData, importNameOfSecret, secretDataHash, SecretAnnotations, type ImportCredential } from '../../src/secret.js';
 
 /** An import as the controller caches it: what decisions need, nothing more. */
@@ -106,7 +107,7 @@ export interface CachedFederatedRecord {
   namespace: string;
   name: string;
   resourceVersion: string;
-  /** The value of the federated-source label: the `spec.clusterName` of the imports that use it. */
+  /** The source it is for (federatedSourceNameOf): the `spec.clusterName` of the imports that use it. */
   source: string;
   data: Record<string, string>;
 }
@@ -116,7 +117,7 @@ export function projectFederatedRecord(raw: unknown): CachedFederatedRecord {
   const m = cm.metadata;
   const kept = Object.values(FEDERATED_SOURCE_KEYS) as string[];
   const data = Object.fromEntries(Object.entries(cm.data ?? {}).filter(([k]) => kept.includes(k)));
-  return { namespace: m.namespace, name: m.name, resourceVersion: m.resourceVersion ?? '', source: m.labels?.[FEDERATED_SOURCE_LABEL] ?? '', data };
+  return { namespace: m.namespace, name: m.name, resourceVersion: m.resourceVersion ?? '', source: federatedSourceNameOf(m), data };
 }
 
 /** A federated import's generated ConfigMap as cached: who controls it and a hash of its data. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createCa, issueCertificate } from '../../src/tls/pki.js';
@@ -22,6 +22,31 @@ export interface ClusterInfo {
   podServer?: string;
   /** With a node: its name. */
   nodeName?: string;
+  /**
+   * The kube-apiserver's `--authentication-config` file (structured authentication,
+   * `apiserver.config.k8s.io/v1`), at first with no JWT authenticator. A test may replace it
+   * (atomically: write a temporary file, rename it over this one); the API server notices the
+   * change through a file watch (and a 1-minute poll), validates it, waits until the new JWT
+   * authenticators pass their health check (discovery fetched; polled every 10 s) and swaps them
+   * in (k8s.io/kubernetes pkg/kubeapiserver/options/authentication.go). An invalid file is logged
+   * and ignored. Restore it with {@link resetAuthenticationConfig}.
+   */
+  authenticationConfigPath: string;
+}
+
+/** The document every harness cluster starts with: structured authentication, no JWT authenticator. */
+export const EMPTY_AUTHENTICATION_CONFIG = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AuthenticationConfiguration', jwt: [] };
+
+/** Writes `text` to `file` by rename, so the API server watching it never reads half a document. */
+export function replaceFileAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** Puts back the cluster's initial authentication configuration (no JWT authenticator). */
+export function resetAuthenticationConfig(info: ClusterInfo): void {
+  replaceFileAtomically(info.authenticationConfigPath, stringify(EMPTY_AUTHENTICATION_CONFIG));
 }
 
 /** A real node for a cluster: the namespaces it lives in (the whole cluster then runs there). */
@@ -162,6 +187,7 @@ export class Cluster {
       admin,
       dir,
       kubeconfigPath: path.join(dir, 'admin.kubeconfig'),
+      authenticationConfigPath: this.write('authentication-config.yaml', stringify(EMPTY_AUTHENTICATION_CONFIG)),
       ...(node ? { podServer, nodeName: `${this.name}-node` } : {}),
     };
     writeFileSync(this.info.kubeconfigPath, stringify(kubeconfigFor([this.info])), { mode: 0o600 });
@@ -203,6 +229,7 @@ export class Cluster {
       `--service-account-issuer=${podServer ?? server}`,
       `--service-account-key-file=${files.saKey}`,
       `--service-account-signing-key-file=${files.saKey}`,
+      `--authentication-config=${this.info.authenticationConfigPath}`,
       '--allow-privileged=true',
       '--endpoint-reconciler-type=none',
       '--profiling=false',

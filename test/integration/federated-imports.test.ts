@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ApiException, CoreV1Api, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, FEDERATED_SOURCE_LABEL, IMPORT_ANNOTATION, IMPORT_KIND, IMPORT_LABEL, IMPORT_PLURAL, INSTALL_NAMESPACE, MOUNT_ROOT } from '../../src/constants.js';
-import { buildFederatedConfigMap } from '../../src/federated.js';
+import { buildFederatedConfigMap } from '../../src/federation/imports.js';
 import { configMapNameForImport, secretNameForImport, volumeNameForImport } from '../../src/naming.js';
 import { serviceAccountKubeconfig } from '../harness/deployment.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace, kubectl, uniqueName } from '../harness/env.js';

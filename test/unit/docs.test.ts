@@ -64,7 +64,7 @@ function helpFlags(help: string): string[] {
 }
 
 const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*/g;
-const KUBEMCSA_COMMANDS = ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'version', 'completion'] as const;
+const KUBEMCSA_COMMANDS = ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'federate', 'unfederate', 'version', 'completion'] as const;
 /** Where a kubemcsa invocation names its subcommand: `kubemcsa export`, `kubectl mcsa status`, `cli/kubemcsa.ts bootstrap`, `npm run kubemcsa -- status`. */
 const KUBEMCSA_INVOCATION = new RegExp(`(?:\\bkubemcsa(?:\\.ts)?|\\bkubectl mcsa)(?:\\s+--)?\\s+(${KUBEMCSA_COMMANDS.join('|')})\\b`);
 /** Commands whose flags are not the documented program's own. */

@@ -3,10 +3,12 @@ import { UsageError } from '../../../src/bootstrap/errors.js';
 import {
   parseBootstrapOptions,
   parseExportOptions,
+  parseFederateOptions,
   parseGrantOptions,
   parseKubeconfigOptions,
   parseStatusOptions,
   parseUnbootstrapOptions,
+  parseUnfederateOptions,
 } from '../../../src/bootstrap/options.js';
 
 describe('durations', () => {
@@ -165,5 +167,56 @@ describe('kubeconfig and status options', () => {
     expect(parseStatusOptions({})).toEqual({ output: 'table' });
     expect(parseStatusOptions({ output: 'json', context: 'c' })).toEqual({ output: 'json', context: 'c' });
     expect(() => parseStatusOptions({ output: 'wide' })).toThrow(UsageError);
+  });
+});
+
+describe('federate and unfederate options', () => {
+  it('fills defaults', () => {
+    expect(parseFederateOptions({})).toEqual({ target: {}, source: {}, allowAnonymousDiscovery: false, dryRun: false, output: 'yaml' });
+    expect(parseUnfederateOptions({})).toEqual({ target: {}, source: {}, dryRun: false });
+  });
+
+  it('passes every flag through', () => {
+    expect(
+      parseFederateOptions({
+        targetContext: 'c1',
+        sourceContext: 'c2',
+        sourceName: 'eu-1',
+        sourceServer: 'https://eu-1.example:6443/',
+        audience: ' mine ',
+        discoveryUrl: 'https://oidc.example/cluster1/.well-known/openid-configuration',
+        allowAnonymousDiscovery: true,
+        authenticationConfig: '/etc/kubernetes/authn.yaml',
+        dryRun: true,
+        output: 'json',
+      }),
+    ).toEqual({
+      target: { context: 'c1' },
+      source: { context: 'c2', name: 'eu-1' },
+      sourceServer: 'https://eu-1.example:6443',
+      audience: 'mine',
+      discoveryUrl: 'https://oidc.example/cluster1/.well-known/openid-configuration',
+      allowAnonymousDiscovery: true,
+      authenticationConfig: '/etc/kubernetes/authn.yaml',
+      dryRun: true,
+      output: 'json',
+    });
+    expect(parseUnfederateOptions({ targetName: 't', sourceName: 's', authenticationConfig: 'a.yaml', dryRun: true })).toEqual({
+      target: { name: 't' },
+      source: { name: 's' },
+      authenticationConfig: 'a.yaml',
+      dryRun: true,
+    });
+  });
+
+  it('refuses bad values, naming the flag', () => {
+    expect(() => parseFederateOptions({ sourceServer: 'http://x' })).toThrow(/--source-server/);
+    expect(() => parseFederateOptions({ discoveryUrl: 'http://oidc.example/' })).toThrow(/--discovery-url/);
+    expect(() => parseFederateOptions({ discoveryUrl: 'https://oidc.example/?q=1' })).toThrow(/without credentials, query or fragment/);
+    expect(() => parseFederateOptions({ audience: ' ' })).toThrow(/--audience must not be empty/);
+    expect(() => parseFederateOptions({ authenticationConfig: '' })).toThrow(/--authentication-config must not be empty/);
+    expect(() => parseFederateOptions({ output: 'table' })).toThrow(/--output "table"/);
+    expect(() => parseFederateOptions({ targetName: 'Not_A_Name' })).toThrow(UsageError);
+    expect(() => parseUnfederateOptions({ authenticationConfig: ' ' })).toThrow(/--authentication-config must not be empty/);
   });
 });

@@ -28,6 +28,8 @@ async function run(argv: string[], fail?: Error): Promise<Run> {
     export: record('export'),
     kubeconfig: record('kubeconfig'),
     status: record('status'),
+    federate: record('federate'),
+    unfederate: record('unfederate'),
   };
   const out = { data: (s: string) => void (stdout += s), progress: (l: string) => void (stderr += `${l}\n`) };
   const code = await main(argv, runners, out, { write: (s: string) => void (stderr += s) });
@@ -116,7 +118,7 @@ describe('kubemcsa argument handling', () => {
   });
 
   it('every command has examples in its help', async () => {
-    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'version', 'completion']) {
+    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'federate', 'unfederate', 'version', 'completion']) {
       const r = await run([cmd, '--help']);
       expect(r.stdout).toMatch(new RegExp(`Examples:\\n  kubemcsa ${cmd} `));
     }
@@ -124,7 +126,7 @@ describe('kubemcsa argument handling', () => {
 
   it('docs/cli.md shows exactly the --help output of every command', async () => {
     const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'version', 'completion']) {
+    for (const cmd of ['kubemcsa', 'bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'federate', 'unfederate', 'version', 'completion']) {
       const r = await run(cmd === 'kubemcsa' ? ['--help'] : [cmd, '--help']);
       const block = new RegExp(`<!-- help:${cmd} -->\\n\`\`\`text\\n([\\s\\S]*?)\\n\`\`\``).exec(doc)?.[1];
       expect(block).toBe(r.stdout.trimEnd());
@@ -133,7 +135,7 @@ describe('kubemcsa argument handling', () => {
 
   it('docs/cli.md documents every flag of every command', async () => {
     const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status']) {
+    for (const cmd of ['bootstrap', 'unbootstrap', 'grant', 'revoke', 'export', 'kubeconfig', 'status', 'federate', 'unfederate']) {
       const r = await run([cmd, '--help']);
       const flags = [...r.stdout.matchAll(/^ {2}(-\w, )?(--[a-z-]+)/gm)].map((m) => m[2]!);
       expect(flags.length).toBeGreaterThan(2);

@@ -11,7 +11,7 @@ import { grantObjectName } from '../../../src/consent/grants.js';
 import { createLogger } from '../../../src/logger.js';
 import { configMapNameForImport, secretNameForImport } from '../../../src/naming.js';
 import { SecretAnnotations, buildImportSecret, mintFingerprint, secretDataHash } from '../../../src/secret.js';
-import { buildFederatedConfigMap } from '../../../src/federated.js';
+import { buildFederatedConfigMap } from '../../../src/federation/imports.js';
 import { FEDERATED_SOURCE_LABEL } from '../../../src/constants.js';
 import { SharedCache } from '../../../streams/cache.js';
 import type { ImportEffects } from '../../../streams/controller/effects.js';

@@ -12,7 +12,7 @@ import { evaluateFederatedPolicy, type ImportPolicy } from '../../../src/consent
 import { API_GROUP_VERSION, FEDERATED_SOURCE_LABEL, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
 import { decideFederated, leftoverOf } from '../../../src/controller/decide.js';
 import { authorization } from '../config/fixtures.js';
-import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource } from '../../../src/federated.js';
+import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource } from '../../../src/federation/imports.js';
 import { configMapNameForImport, isDns1123Subdomain, secretNameForImport } from '../../../src/naming.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfederated\n-----END CERTIFICATE-----\n';

@@ -2,9 +2,9 @@
 // controller writes per import. Pure: the controller reads the records from its cache and applies
 // what `buildFederatedConfigMap` returns.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { API_GROUP_VERSION, FEDERATED_CONFIGMAP_KEYS, FEDERATED_SOURCE_KEYS, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, SECRET_KEYS } from './constants.js';
-import { configMapNameForImport, importLabelValue } from './naming.js';
-import { buildKubeconfig, secretDataHash } from './secret.js';
+import { API_GROUP_VERSION, FEDERATED_CONFIGMAP_KEYS, FEDERATED_SOURCE_KEYS, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, SECRET_KEYS } from '../constants.js';
+import { configMapNameForImport, importLabelValue } from '../naming.js';
+import { buildKubeconfig, secretDataHash } from '../secret.js';
 
 /** What a federated source record says: where the source is, its CA, and the audience it accepts. */
 export interface FederatedSource {
