@@ -223,7 +223,16 @@ describe('federated imports: a source trusts the target issuer (kubemcsa federat
   it('kubemcsa status reports that the source accepts a pod-bound probe token, printing no token', async () => {
     await tKc.makeApiClient(CoreV1Api).createNamespacedPod({
       namespace: INSTALL_NAMESPACE,
-      body: { metadata: { name: probePod }, spec: { serviceAccountName: 'default', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.invalid/probe:1' }] } },
+      // Restricted-compliant: the install namespace carries the Pod Security labels of install.yaml once a suite has applied it.
+      body: {
+        metadata: { name: probePod },
+        spec: {
+          serviceAccountName: 'default',
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{ name: 'c', image: 'registry.invalid/probe:1', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+        },
+      },
     });
     const r = await kubemcsa(['status', '--context', T, '-o', 'json']);
     expect(r.code).toBe(0);
