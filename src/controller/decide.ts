@@ -452,3 +452,15 @@ export function leftoverOf(federated: boolean, importUid: string, secret: Genera
   if (!federated && ours(configMap)) return 'ConfigMap';
   return undefined;
 }
+
+/**
+ * What an import that no longer exists (the imports listed, none of that name) leaves behind: the
+ * Secret (whose token stays valid until it expires) and the ConfigMap it controlled, deleted at
+ * once rather than left to the garbage collector, which may fail to resolve the owner once the CRD is
+ * gone (an uninstall right after the deletion). Objects controlled by something else, or by
+ * nothing, are never touched.
+ */
+export function orphansOf(secret: GeneratedObjectView | undefined, configMap: GeneratedObjectView | undefined): ('Secret' | 'ConfigMap')[] {
+  const ownedByAnImport = (o: GeneratedObjectView | undefined) => o !== undefined && !o.foreign && o.controllerUid !== undefined;
+  return [...(ownedByAnImport(secret) ? (['Secret'] as const) : []), ...(ownedByAnImport(configMap) ? (['ConfigMap'] as const) : [])];
+}

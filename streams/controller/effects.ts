@@ -24,8 +24,11 @@ export interface ImportEffects {
   applySecret(secret: V1Secret, signal: AbortSignal): Promise<unknown>;
   /** Server-side apply of a federated import's ConfigMap under the controller's field manager; the API server's answer. */
   applyConfigMap(configMap: V1ConfigMap, signal: AbortSignal): Promise<unknown>;
-  /** Deletes the generated object an import no longer uses (its mode changed); resolves on 404 too. */
-  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Deletes a generated object an import no longer uses (its mode changed, or the import is gone);
+   * resolves on 404 too. With `resourceVersion`, only that version of it (409 Conflict otherwise).
+   */
+  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, signal: AbortSignal, resourceVersion?: string): Promise<void>;
   /** Merge-patches an import's status (`remove`: status fields to delete); the API server's answer. */
   patchStatus(namespace: string, name: string, status: ImportStatus, remove?: readonly string[]): Promise<unknown>;
   /** Creates an Event (off the reconcile path: streams/controller/events.ts). */
@@ -55,10 +58,11 @@ export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(clu
         { namespace: configMap.metadata!.namespace!, name: configMap.metadata!.name!, body: configMap, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
         callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
       ),
-    async deleteGenerated(kind, namespace, name, signal) {
+    async deleteGenerated(kind, namespace, name, signal, resourceVersion) {
+      const req = { namespace, name, ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}) };
       try {
-        if (kind === 'Secret') await core.deleteNamespacedSecret({ namespace, name }, callOptions({ timeoutMs, signal }));
-        else await core.deleteNamespacedConfigMap({ namespace, name }, callOptions({ timeoutMs, signal }));
+        if (kind === 'Secret') await core.deleteNamespacedSecret(req, callOptions({ timeoutMs, signal }));
+        else await core.deleteNamespacedConfigMap(req, callOptions({ timeoutMs, signal }));
       } catch (e) {
         if (httpStatusOf(e) !== 404) throw e;
       }

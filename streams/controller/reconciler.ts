@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isFederatedImport, isTokenImport, Reasons, READY, readyCondition, type Condition, type FederatedImport, type ImportStatus, type Reason, type TokenImport } from '../../src/api/import.js';
 import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
-import { decide, decideFederated, leftoverOf, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type FederatedDecision, type GeneratedObjectView, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
+import { decide, decideFederated, leftoverOf, orphansOf, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type FederatedDecision, type GeneratedObjectView, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluateFederatedPolicy, evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
 import { boundedLine, describeError, httpStatusOf } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
@@ -92,8 +92,9 @@ export class Reconciler {
 
   readonly reconcile = async (key: string, signal: AbortSignal): Promise<ReconcileResult> => {
     const imp = this.o.imports.get(key);
-    // The owner reference lets the garbage collector delete the Secret (or ConfigMap).
-    if (!imp || imp.deleting) return;
+    if (!imp) return this.removeOrphans(key, signal);
+    // Being deleted (finalizers, foreground deletion): the owner reference lets the garbage collector delete the Secret (or ConfigMap).
+    if (imp.deleting) return;
     const log = this.o.logger.child({ key, cluster: imp.sai.spec.clusterName });
     await this.removeLeftover(imp, log, signal);
     const sai = imp.sai;
@@ -188,13 +189,36 @@ export class Reconciler {
     return { requeueAfterMs: this.o.safetyRequeueMs };
   }
 
+  /** The Secret and ConfigMap of an import that no longer exists: deleted (`orphansOf`). */
+  private async removeOrphans(key: string, signal: AbortSignal): Promise<ReconcileResult> {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const importName = key.slice(slash + 1);
+    const names = { Secret: secretNameForImport(importName), ConfigMap: configMapNameForImport(importName) };
+    const secret = this.o.secrets.get(`${namespace}/${names.Secret}`);
+    const cm = this.o.configMaps.get(`${namespace}/${names.ConfigMap}`);
+    // Until the imports are listed, "no such import" means nothing: look again shortly.
+    if (!this.o.imports.synced) return secret || cm ? { requeueAfterMs: 1_000 } : undefined;
+    const seen = { Secret: secret?.resourceVersion, ConfigMap: cm?.resourceVersion };
+    for (const kind of orphansOf(secret && secretGeneratedView(secret), cm && generatedView(cm))) {
+      try {
+        // Only the version seen owned: a Secret the garbage collector has just orphaned (kubectl delete --cascade=orphan) conflicts instead.
+        await this.o.effects.deleteGenerated(kind, namespace, names[kind], signal, seen[kind]);
+      } catch (e) {
+        throw new RetryableError(`deleting ${kind} ${namespace}/${names[kind]} of deleted import ${key} failed: ${describeError(e)}`);
+      }
+      this.o.logger.info('deleted the object of a deleted import', { key, kind, name: names[kind] });
+    }
+    return undefined;
+  }
+
   /** The Secret of an import switched to Federated, or the ConfigMap of one switched to Token: deleted (`leftoverOf`). */
   private async removeLeftover(imp: CachedImport, log: Logger, signal: AbortSignal): Promise<void> {
     const secretName = secretNameForImport(imp.name);
     const configMapName = configMapNameForImport(imp.name);
     const secret = this.o.secrets.get(`${imp.namespace}/${secretName}`);
     const cm = this.o.configMaps.get(`${imp.namespace}/${configMapName}`);
-    const kind = leftoverOf(isFederatedImport(imp.sai), imp.uid, secret && { foreign: secret.foreignController, ...(secret.controllerUid !== undefined ? { controllerUid: secret.controllerUid } : {}) }, cm && generatedView(cm));
+    const kind = leftoverOf(isFederatedImport(imp.sai), imp.uid, secret && secretGeneratedView(secret), cm && generatedView(cm));
     if (!kind) return;
     const name = kind === 'Secret' ? secretName : configMapName;
     try {
@@ -386,6 +410,10 @@ export class Reconciler {
 }
 
 /** What the reconciler tells decisions about a generated object in its cache. */
+function secretGeneratedView(o: CachedSecret): GeneratedObjectView {
+  return { foreign: o.foreignController, ...(o.controllerUid !== undefined ? { controllerUid: o.controllerUid } : {}) };
+}
+
 function generatedView(o: CachedConfigMap): GeneratedObjectView {
   return { foreign: o.foreignController, dataHash: o.dataHash, ...(o.controllerUid !== undefined ? { controllerUid: o.controllerUid } : {}) };
 }

@@ -245,6 +245,30 @@ describe('import controller', () => {
     await waitFor(`Secret ${secretName} to be garbage-collected`, async () => (await readSecret('cluster1', local.name, secretName)) === undefined, 60_000, 250);
   });
 
+  it("deletes a deleted import's Secret itself (an uninstall may remove the CRD before the garbage collector acts), but keeps it for kubectl delete --cascade=orphan", async () => {
+    await createRemoteServiceAccount('orphans');
+    const { custom } = apis('cluster1');
+    const gone = uniqueName('orphans');
+    const kept = uniqueName('orphans-kept');
+    for (const name of [gone, kept]) {
+      await createImport('cluster1', importOf(name, 'orphans'));
+      await waitForReady('cluster1', local.name, name, 'True');
+    }
+    await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name: gone });
+    await waitFor(`Secret of ${gone} to be deleted`, async () => (await readSecret('cluster1', local.name, secretNameForImport(gone))) === undefined, 30_000, 250);
+    const deletedLines = (key: string) => controller.log().split('\n').filter((l) => l.includes('deleted the object of a deleted import') && l.includes(`"${key}"`));
+    await waitFor('the controller to say it deleted it', async () => deletedLines(`${local.name}/${gone}`).length > 0, 10_000, 250);
+
+    const r = await kubectl(testClusters().kubeconfigPath, ['--context', 'cluster1', '-n', local.name, 'delete', `${IMPORT_PLURAL}.${API_GROUP}/${kept}`, '--cascade=orphan']);
+    expect(r.code).toBe(0);
+    await waitFor(`import ${kept} to be gone`, async () => (await getImport('cluster1', local.name, kept)) === undefined, 30_000, 250);
+    // The garbage collector removed the owner reference before the import went: the Secret is no longer the controller's to delete.
+    const orphaned = await readSecret('cluster1', local.name, secretNameForImport(kept));
+    expect(orphaned?.metadata?.ownerReferences ?? []).toEqual([]);
+    expect(deletedLines(`${local.name}/${kept}`)).toEqual([]);
+    await apis('cluster1').core.deleteNamespacedSecret({ namespace: local.name, name: secretNameForImport(kept) });
+  });
+
   it('stops with SecretRejected when the target refuses the Secret as invalid, minting no token in a loop', async () => {
     await createRemoteServiceAccount('rejected');
     const name = uniqueName('rejected');

@@ -12,7 +12,7 @@ import { createLogger } from '../../../src/logger.js';
 import { configMapNameForImport, secretNameForImport } from '../../../src/naming.js';
 import { SecretAnnotations, buildImportSecret, mintFingerprint, secretDataHash } from '../../../src/secret.js';
 import { buildFederatedConfigMap } from '../../../src/federation/imports.js';
-import { FEDERATED_SOURCE_LABEL } from '../../../src/constants.js';
+import { FEDERATED_SOURCE_LABEL, IMPORT_LABEL } from '../../../src/constants.js';
 import { SharedCache } from '../../../streams/cache.js';
 import type { ImportEffects } from '../../../streams/controller/effects.js';
 import { ControllerMetrics } from '../../../streams/controller/metrics.js';
@@ -72,8 +72,8 @@ class ScriptedEffects implements ImportEffects {
     return Promise.resolve(JSON.parse(JSON.stringify({ ...configMap, metadata: { ...configMap.metadata, resourceVersion: String(++this.rv) } })));
   }
 
-  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string): Promise<void> {
-    this.calls.push({ effect: 'deleteGenerated', args: [kind, namespace, name] });
+  deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, _signal: AbortSignal, resourceVersion?: string): Promise<void> {
+    this.calls.push({ effect: 'deleteGenerated', args: resourceVersion === undefined ? [kind, namespace, name] : [kind, namespace, name, resourceVersion] });
     return Promise.resolve();
   }
 
@@ -140,7 +140,7 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; configMaps?: un
   let logs = '';
   const stream = new Writable({ write: (chunk, _enc, cb) => ((logs += String(chunk)), cb()) });
   const c = 'cluster' in opts ? opts.cluster : cluster();
-  const reconciler = new Reconciler({
+  const reconcilerOptions: ConstructorParameters<typeof Reconciler>[0] = {
     effects,
     imports: imports.cache,
     secrets: secrets.cache,
@@ -154,9 +154,10 @@ function setup(opts: { imports?: unknown[]; secrets?: unknown[]; configMaps?: un
     refreshRatio: 0.6,
     safetyRequeueMs: 300_000,
     now: () => NOW,
-  });
+  };
+  const reconciler = new Reconciler(reconcilerOptions);
   const run = (key = 'team/imp') => reconciler.reconcile(key, new AbortController().signal);
-  return { effects, reconciler, run, imports, secrets, configMaps, records, logs: () => logs };
+  return { effects, reconciler, reconcilerOptions, run, imports, secrets, configMaps, records, logs: () => logs };
 }
 
 const status = (s: ImportStatus) => s.conditions?.find((c) => c.type === 'Ready');
@@ -284,6 +285,44 @@ describe('Reconciler effects', () => {
     expect(effects.effects()).toEqual(['patchStatus', 'createEvent']);
     const event = effects.calls[1]!.args[0] as CoreV1Event;
     expect(event).toMatchObject({ type: 'Warning', reason: 'ClusterUnreachable', involvedObject: { kind: 'ServiceAccountImport', name: 'imp', uid: 'imp-uid' } });
+  });
+});
+
+describe('Reconciler: an import that no longer exists', () => {
+  const secretOf = (ownerReferences?: unknown[]) => ({
+    ...buildImportSecret({
+      importName: 'imp', importNamespace: 'team', importUid: 'imp-uid',
+      credential: { token: 't', server: SERVER, caPem: CA, namespace: 'team' }, issued: NOW, expiration: NOW, remoteUid: 'sa-uid', fingerprint: 'fp',
+    }),
+    ...(ownerReferences ? { metadata: { name: secretNameForImport('imp'), namespace: 'team', labels: { [IMPORT_LABEL]: 'imp' }, ownerReferences } } : {}),
+  });
+
+  it('deletes the Secret and the ConfigMap it controlled at once (the garbage collector may not, once the CRD is gone)', async () => {
+    const cm = buildFederatedConfigMap({ importName: 'imp', importNamespace: 'team', importUid: 'imp-uid', source: { server: SERVER, caPem: CA, audience: 'a' } });
+    const s = setup({ imports: [], secrets: [{ ...secretOf(), metadata: { ...secretOf().metadata, resourceVersion: '7' } }], configMaps: [{ ...cm, metadata: { ...cm.metadata, resourceVersion: '8' } }] });
+    expect(await s.run()).toBeUndefined();
+    // Each with the version it was seen at as a precondition.
+    expect(s.effects.calls.map((c) => c.args)).toEqual([['Secret', 'team', secretNameForImport('imp'), '7'], ['ConfigMap', 'team', configMapNameForImport('imp'), '8']]);
+    await s.reconciler.flushEvents();
+    expect(s.logs()).toContain('deleted the object of a deleted import');
+  });
+
+  it('never touches a Secret of that name that something else, or nothing, controls', async () => {
+    for (const refs of [[{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'x', uid: 'd', controller: true }], []]) {
+      const s = setup({ imports: [], secrets: [secretOf(refs)] });
+      await s.run();
+      expect(s.effects.calls).toEqual([]);
+    }
+  });
+
+  it('waits for the imports to be listed before it calls anything an orphan', async () => {
+    const imports = new Subject<WatchEvent<CachedImport>>();
+    const cache = new SharedCache<CachedImport>(imports, { keyOf: (o) => `${o.namespace}/${o.name}` }).start();
+    started.push(cache);
+    const s = setup({ imports: [], secrets: [secretOf()] });
+    const reconciler = new Reconciler({ ...s.reconcilerOptions, imports: cache });
+    expect(await reconciler.reconcile('team/imp', new AbortController().signal)).toEqual({ requeueAfterMs: 1_000 });
+    expect(s.effects.calls).toEqual([]);
   });
 });
 

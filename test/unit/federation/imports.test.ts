@@ -10,7 +10,7 @@ import { isFederatedImport, isTokenImport, ServiceAccountImport, type FederatedI
 import { loadKubeconfigContext } from '../../../src/config/loaders.js';
 import { evaluateFederatedPolicy, type ImportPolicy } from '../../../src/consent/policy.js';
 import { API_GROUP_VERSION, FEDERATED_SOURCE_LABEL, IMPORT_KIND, IMPORT_LABEL, IMPORT_NAME_ANNOTATION, MOUNT_ROOT } from '../../../src/constants.js';
-import { decideFederated, leftoverOf } from '../../../src/controller/decide.js';
+import { decideFederated, leftoverOf, orphansOf } from '../../../src/controller/decide.js';
 import { authorization } from '../config/fixtures.js';
 import { buildFederatedConfigMap, configMapDataHash, parseFederatedSource } from '../../../src/federation/imports.js';
 import { configMapNameForImport, isDns1123Subdomain, secretNameForImport } from '../../../src/naming.js';
@@ -194,6 +194,16 @@ describe('evaluateFederatedPolicy', () => {
       allowed: false,
       message: 'federated import in namespace team of cluster "cluster2": expirationSeconds 1800 is over 1200 (maxExpirationSeconds of ServiceAccountImportPolicy short)',
     });
+  });
+});
+
+describe('orphansOf (an import that no longer exists)', () => {
+  it('names the Secret and the ConfigMap an import controlled, and nothing something else or nothing controls', () => {
+    const byImport = { controllerUid: 'gone', foreign: false };
+    expect(orphansOf(byImport, byImport)).toEqual(['Secret', 'ConfigMap']);
+    expect(orphansOf(byImport, undefined)).toEqual(['Secret']);
+    expect(orphansOf(undefined, { foreign: true })).toEqual([]);
+    expect(orphansOf({ foreign: false }, undefined)).toEqual([]);
   });
 });
 
