@@ -235,6 +235,7 @@ Examples:
     .option('--discovery-url <url>', "where the source fetches the issuer's discovery document, when not <issuer>/.well-known/openid-configuration")
     .option('--allow-anonymous-discovery', 'bind system:service-account-issuer-discovery to system:unauthenticated in the target when discovery is refused (warns)')
     .option('--authentication-config <file>', "merge the entry into this AuthenticationConfiguration file of the source's API server (atomic replace; created if absent)")
+    .option('--refresh-keys', "rewrite that file even if unchanged, so the source's API server fetches the target's keys again (after the target rotated its signing key)")
     .option('--dry-run', 'run the checks and print the entry; change nothing (no record, no binding, no file)')
     .addOption(outputOption(['yaml', 'json'], 'yaml'))
     .addHelpText(
@@ -244,7 +245,9 @@ Examples:
   kubemcsa federate --target-context cluster1 --source-context cluster2
   kubemcsa federate --target-context cluster1 --source-context cluster2 --allow-anonymous-discovery \\
     --authentication-config /etc/kubernetes/authentication-config.yaml
-  kubemcsa federate --target-context cluster1 --source-context cluster2 --dry-run -o json`,
+  kubemcsa federate --target-context cluster1 --source-context cluster2 --dry-run -o json
+  kubemcsa federate --target-context cluster1 --source-context cluster2 --refresh-keys \\
+    --authentication-config /etc/kubernetes/authentication-config.yaml`,
     )
     .action(async (raw: unknown) => runners.federate(parseFederateOptions(raw), out));
 

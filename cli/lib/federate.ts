@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import { INSTALL_NAMESPACE } from '../../src/constants.js';
 import { CliError } from '../../src/bootstrap/errors.js';
@@ -54,10 +55,27 @@ async function anonymousVerdict(discoveryUrl: string, jwksUri: string, caPem: st
   return judgeAnonymousAnswer('JWKS', jwksUri, await anonymousGet(jwksUri, caPem, ANONYMOUS_GET_TIMEOUT_MS));
 }
 
+/** Binds the issuer discovery ClusterRole to anonymous callers in the target (with a warning); false on a dry run. */
+async function openAnonymousDiscovery(target: ClusterClient, dryRun: boolean, out: Output): Promise<boolean> {
+  const binding = anonymousDiscoveryBinding();
+  out.progress(
+    `warning: --allow-anonymous-discovery: binding ClusterRole system:service-account-issuer-discovery to group system:unauthenticated in ${target.label}: ` +
+      'anyone who reaches its API server can read the issuer discovery document and public keys (nothing else)',
+  );
+  if (dryRun) {
+    out.progress(`${target.tag} would apply ${describeRef(refOf(binding))}`);
+    return false;
+  }
+  const r = await target.apply(binding);
+  out.progress(`${target.tag} ${describeRef(refOf(binding))}: ${r.outcome}`);
+  return true;
+}
+
 /**
  * Checks anonymous access to the issuer; with `allow`, opens it (a ClusterRoleBinding, with a
  * warning) and waits for RBAC to let anonymous callers in. An unreachable issuer is only a
- * warning: the source's API server may reach what this machine cannot.
+ * warning (the source's API server may reach what this machine cannot); with `allow`, the
+ * binding is then made unchecked.
  */
 async function ensureAnonymousDiscovery(target: ClusterClient, urls: { discovery: string; jwks: string }, caPem: string, opts: FederateOptions, out: Output): Promise<void> {
   const first = await anonymousVerdict(urls.discovery, urls.jwks, caPem);
@@ -67,20 +85,13 @@ async function ensureAnonymousDiscovery(target: ClusterClient, urls: { discovery
   }
   if (first.reason === 'unreachable') {
     out.progress(`warning: ${first.message}; the source's API server must reach it (see docs/federation.md, network reachability)`);
+    // Whether anonymous callers are refused cannot be told from here: open discovery if asked to, unchecked.
+    if (opts.allowAnonymousDiscovery) await openAnonymousDiscovery(target, opts.dryRun, out);
+    else out.progress(`warning: cannot tell from here whether ${target.label} lets anonymous callers read them; if it refuses them, add --allow-anonymous-discovery`);
     return;
   }
   if (first.reason !== 'refused' || !opts.allowAnonymousDiscovery) throw new CliError(`${target.label}: ${first.message}`);
-  const binding = anonymousDiscoveryBinding();
-  out.progress(
-    `warning: --allow-anonymous-discovery: binding ClusterRole system:service-account-issuer-discovery to group system:unauthenticated in ${target.label}: ` +
-      'anyone who reaches its API server can read the issuer discovery document and public keys (nothing else)',
-  );
-  if (opts.dryRun) {
-    out.progress(`${target.tag} would apply ${describeRef(refOf(binding))}`);
-    return;
-  }
-  const r = await target.apply(binding);
-  out.progress(`${target.tag} ${describeRef(refOf(binding))}: ${r.outcome}`);
+  if (!(await openAnonymousDiscovery(target, opts.dryRun, out))) return;
   let last: DiscoveryVerdict = first;
   await pollUntil(
     async () => {
@@ -125,15 +136,34 @@ async function writeAtomically(file: string, text: string): Promise<void> {
   }
 }
 
-async function mergeIntoFile(file: string, entry: JwtAuthenticator, dryRun: boolean, out: Output): Promise<void> {
+/**
+ * Merges `entry` into `file`. An entry already there as it would be written leaves the file
+ * untouched, unless `refreshKeys`: then the file is rewritten with a new first comment line, and
+ * the source's API server, which reloads it on any change of its bytes, rebuilds its JWT
+ * authenticators and fetches every issuer's keys again (it otherwise keeps a fetched key set for
+ * the JWKS response's max-age, an hour for kube-apiserver, while it verifies the tokens it sees).
+ */
+async function mergeIntoFile(file: string, entry: JwtAuthenticator, o: { dryRun: boolean; refreshKeys: boolean }, out: Output): Promise<void> {
   const { doc, json, existed } = await readAuthenticationConfig(file);
+  if (o.refreshKeys && json) {
+    throw new CliError(`--refresh-keys: ${file} is JSON, which has no comments to change; restart the source's API server instead, or keep the file as YAML`);
+  }
+  const merged = mergeJwtAuthenticator(doc, entry);
   const replaced = (doc.jwt ?? []).some((e) => (e as { issuer?: { url?: unknown } } | null)?.issuer?.url === entry.issuer.url);
-  const what = `${replaced ? 'replaced the' : 'added a'} JWT authenticator for issuer ${entry.issuer.url} in ${file}${existed ? '' : ' (new file)'}`;
-  if (dryRun) {
+  const unchanged = existed && isDeepStrictEqual(merged, doc);
+  if (unchanged && !o.refreshKeys) {
+    out.progress(`the JWT authenticator for issuer ${entry.issuer.url} in ${file}: unchanged`);
+    return;
+  }
+  const what = unchanged
+    ? `rewrote ${file} (JWT authenticator for issuer ${entry.issuer.url} unchanged) so that the source's API server fetches the issuer's keys again`
+    : `${replaced ? 'replaced the' : 'added a'} JWT authenticator for issuer ${entry.issuer.url} in ${file}${existed ? '' : ' (new file)'}`;
+  if (o.dryRun) {
     out.progress(`would have ${what}`);
     return;
   }
-  await writeAtomically(file, formatAuthenticationConfiguration(mergeJwtAuthenticator(doc, entry), json ? 'json' : 'yaml'));
+  const stamp = o.refreshKeys ? `kubemcsa federate --refresh-keys ${new Date().toISOString()}: rewritten so that the API server rebuilds its JWT authenticators` : undefined;
+  await writeAtomically(file, formatAuthenticationConfiguration(merged, json ? 'json' : 'yaml', stamp));
   out.progress(`${what}; the source's API server reloads it within about a minute (see docs/federation.md)`);
 }
 
@@ -179,7 +209,7 @@ export async function runFederate(opts: FederateOptions, out: Output): Promise<v
     caPem: targetCa,
     audience,
   });
-  if (opts.authenticationConfig !== undefined) await mergeIntoFile(opts.authenticationConfig, entry, opts.dryRun, out);
+  if (opts.authenticationConfig !== undefined) await mergeIntoFile(opts.authenticationConfig, entry, opts, out);
   out.data(opts.output === 'json' ? `${JSON.stringify(entry, null, 2)}\n` : stringify([entry], { lineWidth: 0 }));
   if (opts.dryRun) out.progress('dry run: nothing was changed');
   out.progress(

@@ -31,7 +31,7 @@ const UnbootstrapFlags = t.intersection([ClusterFlags, t.partial({ wait: bool, t
 
 const FederateFlags = t.intersection([
   ClusterFlags,
-  t.partial({ sourceServer: str, audience: str, discoveryUrl: str, allowAnonymousDiscovery: bool, authenticationConfig: str, dryRun: bool, output: str }),
+  t.partial({ sourceServer: str, audience: str, discoveryUrl: str, allowAnonymousDiscovery: bool, authenticationConfig: str, refreshKeys: bool, dryRun: bool, output: str }),
 ]);
 
 const UnfederateFlags = t.intersection([ClusterFlags, t.partial({ authenticationConfig: str, dryRun: bool })]);
@@ -102,6 +102,12 @@ export interface FederateOptions {
   allowAnonymousDiscovery: boolean;
   /** The source API server's AuthenticationConfiguration file to merge the entry into. */
   authenticationConfig?: string;
+  /**
+   * Rewrite that file even when the entry is unchanged (a new comment line), so that the source's
+   * API server rebuilds its JWT authenticators and fetches the target's keys again (after the
+   * target rotated its ServiceAccount signing key). Needs `authenticationConfig`.
+   */
+  refreshKeys: boolean;
   dryRun: boolean;
   /** Format of the printed JWT authenticator entry. */
   output: OutputFormat;
@@ -283,6 +289,9 @@ export function parseFederateOptions(raw: unknown): FederateOptions {
   const f = decodeFlags(FederateFlags, raw);
   const audience = nonEmptyFlag(f.audience, '--audience');
   const authenticationConfig = nonEmptyFlag(f.authenticationConfig, '--authentication-config');
+  if (f.refreshKeys === true && authenticationConfig === undefined) {
+    throw new UsageError("--refresh-keys rewrites the source API server's configuration file: give --authentication-config FILE");
+  }
   return {
     ...clusterSelectors(f),
     ...(f.sourceServer !== undefined ? { sourceServer: parseServerUrl(f.sourceServer, '--source-server') } : {}),
@@ -290,6 +299,7 @@ export function parseFederateOptions(raw: unknown): FederateOptions {
     ...(f.discoveryUrl !== undefined ? { discoveryUrl: parseHttpsUrl(f.discoveryUrl, '--discovery-url') } : {}),
     allowAnonymousDiscovery: f.allowAnonymousDiscovery ?? false,
     ...(authenticationConfig !== undefined ? { authenticationConfig } : {}),
+    refreshKeys: f.refreshKeys ?? false,
     dryRun: f.dryRun ?? false,
     output: parseOutput(f.output, ['yaml', 'json'] as const, 'yaml'),
   };

@@ -168,9 +168,19 @@ export function removeJwtAuthenticator(doc: AuthenticationConfiguration, match: 
   return { doc: { ...doc, jwt }, removed: list.length - jwt.length };
 }
 
-/** The document as kubemcsa writes it to a file (YAML; a JSON file stays JSON). */
-export function formatAuthenticationConfiguration(doc: AuthenticationConfiguration, format: 'yaml' | 'json'): string {
-  return format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 });
+/**
+ * The document as kubemcsa writes it to a file (YAML; a JSON file stays JSON). A YAML file may
+ * start with a one-line comment (`stamp`): the API server reloads the file on any change of its
+ * bytes, so a new stamp makes it rebuild every JWT authenticator (and fetch each issuer's keys
+ * again) without changing what it trusts. JSON has no comments: no stamp.
+ */
+export function formatAuthenticationConfiguration(doc: AuthenticationConfiguration, format: 'yaml' | 'json', stamp?: string): string {
+  if (format === 'json') {
+    if (stamp !== undefined) throw new Error('a JSON AuthenticationConfiguration cannot carry a comment');
+    return `${JSON.stringify(doc, null, 2)}\n`;
+  }
+  const header = stamp === undefined ? '' : `# ${stamp.replace(/[\r\n]+/g, ' ')}\n`;
+  return `${header}${stringify(doc, { lineWidth: 0 })}`;
 }
 
 /** Whether a file's text is JSON (kept as JSON when rewritten). */

@@ -117,6 +117,8 @@ export class Cluster {
   private relay?: ManagedProcess;
   private kubelet?: Node;
   private apiserverArgs: string[] = [];
+  /** ServiceAccount key files the API server publishes and verifies with; the last one signs. */
+  private saKeys: string[] = [];
   info!: ClusterInfo;
 
   private constructor(
@@ -180,6 +182,7 @@ export class Cluster {
       servingKey: this.write('apiserver.key', serving.keyPem),
       saKey: this.write('sa.key', saKey),
     };
+    this.saKeys = [files.saKey];
     this.info = {
       name: this.name,
       server,
@@ -326,6 +329,27 @@ export class Cluster {
     for (const ns of ['default', 'kube-system']) {
       await waitFor(`${this.name} namespace ${ns}`, async () => (await this.get(`/api/v1/namespaces/${ns}`)).status === 200, START_TIMEOUT_MS);
     }
+  }
+
+  /**
+   * Rotates the ServiceAccount signing key as an operator does: a new key signs, the previous ones
+   * stay published (their tokens still verify); restarts the API server. With `retire`, instead,
+   * only the current signing key stays published. The controller manager, if any, keeps the
+   * key it started with.
+   */
+  async rotateServiceAccountKey(opts: { retire?: boolean } = {}): Promise<void> {
+    if (opts.retire) this.saKeys = this.saKeys.slice(-1);
+    else {
+      const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
+      this.saKeys = [...this.saKeys, this.write(`sa-${this.saKeys.length + 1}.key`, key)];
+    }
+    this.apiserverArgs = [
+      ...this.apiserverArgs.filter((a) => !a.startsWith('--service-account-key-file=') && !a.startsWith('--service-account-signing-key-file=')),
+      ...this.saKeys.map((f) => `--service-account-key-file=${f}`),
+      `--service-account-signing-key-file=${this.saKeys.at(-1)!}`,
+    ];
+    await this.stopApiServer();
+    await this.startApiServer();
   }
 
   /** Stops only the kube-apiserver (an outage as clients see it); etcd keeps the data. */

@@ -2,24 +2,28 @@
 // trust target cluster1's ServiceAccount issuer through a JWT authenticator in cluster2's
 // --authentication-config; a token minted exactly as the kubelet mints a pod's projected token
 // (TokenRequest bound to the pod, the source's audience, 3600 s) is then a mapped user at the
-// source. A third cluster's tokens, unbound tokens and other audiences are refused; RBAC and
-// unfederate revoke; no Secret is created anywhere. Timings are measured and printed.
+// source, and the files of a federated mount work with the config library and kubectl. A third
+// cluster's tokens, unbound tokens and other audiences are refused; RBAC and unfederate revoke; a
+// rotation of a target's signing key is followed once the source is refreshed; no Secret is
+// created anywhere. Timings are measured and printed.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { resolveBinaries } from '../harness/binaries.js';
 import { Cluster, resetAuthenticationConfig, type ClusterInfo } from '../harness/cluster.js';
-import { adminKubeConfig, clusterInfo, uniqueName } from '../harness/env.js';
+import { adminKubeConfig, clusterInfo, kubectl, uniqueName } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { FEDERATED_SOURCE_LABEL, INSTALL_NAMESPACE } from '../../src/constants.js';
+import { namedServiceAccountImportConfigAndNamespace } from '../../src/config/index.js';
 import { federatedGroups, federatedUsername } from '../../src/federation/identity.js';
+import { buildFederatedConfigMap } from '../../src/federation/imports.js';
 import { ANONYMOUS_DISCOVERY_BINDING } from '../../src/federation/record.js';
 import { httpStatusOf } from '../../src/describe-error.js';
 import { anonymousGet } from '../../streams/issuer-discovery.js';
-import { kubemcsa, tokenKubeConfig } from './cli-support.js';
+import { allKubeconfig, kubemcsa, tokenKubeConfig } from './cli-support.js';
 
 jest.setTimeout(300_000);
 
@@ -207,6 +211,33 @@ describe('federated imports: a source trusts the target issuer (kubemcsa federat
     timings.push(`federated grant → 200 in ${granted} ms after kubemcsa grant returned; revoke → 403 in ${revoked} ms after kubemcsa revoke returned`);
   });
 
+  it("works unchanged with the config library and kubectl: the files a federated mount holds (the controller's ConfigMap data, the pod's token)", async () => {
+    // The files as the webhook projects them: the ConfigMap's items (as the controller writes it) and the token.
+    const mount = mkdtempSync(path.join(os.tmpdir(), 'federation-mount-'));
+    try {
+      const data = buildFederatedConfigMap({ importName: 'fed', importNamespace: ns, importUid: 'uid', source: { server: s.server, caPem: s.caPem, audience: AUDIENCE } }).data!;
+      mkdirSync(path.join(mount, 'fed'));
+      for (const key of ['ca.crt', 'server', 'namespace', 'config']) writeFileSync(path.join(mount, 'fed', key), data[key]!);
+      writeFileSync(path.join(mount, 'fed', 'token'), pod.token, { mode: 0o600 });
+      const grantArgs = ['app', '-n', ns, '--target-name', T, '--source-context', S, '--federated', '--role', 'system:aggregate-to-view'];
+      expectExit(await kubemcsa(['grant', ...grantArgs]), 0);
+      try {
+        const { kubeConfig, namespace } = await namedServiceAccountImportConfigAndNamespace('fed', { mountRoot: mount });
+        expect(namespace).toBe(ns);
+        await waitFor('the config library to list pods at the source', async () => {
+          await kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, limit: 1 });
+          return true;
+        }, RBAC_DEADLINE_MS, 250);
+        const r = await kubectl(path.join(mount, 'fed', 'config'), ['get', 'pods', '-o', 'name']);
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^(No resources found in \S+ namespace\.\n)?$/) });
+      } finally {
+        expectExit(await kubemcsa(['revoke', ...grantArgs]), 0);
+      }
+    } finally {
+      rmSync(mount, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a token of an untrusted cluster, an unbound token and another audience (401)', async () => {
     const u = new KubeConfig();
     u.loadFromFile(third!.info.kubeconfigPath);
@@ -217,6 +248,50 @@ describe('federated imports: a source trusts the target issuer (kubemcsa federat
     const otherAudience = await podWithToken(tKc, ns, { audience: 'multicluster.admiralty.io/elsewhere' });
     expect(await review(s, otherAudience.token)).toEqual({ accepted: false, status: 401 });
     // The pod's own token still works: the refusals are about those tokens, not a broken authenticator.
+    expect((await review(s, pod.token)).accepted).toBe(true);
+  });
+
+  it("follows a rotation of the target's signing key once the source rebuilds its authenticator (kubemcsa federate --refresh-keys); a retired key is refused after the next", async () => {
+    // cluster3 as a second target of the same source, with its own entry in the same file.
+    const env = { KUBECONFIG: [allKubeconfig(), third!.info.kubeconfigPath].join(path.delimiter) };
+    const federate3 = (...extra: string[]) => kubemcsa(['federate', '--target-context', 'cluster3', '--source-context', S, '--allow-anonymous-discovery', '--authentication-config', s.authenticationConfigPath, ...extra], { env });
+    const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid?: string }).kid;
+    const u = new KubeConfig();
+    u.loadFromFile(third!.info.kubeconfigPath);
+    try {
+      expectExit(await federate3(), 0);
+      const old = await podWithToken(u, ns);
+      await timeUntil(`${S} accepts a pod token of cluster3`, async () => (await review(s, old.token)).accepted, RELOAD_DEADLINE_MS);
+
+      await third!.rotateServiceAccountKey();
+      const fresh = await podWithToken(u, ns);
+      expect(kidOf(fresh.token)).not.toBe(kidOf(old.token));
+      // The source fetched cluster3's keys moments ago; kube-apiserver serves them with max-age 3600,
+      // and until that expires the source verifies with what it fetched: the new key is unknown there.
+      expect(await review(s, fresh.token)).toEqual({ accepted: false, status: 401 });
+      expect((await review(s, old.token)).accepted).toBe(true);
+      const unchanged = await federate3();
+      expectExit(unchanged, 0);
+      expect(unchanged.stderr).toMatch(/JWT authenticator for issuer \S+ in \S+: unchanged/);
+
+      const refresh = await federate3('--refresh-keys');
+      expectExit(refresh, 0);
+      expect(refresh.stderr).toMatch(/rewrote \S+ \(JWT authenticator for issuer \S+ unchanged\) so that the source's API server fetches the issuer's keys again/);
+      expect(readFileSync(s.authenticationConfigPath, 'utf8')).toMatch(/^# kubemcsa federate --refresh-keys /);
+      const accepted = await timeUntil(`${S} accepts a token of cluster3's new key`, async () => (await review(s, fresh.token)).accepted, RELOAD_DEADLINE_MS);
+      expect((await review(s, old.token)).accepted).toBe(true);
+
+      await third!.rotateServiceAccountKey({ retire: true });
+      expect((await review(s, old.token)).accepted).toBe(true);
+      const refreshAgain = await federate3('--refresh-keys');
+      expectExit(refreshAgain, 0);
+      const retired = await timeUntil(`${S} refuses a token of cluster3's retired key`, async () => !(await review(s, old.token)).accepted, RELOAD_DEADLINE_MS);
+      expect((await review(s, fresh.token)).accepted).toBe(true);
+      timings.push(`signing key rotated in the target → new key accepted ${accepted} ms after federate --refresh-keys; retired key refused ${retired} ms after the next`);
+    } finally {
+      expectExit(await kubemcsa(['unfederate', '--target-context', 'cluster3', '--source-context', S, '--authentication-config', s.authenticationConfigPath], { env }), 0);
+    }
+    // cluster1's entry and tokens were untouched by all of it.
     expect((await review(s, pod.token)).accepted).toBe(true);
   });
 

@@ -172,7 +172,7 @@ describe('kubeconfig and status options', () => {
 
 describe('federate and unfederate options', () => {
   it('fills defaults', () => {
-    expect(parseFederateOptions({})).toEqual({ target: {}, source: {}, allowAnonymousDiscovery: false, dryRun: false, output: 'yaml' });
+    expect(parseFederateOptions({})).toEqual({ target: {}, source: {}, allowAnonymousDiscovery: false, refreshKeys: false, dryRun: false, output: 'yaml' });
     expect(parseUnfederateOptions({})).toEqual({ target: {}, source: {}, dryRun: false });
   });
 
@@ -187,6 +187,7 @@ describe('federate and unfederate options', () => {
         discoveryUrl: 'https://oidc.example/cluster1/.well-known/openid-configuration',
         allowAnonymousDiscovery: true,
         authenticationConfig: '/etc/kubernetes/authn.yaml',
+        refreshKeys: true,
         dryRun: true,
         output: 'json',
       }),
@@ -198,6 +199,7 @@ describe('federate and unfederate options', () => {
       discoveryUrl: 'https://oidc.example/cluster1/.well-known/openid-configuration',
       allowAnonymousDiscovery: true,
       authenticationConfig: '/etc/kubernetes/authn.yaml',
+      refreshKeys: true,
       dryRun: true,
       output: 'json',
     });
@@ -215,6 +217,7 @@ describe('federate and unfederate options', () => {
     expect(() => parseFederateOptions({ discoveryUrl: 'https://oidc.example/?q=1' })).toThrow(/without credentials, query or fragment/);
     expect(() => parseFederateOptions({ audience: ' ' })).toThrow(/--audience must not be empty/);
     expect(() => parseFederateOptions({ authenticationConfig: '' })).toThrow(/--authentication-config must not be empty/);
+    expect(() => parseFederateOptions({ refreshKeys: true })).toThrow(/--refresh-keys .*give --authentication-config FILE/);
     expect(() => parseFederateOptions({ output: 'table' })).toThrow(/--output "table"/);
     expect(() => parseFederateOptions({ targetName: 'Not_A_Name' })).toThrow(UsageError);
     expect(() => parseUnfederateOptions({ authenticationConfig: ' ' })).toThrow(/--authentication-config must not be empty/);

@@ -110,6 +110,16 @@ describe('AuthenticationConfiguration files', () => {
     expect(() => parseAuthenticationConfiguration(formatAuthenticationConfiguration({ ...emptyAuthenticationConfiguration(), jwt: [{ issuer: {} }] }, 'yaml'), 'f.yaml')).toThrow(/jwt\.0\.issuer\.url/);
   });
 
+  it('puts a refresh stamp on one comment line of a YAML file, which changes its bytes and nothing it says; JSON cannot carry one', () => {
+    const doc = mergeJwtAuthenticator(emptyAuthenticationConfiguration(), jwtAuthenticatorFor(trust));
+    const plain = formatAuthenticationConfiguration(doc, 'yaml');
+    const stamped = formatAuthenticationConfiguration(doc, 'yaml', 'refreshed at 1\nkind: Injected');
+    expect(stamped).toBe(`# refreshed at 1 kind: Injected\n${plain}`);
+    expect(formatAuthenticationConfiguration(doc, 'yaml', 'refreshed at 2')).not.toBe(stamped);
+    expect(parseAuthenticationConfiguration(stamped, 'f.yaml')).toEqual(doc);
+    expect(() => formatAuthenticationConfiguration(doc, 'json', 'x')).toThrow(/JSON .* cannot carry a comment/);
+  });
+
   it('writes a PEM CA as a block scalar the API server reads back verbatim', () => {
     const text = formatAuthenticationConfiguration(mergeJwtAuthenticator(emptyAuthenticationConfiguration(), jwtAuthenticatorFor(trust)), 'yaml');
     expect((parse(text) as { jwt: Array<{ issuer: { certificateAuthority: string } }> }).jwt[0]!.issuer.certificateAuthority).toBe(trust.caPem);
