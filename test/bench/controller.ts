@@ -388,7 +388,7 @@ async function main(): Promise<void> {
     console.log('\n| metric | controller | bare client | ratio |\n|---|---|---|---|');
     for (const row of rows) console.log(`| ${row.join(' | ')} |`);
     console.log(`\ncontroller peak RSS: ${Math.max(peakRss, hwm).toFixed(0)} MiB (VmHWM, worst round; highest sample: ${peakSplit}) converging ${N} imports (+${SOURCES.length} registrations) (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
-    console.log(`controller watch connections: ${watches} (3 local: imports, Secrets, policies; + 1 per source cluster; independent of N)`);
+    console.log(`controller watch connections: ${watches} (5 local: imports, Secrets, federated ConfigMaps, federated source records, policies; + 1 per source cluster; independent of N)`);
     console.log(`tokens minted by the controllers: ${minted} for ${R} × ${N} imports (each round's imports are new)`);
     rmSync(dir, { recursive: true, force: true });
   } finally {
