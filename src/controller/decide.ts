@@ -194,20 +194,32 @@ function restoreCommand(clusterName: string, targetName: string): string {
 }
 
 /**
+ * What holds any import before its mode's own checks, in this order: an invalid spec, its
+ * generated object controlled by another owner, then the target's consent (a refused import costs
+ * the source nothing; until the policies are listed nothing is decided, since a policy may forbid
+ * what the defaults allow).
+ */
+function heldBeforeTheMode(
+  problems: string[],
+  conflict: { reason: Reason; what: string } | undefined,
+  policy: PolicyVerdict | undefined,
+): { held: Extract<Decision, { action: 'blocked' | 'wait' }> } | { allowed: Extract<PolicyVerdict, { allowed: true }> } {
+  if (problems.length > 0) return { held: { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' } };
+  if (conflict) return { held: { action: 'blocked', reason: conflict.reason, message: `${conflict.what} exists and is controlled by another object; delete or rename it`, retry: 'event' } };
+  if (!policy) return { held: { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' } };
+  if (!policy.allowed) return { held: { action: 'blocked', reason: Reasons.Forbidden, message: policy.message, retry: 'event' } };
+  return { allowed: policy };
+}
+
+/**
  * The controller's decision for one import, from the state folded out of its watches. Pure:
  * the reconcile turns it into API calls.
  */
 export function decide(i: DecideInput): Decision {
   const { sai } = i;
-  const problems = specProblems(sai);
-  if (problems.length > 0) return { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' };
-  if (i.secret?.foreign) {
-    return { action: 'blocked', reason: Reasons.SecretConflict, message: `Secret ${i.secretKey} exists and is controlled by another object; delete or rename it`, retry: 'event' };
-  }
-  // The target's consent first: a refused import costs the source nothing. Until the policies are
-  // listed nothing is decided (a policy may forbid what the defaults allow).
-  if (!i.policy) return { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' };
-  if (!i.policy.allowed) return { action: 'blocked', reason: Reasons.Forbidden, message: i.policy.message, retry: 'event' };
+  const pre = heldBeforeTheMode(specProblems(sai), i.secret?.foreign ? { reason: Reasons.SecretConflict, what: `Secret ${i.secretKey}` } : undefined, i.policy);
+  if ('held' in pre) return pre.held;
+  const policy = pre.allowed;
 
   const cluster = i.cluster;
   if (!cluster) {
@@ -286,7 +298,7 @@ export function decide(i: DecideInput): Decision {
     }
     covering = { importer, grant };
   }
-  const { request, fingerprint } = tokenRequestFor(i.fingerprint, i.policy, covering);
+  const { request, fingerprint } = tokenRequestFor(i.fingerprint, policy, covering);
 
   const mint = (why: string): Decision => ({ action: 'mint', why, request, fingerprint });
   const s = i.secret;
@@ -396,13 +408,8 @@ function federatedSpecProblems(sai: FederatedImport): string[] {
 export function decideFederated(i: FederatedDecideInput): FederatedDecision {
   const { sai } = i;
   const name = sai.metadata.name;
-  const problems = federatedSpecProblems(sai);
-  if (problems.length > 0) return { action: 'blocked', reason: Reasons.InvalidSpec, message: problems.join('; '), retry: 'never' };
-  if (i.configMap?.foreign) {
-    return { action: 'blocked', reason: Reasons.ConfigMapConflict, message: `ConfigMap ${i.configMapKey} exists and is controlled by another object; delete or rename it`, retry: 'event' };
-  }
-  if (!i.policy) return { action: 'wait', afterMs: 1_000, why: 'the ServiceAccountImportPolicies are not listed yet' };
-  if (!i.policy.allowed) return { action: 'blocked', reason: Reasons.Forbidden, message: i.policy.message, retry: 'event' };
+  const pre = heldBeforeTheMode(federatedSpecProblems(sai), i.configMap?.foreign ? { reason: Reasons.ConfigMapConflict, what: `ConfigMap ${i.configMapKey}` } : undefined, i.policy);
+  if ('held' in pre) return pre.held;
   const source = sai.spec.clusterName;
   if (i.records.length === 0) {
     return {
@@ -431,7 +438,7 @@ export function decideFederated(i: FederatedDecideInput): FederatedDecision {
       retry: 'event',
     };
   }
-  const expirationSeconds = i.policy.expirationSeconds;
+  const expirationSeconds = pre.allowed.expirationSeconds;
   const desired = buildFederatedConfigMap({ importName: name, importNamespace: sai.metadata.namespace ?? '', importUid: sai.metadata.uid ?? '', source: parsed.source });
   const cm = i.configMap;
   const apply = (why: string): FederatedDecision => ({ action: 'apply', why, configMap: desired, source: parsed.source, expirationSeconds });
