@@ -409,11 +409,12 @@ export class Reconciler {
   }
 }
 
-/** What the reconciler tells decisions about a generated object in its cache. */
+/** What the reconciler tells decisions about a generated Secret in its cache (who controls it). */
 function secretGeneratedView(o: CachedSecret): GeneratedObjectView {
   return { foreign: o.foreignController, ...(o.controllerUid !== undefined ? { controllerUid: o.controllerUid } : {}) };
 }
 
+/** What the reconciler tells decisions about a generated ConfigMap in its cache (who controls it, its data). */
 function generatedView(o: CachedConfigMap): GeneratedObjectView {
   return { foreign: o.foreignController, dataHash: o.dataHash, ...(o.controllerUid !== undefined ? { controllerUid: o.controllerUid } : {}) };
 }
