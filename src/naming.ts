@@ -61,6 +61,16 @@ function trimToAlnumEnd(s: string): string {
   return s.replace(/[-.]+$/, '');
 }
 
+/**
+ * `name` when it fits an object name (253 characters), else cut to fit with `-<hash of hashOf>`
+ * appended (by default of the whole name), so distinct long names stay distinct.
+ */
+export function fitObjectName(name: string, hashOf = name): string {
+  if (name.length <= 253) return name;
+  const suffix = `-${shortHash(hashOf, 8)}`;
+  return trimToAlnumEnd(name.slice(0, 253 - suffix.length)) + suffix;
+}
+
 /** `<import>-<infix>-<hash of the import name>`, the import name cut so the whole is at most 253 characters. */
 function generatedName(importName: string, infix: string): string {
   const suffix = `-${infix}-${shortHash(importName)}`;

@@ -61,12 +61,18 @@ function applies(p: ImportPolicy, cluster: string): boolean {
 
 const names = (ps: ImportPolicy[]) => ps.map((p) => p.metadata.name).sort().join(', ');
 
-/** The longest lifetime the policies of one cluster allow (the lowest of their caps), and who set it. */
-function expirationCap(mine: ImportPolicy[]): { cap: number; capSource: string } {
+/**
+ * The lifetime an import gets under the policies of its cluster: the requested one (else the
+ * default) up to the lowest of their caps; a request over the cap is refused, not shortened.
+ */
+function lifetimeUnder(mine: ImportPolicy[], requested: number | undefined, where: string): { expirationSeconds: number } | { refused: string } {
   const caps = mine.map((p) => p.spec?.maxExpirationSeconds).filter((n): n is number => n !== undefined);
   const cap = caps.length > 0 ? Math.min(...caps) : DEFAULT_MAX_EXPIRATION_SECONDS;
-  const capSource = caps.length > 0 ? `maxExpirationSeconds of ServiceAccountImportPolicy ${names(mine.filter((p) => p.spec?.maxExpirationSeconds === cap))}` : 'the default maximum';
-  return { cap, capSource };
+  if (requested !== undefined && requested > cap) {
+    const capSource = caps.length > 0 ? `maxExpirationSeconds of ServiceAccountImportPolicy ${names(mine.filter((p) => p.spec?.maxExpirationSeconds === cap))}` : 'the default maximum';
+    return { refused: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
+  }
+  return { expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap) };
 }
 
 /**
@@ -102,10 +108,8 @@ export function evaluatePolicy(q: PolicyQuery, policies: readonly ImportPolicy[]
           : `namespace sameness allows only remote namespace ${q.namespace}, and no mapping of ServiceAccountImportPolicy ${names(mine)} allows namespace ${q.namespace} to use ${q.remoteNamespace}/${q.remoteName}`;
     return { allowed: false, message: `${where} is not allowed by the target's policy: ${rule}` };
   }
-  const { cap, capSource } = expirationCap(mine);
-  if (requested !== undefined && requested > cap) {
-    return { allowed: false, message: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
-  }
+  const lifetime = lifetimeUnder(mine, requested, where);
+  if ('refused' in lifetime) return { allowed: false, message: lifetime.refused };
   const allowedAudiences = new Set(mappings.flatMap((m) => m.mapping.audiences ?? []));
   const refused = audiences.filter((a) => !allowedAudiences.has(a));
   if (refused.length > 0) {
@@ -116,7 +120,7 @@ export function evaluatePolicy(q: PolicyQuery, policies: readonly ImportPolicy[]
         `unless a ServiceAccountImportPolicy mapping for this namespace lists it in audiences)`,
     };
   }
-  return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap), audiences };
+  return { allowed: true, expirationSeconds: lifetime.expirationSeconds, audiences };
 }
 
 /**
@@ -142,9 +146,7 @@ export function evaluateFederatedPolicy(q: { namespace: string; clusterName: str
         `and no mapping lets namespace ${q.namespace} use its own identity (namespace ${q.namespace}, remoteNamespace ${q.namespace})`,
     };
   }
-  const { cap, capSource } = expirationCap(mine);
-  if (requested !== undefined && requested > cap) {
-    return { allowed: false, message: `${where}: expirationSeconds ${requested} is over ${cap} (${capSource})` };
-  }
-  return { allowed: true, expirationSeconds: Math.min(requested ?? DEFAULT_EXPIRATION_SECONDS, cap), audiences: [] };
+  const lifetime = lifetimeUnder(mine, requested, where);
+  if ('refused' in lifetime) return { allowed: false, message: lifetime.refused };
+  return { allowed: true, expirationSeconds: lifetime.expirationSeconds, audiences: [] };
 }

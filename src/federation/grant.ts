@@ -3,7 +3,7 @@
 // to the mapped identity (`mcsa:<target>:system:serviceaccount:<ns>:<sa>`, or the namespace's
 // group for --all-service-accounts). Pure: cli/lib/grant.ts performs it.
 import { ALL, type Grant } from '../consent/grants.js';
-import { labelValueFor, shortHash } from '../naming.js';
+import { fitObjectName, labelValueFor } from '../naming.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../bootstrap/names.js';
 import type { Manifest, ObjectRef } from '../bootstrap/plan.js';
 import { federatedGroups, federatedUsername } from './identity.js';
@@ -16,9 +16,7 @@ const RBAC = 'rbac.authorization.k8s.io';
 /** `mcsa-federated.<target>.<sa|all>.<role>` (`:` of system roles as `-`); over 253 characters: cut, plus a hash of the whole. */
 function federatedBindingName(targetName: string, g: Grant, role: string): string {
   const name = `mcsa-federated.${targetName}.${g.serviceAccount === ALL ? 'all' : g.serviceAccount}.${role.replace(/[^a-z0-9.-]/g, '-')}`;
-  if (name.length <= 253) return name;
-  const suffix = `-${shortHash(`${targetName}/${g.namespace}/${g.serviceAccount}/${role}`, 8)}`;
-  return name.slice(0, 253 - suffix.length).replace(/[-.]+$/, '') + suffix;
+  return fitObjectName(name, `${targetName}/${g.namespace}/${g.serviceAccount}/${role}`);
 }
 
 /** The subject a federated grant binds: the mapped user, or the namespace's mapped group. */

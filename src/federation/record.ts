@@ -7,7 +7,7 @@ import * as t from 'io-ts';
 import { decodeOrThrow } from '../api/decode.js';
 import { ObjectMeta } from '../api/import.js';
 import { FEDERATED_SOURCE_LABEL, INSTALL_NAMESPACE } from '../constants.js';
-import { labelValueFor, shortHash } from '../naming.js';
+import { fitObjectName, labelValueFor } from '../naming.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../bootstrap/names.js';
 import type { Manifest } from '../bootstrap/plan.js';
 
@@ -21,10 +21,7 @@ const PREFIX = 'federated-';
 
 /** `federated-<source>`; a name too long for an object name (253) is cut and made unique with a hash of the whole. */
 export function federatedRecordName(sourceName: string): string {
-  const name = `${PREFIX}${sourceName}`;
-  if (name.length <= 253) return name;
-  const suffix = `-${shortHash(sourceName, 8)}`;
-  return name.slice(0, 253 - suffix.length).replace(/[-.]+$/, '') + suffix;
+  return fitObjectName(`${PREFIX}${sourceName}`, sourceName);
 }
 
 /** Label selector of every federated source record kubemcsa wrote. */

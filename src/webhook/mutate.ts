@@ -78,12 +78,15 @@ function clip(s: string, max: number): string {
   return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
 }
 
-function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImport): string {
+/** `<head>(<why the import is not Ready>)<tail>`, the reason clipped so the whole stays near MAX_WARNING. */
+function notReadyText(head: string, sai: ServiceAccountImport, tail: string): string {
   const c = readyCondition(sai);
   const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
-  const head = `service account import "${name}" in namespace "${namespace}" is not Ready (`;
-  const tail = `); the pod's containers will wait for Secret "${partsFor(name).holds.secretName!}"`;
-  return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
+  return `${head}(${clip(why, Math.max(20, MAX_WARNING - head.length - tail.length - 2))})${tail}`;
+}
+
+function notReadyWarning(name: string, namespace: string, sai: ServiceAccountImport): string {
+  return notReadyText(`service account import "${name}" in namespace "${namespace}" is not Ready `, sai, `; the pod's containers will wait for Secret "${partsFor(name).holds.secretName!}"`);
 }
 
 /** The projected token of a federated import: the source's audience and the import's lifetime (from its status). */
@@ -159,11 +162,7 @@ function projectedTokenOf(sai: ServiceAccountImport): ProjectedToken | undefined
 
 /** Why a federated import cannot be mounted yet (its status lacks the audience it was made Ready with). */
 function federatedNotReadyProblem(name: string, namespace: string, sai: ServiceAccountImport): string {
-  const c = readyCondition(sai);
-  const why = c ? `${c.reason ?? c.status}${c.message ? `: ${c.message}` : ''}` : 'not reconciled yet';
-  const head = `federated service account import "${name}" in namespace "${namespace}" is not Ready (`;
-  const tail = '); its token audience is not known yet';
-  return head + clip(why, Math.max(20, MAX_WARNING - head.length - tail.length)) + tail;
+  return notReadyText(`federated service account import "${name}" in namespace "${namespace}" is not Ready `, sai, '; its token audience is not known yet');
 }
 
 function normalisePath(p: string): string {
