@@ -189,43 +189,50 @@ export class Reconciler {
     return { requeueAfterMs: this.o.safetyRequeueMs };
   }
 
+  /** The Secret and ConfigMap an import of that name would have, as cached (either may be absent). */
+  private generatedOf(namespace: string, importName: string): Record<'Secret' | 'ConfigMap', { name: string; cached: CachedSecret | CachedConfigMap | undefined; view: GeneratedObjectView | undefined }> {
+    const secretName = secretNameForImport(importName);
+    const configMapName = configMapNameForImport(importName);
+    const secret = this.o.secrets.get(`${namespace}/${secretName}`);
+    const cm = this.o.configMaps.get(`${namespace}/${configMapName}`);
+    return {
+      Secret: { name: secretName, cached: secret, view: secret && secretGeneratedView(secret) },
+      ConfigMap: { name: configMapName, cached: cm, view: cm && generatedView(cm) },
+    };
+  }
+
+  /** Deletes a generated object (`resourceVersion`: only that version); a failure is retried with backoff, `what` saying whose. */
+  private async deleteGeneratedOrRetry(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, what: string, signal: AbortSignal, resourceVersion?: string): Promise<void> {
+    try {
+      await this.o.effects.deleteGenerated(kind, namespace, name, signal, resourceVersion);
+    } catch (e) {
+      throw new RetryableError(`deleting ${kind} ${namespace}/${name}, ${what}, failed: ${describeError(e)}`);
+    }
+  }
+
   /** The Secret and ConfigMap of an import that no longer exists: deleted (`orphansOf`). */
   private async removeOrphans(key: string, signal: AbortSignal): Promise<ReconcileResult> {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
-    const importName = key.slice(slash + 1);
-    const names = { Secret: secretNameForImport(importName), ConfigMap: configMapNameForImport(importName) };
-    const secret = this.o.secrets.get(`${namespace}/${names.Secret}`);
-    const cm = this.o.configMaps.get(`${namespace}/${names.ConfigMap}`);
+    const generated = this.generatedOf(namespace, key.slice(slash + 1));
     // Until the imports are listed, "no such import" means nothing: look again shortly.
-    if (!this.o.imports.synced) return secret || cm ? { requeueAfterMs: 1_000 } : undefined;
-    const seen = { Secret: secret?.resourceVersion, ConfigMap: cm?.resourceVersion };
-    for (const kind of orphansOf(secret && secretGeneratedView(secret), cm && generatedView(cm))) {
-      try {
-        // Only the version seen owned: a Secret the garbage collector has just orphaned (kubectl delete --cascade=orphan) conflicts instead.
-        await this.o.effects.deleteGenerated(kind, namespace, names[kind], signal, seen[kind]);
-      } catch (e) {
-        throw new RetryableError(`deleting ${kind} ${namespace}/${names[kind]} of deleted import ${key} failed: ${describeError(e)}`);
-      }
-      this.o.logger.info('deleted the object of a deleted import', { key, kind, name: names[kind] });
+    if (!this.o.imports.synced) return generated.Secret.cached || generated.ConfigMap.cached ? { requeueAfterMs: 1_000 } : undefined;
+    for (const kind of orphansOf(generated.Secret.view, generated.ConfigMap.view)) {
+      const { name, cached } = generated[kind];
+      // Only the version seen owned: a Secret the garbage collector has just orphaned (kubectl delete --cascade=orphan) conflicts instead.
+      await this.deleteGeneratedOrRetry(kind, namespace, name, `of deleted import ${key}`, signal, cached?.resourceVersion);
+      this.o.logger.info('deleted the object of a deleted import', { key, kind, name });
     }
     return undefined;
   }
 
   /** The Secret of an import switched to Federated, or the ConfigMap of one switched to Token: deleted (`leftoverOf`). */
   private async removeLeftover(imp: CachedImport, log: Logger, signal: AbortSignal): Promise<void> {
-    const secretName = secretNameForImport(imp.name);
-    const configMapName = configMapNameForImport(imp.name);
-    const secret = this.o.secrets.get(`${imp.namespace}/${secretName}`);
-    const cm = this.o.configMaps.get(`${imp.namespace}/${configMapName}`);
-    const kind = leftoverOf(isFederatedImport(imp.sai), imp.uid, secret && secretGeneratedView(secret), cm && generatedView(cm));
+    const generated = this.generatedOf(imp.namespace, imp.name);
+    const kind = leftoverOf(isFederatedImport(imp.sai), imp.uid, generated.Secret.view, generated.ConfigMap.view);
     if (!kind) return;
-    const name = kind === 'Secret' ? secretName : configMapName;
-    try {
-      await this.o.effects.deleteGenerated(kind, imp.namespace, name, signal);
-    } catch (e) {
-      throw new RetryableError(`deleting ${kind} ${imp.namespace}/${name}, left over from the import's previous mode, failed: ${describeError(e)}`);
-    }
+    const { name } = generated[kind];
+    await this.deleteGeneratedOrRetry(kind, imp.namespace, name, "left over from the import's previous mode", signal);
     log.info('deleted the object of the previous mode', { kind, name, mode: imp.sai.spec.mode ?? 'Token' });
   }
 
