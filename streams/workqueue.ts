@@ -40,6 +40,19 @@ interface WorkQueueOptions {
   reconcile: Reconcile;
   /** Maximum reconciles running at once, over all keys (`MaxConcurrentReconciles`). Default 1. */
   concurrency?: number;
+  /**
+   * The group a key belongs to (the controller: the import's source cluster). Ready keys are taken
+   * from the groups in turn, so a group with many keys never starves one with few. Default: one group.
+   */
+  groupOf?: (key: string) => string;
+  /** Maximum reconciles of one group running at once. Default: `concurrency`. */
+  groupConcurrency?: number;
+  /**
+   * A reconcile running longer than this is slow (a source that does not answer): it stops counting
+   * against `concurrency` but keeps its group's slot, and while a group has a slow reconcile it runs
+   * one reconcile at a time. So a stuck group holds no slot the other groups need. Default: never.
+   */
+  slowAfterMs?: number;
   clock?: Clock;
   rateLimiter?: RateLimiter;
   metrics?: WorkQueueMetrics;
@@ -70,7 +83,13 @@ interface ShutdownResult {
  * Failures back off per key; `addAfter` delays; a global cap bounds concurrent reconciles.
  */
 export class WorkQueue {
-  private readonly ready: string[] = [];
+  /** Ready keys by group, groups in turn order (a group moves to the back when a key is taken from it). */
+  private readonly ready = new Map<string, string[]>();
+  private readyCount = 0;
+  /** Running reconciles by group, and how many of those are slow. */
+  private readonly groupActive = new Map<string, { running: number; slow: number }>();
+  /** Running reconciles that count against `concurrency` (not slow). */
+  private counted = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Map<string, AbortController>();
   private readonly delayed = new Map<string, { at: number; cancel: Cancel }>();
@@ -80,6 +99,7 @@ export class WorkQueue {
   private readonly clock: Clock;
   private readonly rateLimiter: RateLimiter;
   private readonly concurrency: number;
+  private readonly groupConcurrency: number;
   private readonly metrics: WorkQueueMetrics;
   private running = false;
   private pumpScheduled = false;
@@ -95,6 +115,7 @@ export class WorkQueue {
     this.clock = opts.clock ?? realClock;
     this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter(this.clock);
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
+    this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
     this.metrics = opts.metrics ?? {};
   }
 
@@ -158,7 +179,7 @@ export class WorkQueue {
 
   stats(): QueueStats {
     return {
-      depth: this.ready.length,
+      depth: this.readyCount,
       active: this.processing.size,
       waiting: this.delayed.size,
       adds: this.adds,
@@ -183,7 +204,8 @@ export class WorkQueue {
       this.running = false;
       for (const { cancel } of this.delayed.values()) cancel();
       this.delayed.clear();
-      this.ready.length = 0;
+      this.ready.clear();
+      this.readyCount = 0;
       this.dirty.clear();
       this.reportDepth();
     }
@@ -211,7 +233,11 @@ export class WorkQueue {
   }
 
   private enqueue(key: string): void {
-    this.ready.push(key);
+    const group = this.opts.groupOf?.(key) ?? '';
+    const keys = this.ready.get(group);
+    if (keys) keys.push(key);
+    else this.ready.set(group, [key]);
+    this.readyCount++;
     if (!this.queuedAt.has(key)) this.queuedAt.set(key, this.clock.now());
     this.reportDepth();
     this.schedulePump();
@@ -232,17 +258,48 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (this.running && this.processing.size < this.concurrency && this.ready.length > 0) {
-      const key = this.ready.shift()!;
-      this.dirty.delete(key);
+    while (this.running && this.counted < this.concurrency && this.readyCount > 0) {
+      const next = this.takeNext();
+      if (!next) return;
+      this.dirty.delete(next.key);
       this.reportDepth();
-      void this.run(key);
+      void this.run(next.key, next.group);
     }
   }
 
-  private async run(key: string): Promise<void> {
+  /** The first key of the first group (in turn order) that may start one more reconcile. */
+  private takeNext(): { key: string; group: string } | undefined {
+    for (const [group, keys] of this.ready) {
+      const active = this.groupActive.get(group);
+      const cap = active && active.slow > 0 ? 1 : this.groupConcurrency;
+      if ((active?.running ?? 0) >= cap) continue;
+      const key = keys.shift()!;
+      this.readyCount--;
+      // Taken from: to the back of the turn order (or gone when empty).
+      this.ready.delete(group);
+      if (keys.length > 0) this.ready.set(group, keys);
+      return { key, group };
+    }
+    return undefined;
+  }
+
+  private async run(key: string, group: string): Promise<void> {
     const ac = new AbortController();
     this.processing.set(key, ac);
+    const active = this.groupActive.get(group) ?? { running: 0, slow: 0 };
+    active.running++;
+    this.groupActive.set(group, active);
+    this.counted++;
+    let slow = false;
+    const cancelSlow =
+      this.opts.slowAfterMs === undefined
+        ? undefined
+        : this.clock.schedule(() => {
+            slow = true;
+            active.slow++;
+            this.counted--;
+            this.pump();
+          }, this.opts.slowAfterMs);
     this.metrics.onActiveWorkers?.(this.processing.size);
     const started = this.clock.now();
     const queuedAt = this.queuedAt.get(key) ?? started;
@@ -255,6 +312,10 @@ export class WorkQueue {
     } catch (error) {
       outcome = this.afterFailure(key, error, started, ac.signal.aborted);
     }
+    cancelSlow?.();
+    if (slow) active.slow--;
+    else this.counted--;
+    if (--active.running === 0) this.groupActive.delete(group);
     this.finish(key, outcome);
   }
 
@@ -291,7 +352,7 @@ export class WorkQueue {
   }
 
   private isIdle(): boolean {
-    return this.processing.size === 0 && (this.ready.length === 0 || !this.running);
+    return this.processing.size === 0 && (this.readyCount === 0 || !this.running);
   }
 
   private notifyIdle(): void {
@@ -300,6 +361,6 @@ export class WorkQueue {
   }
 
   private reportDepth(): void {
-    this.metrics.onDepth?.(this.ready.length);
+    this.metrics.onDepth?.(this.readyCount);
   }
 }

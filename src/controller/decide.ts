@@ -342,6 +342,15 @@ export function tokenRequestFailure(status: number | undefined, detailsKind: str
 }
 
 /**
+ * Whether a failed call to a source says the cluster is sick (no answer at all, a 5xx, throttling)
+ * rather than something about this import: then the cluster's other imports stop calling it for a
+ * while too, instead of each waiting out its own deadline.
+ */
+export function failureIsTheCluster(status: number | undefined): boolean {
+  return status === undefined || status === 429 || status >= 500;
+}
+
+/**
  * Whether the target refused a Secret write in a way no retry cures (400 Bad Request, 422
  * Invalid): the import is blocked with SecretRejected instead of minting again and discarding
  * another token. Anything else (403 while RBAC caches lag, 409, 5xx, no answer) is retried.

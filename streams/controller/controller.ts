@@ -20,6 +20,8 @@ interface ControllerOptions {
   local: KubeConfig;
   installNamespace: string;
   concurrency: number;
+  /** Maximum reconciles of one source cluster's imports at once (default: `concurrency`). */
+  clusterConcurrency?: number;
   refreshRatio: number;
   maxRefreshIntervalMs?: number;
   resyncPeriodMs: number;
@@ -31,7 +33,9 @@ interface ControllerOptions {
   safetyRequeueMs?: number;
 }
 
-/** Changes that need a reconcile: not our own status writes (their generation does not move). */
+/** A reconcile this long is waiting on a source: healthy ones take tens of milliseconds. */
+const SLOW_RECONCILE_MS = 1_000;
+
 /**
  * The import controller: local watches (imports, generated Secrets), the cluster registry and its
  * remote ServiceAccount watches, all folded into caches; their changes mapped to import keys and
@@ -88,7 +92,18 @@ export class Controller {
       maxRefreshIntervalMs: o.maxRefreshIntervalMs,
       safetyRequeueMs: o.safetyRequeueMs ?? 5 * 60_000,
     }));
-    this.queue = new WorkQueue({ reconcile: reconciler.reconcile, concurrency: o.concurrency, metrics: o.metrics.queueHooks(), logger: log });
+    this.queue = new WorkQueue({
+      reconcile: reconciler.reconcile,
+      concurrency: o.concurrency,
+      // Isolation between source clusters: imports are taken from the clusters in turn, at most
+      // clusterConcurrency of one cluster at once, and a reconcile stuck on a source for more than
+      // SLOW_RECONCILE_MS frees its global slot (its cluster then runs one at a time).
+      groupOf: (key) => this.imports.get(key)?.sai.spec.clusterName ?? '',
+      groupConcurrency: o.clusterConcurrency ?? o.concurrency,
+      slowAfterMs: SLOW_RECONCILE_MS,
+      metrics: o.metrics.queueHooks(),
+      logger: log,
+    });
   }
 
   /** Starts every watch (also on standby replicas, so a new leader starts warm). */

@@ -22,6 +22,7 @@ interface Flags {
   context?: string;
   installNamespace: string;
   concurrency: number;
+  clusterConcurrency?: number;
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   leaderElect: boolean;
@@ -56,6 +57,7 @@ function controllerCommand(): Command {
     .option('--context <name>', 'context of --kubeconfig to use for the local cluster')
     .addOption(new Option('--install-namespace <ns>', 'namespace of registrations, the Lease and this controller').default(process.env.POD_NAMESPACE || INSTALL_NAMESPACE))
     .option('--concurrency <n>', 'maximum reconciles at once', positiveInt, 10)
+    .option('--cluster-concurrency <n>', "maximum reconciles of one source cluster's imports at once (default: --concurrency)", positiveInt)
     .option('--metrics-bind-address <addr>', 'address of the Prometheus /metrics endpoint ("0" disables)', ':8080')
     .option('--health-probe-bind-address <addr>', 'address of /healthz and /readyz ("0" disables)', ':8081')
     .option('--no-leader-elect', 'run without leader election (only one replica may run)')
@@ -124,6 +126,7 @@ async function main(argv = process.argv): Promise<void> {
     local,
     installNamespace: flags.installNamespace,
     concurrency: flags.concurrency,
+    clusterConcurrency: flags.clusterConcurrency ?? flags.concurrency,
     refreshRatio: flags.refreshRatio,
     maxRefreshIntervalMs: flags.maxRefreshInterval,
     resyncPeriodMs: flags.resyncPeriod,

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isFederatedImport, isTokenImport, Reasons, READY, readyCondition, type Condition, type FederatedImport, type ImportStatus, type Reason, type TokenImport } from '../../src/api/import.js';
 import { API_GROUP, API_VERSION, IMPORT_KIND } from '../../src/constants.js';
 import { conditionChanged, rfc3339, setCondition } from '../../src/controller/conditions.js';
-import { decide, decideFederated, leftoverOf, orphansOf, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type FederatedDecision, type GeneratedObjectView, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
+import { decide, decideFederated, failureIsTheCluster, leftoverOf, orphansOf, localTokenTimes, refreshTime, secretWriteRefusedForGood, tokenRequestFailure, type ClusterView, type Decision, type FederatedDecision, type GeneratedObjectView, type RemoteServiceAccountView, type SecretView, type TokenRequestPlan } from '../../src/controller/decide.js';
 import { evaluateFederatedPolicy, evaluatePolicy, isRegistration, type ImportPolicy } from '../../src/consent/policy.js';
 import { boundedLine, describeError, httpStatusOf } from '../../src/describe-error.js';
 import type { Logger } from '../../src/logger.js';
@@ -19,7 +19,7 @@ import type { ImportEffects } from './effects.js';
 import type { RemoteCluster } from './remote-cluster.js';
 
 /** What the reconciler reads of a source cluster (a `RemoteCluster`; tests give plain objects). */
-type ClusterState = Pick<RemoteCluster, 'name' | 'spec' | 'reachable' | 'lastError' | 'lastStatusCode' | 'settled' | 'consent' | 'serviceAccount'>;
+type ClusterState = Pick<RemoteCluster, 'name' | 'spec' | 'reachable' | 'lastError' | 'lastStatusCode' | 'settled' | 'consent' | 'serviceAccount' | 'noteCallFailure' | 'noteCallSuccess'>;
 
 interface ReconcilerOptions {
   /** The API calls a reconcile makes (`kubeImportEffects` in production). */
@@ -258,8 +258,11 @@ export class Reconciler {
     try {
       minted = await this.mint(sai, remote, request, signal);
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: 'ok' });
+      this.o.registry.get(cluster.name)?.noteCallSuccess();
     } catch (e) {
       this.o.metrics.tokenRequests.inc({ cluster: cluster.name, result: String(httpStatusOf(e) ?? 'error') });
+      // The cluster's other imports wait with this one instead of each calling a sick source (not when we aborted it: shutdown).
+      if (!signal.aborted && failureIsTheCluster(httpStatusOf(e))) this.o.registry.get(cluster.name)?.noteCallFailure(`TokenRequest failed: ${describeError(e)}`, httpStatusOf(e));
       const { reason, retry, hint } = tokenRequestFailure(httpStatusOf(e), statusDetailsKind(e), request);
       const message = `TokenRequest for ServiceAccount ${spec.namespace}/${spec.name} in cluster "${cluster.name}" failed: ${hint ?? describeError(e)}`;
       return this.block(imp, log, { action: 'blocked', reason, message, retry }, secret);

@@ -5,7 +5,7 @@ import { ALL, type Grant } from '../../src/consent/grants.js';
 import type { Logger } from '../../src/logger.js';
 import { SharedCache } from '../cache.js';
 import { listWatch, type WatchHealth } from '../watch.js';
-import type { BackoffOptions } from '../watch-policy.js';
+import { backoffDelay, type BackoffOptions } from '../watch-policy.js';
 import { projectServiceAccount, type CachedServiceAccount } from './projections.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 
@@ -36,6 +36,9 @@ export type RemoteEvent =
   | { kind: 'synced' };
 
 const AUTH_PROVIDER = 'mcsa-rotating-token';
+
+/** How long calls to a cluster whose calls fail are held back: 1 s, doubling, up to a minute, jittered. */
+const CALL_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000, factor: 2, jitter: 0.3 };
 
 /** The token a registration's KubeConfig sends; swapped without rebuilding clients or watches. */
 class TokenHolder {
@@ -90,6 +93,8 @@ export class RemoteCluster {
   private lastErrorNow?: string;
   private lastStatusCodeNow?: number;
   private grantsKey = '';
+  /** Calls to this cluster are failing (no answer, 5xx): until `retryAt`, none is tried. */
+  private breaker?: { error: string; statusCode?: number; failures: number; retryAt: number; timer: NodeJS.Timeout };
 
   constructor(
     readonly spec: RemoteClusterSpec,
@@ -107,17 +112,54 @@ export class RemoteCluster {
     return this.spec.name;
   }
 
+  /** The watch is connected and calls are not being held back (see `noteCallFailure`). */
   get reachable(): boolean {
-    return this.reachableNow;
+    return this.reachableNow && !this.holdingCalls;
   }
 
   get lastError(): string | undefined {
-    return this.lastErrorNow;
+    return this.reachableNow && this.holdingCalls ? this.breaker!.error : this.lastErrorNow;
   }
 
   /** The HTTP status of that failure, when the server answered. */
   get lastStatusCode(): number | undefined {
-    return this.lastStatusCodeNow;
+    return this.reachableNow && this.holdingCalls ? this.breaker!.statusCode : this.lastStatusCodeNow;
+  }
+
+  private get holdingCalls(): boolean {
+    return this.breaker !== undefined && Date.now() < this.breaker.retryAt;
+  }
+
+  /**
+   * A call failed in a way that says the cluster is sick (`failureIsTheCluster`): the cluster is
+   * unreachable for its imports, which then fail at once with this error instead of each waiting
+   * out its own deadline, until a delay passes (1 s doubling to 1 min, jittered). Then the next
+   * reconciles try again; a success ends it, another failure doubles the delay. The watch may
+   * still look healthy meanwhile (a source that answers watches but not TokenRequests, or the
+   * first 30 s of a partition before the watch's idle timeout).
+   */
+  noteCallFailure(error: string, statusCode?: number): void {
+    const wasHolding = this.holdingCalls;
+    const failures = (this.breaker?.failures ?? 0) + 1;
+    clearTimeout(this.breaker?.timer);
+    const delayMs = backoffDelay(failures, CALL_BACKOFF);
+    const timer = setTimeout(() => {
+      // Due: the imports waiting on this cluster look again (and the first of them tries a call).
+      if (this.reachableNow) this.events.next({ kind: 'health', reachable: true });
+    }, delayMs);
+    timer.unref();
+    this.breaker = { error, ...(statusCode !== undefined ? { statusCode } : {}), failures, retryAt: Date.now() + delayMs, timer };
+    if (wasHolding) return;
+    this.opts.logger.warn('calls to the cluster are failing; its imports wait before calling it again', { cluster: this.name, error, failures, retryInMs: delayMs });
+    if (this.reachableNow) this.events.next({ kind: 'health', reachable: false });
+  }
+
+  /** A call succeeded: calls are no longer held back. */
+  noteCallSuccess(): void {
+    if (!this.breaker) return;
+    clearTimeout(this.breaker.timer);
+    this.breaker = undefined;
+    this.opts.logger.info('calls to the cluster succeed again', { cluster: this.name });
   }
 
   /**
@@ -211,6 +253,7 @@ export class RemoteCluster {
   }
 
   stop(): void {
+    clearTimeout(this.breaker?.timer);
     for (const ns of [...this.watches.keys()]) this.close(ns);
     this.events.complete();
   }

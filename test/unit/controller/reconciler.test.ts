@@ -116,6 +116,8 @@ function cluster(patch: Partial<ClusterState> = {}, sa: RemoteServiceAccountView
     settled: true,
     consent: undefined,
     serviceAccount: () => sa,
+    noteCallFailure: () => undefined,
+    noteCallSuccess: () => undefined,
     ...patch,
   } as ClusterState;
 }
@@ -221,6 +223,27 @@ describe('Reconciler effects', () => {
     expect(ready).toMatchObject({ status: 'False', reason });
     expect(ready.message!.length).toBeLessThan(2_000);
     expect(ready.message).not.toContain('eyJzdWIiOiJ4In0');
+  });
+
+  it.each([
+    ['no answer', () => new Error('no answer within 15 s (TokenRequest)'), true],
+    ['HTTP 503', () => new ApiException(503, 'unavailable', '{}', {}), true],
+    ['HTTP 429', () => new ApiException(429, 'throttled', '{}', {}), true],
+    ['HTTP 403', () => new ApiException(403, 'forbidden', '{}', {}), false],
+    ['HTTP 404', () => new ApiException(404, 'not found', '{}', {}), false],
+  ] as const)('tells the cluster when a TokenRequest fails with %s only if that says the cluster is sick', async (_what, error, sick) => {
+    const notes: Array<{ error: string; status?: number }> = [];
+    let successes = 0;
+    const c = cluster({ noteCallFailure: (e: string, status?: number) => void notes.push({ error: e, ...(status !== undefined ? { status } : {}) }), noteCallSuccess: () => void successes++ });
+    const { effects, run } = setup({ cluster: c });
+    effects.tokenAnswers.push(() => Promise.reject(error()));
+    await run().catch(() => undefined);
+    expect(notes).toHaveLength(sick ? 1 : 0);
+    if (sick) expect(notes[0]!.error).toMatch(/^TokenRequest failed: /);
+    expect(successes).toBe(0);
+    // The next TokenRequest answers: the cluster hears that calls succeed again.
+    await run();
+    expect(successes).toBe(1);
   });
 
   it('maps a missing grant anchor (404 on the bound Secret) to Forbidden with the grant hint', async () => {

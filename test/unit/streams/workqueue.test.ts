@@ -52,12 +52,16 @@ function controlledReconcile(clock: ManualClock) {
   };
 }
 
-function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number } = {}) {
+function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; groupConcurrency?: number; slowAfterMs?: number; grouped?: boolean } = {}) {
   const clock = new ManualClock(1_000);
   const r = controlledReconcile(clock);
   const queue = new WorkQueue({
     reconcile: r.reconcile,
     concurrency: opts.concurrency ?? 1,
+    // Grouped tests name keys `<group>:<n>`.
+    ...(opts.grouped ? { groupOf: (k: string) => k.split(':')[0]! } : {}),
+    ...(opts.groupConcurrency !== undefined ? { groupConcurrency: opts.groupConcurrency } : {}),
+    ...(opts.slowAfterMs !== undefined ? { slowAfterMs: opts.slowAfterMs } : {}),
     clock,
     rateLimiter: exponentialRateLimiter({ baseMs: opts.baseMs ?? 5, maxMs: opts.maxMs ?? 1_000_000 }),
   });
@@ -119,6 +123,67 @@ describe('WorkQueue', () => {
     }
     expect(r.maxTotal()).toBe(3);
     expect(new Set(r.calls.map((c) => c.key)).size).toBe(10);
+  });
+
+  it('takes ready keys from the groups in turn, so a group with many keys never starves one with few', async () => {
+    const { r, queue } = setup({ grouped: true });
+    for (let i = 1; i <= 4; i++) queue.add(`big:${i}`);
+    queue.add('small:1');
+    queue.add('small:2');
+    queue.start();
+    while (r.calls.length < 6 || queue.stats().active > 0) {
+      await settle();
+      r.calls.filter((c) => !c.signal.aborted).forEach((c) => c.resolve());
+      await settle();
+    }
+    expect(r.calls.map((c) => c.key)).toEqual(['big:1', 'small:1', 'big:2', 'small:2', 'big:3', 'big:4']);
+  });
+
+  it('caps the reconciles of one group running at once, leaving the other slots to other groups', async () => {
+    const { r, queue } = setup({ grouped: true, concurrency: 10, groupConcurrency: 2 });
+    for (let i = 1; i <= 5; i++) queue.add(`a:${i}`);
+    for (let i = 1; i <= 5; i++) queue.add(`b:${i}`);
+    queue.start();
+    await settle();
+    expect(r.calls.map((c) => c.key).sort()).toEqual(['a:1', 'a:2', 'b:1', 'b:2']);
+    expect(queue.stats()).toMatchObject({ depth: 6, active: 4 });
+    r.calls.find((c) => c.key === 'a:1')!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toContain('a:3');
+    expect(queue.stats().active).toBe(4);
+  });
+
+  it('lets a stuck group hold no slot the others need: a slow reconcile stops counting, and its group runs one at a time', async () => {
+    const { clock, r, queue } = setup({ grouped: true, concurrency: 2, slowAfterMs: 1_000 });
+    for (let i = 1; i <= 3; i++) queue.add(`sick:${i}`);
+    for (let i = 1; i <= 4; i++) queue.add(`ok:${i}`);
+    queue.start();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['sick:1', 'ok:1']);
+    // sick:1 never answers; ok:1 does. Until sick:1 is known slow the global cap of 2 holds.
+    r.calls[1]!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['sick:1', 'ok:1', 'sick:2']);
+    clock.advance(1_000);
+    await settle();
+    // Both sick reconciles are slow now: they free the global slots, and the sick group gets no more.
+    expect(r.calls.map((c) => c.key)).toEqual(['sick:1', 'ok:1', 'sick:2', 'ok:2', 'ok:3']);
+    for (const key of ['ok:2', 'ok:3']) r.calls.find((c) => c.key === key)!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toContain('ok:4');
+    r.calls.find((c) => c.key === 'ok:4')!.resolve();
+    await settle();
+    expect(r.calls.filter((c) => c.key.startsWith('sick:'))).toHaveLength(2);
+    // The sick group finishes its slow reconciles: it may run again, one at a time while any is slow.
+    r.calls.find((c) => c.key === 'sick:1')!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).not.toContain('sick:3');
+    r.calls.find((c) => c.key === 'sick:2')!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toContain('sick:3');
+    expect(queue.stats()).toMatchObject({ depth: 0, active: 1 });
+    r.calls.find((c) => c.key === 'sick:3')!.resolve();
+    await queue.whenIdle();
   });
 
   it('backs off a failing key exponentially from 5 ms, up to the cap', async () => {
