@@ -153,6 +153,7 @@ describe('sick source clusters', () => {
     const hang = await startHangingEndpoint();
     const failing = await startFailingEndpoint({ status: 500, delayMs: 5_000 });
     cleanups.push(hang.stop, failing.stop);
+    const sickRegistrations: Array<() => Promise<void>> = [];
     for (const [name, c] of [
       ['sick-hang', { ...cred, server: hang.url, caPem: hang.caPem }],
       ['sick-500', { ...cred, server: failing.url, caPem: failing.caPem }],
@@ -160,6 +161,7 @@ describe('sick source clusters', () => {
     ] as const) {
       const r = await register('cluster1', name, c, { remoteUid: '' });
       cleanups.push(r.remove);
+      sickRegistrations.push(r.remove);
     }
     const sick = {
       hang: await sickImports('sick-hang', PER_CLUSTER),
@@ -183,6 +185,19 @@ describe('sick source clusters', () => {
     // No retry storm: the failing source saw a bounded number of requests (watch relists with a 5 s cap, no call per import).
     expect(failing.requests()).toBeLessThan(60);
     await Promise.all(Object.values(sick).flat().map((name) => custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: local.name, plural: IMPORT_PLURAL, name })));
+
+    // Registrations come and go at runtime without touching the other clusters' clients or watches.
+    for (const remove of sickRegistrations) await remove();
+    const registryLines = () =>
+      controller!
+        .log()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { message?: string; cluster?: string })
+        .filter((l) => /^cluster (registered|re-pointed|unregistered)$/.test(l.message ?? ''));
+    await waitFor('the sick registrations to be unregistered', async () => ['sick-hang', 'sick-500', 'sick-401'].every((c) => registryLines().some((l) => l.cluster === c && l.message === 'cluster unregistered')), 30_000, 100);
+    for (const c of HEALTHY) expect(registryLines().filter((l) => l.cluster === c).map((l) => l.message)).toEqual(['cluster registered']);
+    await healthyWork('after-sick');
   }, 420_000);
 
   it('healthy imports do not wait behind a partitioned source whose watch still looks connected; its imports say ClusterUnreachable', async () => {

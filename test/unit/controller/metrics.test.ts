@@ -16,7 +16,7 @@ describe('ControllerMetrics.render', () => {
 
   it('renders only the named metrics, in the exposition format of the whole registry', async () => {
     const one = await metrics.render(['mcsa_remote_cluster_up']);
-    expect(one).toBe('# HELP mcsa_remote_cluster_up 1 when the controller\'s watches of a source cluster are connected, else 0.\n# TYPE mcsa_remote_cluster_up gauge\nmcsa_remote_cluster_up{cluster="cluster2"} 1\n');
+    expect(one).toBe('# HELP mcsa_remote_cluster_up 1 when the controller can call a source cluster (its watches connected, its calls not held back after failures), else 0.\n# TYPE mcsa_remote_cluster_up gauge\nmcsa_remote_cluster_up{cluster="cluster2"} 1\n');
     const two = await metrics.render(['mcsa_watch_connections', 'mcsa_remote_cluster_up', 'mcsa_watch_connections']);
     expect(two.split('\n').filter((l) => !l.startsWith('#') && l !== '')).toEqual(['mcsa_watch_connections 4', 'mcsa_remote_cluster_up{cluster="cluster2"} 1']);
     expect(two).not.toContain('mcsa_token_seconds_to_expiry');
