@@ -27,12 +27,17 @@ function formatBytes(n: number): string {
  * throws ResponseTooLargeError; `truncate` cancels it and returns the first `max` bytes (for error
  * bodies, of which only a message is kept).
  */
-export async function readAtMost(stream: ReadableStream<Uint8Array> | null, max: number, what: string, onLarger: 'fail' | 'truncate'): Promise<string> {
+export async function readAtMost(stream: ByteStream | null, max: number, what: string, onLarger: 'fail' | 'truncate'): Promise<string> {
   return (await readBytesAtMost(stream, max, what, onLarger)).toString('utf8');
 }
 
+/** A body: a web stream (fetch) or a Node stream (node:http), both read chunk by chunk. */
+type ByteStream = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
 /** The chunks of a body; leaving early (break, throw) cancels the rest of it. */
-async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* chunksOf(stream: ByteStream): AsyncGenerator<Uint8Array> {
+  // A Node stream's iterator destroys it when left early.
+  if (!('getReader' in stream)) return yield* stream;
   const reader = stream.getReader();
   let done = false;
   try {
@@ -51,7 +56,7 @@ async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uin
 }
 
 /** As `readAtMost`, the bytes. */
-export async function readBytesAtMost(stream: ReadableStream<Uint8Array> | null, max: number, what: string, onLarger: 'fail' | 'truncate'): Promise<Buffer> {
+export async function readBytesAtMost(stream: ByteStream | null, max: number, what: string, onLarger: 'fail' | 'truncate'): Promise<Buffer> {
   if (!stream) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -72,7 +77,7 @@ export async function readBytesAtMost(stream: ReadableStream<Uint8Array> | null,
  * bytes: a longer one cancels the stream and throws ResponseTooLargeError. `onData` runs on every
  * chunk (an inactivity timer).
  */
-export async function* boundedLines(stream: ReadableStream<Uint8Array> | null, max: number, what: string, onData: () => void = () => {}): AsyncGenerator<string> {
+export async function* boundedLines(stream: ByteStream | null, max: number, what: string, onData: () => void = () => {}): AsyncGenerator<string> {
   if (!stream) return;
   const tooLarge = () => new ResponseTooLargeError(`${what}: an event larger than ${formatBytes(max)}; aborted`);
   let pending: Buffer[] = [];

@@ -1,8 +1,9 @@
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import * as t from 'io-ts';
 import { decode } from '../src/api/decode.js';
 import { boundedLines, readAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 import { describeError } from '../src/describe-error.js';
+import { kubeHttp } from './kube-http.js';
 import type { WatchEnd } from './watch-policy.js';
 
 /** One page of a LIST. */
@@ -60,25 +61,12 @@ interface TransportLimits {
   errorBytes: number;
   /** A watch with no bytes for this long (connecting included) ends as `idle`. */
   watchIdleMs: number;
+  /** A LIST page not read in full by then fails. */
+  listTimeoutMs: number;
 }
 
-const DEFAULT_TRANSPORT_LIMITS: TransportLimits = { ...RESPONSE_LIMITS, watchIdleMs: 30_000 };
+const DEFAULT_TRANSPORT_LIMITS: TransportLimits = { ...RESPONSE_LIMITS, watchIdleMs: 30_000, listTimeoutMs: 60_000 };
 
-async function open(kc: KubeConfig, url: URL, signal: AbortSignal) {
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  ctx.setHeaderParam('Accept', 'application/json');
-  ctx.setSignal(signal);
-  await kc.applySecurityAuthentication(ctx);
-  return new IsomorphicFetchHttpLibrary().send(ctx).toPromise();
-}
-
-function urlOf(kc: KubeConfig, path: string, query: Record<string, string>): URL {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  return url;
-}
 
 function apiErrorFrom(status: number, text: string, what: string): ApiError {
   let parsed: unknown;
@@ -113,7 +101,7 @@ function watchEvent(line: string, what: string): { type: string; object: unknown
 }
 
 /**
- * The transport used in production: LIST and WATCH through client-node's HTTP stack (its TLS and
+ * The transport used in production: LIST and WATCH through the lean client (streams/kube-http.ts: client-node's TLS and
  * auth), with every body read under a bound (`limits`): a LIST page or a watch event over its
  * bound aborts the request and fails it with a message saying so.
  */
@@ -122,9 +110,17 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
   return {
     async list(path, query, signal) {
       const what = `list ${path}`;
-      const response = await open(kc, urlOf(kc, path, query), signal);
-      if (response.httpStatusCode !== 200) throw apiErrorFrom(response.httpStatusCode, await readAtMost(response.body.stream(), l.errorBytes, what, 'truncate'), what);
-      const text = await readAtMost(response.body.stream(), l.listBytes, what, 'fail');
+      const deadline = AbortSignal.timeout(l.listTimeoutMs);
+      let text: string;
+      try {
+        const response = await kubeHttp(kc).open(path, query, AbortSignal.any([signal, deadline]));
+        const status = response.statusCode ?? 0;
+        if (status !== 200) throw apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
+        text = await readAtMost(response, l.listBytes, what, 'fail');
+      } catch (e) {
+        if (deadline.aborted && !signal.aborted) throw new Error(`${what}: no answer within ${l.listTimeoutMs / 1000} s`, { cause: e });
+        throw e;
+      }
       let json: unknown;
       try {
         json = JSON.parse(text);
@@ -159,14 +155,15 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       };
       try {
         arm();
-        const response = await open(kc, urlOf(kc, path, { ...query, watch: 'true' }), AbortSignal.any([signal, request.signal]));
-        if (response.httpStatusCode !== 200) {
-          const e = apiErrorFrom(response.httpStatusCode, await readAtMost(response.body.stream(), l.errorBytes, what, 'truncate'), what);
+        const response = await kubeHttp(kc).open(path, { ...query, watch: 'true' }, AbortSignal.any([signal, request.signal]));
+        const status = response.statusCode ?? 0;
+        if (status !== 200) {
+          const e = apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
           return e.statusCode === 410 ? { kind: 'expired', message: describeError(e) } : { kind: 'failed', message: describeError(e), statusCode: e.statusCode };
         }
         arm();
         onConnected();
-        for await (const line of boundedLines(response.body.stream(), l.eventBytes, what, arm)) {
+        for await (const line of boundedLines(response, l.eventBytes, what, arm)) {
           const { type, object } = watchEvent(line, what);
           onEvent(type, object);
         }

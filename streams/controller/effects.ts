@@ -1,9 +1,9 @@
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, type CoreV1Event, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { PatchStrategy, type CoreV1Event, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import type { ImportStatus } from '../../src/api/import.js';
 import type { TokenRequestPlan } from '../../src/controller/decide.js';
 import { API_GROUP, API_VERSION, CONTROLLER_FIELD_MANAGER, IMPORT_PLURAL } from '../../src/constants.js';
-import { callOptions } from '../kube-call.js';
-import { requestToken } from '../token-request.js';
+import { kubeHttp } from '../kube-http.js';
+import { decodeTokenAnswer, tokenRequestBody } from '../token-request.js';
 import { httpStatusOf } from '../../src/describe-error.js';
 
 /** What a source answered to a TokenRequest (decoded: a token and its expiry are always there). */
@@ -15,7 +15,7 @@ interface IssuedToken {
 /**
  * Every API call a reconcile makes, and nothing else: the reconciler decides nothing here, and
  * unit tests script these calls (test/unit/controller/reconciler.test.ts) where production makes
- * them with client-node. Errors are client-node's `ApiException`s (or network errors) as thrown.
+ * them over HTTP. Errors are client-node's `ApiException`s (or network errors, or a deadline) as thrown.
  */
 export interface ImportEffects {
   /** TokenRequest for `namespace/name` in source cluster `cluster`. */
@@ -35,46 +35,40 @@ export interface ImportEffects {
   createEvent(event: CoreV1Event): Promise<void>;
 }
 
-/** The production effects: the local cluster's API and each source's, with a deadline per call. */
+/** The production effects: the local cluster's API and each source's, with a deadline per call, over the lean client (streams/kube-http.ts). */
 export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(cluster: string): KubeConfig | undefined }, timeoutMs: number): ImportEffects {
-  const core = local.makeApiClient(CoreV1Api);
-  const custom = local.makeApiClient(CustomObjectsApi);
-  const remote = new WeakMap<KubeConfig, CoreV1Api>();
+  const target = kubeHttp(local);
+  const ns = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
+  const apply = (path: string, body: unknown, what: string, signal: AbortSignal) =>
+    target.call('PATCH', path, { body, contentType: PatchStrategy.ServerSideApply, query: { fieldManager: CONTROLLER_FIELD_MANAGER, force: 'true' }, signal, timeoutMs, what });
   return {
     async requestToken(cluster, namespace, name, request, signal) {
       const kc = sources.kubeConfigOf(cluster);
       if (!kc) throw new Error(`cluster "${cluster}" is no longer registered`);
-      let api = remote.get(kc);
-      if (!api) remote.set(kc, (api = kc.makeApiClient(CoreV1Api)));
-      return requestToken(api, namespace, name, request, `cluster "${cluster}"`, callOptions({ timeoutMs, signal }));
+      const where = `cluster "${cluster}"`;
+      const answer = await kubeHttp(kc).call('POST', `${ns(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`, { body: tokenRequestBody(request), signal, timeoutMs, what: `TokenRequest in ${where}` });
+      return decodeTokenAnswer(answer, namespace, name, where);
     },
-    applySecret: (secret, signal) =>
-      core.patchNamespacedSecret(
-        { namespace: secret.metadata!.namespace!, name: secret.metadata!.name!, body: secret, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
-        callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
-      ),
-    applyConfigMap: (configMap, signal) =>
-      core.patchNamespacedConfigMap(
-        { namespace: configMap.metadata!.namespace!, name: configMap.metadata!.name!, body: configMap, fieldManager: CONTROLLER_FIELD_MANAGER, force: true },
-        callOptions({ timeoutMs, signal, contentType: PatchStrategy.ServerSideApply }),
-      ),
+    applySecret: (secret, signal) => apply(`${ns(secret.metadata!.namespace!)}/secrets/${encodeURIComponent(secret.metadata!.name!)}`, secret, 'Secret apply', signal),
+    applyConfigMap: (configMap, signal) => apply(`${ns(configMap.metadata!.namespace!)}/configmaps/${encodeURIComponent(configMap.metadata!.name!)}`, configMap, 'ConfigMap apply', signal),
     async deleteGenerated(kind, namespace, name, signal, resourceVersion) {
-      const req = { namespace, name, ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}) };
+      const path = `${ns(namespace)}/${kind === 'Secret' ? 'secrets' : 'configmaps'}/${encodeURIComponent(name)}`;
       try {
-        if (kind === 'Secret') await core.deleteNamespacedSecret(req, callOptions({ timeoutMs, signal }));
-        else await core.deleteNamespacedConfigMap(req, callOptions({ timeoutMs, signal }));
+        await target.call('DELETE', path, { ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}), signal, timeoutMs, what: `${kind} delete` });
       } catch (e) {
         if (httpStatusOf(e) !== 404) throw e;
       }
     },
     patchStatus: (namespace, name, status, remove = []) =>
-      custom.patchNamespacedCustomObjectStatus(
-        // A merge patch deletes a field given as null.
-        { group: API_GROUP, version: API_VERSION, namespace, plural: IMPORT_PLURAL, name, body: { status: { ...status, ...Object.fromEntries(remove.map((k) => [k, null])) } } },
-        callOptions({ timeoutMs, contentType: PatchStrategy.MergePatch }),
-      ),
+      // A merge patch deletes a field given as null.
+      target.call('PATCH', `/apis/${API_GROUP}/${API_VERSION}/namespaces/${encodeURIComponent(namespace)}/${IMPORT_PLURAL}/${encodeURIComponent(name)}/status`, {
+        body: { status: { ...status, ...Object.fromEntries(remove.map((k) => [k, null])) } },
+        contentType: PatchStrategy.MergePatch,
+        timeoutMs,
+        what: 'status patch',
+      }),
     async createEvent(event) {
-      await core.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event }, callOptions({ timeoutMs }));
+      await target.call('POST', `${ns(event.metadata!.namespace!)}/events`, { body: event, timeoutMs, what: 'Event create' });
     },
   };
 }

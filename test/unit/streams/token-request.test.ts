@@ -15,14 +15,14 @@ describe('requestToken', () => {
     const r = await requestToken(core, 'team', 'sa', { expirationSeconds: 900, audiences: ['vault'], boundSecret: 'mcsa-grant.c1.sa.x', boundSecretUid: 'u1' }, 'cluster "c2"');
     expect(r).toEqual({ token: 'tok', expirationTimestamp: new Date('2026-01-01T01:00:00Z') });
     expect(sent).toEqual([
-      { namespace: 'team', name: 'sa', body: { spec: { expirationSeconds: 900, audiences: ['vault'], boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: 'mcsa-grant.c1.sa.x', uid: 'u1' } } } },
+      { namespace: 'team', name: 'sa', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 900, audiences: ['vault'], boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: 'mcsa-grant.c1.sa.x', uid: 'u1' } } } },
     ]);
   });
 
   it('sends no boundObjectRef without an anchor, and accepts an RFC 3339 expiry', async () => {
     const { core, sent } = api({ status: { token: 'tok', expirationTimestamp: '2026-01-01T01:00:00Z' } });
     expect((await requestToken(core, 'ns', 'sa', { expirationSeconds: 3600, audiences: [] }, 'cluster "c2"')).expirationTimestamp).toEqual(new Date('2026-01-01T01:00:00Z'));
-    expect(sent).toEqual([{ namespace: 'ns', name: 'sa', body: { spec: { expirationSeconds: 3600, audiences: [] } } }]);
+    expect(sent).toEqual([{ namespace: 'ns', name: 'sa', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600, audiences: [] } } }]);
   });
 
   it.each([
