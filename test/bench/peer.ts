@@ -39,12 +39,16 @@ export function buildPeer(): string {
 
 /**
  * The pid of the guard's child whose command line contains `marker` (ManagedProcess runs every
- * command behind a shell guard, so the guard's pid is not the measured process's).
+ * command behind a shell guard, so the guard's pid is not the measured process's). The guard's
+ * own subshells carry its command line too: they are skipped.
  */
 export function childPid(guardPid: number, marker: string): number | undefined {
   for (const t of readdirSync(`/proc/${guardPid}/task`)) {
     const kids = readFileSync(`/proc/${guardPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    for (const k of kids) if (readFileSync(`/proc/${k}/cmdline`, 'utf8').includes(marker)) return k;
+    for (const k of kids) {
+      const argv = readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0');
+      if (argv[0] !== 'bash' && argv.some((a) => a.includes(marker))) return k;
+    }
   }
   return undefined;
 }
