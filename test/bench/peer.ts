@@ -34,7 +34,7 @@ export interface RunningPeer {
 
 /** The peer's binary: built on first use (needs Go; minutes on a cold Go cache), then from the cache. */
 export function buildPeer(): string {
-  return runBuildScript(path.join(import.meta.dirname, '..', 'tools', 'build.sh'), [path.join(import.meta.dirname, 'go-peer')], 'building the controller-runtime peer test/bench/go-peer (see the [tools:go-peer] lines above)');
+  return runBuildScript(path.join(import.meta.dirname, '..', 'tools', 'build.sh'), [path.join(import.meta.dirname, 'go-peer')], 'building the controller-runtime peer test/bench/go-peer (see the [tools:go-peer] lines above; --skip-peer runs the bench without it)');
 }
 
 /**
