@@ -10,21 +10,28 @@
  * with C workers; controller, N imports created while no controller runs, then a fresh controller
  * converges them all (from the moment it leads to the last Ready); the median round ratio counts.
  * Also: the controller's peak RSS and its open watch connections.
+ * The peer: a minimal controller-runtime controller doing the same per-import work (test/bench/go-peer,
+ * built with Go by test/tools/build.sh into the cache), in each round after the controller, measured
+ * the same way: N imports created while nothing runs, a fresh peer process converges them (from the
+ * moment it leads to the last Ready), CPU (utime + stime) and peak RSS (VmHWM) of its process.
  * Targets (SPEC §12): latency p50 ≤ 1.5× and p99 ≤ 3× the bare client's; throughput ≥ 70 % of the
- * bare client's; watch connections independent of N; RSS ≤ 150 MiB at 1,000 imports (≤ 400 MiB at 10,000).
+ * bare client's and ≥ 100 % of the peer's (median of round ratios), CPU per import and peak RSS each
+ * ≤ 1.5× the peer's; watch connections independent of N; RSS ≤ 150 MiB at 1,000 imports (≤ 400 MiB at 10,000).
  *
  * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --warmup W (10), --rounds R (3),
- * --skip-baseline, --node-flags "<flags>" (instead of the Deployment's Node/V8 flags, to compare settings).
+ * --skip-baseline, --skip-peer, --node-flags "<flags>" (instead of the Deployment's Node/V8 flags, to compare settings).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
-import { buildImportSecret, credentialFromSecretData, mintFingerprint } from '../../src/secret.js';
+import { buildImportSecret, credentialFromSecretData, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
+import { rfc3339 } from '../../src/controller/conditions.js';
 import { listWatch } from '../../streams/watch.js';
 import { ClusterSet } from '../harness/clusters.js';
 import { adminKubeConfig, kubectl } from '../harness/env.js';
@@ -35,6 +42,7 @@ import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startContr
 import { tokenRequestFor } from '../../src/controller/decide.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
+import { buildPeer, childPid, startPeer, type PeerPlan, type RunningPeer } from './peer.js';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,6 +54,7 @@ const L = flag('latency-samples', 50);
 const W = flag('warmup', 10);
 const R = flag('rounds', 3);
 const skipBaseline = process.argv.includes('--skip-baseline');
+const skipPeer = process.argv.includes('--skip-peer');
 const nodeFlagsAt = process.argv.indexOf('--node-flags');
 const nodeFlags = nodeFlagsAt > 0 ? (process.argv[nodeFlagsAt + 1] ?? '').split(/\s+/).filter(Boolean) : undefined;
 const SOURCES = ['cluster2', 'cluster3'];
@@ -87,13 +96,78 @@ async function createImportsBulk(kubeconfigPath: string, ns: string, names: stri
   }
 }
 
+/** A source's registration as the bench reads it: its credentials and the grant it gave cluster1. */
+interface Registration {
+  server: string;
+  caPem: string;
+  token: string;
+  grant?: Grant;
+}
+
+/**
+ * The TokenRequest the controller makes for the bench's imports of `cluster` (its own decision,
+ * tokenRequestFor: a bound TokenRequest under the grant) and the fingerprint their Secrets carry.
+ */
+function benchTokenPlan(cluster: string, r: Registration) {
+  const spec = { clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA };
+  return tokenRequestFor(mintFingerprint({ spec, server: r.server, caPem: r.caPem }), { expirationSeconds: 3600, audiences: [] }, r.grant && { importer: 'cluster1', grant: r.grant });
+}
+
+/** What the peer is told per source: the same plan, as test/bench/go-peer reads it. */
+function peerPlan(cluster: string, r: Registration): PeerPlan {
+  const { request, fingerprint } = benchTokenPlan(cluster, r);
+  return {
+    clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA, expirationSeconds: request.expirationSeconds, audiences: request.audiences, fingerprint,
+    ...(request.boundSecret ? { boundSecret: request.boundSecret } : {}), ...(request.boundSecretUid ? { boundSecretUid: request.boundSecretUid } : {}),
+  };
+}
+
+/**
+ * The peer did the controller's work, not less: one of its Secrets is what buildImportSecret makes
+ * of the same token and times (keys, labels, annotations, owner reference), and its import's
+ * status is the controller's Ready. Names the fields that differ, never a value.
+ */
+async function checkPeerWork(core: CoreV1Api, custom: CustomObjectsApi, ns: string, name: string, registrations: Map<string, Registration>): Promise<void> {
+  const imp = (await custom.getNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL, name })) as {
+    metadata: { uid: string; generation: number };
+    spec: { clusterName: string };
+    status?: { observedGeneration?: number; expirationTimestamp?: string; secrets?: { name: string }[]; conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[] };
+  };
+  const secret = await core.readNamespacedSecret({ namespace: ns, name: secretNameForImport(name) });
+  const a = secret.metadata?.annotations ?? {};
+  const cluster = imp.spec.clusterName;
+  const reg = registrations.get(cluster)!;
+  const expiration = new Date(a[SecretAnnotations.expiration] ?? NaN);
+  const want = buildImportSecret({
+    importName: name, importNamespace: ns, importUid: imp.metadata.uid,
+    credential: { token: credentialFromSecretData(secret.data)?.token ?? '', server: reg.server, caPem: reg.caPem, namespace: REMOTE_NS },
+    issued: new Date(a[SecretAnnotations.issued] ?? NaN), expiration, remoteUid: a[SecretAnnotations.remoteUid] ?? '', fingerprint: benchTokenPlan(cluster, reg).fingerprint, rotation: '',
+  });
+  const plain = (o: unknown) => JSON.parse(JSON.stringify(o ?? null)) as unknown;
+  const differs = (what: string, got: unknown, expected: unknown) => (isDeepStrictEqual(plain(got), plain(expected)) ? [] : [what]);
+  const ready = imp.status?.conditions?.find((c) => c.type === 'Ready');
+  const wrong = [
+    ...Object.keys(want.data!).filter((k) => secret.data?.[k] !== want.data![k]).map((k) => `data.${k}`),
+    ...differs('type', secret.type, want.type),
+    ...differs('labels', secret.metadata?.labels, want.metadata!.labels),
+    ...differs('annotations', a, want.metadata!.annotations),
+    ...differs('ownerReferences', secret.metadata?.ownerReferences, want.metadata!.ownerReferences),
+    ...(a[SecretAnnotations.remoteUid] ? [] : ['the remote ServiceAccount UID annotation (empty)']),
+    ...differs('status Ready condition', ready && [ready.status, ready.reason, ready.observedGeneration], ['True', 'TokenIssued', imp.metadata.generation]),
+    ...differs('status.observedGeneration', imp.status?.observedGeneration, imp.metadata.generation),
+    ...differs('status.secrets', imp.status?.secrets, [{ name: secretNameForImport(name) }]),
+    ...differs('status.expirationTimestamp', imp.status?.expirationTimestamp, rfc3339(expiration)),
+  ];
+  if (wrong.length > 0) throw new Error(`the peer's Secret or status of import ${ns}/${name} differs from the controller's: ${wrong.join(', ')}`);
+}
+
 /** The bare client: the controller's three calls per import, nothing else. */
 class BareClient {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly remotes = new Map<string, { api: CoreV1Api; server: string; caPem: string; grant?: Grant }>();
+  private readonly remotes = new Map<string, { api: CoreV1Api; registration: Registration }>();
   /** `registrations`: each source's credentials and the grant it gave cluster1 (the same work the controller does: a bound TokenRequest). */
-  constructor(local: KubeConfig, registrations: Map<string, { server: string; caPem: string; token: string; grant?: Grant }>) {
+  constructor(local: KubeConfig, registrations: Map<string, Registration>) {
     this.core = local.makeApiClient(CoreV1Api);
     this.custom = local.makeApiClient(CustomObjectsApi);
     for (const [name, r] of registrations) {
@@ -104,16 +178,15 @@ class BareClient {
         contexts: [{ name, cluster: name, user: `bare@${name}` }],
         currentContext: name,
       });
-      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), server: r.server, caPem: r.caPem, ...(r.grant ? { grant: r.grant } : {}) });
+      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), registration: r });
     }
   }
 
   async converge(ns: string, name: string, uid: string, cluster: string): Promise<void> {
-    const remote = this.remotes.get(cluster)!;
-    const spec = { clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA };
-    const { request, fingerprint } = tokenRequestFor(mintFingerprint({ spec, server: remote.server, caPem: remote.caPem }), { expirationSeconds: 3600, audiences: [] }, remote.grant && { importer: 'cluster1', grant: remote.grant });
+    const { api, registration: remote } = this.remotes.get(cluster)!;
+    const { request, fingerprint } = benchTokenPlan(cluster, remote);
     const boundObjectRef = request.boundSecret ? { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } : undefined;
-    const tr = await remote.api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: request.expirationSeconds, audiences: request.audiences, ...(boundObjectRef ? { boundObjectRef } : {}) } } });
+    const tr = await api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: request.expirationSeconds, audiences: request.audiences, ...(boundObjectRef ? { boundObjectRef } : {}) } } });
     const expiration = new Date(tr.status!.expirationTimestamp!);
     await this.core.createNamespacedSecret({ namespace: ns, body: buildImportSecret({
       importName: name, importNamespace: ns, importUid: uid,
@@ -163,14 +236,6 @@ function readyWatcher(kc: KubeConfig, ns: string) {
   };
 }
 
-function childPid(guardPid: number): number | undefined {
-  for (const t of readdirSync(`/proc/${guardPid}/task`)) {
-    const kids = readFileSync(`/proc/${guardPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    for (const k of kids) if (readFileSync(`/proc/${k}/cmdline`, 'utf8').includes('streams/controller/main')) return k;
-  }
-  return undefined;
-}
-
 /** CPU time (user + system, ms) a process has used so far. */
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
@@ -188,10 +253,12 @@ async function main(): Promise<void> {
   log('npm run build');
   const built = spawnSync('npm', ['run', 'build'], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'ignore', 'inherit'] });
   if (built.status !== 0) throw new Error('npm run build failed');
+  const peerBinary = skipPeer ? undefined : buildPeer();
   const set = await ClusterSet.start({ count: 3, log });
   process.env.MCSA_TEST_CLUSTERS = set.statePath;
   const { kubeconfigPath } = set.info;
   let controller: RunningController | undefined;
+  let peer: RunningPeer | undefined;
   try {
     await installControllerPrerequisites('cluster1');
     const grants = new Map<string, Grant | undefined>();
@@ -214,7 +281,7 @@ async function main(): Promise<void> {
       grants.set(source, parseGrants(importer.metadata?.annotations).find((g) => g.namespace === REMOTE_NS && g.serviceAccount === REMOTE_SA));
     }
     // cluster1's admin lets every bench namespace import the bench ServiceAccount of REMOTE_NS.
-    const benchNamespaces = ['bench-bare-lat', 'bench-ctrl-lat', ...Array.from({ length: R }, (_, i) => [`bench-bare-${i + 1}`, `bench-ctrl-${i + 1}`]).flat()];
+    const benchNamespaces = ['bench-bare-lat', 'bench-ctrl-lat', ...Array.from({ length: R }, (_, i) => [`bench-bare-${i + 1}`, `bench-ctrl-${i + 1}`, `bench-peer-${i + 1}`]).flat()];
     await createPolicy('cluster1', 'bench', { mappings: benchNamespaces.map((namespace) => ({ namespace, remoteNamespace: REMOTE_NS, serviceAccounts: [REMOTE_SA] })) });
     const admin1 = adminKubeConfig('cluster1');
     const core1 = admin1.makeApiClient(CoreV1Api);
@@ -223,11 +290,12 @@ async function main(): Promise<void> {
     const uidOf = async (ns: string) => new Map(((await custom1.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL })) as { items: { metadata: { name: string; uid: string } }[] }).items.map((i) => [i.metadata.name, i.metadata.uid]));
     const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-    // The bare client authenticates as the controller would: its ServiceAccount locally, the registrations remotely.
+    // The bare client and the peer authenticate as the controller would: its ServiceAccount locally, the registrations remotely.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bench-'));
     const localKc = reuseConnections(new KubeConfig());
-    localKc.loadFromFile(await serviceAccountKubeconfig('cluster1', INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig')));
-    const registrations = new Map<string, { server: string; caPem: string; token: string; grant?: Grant }>();
+    const saKubeconfig = await serviceAccountKubeconfig('cluster1', INSTALL_NAMESPACE, CONTROLLER_SA, path.join(dir, 'kubeconfig'));
+    localKc.loadFromFile(saKubeconfig);
+    const registrations = new Map<string, Registration>();
     for (const s of SOURCES) {
       const secret = await core1.readNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: secretNameForImport(s) });
       const grant = grants.get(s);
@@ -244,18 +312,25 @@ async function main(): Promise<void> {
     const bareLat: number[] = [];
 
     // Throughput, in alternating rounds (the machine's load drifts): the bare client converges N
-    // imports; then N imports wait while no controller runs, and a fresh controller converges them.
-    // Each round's namespace is deleted before the next phase, so no phase inherits work.
+    // imports; then N imports wait while no controller runs, and a fresh controller converges them;
+    // then the same for a fresh peer. Each round's namespace is deleted before the next phase, so
+    // no phase inherits work.
     const bareTput: number[] = [];
     const ctrlTput: number[] = [];
     const bareCpu: number[] = [];
     const ctrlCpu: number[] = [];
     const ratios: number[] = [];
+    const ctrlHwm: number[] = [];
+    const peerTput: number[] = [];
+    const peerCpu: number[] = [];
+    const peerHwm: number[] = [];
+    const peerRatios: number[] = [];
     let peakRss = 0;
     let peakSplit = '';
-    let hwm = 0;
     let watches: number | undefined;
     let minted = 0;
+    let peerMinted = 0;
+    const peerPlans = [...registrations].map(([cluster, reg]) => peerPlan(cluster, reg));
     for (let r = 1; r <= R; r++) {
       if (bare) {
         const ns = `bench-bare-${r}`;
@@ -275,7 +350,7 @@ async function main(): Promise<void> {
       await core1.createNamespace({ body: { metadata: { name: ns } } });
       await createImportsBulk(kubeconfigPath, ns, names('imp', N));
       controller = await startController({ extra: [`--concurrency=${C}`], compiled: true, nodeFlags });
-      const pid = childPid(controller.process.pid);
+      const pid = childPid(controller.process.pid, 'streams/controller/main');
       const sampler = setInterval(() => {
         if (!pid) return;
         const rss = rssMiB(pid, 'VmRSS');
@@ -301,7 +376,7 @@ async function main(): Promise<void> {
       ctrlTput.push(N / ((Date.now() - tStart) / 1000));
       if (pid) ctrlCpu.push(cpuMs(pid) / N);
       clearInterval(sampler);
-      if (pid) hwm = Math.max(hwm, rssMiB(pid, 'VmHWM'));
+      if (pid) ctrlHwm.push(rssMiB(pid, 'VmHWM'));
       watches = await controller.metric('mcsa_watch_connections');
       minted += (await controller.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_refreshes_total{')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
       await controller.stop();
@@ -310,6 +385,24 @@ async function main(): Promise<void> {
       const ratio = bare ? ctrlTput.at(-1)! / bareTput.at(-1)! : NaN;
       ratios.push(ratio);
       log(`round ${r}/${R}: bare ${bare ? bareTput.at(-1)!.toFixed(1) : '-'} imports/s, controller ${ctrlTput.at(-1)!.toFixed(1)} imports/s, ratio ${(100 * ratio).toFixed(0)} %; CPU per import: bare client ${bare ? bareCpu.at(-1)!.toFixed(2) : '-'} ms, controller ${ctrlCpu.at(-1)?.toFixed(2) ?? '-'} ms (from its start)`);
+      if (peerBinary) {
+        const peerNs = `bench-peer-${r}`;
+        await core1.createNamespace({ body: { metadata: { name: peerNs } } });
+        await createImportsBulk(kubeconfigPath, peerNs, names('imp', N));
+        peer = await startPeer(peerBinary, { kubeconfig: saKubeconfig, plans: peerPlans, concurrency: C, dir });
+        // Ready as the peer reported it (its peer_imports_ready gauge, polled like the controller's).
+        await waitFor(`all ${N} imports Ready (peer)`, async () => ((await peer!.metric('peer_imports_ready')) ?? 0) >= N, 600_000, 100);
+        peerTput.push(N / ((Date.now() - peer.ledAt) / 1000));
+        peerCpu.push(cpuMs(peer.pid) / N);
+        peerHwm.push(rssMiB(peer.pid, 'VmHWM'));
+        peerMinted += (await peer.metric('peer_tokens_minted_total')) ?? 0;
+        await peer.stop();
+        peer = undefined;
+        await checkPeerWork(core1, custom1, peerNs, 'imp-0', registrations);
+        await deleteNamespace(peerNs);
+        peerRatios.push(ctrlTput.at(-1)! / peerTput.at(-1)!);
+        log(`round ${r}/${R}: peer ${peerTput.at(-1)!.toFixed(1)} imports/s (controller/peer ${(100 * peerRatios.at(-1)!).toFixed(0)} %, target ≥ 100 %); CPU per import: peer ${peerCpu.at(-1)!.toFixed(2)} ms (controller/peer ${(ctrlCpu.at(-1)! / peerCpu.at(-1)!).toFixed(2)}×, target ≤ 1.5×); peak RSS (VmHWM): peer ${peerHwm.at(-1)!.toFixed(0)} MiB, controller ${ctrlHwm.at(-1)?.toFixed(0) ?? '-'} MiB (controller/peer ${(ctrlHwm.at(-1)! / peerHwm.at(-1)!).toFixed(2)}×, target ≤ 1.5×)`);
+      }
     }
 
     // Latency, one import at a time, interleaved in blocks so that both sides meet the same load
@@ -318,7 +411,7 @@ async function main(): Promise<void> {
     // then a controller block (import created → Ready=True seen by a watch). The first W imports
     // of each side warm up (the controller is a fresh process) and are not counted.
     controller = await startController({ extra: [`--concurrency=${C}`], compiled: true, nodeFlags });
-    const latPid = childPid(controller.process.pid);
+    const latPid = childPid(controller.process.pid, 'streams/controller/main');
     if (bare && !latPid) throw new Error('cannot find the controller process to pause it for the bare latency blocks');
     const latWatcher = readyWatcher(admin1, 'bench-ctrl-lat');
     await waitFor('the latency watch to list', () => latWatcher.listed, 10_000, 20);
@@ -387,12 +480,22 @@ async function main(): Promise<void> {
     ];
     console.log('\n| metric | controller | bare client | ratio |\n|---|---|---|---|');
     for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-    console.log(`\ncontroller peak RSS: ${Math.max(peakRss, hwm).toFixed(0)} MiB (VmHWM, worst round; highest sample: ${peakSplit}) converging ${N} imports (+${SOURCES.length} registrations) (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
+    if (peerBinary) {
+      const ratioRow = (what: string, ctrl: number[], peerSide: number[], digits: number, target: string): string =>
+        `| ${what} | ${median(ctrl).toFixed(digits)} | ${median(peerSide).toFixed(digits)} | ${(median(ctrl) / median(peerSide)).toFixed(2)}× (target ${target}) |`;
+      console.log('\n| metric, median of rounds | controller | controller-runtime peer | controller/peer |\n|---|---|---|---|');
+      console.log(`| throughput (imports/s) | ${median(ctrlTput).toFixed(1)} | ${median(peerTput).toFixed(1)} | ${(100 * median(peerRatios)).toFixed(0)} % median of round ratios [${peerRatios.map((x) => (100 * x).toFixed(0)).join(', ')}] (target ≥ 100 %) |`);
+      console.log(ratioRow('CPU per import (ms, whole process from its start)', ctrlCpu, peerCpu, 2, '≤ 1.5×'));
+      console.log(ratioRow('peak RSS (VmHWM, MiB)', ctrlHwm, peerHwm, 0, '≤ 1.5×'));
+      console.log(`\ntokens minted by the peers: ${peerMinted} for ${R} × ${N} imports`);
+    }
+    console.log(`\ncontroller peak RSS: ${Math.max(peakRss, ...ctrlHwm).toFixed(0)} MiB (VmHWM, worst round; highest sample: ${peakSplit}) converging ${N} imports (+${SOURCES.length} registrations) (target ≤ ${N >= 10_000 ? 400 : 150} MiB)`);
     console.log(`controller watch connections: ${watches} (5 local: imports, Secrets, federated ConfigMaps, federated source records, policies; + 1 per source cluster; independent of N)`);
     console.log(`tokens minted by the controllers: ${minted} for ${R} × ${N} imports (each round's imports are new)`);
     rmSync(dir, { recursive: true, force: true });
   } finally {
     await controller?.stop();
+    await peer?.stop();
     await set.stop();
   }
 }

@@ -4,6 +4,8 @@
 #   bash test/tools/build.sh NAME   (NAME is a directory of test/tools holding go.mod + go.sum,
 #                                    whose `tool` directive names the command to build, or
 #                                    a local main package)
+#   bash test/tools/build.sh DIR    (DIR, a path with a slash, is such a directory elsewhere, e.g.
+#                                    test/bench/go-peer; its base name names the binary and cache)
 # An optional file NAME/ldflags adds linker flags (the string $VERSION in it becomes the version);
 # an optional file NAME/tags holds build tags (e.g. promtool without the service-discovery plugins
 # it never uses here: 7 min of CPU instead of 11.5 on a cold Go cache), and they are part of the
@@ -12,8 +14,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-name=${1:?usage: build.sh NAME (a directory of test/tools with a go.mod)}
-mod_dir="$here/$name"
+arg=${1:?usage: build.sh NAME|DIR (a directory of test/tools, or a path to a directory, with a go.mod)}
+case "$arg" in
+  */*) mod_dir=$(cd "$arg" && pwd) ;;
+  *) mod_dir="$here/$arg" ;;
+esac
+name=$(basename "$mod_dir")
 say() { printf '[tools:%s] %s\n' "$name" "$*" >&2; }
 [ -f "$mod_dir/go.mod" ] || { say "no $mod_dir/go.mod"; exit 1; }
 
