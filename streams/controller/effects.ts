@@ -29,6 +29,11 @@ export interface ImportEffects {
    * resolves on 404 too. With `resourceVersion`, only that version of it (409 Conflict otherwise).
    */
   deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, signal: AbortSignal, resourceVersion?: string): Promise<void>;
+  /**
+   * The UID of the import `namespace/name` as the API server has it now; undefined when there is
+   * none. Asked before deleting an orphan: the cache may not have seen a namesake created since.
+   */
+  liveImportUid(namespace: string, name: string, signal: AbortSignal): Promise<string | undefined>;
   /** Merge-patches an import's status (`remove`: status fields to delete); the API server's answer. */
   patchStatus(namespace: string, name: string, status: ImportStatus, remove?: readonly string[]): Promise<unknown>;
   /** Creates an Event (off the reconcile path: streams/controller/events.ts). */
@@ -57,6 +62,15 @@ export function kubeImportEffects(local: KubeConfig, sources: { kubeConfigOf(clu
         await target.call('DELETE', path, { ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}), signal, timeoutMs, what: `${kind} delete` });
       } catch (e) {
         if (httpStatusOf(e) !== 404) throw e;
+      }
+    },
+    async liveImportUid(namespace, name, signal) {
+      try {
+        const imp = (await target.call('GET', `/apis/${API_GROUP}/${API_VERSION}/namespaces/${encodeURIComponent(namespace)}/${IMPORT_PLURAL}/${encodeURIComponent(name)}`, { signal, timeoutMs, what: 'import read' })) as { metadata?: { uid?: string } } | undefined;
+        return imp?.metadata?.uid;
+      } catch (e) {
+        if (httpStatusOf(e) === 404) return undefined;
+        throw e;
       }
     },
     patchStatus: (namespace, name, status, remove = []) =>

@@ -217,7 +217,18 @@ export class Reconciler {
     const generated = this.generatedOf(namespace, key.slice(slash + 1));
     // Until the imports are listed, "no such import" means nothing: look again shortly.
     if (!this.o.imports.synced) return generated.Secret.cached || generated.ConfigMap.cached ? { requeueAfterMs: 1_000 } : undefined;
-    for (const kind of orphansOf(generated.Secret.view, generated.ConfigMap.view)) {
+    const orphans = orphansOf(generated.Secret.view, generated.ConfigMap.view);
+    if (orphans.length === 0) return undefined;
+    // The cache may not have seen an import re-created under this name whose new Secret it has
+    // already seen (a registration removed and written again): ask the API server who exists now.
+    let live: string | undefined;
+    try {
+      live = await this.o.effects.liveImportUid(namespace, key.slice(slash + 1), signal);
+    } catch (e) {
+      throw new RetryableError(`reading import ${key} before deleting what it left failed: ${describeError(e)}`);
+    }
+    if (live !== undefined && orphans.some((kind) => generated[kind].view?.controllerUid === live)) return { requeueAfterMs: 1_000 };
+    for (const kind of orphans) {
       const { name, cached } = generated[kind];
       // Only the version seen owned: a Secret the garbage collector has just orphaned (kubectl delete --cascade=orphan) conflicts instead.
       await this.deleteGeneratedOrRetry(kind, namespace, name, `of deleted import ${key}`, signal, cached?.resourceVersion);

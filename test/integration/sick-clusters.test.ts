@@ -197,6 +197,15 @@ describe('sick source clusters', () => {
         .filter((l) => /^cluster (registered|re-pointed|unregistered)$/.test(l.message ?? ''));
     await waitFor('the sick registrations to be unregistered', async () => ['sick-hang', 'sick-500', 'sick-401'].every((c) => registryLines().some((l) => l.cluster === c && l.message === 'cluster unregistered')), 30_000, 100);
     for (const c of HEALTHY) expect(registryLines().filter((l) => l.cluster === c).map((l) => l.message)).toEqual(['cluster registered']);
+    // A registration removed and written again at once keeps its new Secret (the controller may
+    // see the new Secret before the new import, and must not take it for the old one's orphan).
+    const again = await readRegistration('cluster1', 'healthy-b');
+    for (let i = 0; i < 5; i++) {
+      await (await register('cluster1', `flap-${i}`, again)).remove();
+      await register('cluster1', `flap-${i}`, again);
+      cleanups.push(() => apis('cluster1').custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: 'multicluster-service-account', plural: IMPORT_PLURAL, name: `flap-${i}` }).then(() => undefined));
+    }
+    for (let i = 0; i < 5; i++) await waitForReady('cluster1', 'multicluster-service-account', `flap-${i}`, 'True');
     await healthyWork('after-sick');
   }, 420_000);
 

@@ -37,7 +37,7 @@ function jwt(iat: Date, lifetimeS: number, saUid: string, secret = 'sig'): strin
 }
 
 interface Call {
-  effect: 'requestToken' | 'applySecret' | 'applyConfigMap' | 'deleteGenerated' | 'patchStatus' | 'createEvent';
+  effect: 'requestToken' | 'applySecret' | 'applyConfigMap' | 'deleteGenerated' | 'liveImportUid' | 'patchStatus' | 'createEvent';
   args: unknown[];
 }
 
@@ -70,6 +70,14 @@ class ScriptedEffects implements ImportEffects {
   applyConfigMap(configMap: V1ConfigMap): Promise<unknown> {
     this.calls.push({ effect: 'applyConfigMap', args: [configMap] });
     return Promise.resolve(JSON.parse(JSON.stringify({ ...configMap, metadata: { ...configMap.metadata, resourceVersion: String(++this.rv) } })));
+  }
+
+  /** Imports the API server has now (`namespace/name` → uid), whatever the cache says. */
+  readonly liveImports = new Map<string, string>();
+
+  liveImportUid(namespace: string, name: string): Promise<string | undefined> {
+    this.calls.push({ effect: 'liveImportUid', args: [namespace, name] });
+    return Promise.resolve(this.liveImports.get(`${namespace}/${name}`));
   }
 
   deleteGenerated(kind: 'Secret' | 'ConfigMap', namespace: string, name: string, _signal: AbortSignal, resourceVersion?: string): Promise<void> {
@@ -324,10 +332,22 @@ describe('Reconciler: an import that no longer exists', () => {
     const cm = buildFederatedConfigMap({ importName: 'imp', importNamespace: 'team', importUid: 'imp-uid', source: { server: SERVER, caPem: CA, audience: 'a' } });
     const s = setup({ imports: [], secrets: [{ ...secretOf(), metadata: { ...secretOf().metadata, resourceVersion: '7' } }], configMaps: [{ ...cm, metadata: { ...cm.metadata, resourceVersion: '8' } }] });
     expect(await s.run()).toBeUndefined();
-    // Each with the version it was seen at as a precondition.
-    expect(s.effects.calls.map((c) => c.args)).toEqual([['Secret', 'team', secretNameForImport('imp'), '7'], ['ConfigMap', 'team', configMapNameForImport('imp'), '8']]);
+    // The API server is asked first whether an import of that name exists now; then each object
+    // is deleted with the version it was seen at as a precondition.
+    expect(s.effects.calls.map((c) => c.args)).toEqual([['team', 'imp'], ['Secret', 'team', secretNameForImport('imp'), '7'], ['ConfigMap', 'team', configMapNameForImport('imp'), '8']]);
     await s.reconciler.flushEvents();
     expect(s.logs()).toContain('deleted the object of a deleted import');
+  });
+
+  it('leaves a Secret whose import was re-created under that name and is not cached yet (a registration removed and written again)', async () => {
+    const s = setup({ imports: [], secrets: [{ ...secretOf(), metadata: { ...secretOf().metadata, resourceVersion: '7' } }] });
+    s.effects.liveImports.set('team/imp', 'imp-uid');
+    expect(await s.run()).toEqual({ requeueAfterMs: 1_000 });
+    expect(s.effects.effects()).toEqual(['liveImportUid']);
+    // Another import of that name (not the Secret's owner) exists: the Secret is an orphan after all.
+    s.effects.liveImports.set('team/imp', 'another-uid');
+    expect(await s.run()).toBeUndefined();
+    expect(s.effects.effects()).toEqual(['liveImportUid', 'liveImportUid', 'deleteGenerated']);
   });
 
   it('never touches a Secret of that name that something else, or nothing, controls', async () => {
