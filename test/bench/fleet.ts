@@ -15,9 +15,10 @@
  *   as its Deployment would, compiled) converges them, timed from the moment it leads to its own
  *   cache holding every import Ready.
  * For each: time, peak RSS (VmHWM), CPU per import, TokenRequests per import; for the controller
- * also its open watch connections. At the smallest N a control point converges as many imports
- * as the largest N (maxN × M over minN clusters): the RSS slope per cluster is the difference
- * of the two peaks over the difference in clusters, so the import count does not confound it.
+ * also its open watch connections. At the largest N a control point converges as many imports as
+ * the second largest N has (over all the largest N's clusters): the RSS slope per cluster is the
+ * difference of these two peaks (same imports) over the difference in clusters, so the import
+ * count does not confound it.
  *
  * Sick phase (at the largest N, or --sick-at N): with the controller of that N still running,
  * an all-healthy round of live work (P imports of healthy clusters created at R/s, then rotated,
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
   process.env.MCSA_TEST_CLUSTERS = set.statePath;
   const { kubeconfigPath } = set.info;
   let controller: RunningController | undefined;
-  const endpoints: Array<{ stop(): Promise<void> }> = [];
+  const endpoints: Array<{ stop(): Promise<void>; hits(): number }> = [];
   const watchers: Array<{ stop(): void }> = [];
   try {
     const admin1 = adminKubeConfig('cluster1');
@@ -365,11 +366,21 @@ async function main(): Promise<void> {
     };
 
     const sweep: SweepPoint[] = [];
+    // The RSS control point: the second largest N's import count, spread over the largest N.
+    const refN = SWEEP.length > 1 ? SWEEP.at(-2)! : undefined;
     let control: { clusters: number; imports: number; controller: ControllerResult } | undefined;
     let kept: { pid: number } | undefined;
     for (const n of SWEEP) {
       await phase(`registrations to ${n}`, () => addRegistrations(n));
       const imports = n * M;
+      if (n === MAX_N && refN !== undefined) {
+        control = await phase(`control N=${n}`, async () => {
+          const { result } = await controllerRun(n, refN * M);
+          log(`control: ${refN * M} imports over ${n} clusters: controller ${(result.ms / 1000).toFixed(1)} s, peak RSS ${result.hwmMiB.toFixed(0)} MiB`);
+          await stopController();
+          return { clusters: n, imports: refN * M, controller: result };
+        });
+      }
       const point = await phase(`N=${n}`, async () => {
         const bare = await bareRun(n, imports);
         log(`N=${n}: bare ${(bare.ms / 1000).toFixed(1)} s, peak RSS ${bare.hwmMiB.toFixed(0)} MiB`);
@@ -380,14 +391,6 @@ async function main(): Promise<void> {
         return { clusters: n, imports, controller: result, bare };
       });
       sweep.push(point);
-      if (n === SWEEP[0] && SWEEP.length > 1 && MAX_N * M > imports) {
-        control = await phase(`control N=${n}`, async () => {
-          const { result } = await controllerRun(n, MAX_N * M);
-          log(`control: ${MAX_N * M} imports over ${n} clusters: controller ${(result.ms / 1000).toFixed(1)} s, peak RSS ${result.hwmMiB.toFixed(0)} MiB`);
-          await stopController();
-          return { clusters: n, imports: MAX_N * M, controller: result };
-        });
-      }
     }
 
     // Sick phase.
@@ -467,7 +470,7 @@ async function main(): Promise<void> {
             await adminKubeConfig(reg.source).makeApiClient(CoreV1Api).deleteNamespacedServiceAccount({ namespace: INSTALL_NAMESPACE, name: reg.importer });
           } else {
             const ep = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
-            endpoints.push(ep);
+            endpoints.push({ stop: () => ep.stop(), hits: () => ('connections' in ep ? ep.connections() : ep.requests()) });
             await reg.remove();
             await register('cluster1', reg.name, { ...reg.cred, server: ep.url, caPem: ep.caPem }, { remoteUid: reg.importerUid });
           }
@@ -502,6 +505,8 @@ async function main(): Promise<void> {
         soak = await phase('soak', async () => {
           const tokenRequestsToSick = async () => (await ctrl.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_requests_total{') && [...sickNames].some((s) => l.includes(`cluster="${s}"`))).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
           const req0 = await tokenRequestsToSick();
+          const hits = () => endpoints.reduce((sum, e) => sum + e.hits(), 0);
+          const hits0 = hits();
           const samples: Array<{ min: number; rssMiB: number }> = [];
           const t0 = performance.now();
           const end = t0 + SOAK_MIN * 60_000;
@@ -511,6 +516,7 @@ async function main(): Promise<void> {
             samples.push({ min: (performance.now() - t0) / 60_000, rssMiB: rssMiB(pid, 'VmRSS') });
           }
           const req1 = await tokenRequestsToSick();
+          const hits1 = hits();
           const window = Math.min(3, SOAK_MIN / 3);
           const first = median(samples.filter((s) => s.min <= window).map((s) => s.rssMiB));
           const last = median(samples.filter((s) => s.min >= SOAK_MIN - window).map((s) => s.rssMiB));
@@ -527,6 +533,9 @@ async function main(): Promise<void> {
             growthPercent: (100 * (last - first)) / first,
             flat: last <= first * (1 + TARGETS.flatPercent / 100),
             tokenRequestsToSickPerMin: (req1 - req0) / SOAK_MIN,
+            // Connections accepted by the hanging endpoints plus requests answered by the failing ones: how often the controller retries them.
+            sickEndpointHitsPerMin: (hits1 - hits0) / SOAK_MIN,
+            sickEndpoints: endpoints.length,
           };
           log(`soak: RSS first ${r.firstMiB.toFixed(1)}, last ${r.lastMiB.toFixed(1)}, max ${r.maxMiB.toFixed(1)} MiB; slope ${r.slopeMiBPerMin.toFixed(2)} MiB/min`);
           return r;
@@ -537,8 +546,8 @@ async function main(): Promise<void> {
     controller = undefined;
 
     // Results.
-    const maxPoint = sweep.at(-1)!;
-    const rssSlope = control ? (maxPoint.controller.hwmMiB - control.controller.hwmMiB) / (maxPoint.clusters - control.clusters) : NaN;
+    const refPoint = sweep.find((p) => p.clusters === refN);
+    const rssSlope = control && refPoint ? (control.controller.hwmMiB - refPoint.controller.hwmMiB) / (control.clusters - refPoint.clusters) : NaN;
     const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
     console.log(`\nFleet sweep: ${K} source API servers, ${M} imports per cluster, concurrency ${C}; ${os.cpus().length} CPUs, load at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
     console.log('| N clusters | imports | time to all Ready: controller / bare | ratio (target ≤ 1.5× at N = 300) | peak RSS: controller / bare | watches (per cluster; target ≤ 2) | TokenRequests per import: controller / bare | CPU per import: controller / bare | ratio |');
@@ -548,9 +557,9 @@ async function main(): Promise<void> {
       const b = p.bare;
       console.log(`| ${p.clusters} | ${p.imports} | ${fmt(c.ms / 1000)} s / ${fmt(b.ms / 1000)} s | ${ratio(c.ms, b.ms)} | ${fmt(c.hwmMiB, 0)} / ${fmt(b.hwmMiB, 0)} MiB | ${c.watches} (${fmt(c.watches / p.clusters, 2)}) | ${fmt(c.tokenRequestsPerImport, 2)} / ${fmt(b.tokenRequestsPerImport, 2)} | ${fmt(c.cpuMsPerImport, 2)} / ${fmt(b.cpuMsPerImport, 2)} ms | ${ratio(c.cpuMsPerImport, b.cpuMsPerImport)} |`);
     }
-    if (control) {
-      console.log(`\ncontrol point: ${control.imports} imports over ${control.clusters} clusters: controller ${fmt(control.controller.ms / 1000)} s, peak RSS ${fmt(control.controller.hwmMiB, 0)} MiB`);
-      console.log(`RSS slope per registered cluster (same ${control.imports} imports on ${control.clusters} and on ${maxPoint.clusters} clusters): ${fmt(rssSlope, 3)} MiB per cluster (target ≤ ${TARGETS.slopeMiBPerCluster})`);
+    if (control && refPoint) {
+      console.log(`\ncontrol point: ${control.imports} imports over ${control.clusters} clusters: controller ${fmt(control.controller.ms / 1000)} s, peak RSS ${fmt(control.controller.hwmMiB, 0)} MiB, ${control.controller.watches} watches`);
+      console.log(`RSS slope per registered cluster (the same ${control.imports} imports on ${refPoint.clusters} and on ${control.clusters} clusters: ${fmt(refPoint.controller.hwmMiB, 0)} → ${fmt(control.controller.hwmMiB, 0)} MiB): ${fmt(rssSlope, 3)} MiB per cluster (target ≤ ${TARGETS.slopeMiBPerCluster})`);
     }
     console.log(`(bare client: a Node process of its own, bundled and run with the same Node flags as the controller (${controllerNodeFlags.join(' ')}); its RSS before the work, once loaded: ` + sweep.map((p) => `${fmt(p.bare.rssBeforeMiB, 0)}`).join(' / ') + ' MiB)');
     if (sick) {
@@ -563,8 +572,8 @@ async function main(): Promise<void> {
       console.log(`\nsick clusters' imports reporting their reason (deadline ${SICK_DEADLINE_S} s): ${Object.entries(s.reasons.byKind).map(([k, v]) => `${k}: ${v.reported}/${v.imports} (${v.reasons.join(', ') || 'none'}) p50 ${fmt(v.p50Ms / 1000, 1)} s, last ${fmt(v.maxMs / 1000, 1)} s`).join('; ')}`);
     }
     if (soak) {
-      const k = soak as { minutes: number; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMin: number; windowMin: number; firstWindowMedianMiB: number; lastWindowMedianMiB: number; growthPercent: number; flat: boolean; tokenRequestsToSickPerMin: number };
-      console.log(`\nsoak, ${k.minutes} min with the sick clusters failing: controller RSS first ${fmt(k.firstMiB)}, last ${fmt(k.lastMiB)}, max ${fmt(k.maxMiB)} MiB, slope ${fmt(k.slopeMiBPerMin, 3)} MiB/min; median of the last ${fmt(k.windowMin)} min vs the first ${fmt(k.windowMin)} min: ${fmt(k.lastWindowMedianMiB)} vs ${fmt(k.firstWindowMedianMiB)} MiB (${fmt(k.growthPercent)} %): ${k.flat ? 'flat' : 'GROWING'} (flat = within ${TARGETS.flatPercent} %); TokenRequests to the sick clusters: ${fmt(k.tokenRequestsToSickPerMin)} per minute`);
+      const k = soak as { sickEndpointHitsPerMin: number; sickEndpoints: number; minutes: number; firstMiB: number; lastMiB: number; maxMiB: number; slopeMiBPerMin: number; windowMin: number; firstWindowMedianMiB: number; lastWindowMedianMiB: number; growthPercent: number; flat: boolean; tokenRequestsToSickPerMin: number };
+      console.log(`\nsoak, ${k.minutes} min with the sick clusters failing: controller RSS first ${fmt(k.firstMiB)}, last ${fmt(k.lastMiB)}, max ${fmt(k.maxMiB)} MiB, slope ${fmt(k.slopeMiBPerMin, 3)} MiB/min; median of the last ${fmt(k.windowMin)} min vs the first ${fmt(k.windowMin)} min: ${fmt(k.lastWindowMedianMiB)} vs ${fmt(k.firstWindowMedianMiB)} MiB (${fmt(k.growthPercent)} %): ${k.flat ? 'flat' : 'GROWING'} (flat = within ${TARGETS.flatPercent} %); TokenRequests to the sick clusters: ${fmt(k.tokenRequestsToSickPerMin)} per minute; connections to the hanging and requests to the failing endpoints: ${fmt(k.sickEndpointHitsPerMin)} per minute over ${k.sickEndpoints} endpoints`);
     }
     const total = (performance.now() - tStart) / 1000;
     console.log(`\nelapsed: ${phases.map(([p, s]) => `${p} ${s.toFixed(0)} s`).join(', ')}; total ${(total / 60).toFixed(1)} min`);
