@@ -31,10 +31,11 @@
  * Flags: --sources K (4), --clusters 10,100,300, --imports-per-cluster M (10), --concurrency C (10),
  * --sick-at N (largest), --live-imports P (200), --live-rate R (20 per second), --sick-deadline S (120),
  * --soak-minutes (10; 0 skips the soak), --out <file.json> (under the OS temp dir by default),
- * --write-docs-plot (docs/img/fleet.svg from this run).
+ * --write-docs-plot (docs/img/fleet.svg from this run); --plot-from <results.json> only writes that plot
+ * from an earlier run's results.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -58,7 +59,7 @@ import { startFailingEndpoint, startHangingEndpoint } from '../harness/sick-endp
 import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
 import { cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
 import { childPid } from './peer.js';
-import { buildProject, createBulk, importBody, median, metricSum, pct, readyWatcher, ROOT } from './common.js';
+import { buildProject, createBulk, importBody, median, metricSum, pct, readyWatcher, ROOT, type ImportState } from './common.js';
 import type { BareJob, BareResult } from './bare-worker.js';
 
 const arg = (name: string) => {
@@ -455,7 +456,9 @@ async function main(): Promise<void> {
       const sickSince = new Map<string, { kind: Sickness; at: number }>();
       const reported = new Map<string, { kind: Sickness; ms: number; reason: string }>();
       const lastReason = new Map<string, string>();
+      const states = new Map<string, ImportState>();
       const bg = readyWatcher(admin1, NS.ctrl, (s) => {
+        states.set(s.name, s);
         const since = sickSince.get(s.cluster);
         if (!since) return;
         lastReason.set(s.name, `${s.ready}/${s.reason}`);
@@ -464,6 +467,21 @@ async function main(): Promise<void> {
       watchers.push(bg);
       await waitFor('the background watch to list', () => bg.listed, 60_000, 20);
       const sickRound = await phase('live, 10 % sick', async () => {
+        // Hanging and failing: the registration is removed and written again pointing at the sick
+        // endpoint. The controller must have seen the removal (the cluster's imports report
+        // ClusterNotFound, its queue is empty) before the same name comes back: otherwise its
+        // clean-up of the removed registration's Secret can delete the new one (a race in the
+        // controller's orphan clean-up, which deletes a Secret whose new owner it has not seen yet).
+        const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
+        const movingNames = new Set(moving.map((s) => s.reg.name));
+        for (const { reg } of moving) await reg.remove();
+        let calm = 0;
+        await waitFor('the controller to see the sick registrations removed', async () => {
+          const gone = [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound);
+          const busy = ((await ctrl.metric('workqueue_depth')) ?? 0) + ((await ctrl.metric('controller_runtime_active_workers')) ?? 0);
+          calm = gone && busy === 0 ? calm + 1 : 0;
+          return calm >= 3;
+        }, 120_000, 100);
         for (const { reg, kind } of sickRegs) {
           if (kind === 'unauthorized') {
             // A token of a deleted ServiceAccount: the source refuses it with 401.
@@ -471,7 +489,6 @@ async function main(): Promise<void> {
           } else {
             const ep = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
             endpoints.push({ stop: () => ep.stop(), hits: () => ('connections' in ep ? ep.connections() : ep.requests()) });
-            await reg.remove();
             await register('cluster1', reg.name, { ...reg.cred, server: ep.url, caPem: ep.caPem }, { remoteUid: reg.importerUid });
           }
           sickSince.set(reg.name, { kind, at: performance.now() });
@@ -623,7 +640,7 @@ function plot(sweep: SweepPoint[], date: string): string {
       sweep.map((p) => `<circle cx="${px(p.clusters).toFixed(1)}" cy="${py(get(p, side)).toFixed(1)}" r="3" fill="${color}"/>`).join('');
     const ticksY = [0, 0.25, 0.5, 0.75, 1].map((f) => {
       const y = maxY * f;
-      return `<line x1="${x0 + m.l}" x2="${x0 + W - m.r}" y1="${py(y).toFixed(1)}" y2="${py(y).toFixed(1)}" stroke="#ddd"/><text x="${x0 + m.l - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${y >= 10 ? y.toFixed(0) : y.toFixed(1)}</text>`;
+      return `<line x1="${x0 + m.l}" x2="${x0 + W - m.r}" y1="${py(y).toFixed(1)}" y2="${py(y).toFixed(1)}" stroke="#ddd"/><text x="${x0 + m.l - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${y >= 10 || y === 0 ? y.toFixed(0) : y.toFixed(1)}</text>`;
     });
     const ticksX = sweep.map((p) => `<text x="${px(p.clusters).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle">${p.clusters}</text>`);
     return [
@@ -652,7 +669,17 @@ function plot(sweep: SweepPoint[], date: string): string {
   ].join('\n');
 }
 
-main().then(
+/** `--plot-from <results.json>`: only (re)write docs/img/fleet.svg from an earlier run's results. */
+async function plotOnly(file: string): Promise<void> {
+  const results = JSON.parse(readFileSync(file, 'utf8')) as { sweep: SweepPoint[]; date: string };
+  const out = path.join(ROOT, 'docs/img/fleet.svg');
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, plot(results.sweep, results.date));
+  log(`plot: ${out}`);
+}
+
+const plotFrom = arg('plot-from');
+(plotFrom ? plotOnly(plotFrom) : main()).then(
   () => process.exit(0),
   (e: unknown) => {
     console.error(`bench failed: ${(e as Error).stack ?? String(e)}`);
