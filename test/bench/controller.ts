@@ -21,20 +21,17 @@
  * Flags: --imports N (1000), --concurrency C (10), --latency-samples L (50), --warmup W (10), --rounds R (3),
  * --skip-baseline, --skip-peer, --node-flags "<flags>" (instead of the Deployment's Node/V8 flags, to compare settings).
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { buildImportSecret, credentialFromSecretData, mintFingerprint, SecretAnnotations } from '../../src/secret.js';
 import { rfc3339 } from '../../src/controller/conditions.js';
-import { listWatch } from '../../streams/watch.js';
 import { ClusterSet } from '../harness/clusters.js';
-import { adminKubeConfig, kubectl } from '../harness/env.js';
+import { adminKubeConfig } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { serviceAccountKubeconfig } from '../harness/deployment.js';
 import { kubemcsa } from '../integration/cli-support.js';
@@ -43,6 +40,8 @@ import { tokenRequestFor } from '../../src/controller/decide.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 import { buildPeer, childPid, startPeer, type PeerPlan, type RunningPeer } from './peer.js';
+import { BareClient, cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
+import { buildProject, createBulk, importBody as tenantImport, median, metricSum, pct, readyWatcher } from './common.js';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,47 +61,12 @@ const REMOTE_NS = 'bench';
 const REMOTE_SA = 'bench';
 
 const log = (m: string) => console.log(`[bench] ${m}`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
+const REMOTE = { namespace: REMOTE_NS, name: REMOTE_SA };
+const importBody = (ns: string, name: string, i: number) => tenantImport(ns, name, SOURCES[i % SOURCES.length]!, REMOTE);
+const createImportsBulk = (kubeconfigPath: string, ns: string, names: string[]) => createBulk(kubeconfigPath, names.map((n, i) => importBody(ns, n, i)));
 
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
-function importBody(ns: string, name: string, i: number) {
-  return {
-    apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'ServiceAccountImport',
-    metadata: { name, namespace: ns },
-    spec: { clusterName: SOURCES[i % SOURCES.length]!, namespace: REMOTE_NS, name: REMOTE_SA },
-  };
-}
-
-async function createImportsBulk(kubeconfigPath: string, ns: string, names: string[]): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'mcsa-bench-'));
-  try {
-    for (let start = 0; start < names.length; start += 500) {
-      const file = path.join(dir, `imports-${start}.yaml`);
-      writeFileSync(file, stringify({ apiVersion: 'v1', kind: 'List', items: names.slice(start, start + 500).map((n, j) => importBody(ns, n, start + j)) }));
-      const r = await kubectl(kubeconfigPath, ['--context', 'cluster1', 'apply', '--server-side', '-f', file]);
-      if (r.code !== 0) throw new Error(`creating imports failed: ${r.stderr}`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A source's registration as the bench reads it: its credentials and the grant it gave cluster1. */
-interface Registration {
-  server: string;
-  caPem: string;
-  token: string;
-  grant?: Grant;
-}
+/** A source's registration as the bench reads it: its credentials, the importer (cluster1) and the grant it gave cluster1. */
+type Registration = BareRegistration;
 
 /**
  * The TokenRequest the controller makes for the bench's imports of `cluster` (its own decision,
@@ -110,7 +74,7 @@ interface Registration {
  */
 function benchTokenPlan(cluster: string, r: Registration) {
   const spec = { clusterName: cluster, namespace: REMOTE_NS, name: REMOTE_SA };
-  return tokenRequestFor(mintFingerprint({ spec, server: r.server, caPem: r.caPem }), { expirationSeconds: 3600, audiences: [] }, r.grant && { importer: 'cluster1', grant: r.grant });
+  return tokenRequestFor(mintFingerprint({ spec, server: r.server, caPem: r.caPem }), { expirationSeconds: 3600, audiences: [] }, r.grant && { importer: r.importer, grant: r.grant });
 }
 
 /** What the peer is told per source: the same plan, as test/bench/go-peer reads it. */
@@ -161,98 +125,11 @@ async function checkPeerWork(core: CoreV1Api, custom: CustomObjectsApi, ns: stri
   if (wrong.length > 0) throw new Error(`the peer's Secret or status of import ${ns}/${name} differs from the controller's: ${wrong.join(', ')}`);
 }
 
-/** The bare client: the controller's three calls per import, nothing else. */
-class BareClient {
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
-  private readonly remotes = new Map<string, { api: CoreV1Api; registration: Registration }>();
-  /** `registrations`: each source's credentials and the grant it gave cluster1 (the same work the controller does: a bound TokenRequest). */
-  constructor(local: KubeConfig, registrations: Map<string, Registration>) {
-    this.core = local.makeApiClient(CoreV1Api);
-    this.custom = local.makeApiClient(CustomObjectsApi);
-    for (const [name, r] of registrations) {
-      const kc = reuseConnections(new KubeConfig());
-      kc.loadFromOptions({
-        clusters: [{ name, server: r.server, caData: Buffer.from(r.caPem).toString('base64'), skipTLSVerify: false }],
-        users: [{ name: `bare@${name}`, token: r.token }],
-        contexts: [{ name, cluster: name, user: `bare@${name}` }],
-        currentContext: name,
-      });
-      this.remotes.set(name, { api: kc.makeApiClient(CoreV1Api), registration: r });
-    }
-  }
-
-  async converge(ns: string, name: string, uid: string, cluster: string): Promise<void> {
-    const { api, registration: remote } = this.remotes.get(cluster)!;
-    const { request, fingerprint } = benchTokenPlan(cluster, remote);
-    const boundObjectRef = request.boundSecret ? { apiVersion: 'v1', kind: 'Secret', name: request.boundSecret, ...(request.boundSecretUid ? { uid: request.boundSecretUid } : {}) } : undefined;
-    const tr = await api.createNamespacedServiceAccountToken({ namespace: REMOTE_NS, name: REMOTE_SA, body: { spec: { expirationSeconds: request.expirationSeconds, audiences: request.audiences, ...(boundObjectRef ? { boundObjectRef } : {}) } } });
-    const expiration = new Date(tr.status!.expirationTimestamp!);
-    await this.core.createNamespacedSecret({ namespace: ns, body: buildImportSecret({
-      importName: name, importNamespace: ns, importUid: uid,
-      credential: { token: tr.status!.token!, server: remote.server, caPem: remote.caPem, namespace: REMOTE_NS },
-      issued: new Date(), expiration, remoteUid: '', fingerprint,
-    }) });
-    await this.custom.patchNamespacedCustomObjectStatus(
-      { group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL, name, body: { status: {
-        conditions: [{ type: 'Ready', status: 'True', reason: 'TokenIssued', message: 'bare', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), observedGeneration: 1 }],
-        secrets: [{ name: secretNameForImport(name) }], observedGeneration: 1, expirationTimestamp: expiration.toISOString().replace(/\.\d+Z$/, 'Z'),
-      } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-  }
-}
-
-/** Watches imports in `ns` and resolves, per name, when Ready=True is first seen. */
-function readyWatcher(kc: KubeConfig, ns: string) {
-  const readyAt = new Map<string, number>();
-  const waiters = new Map<string, () => void>();
-  let listed = false;
-  const sub = listWatch<{ name: string; ready: boolean }>({
-    kubeConfig: kc,
-    path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${ns}/${IMPORT_PLURAL}`,
-    describe: 'bench imports',
-    project: (raw) => {
-      const o = raw as { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } };
-      return { name: o.metadata.name, ready: o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false };
-    },
-  }).subscribe((e) => {
-    if (e.type === 'RESET') listed = true;
-    const objs = e.type === 'RESET' ? e.items : [e.object];
-    for (const o of objs) {
-      if (o.ready && !readyAt.has(o.name)) {
-        readyAt.set(o.name, performance.now());
-        waiters.get(o.name)?.();
-      }
-    }
-  });
-  return {
-    readyAt,
-    get listed() {
-      return listed;
-    },
-    when: (name: string) => (readyAt.has(name) ? Promise.resolve() : new Promise<void>((r) => waiters.set(name, r))),
-    stop: () => sub.unsubscribe(),
-  };
-}
-
-/** CPU time (user + system, ms) a process has used so far. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
-}
-
-function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 async function main(): Promise<void> {
   log(`N=${N} imports over ${SOURCES.length} source clusters, concurrency ${C}, ${L} latency samples after ${W} warm-up imports each${nodeFlags ? `, controller Node flags: ${nodeFlags.join(' ') || '(none)'}` : ''}`);
   // Measure what the image runs: the compiled controller.
   log('npm run build');
-  const built = spawnSync('npm', ['run', 'build'], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'ignore', 'inherit'] });
-  if (built.status !== 0) throw new Error('npm run build failed');
+  buildProject();
   const peerBinary = skipPeer ? undefined : buildPeer();
   const set = await ClusterSet.start({ count: 3, log });
   process.env.MCSA_TEST_CLUSTERS = set.statePath;
@@ -299,16 +176,15 @@ async function main(): Promise<void> {
     for (const s of SOURCES) {
       const secret = await core1.readNamespacedSecret({ namespace: INSTALL_NAMESPACE, name: secretNameForImport(s) });
       const grant = grants.get(s);
-      registrations.set(s, { ...credentialFromSecretData(secret.data)!, ...(grant ? { grant } : {}) });
+      registrations.set(s, { ...credentialFromSecretData(secret.data)!, importer: 'cluster1', ...(grant ? { grant } : {}) });
     }
 
     const deleteNamespace = async (name: string) => {
       await core1.deleteNamespace({ name });
       await waitFor(`namespace ${name} to be deleted`, async () => !(await core1.listNamespace()).items.some((n) => n.metadata?.name === name), 300_000, 500);
     };
-    const median = (xs: number[]) => pct(xs, 50);
 
-    const bare = skipBaseline ? undefined : new BareClient(localKc, registrations);
+    const bare = skipBaseline ? undefined : new BareClient(localKc, registrations, REMOTE);
     const bareLat: number[] = [];
 
     // Throughput, in alternating rounds (the machine's load drifts): the bare client converges N
@@ -378,7 +254,7 @@ async function main(): Promise<void> {
       clearInterval(sampler);
       if (pid) ctrlHwm.push(rssMiB(pid, 'VmHWM'));
       watches = await controller.metric('mcsa_watch_connections');
-      minted += (await controller.metrics()).split('\n').filter((l) => l.startsWith('mcsa_token_refreshes_total{')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+      minted += metricSum(await controller.metrics(), 'mcsa_token_refreshes_total');
       await controller.stop();
       controller = undefined;
       await deleteNamespace(ns);
