@@ -27,7 +27,8 @@ const DEFAULT_MAX_JSON_TOKENS = 100_000;
 /**
  * Counts `{`, `[` and `,` bytes in `buf`, stopping once past `limit`. Dense text is counted in
  * one pass (~1 ms for the 300 KB a body of `{},{},…` needs to pass 100,000); sparse text (long
- * strings) with native searches per byte kind, which skip it much faster than a loop.
+ * strings) with native searches per byte kind, which skip it much faster than a loop: 0.27 ms
+ * against 3.9 ms for 3.4 MiB of one string or of spaces (the hostile stream's oversized bodies).
  */
 export function countJsonTokens(buf: Buffer, limit: number): number {
   const probe = Math.min(buf.length, 1024);
@@ -194,8 +195,8 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   };
   const readBody = readJsonBody(limit, opts.maxJsonTokens ?? DEFAULT_MAX_JSON_TOKENS);
 
-  // One route for the webhook path (each Express layer costs on every request): metrics, method,
-  // content type, body, then the pipeline.
+  // One route for the webhook path, in the order a request meets them: metrics, method, content
+  // type, body, then the pipeline.
   app.all(webhook, (req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     metrics.inFlight.inc({ webhook });
