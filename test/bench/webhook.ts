@@ -12,7 +12,9 @@
  * answer: what an API server calling the webhook waits). Paced together, a stall of a shared
  * machine meets the three alike, so their p99s compare; a paced p99 is still a tail of a few
  * thousand requests that moves with whatever else runs, hence rounds: each verdict is the median
- * over rounds of that round's ratio.
+ * over rounds of that round's ratio. A paced round in which the client could not keep its
+ * schedule (a server under 95 % of the rate, or sends over 10 ms late at p99) measured the
+ * client's stalls, not the servers: it is left out of the p99 verdict, void if no round is left.
  *
  * Targets (SPEC §12):
  * - p99 at the paced rate ≤ 2× the bare server's p99 (median over rounds of webhook/bare);
@@ -308,6 +310,9 @@ async function paced(servers: Server[], body: string, seconds: number, rate: num
   });
 }
 
+/** How late (p99) the paced sends may run behind schedule for a round's p99s to be the servers'. */
+const MAX_LATE_MS = 10;
+
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
@@ -397,9 +402,14 @@ async function main(): Promise<void> {
   };
   /** Per round, `of(webhook round) / of(baseline round)`. */
   const perRound = (baseline: Mode, of: (p: Phase) => number, phase: 'saturated' | 'paced') => runs.webhook[phase].map((w, i) => of(w) / of(runs[baseline][phase][i]!));
-  const p99Ratios = perRound('bare', (p) => p.p99, 'paced');
+  // A paced round counts only if the client kept its schedule: every server answered ≥ 95 % of the
+  // rate and the sends ran at most MAX_LATE_MS late at p99. Otherwise the tail is the client's
+  // stalls on a starved machine, the same for the three servers, and their ratio tends to 1
+  // whatever the servers do.
+  const held = runs.webhook.paced.map((_, i) => MODES.every((m) => runs[m].paced[i]!.rps >= 0.95 * rate && (runs[m].paced[i]!.lateP99 ?? 0) <= MAX_LATE_MS));
+  const p99Ratios = perRound('bare', (p) => p.p99, 'paced').filter((_, i) => held[i]);
   const throughputRatios = perRound('parse', (p) => p.rps, 'saturated');
-  const p99Ratio = median(p99Ratios);
+  const p99Ratio = p99Ratios.length > 0 ? median(p99Ratios) : NaN;
   const throughputRatio = median(throughputRatios);
   // Shown: each server's median round (by throughput saturated, by p99 paced).
   const results = Object.fromEntries(MODES.map((m) => [m, { saturated: middle(runs[m].saturated, (p) => p.rps), paced: middle(runs[m].paced, (p) => p.p99) }])) as Record<Mode, { saturated: Phase; paced: Phase }>;
@@ -413,17 +423,17 @@ async function main(): Promise<void> {
   console.log(`\nwebhook benchmark: 50 connections, ${rounds} alternating rounds of ${seconds} s per phase (median rounds), request ${body.length} bytes, response ${fixedResponse.length} bytes`);
   for (const mode of MODES) console.log(`${mode.padEnd(7)} saturated: ${fmt(results[mode].saturated)}`);
   for (const mode of MODES) console.log(`${mode.padEnd(7)} at ${rate}/s:  ${fmt(results[mode].paced)}`);
-  console.log(`webhook/bare p99 at ${rate}/s: ${p99Ratio.toFixed(2)}× (target ≤ 2×; rounds ${p99Ratios.map((r) => r.toFixed(2)).join(', ')})`);
+  const unheld = held.filter((h) => !h).length;
+  if (p99Ratios.length > 0) console.log(`webhook/bare p99 at ${rate}/s: ${p99Ratio.toFixed(2)}× (target ≤ 2×; rounds ${p99Ratios.map((r) => r.toFixed(2)).join(', ')})`);
+  if (unheld > 0)
+    console.log(`pacing NOT held in ${unheld} of ${rounds} rounds (a server under 95 % of ${rate}/s, or sends over ${MAX_LATE_MS} ms late at p99: the client was starved), left out of the p99 verdict${p99Ratios.length === 0 ? ', which is void' : ''}`);
   console.log(`webhook/parse-only throughput: ${pct(throughputRatio)} (target ≥ 50 %; rounds ${throughputRatios.map(pct).join(', ')})`);
   // Throughput on a shared 2-core machine moves with whatever else runs; CPU per request much less.
   const cpuRatios = perRound('parse', (p) => 1 / p.cpuPerRequest, 'saturated');
   console.log(`the same from server CPU per request (parse-only ÷ webhook, what the throughput ratio is when each has a core to itself): ${pct(median(cpuRatios))} (rounds ${cpuRatios.map(pct).join(', ')})`);
   console.log(`for reference: webhook/bare throughput ${pct(median(perRound('bare', (p) => p.rps, 'saturated')))}, parse-only/bare ${pct(median(runs.parse.saturated.map((p, i) => p.rps / runs.bare.saturated[i]!.rps)))}`);
   const errors = MODES.flatMap((m) => [...runs[m].saturated, ...runs[m].paced]).reduce((n, p) => n + p.errors, 0);
-  // A paced round whose client could not keep the rate (a starved machine) measured the client.
-  const unpaced = runs.webhook.paced.map((_, i) => MODES.some((m) => runs[m].paced[i]!.rps < 0.95 * rate)).filter(Boolean).length;
-  if (unpaced > 0) console.log(`pacing NOT held in ${unpaced} of ${rounds} rounds (a server answered under 95 % of ${rate}/s: the client fell behind): the p99 verdict is void`);
-  let ok = unpaced === 0 && p99Ratio <= 2 && throughputRatio >= 0.5 && errors === 0;
+  let ok = p99Ratio <= 2 && throughputRatio >= 0.5 && errors === 0;
   if (hostileRounds > 0) {
     const underAttack = middle(hostileRuns, (p) => p.p99);
     const quiet = middle(quietRuns, (p) => p.p99);
