@@ -196,7 +196,9 @@ export function createWebhookApp(opts: AppOptions): express.Express {
   const readBody = readJsonBody(limit, opts.maxJsonTokens ?? DEFAULT_MAX_JSON_TOKENS);
 
   // One route for the webhook path, in the order a request meets them: metrics, method, content
-  // type, body, then the pipeline.
+  // type, body, then the pipeline. Not a middleware per step: three more Express layers cost
+  // 5–67 µs per request in paired runs (docs/benchmarks.md), where the throughput target has no
+  // margin to spare.
   app.all(webhook, (req: Request, res: Response, next: NextFunction) => {
     const started = performance.now();
     metrics.inFlight.inc({ webhook });
