@@ -123,38 +123,17 @@ export function isPodKind(gvk: GroupVersionKind): boolean {
   return gvk.group === '' && gvk.version === 'v1' && gvk.kind === 'Pod';
 }
 
-/** The base64 patch allow() wrote into a response: known to need no JSON escaping. */
-const encodedPatches = new WeakMap<AdmissionResponse, string>();
-
-const REVIEW_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":{`;
-
-/**
- * The AdmissionReview answering with `response`: the bytes of
- * `JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response })`, exactly, without scanning the base64
- * patch for characters to escape (a patch is kilobytes, the rest of a response is a few short
- * strings): the patch allow() encoded is written as is; any other value goes through JSON.stringify.
- */
+/** The AdmissionReview answering with `response`, as the bytes of the HTTP answer. */
 export function serializeReview(response: AdmissionResponse): Buffer {
-  const known = encodedPatches.get(response);
-  let json = REVIEW_HEAD;
-  let separator = '';
-  for (const key of Object.keys(response)) {
-    const value: unknown = response[key as keyof AdmissionResponse];
-    const text = key === 'patch' && known !== undefined && value === known ? `"${known}"` : JSON.stringify(value);
-    if (text === undefined) continue; // as JSON.stringify leaves out undefined members
-    json += `${separator}${JSON.stringify(key)}:${text}`;
-    separator = ',';
-  }
-  return Buffer.from(`${json}}}`, 'utf8');
+  return Buffer.from(JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response }), 'utf8');
 }
 
-/** An allowing response; with a patch, `patchJson` is its JSON text when the caller has it already. */
-export function allow(uid: string, extra: { patch?: unknown[]; patchJson?: string; warnings?: string[] } = {}): AdmissionResponse {
+/** An allowing response, with the JSON Patch (base64, as the API server expects it) when there is one. */
+export function allow(uid: string, extra: { patch?: unknown[]; warnings?: string[] } = {}): AdmissionResponse {
   const r: AdmissionResponse = { uid, allowed: true };
   if (extra.patch && extra.patch.length > 0) {
     r.patchType = 'JSONPatch';
-    r.patch = Buffer.from(extra.patchJson ?? JSON.stringify(extra.patch)).toString('base64');
-    encodedPatches.set(r, r.patch);
+    r.patch = Buffer.from(JSON.stringify(extra.patch)).toString('base64');
   }
   if (extra.warnings && extra.warnings.length > 0) r.warnings = extra.warnings;
   return r;

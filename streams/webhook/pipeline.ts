@@ -41,8 +41,8 @@ interface Job {
 
 /**
  * The admission request pipeline. Each body is decoded and planned at once; when that settles it,
- * or the shared import cache answers every lookup (the usual case), the outcome is returned
- * without queueing. Bodies that need the API go into a Subject and are worked on with bounded
+ * or the shared import cache answers every lookup (the usual case), the outcome is given without
+ * queueing. Bodies that need the API go into a Subject and are worked on with bounded
  * concurrency (import lookups → mutation) under a deadline, and each caller gets its outcome back.
  * Nothing thrown inside reaches the root subscription: a failure becomes a 400 (the caller's
  * mistake) or a denial (ours).
@@ -73,21 +73,15 @@ export class AdmissionPipeline {
     });
   }
 
-  /** Admits one parsed request body. Never rejects. */
-  admit(body: unknown): Promise<AdmissionOutcome> {
-    const now = this.admitOrWait(body);
-    return now instanceof Promise ? now : Promise.resolve(now);
-  }
-
   /**
-   * The outcome at once when no API lookup is needed (the review answers itself, is malformed,
-   * or names only imports the cache holds); otherwise a promise of it, the job queued behind the
-   * concurrency limit. Answers from memory never wait behind lookups. Never throws or rejects.
+   * Admits one parsed request body. Never rejects. When no API lookup is needed (the review
+   * answers itself, is malformed, or names only imports the cache holds) the outcome is decided at
+   * once and never waits behind lookups; otherwise the job is queued behind the concurrency limit.
    */
-  admitOrWait(body: unknown): AdmissionOutcome | Promise<AdmissionOutcome> {
-    if (this.closed) return this.shuttingDown(body);
+  admit(body: unknown): Promise<AdmissionOutcome> {
+    if (this.closed) return Promise.resolve(this.shuttingDown(body));
     const first = this.decideNow(body);
-    if (first.kind !== 'lookup') return first;
+    if (first.kind !== 'lookup') return Promise.resolve(first);
     const arrived = this.now();
     return new Promise((resolve) => this.jobs.next({ plan: first, arrived, resolve }));
   }

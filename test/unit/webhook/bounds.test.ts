@@ -8,7 +8,7 @@ import { BadReview, decodeReview, MAX_IMPORTS_PER_POD, planAdmission } from '../
 import { countJsonTokens, DEFAULT_MAX_BODY_BYTES } from '../../../streams/webhook/app.js';
 import { ImportCache, type ImportLookup } from '../../../streams/webhook/lookup.js';
 import { AdmissionPipeline } from '../../../streams/webhook/pipeline.js';
-import { silentLogger, StaticImportLookup } from './doubles.js';
+import { decidedAtOnce, silentLogger, StaticImportLookup } from './doubles.js';
 import { importObject, testApp } from './fixtures.js';
 
 // The bounds these tests hold the webhook to.
@@ -246,8 +246,7 @@ describe('AdmissionPipeline lookups per request', () => {
     expect(f.calls).toHaveLength(3);
     expect(cache.runningLookups).toBe(3);
 
-    const ordinary = p.admitOrWait(review('ordinary', annotatedPod('cached')));
-    expect(ordinary).not.toBeInstanceOf(Promise);
+    const ordinary = await decidedAtOnce(p.admit(review('ordinary', annotatedPod('cached'))));
     expect(ordinary).toMatchObject({ kind: 'response', mutated: true, response: { uid: 'ordinary', allowed: true } });
 
     await f.answerAll();
@@ -260,12 +259,10 @@ describe('AdmissionPipeline lookups per request', () => {
     expect(message).toContain('service account import "missing-0" not found in namespace "ns"');
     expect(message).toContain(`(${MAX_IMPORTS_PER_POD - 3} more imports not checked)`);
     // Now known missing: the same pod again is denied from memory, without a GET.
-    const again = p.admitOrWait(review('again', annotatedPod(names(MAX_IMPORTS_PER_POD, 'missing').join(','))));
-    expect(again).not.toBeInstanceOf(Promise);
+    const again = await decidedAtOnce(p.admit(review('again', annotatedPod(names(MAX_IMPORTS_PER_POD, 'missing').join(',')))));
     expect(again).toMatchObject({ kind: 'response', response: { uid: 'again', allowed: false } });
     // So is a pod naming one of them among names never looked up: one known missing name decides.
-    const mixed = p.admitOrWait(review('mixed', annotatedPod(['cached', 'never-seen', 'missing-1'].join(','))));
-    expect(mixed).not.toBeInstanceOf(Promise);
+    const mixed = await decidedAtOnce(p.admit(review('mixed', annotatedPod(['cached', 'never-seen', 'missing-1'].join(',')))));
     expect(mixed).toMatchObject({ kind: 'response', response: { uid: 'mixed', allowed: false, status: { message: expect.stringContaining('"missing-1" not found') } } });
     expect((mixed as { response: { status: { message: string } } }).response.status.message).toContain('(1 more import not checked)'); // never-seen; cached was found
     expect(f.started).toBe(3);

@@ -31,3 +31,11 @@ export async function admitOnce(opts: ConstructorParameters<typeof AdmissionPipe
   await p.close();
   return out;
 }
+
+/**
+ * The admission's outcome if it is decided before the next turn of the event loop (no lookup, no
+ * queue: only promise reactions), else 'pending'.
+ */
+export function decidedAtOnce(outcome: Promise<AdmissionOutcome>): Promise<AdmissionOutcome | 'pending'> {
+  return Promise.race([outcome, new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending')))]);
+}

@@ -6,7 +6,7 @@ import { ImportCache, type ImportLookup } from '../../../streams/webhook/lookup.
 import { namespacedKey, SharedCache } from '../../../streams/cache.js';
 import type { WatchEvent } from '../../../streams/watch.js';
 import { Subject } from 'rxjs';
-import { silentLogger, StaticImportLookup } from './doubles.js';
+import { decidedAtOnce, silentLogger, StaticImportLookup } from './doubles.js';
 import { importObject } from './fixtures.js';
 
 function review(uid: string, annotation: string) {
@@ -49,7 +49,7 @@ class ControlledLookup implements ImportLookup {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('AdmissionPipeline', () => {
-  it('answers at once, without a promise, what needs no API call — even while lookups are queued', async () => {
+  it('answers at once what needs no API call — even while lookups are queued', async () => {
     const slow = new ControlledLookup();
     const cached = new StaticImportLookup([importObject('ns', 'imp', true)]);
     // Known to the cache: "imp"; anything else goes to the slow lookup.
@@ -58,23 +58,20 @@ describe('AdmissionPipeline', () => {
       known: (ns, name) => (name === 'imp' ? cached.known(ns, name) : undefined),
     };
     const p = new AdmissionPipeline({ lookup, log: silentLogger(), concurrency: 1, timeoutMs: 10_000 });
-    const waiting = [p.admitOrWait(review('w1', 'other')), p.admitOrWait(review('w2', 'other'))];
-    expect(waiting.every((w) => w instanceof Promise)).toBe(true);
-    await tick();
+    const waiting = [p.admit(review('w1', 'other')), p.admit(review('w2', 'other'))];
+    expect(await decidedAtOnce(waiting[1]!)).toBe('pending');
     expect(slow.pending).toHaveLength(1); // the second waits behind the concurrency limit
 
-    const now = p.admitOrWait(review('n', 'imp'));
-    expect(now).not.toBeInstanceOf(Promise);
-    expect(now).toMatchObject({ kind: 'response', mutated: true, response: { uid: 'n', allowed: true } });
-    expect(p.admitOrWait({ kind: 'nope' })).toMatchObject({ kind: 'bad-request' });
-    expect(p.admitOrWait(review('u', ''))).toMatchObject({ kind: 'response', mutated: false, response: { uid: 'u', allowed: true } });
+    expect(await decidedAtOnce(p.admit(review('n', 'imp')))).toMatchObject({ kind: 'response', mutated: true, response: { uid: 'n', allowed: true } });
+    expect(await decidedAtOnce(p.admit({ kind: 'nope' }))).toMatchObject({ kind: 'bad-request' });
+    expect(await decidedAtOnce(p.admit(review('u', '')))).toMatchObject({ kind: 'response', mutated: false, response: { uid: 'u', allowed: true } });
 
     const closed = p.close();
     while (slow.pending.length > 0) {
       slow.pending.shift()!.resolve(undefined);
       await tick();
     }
-    const answers = await Promise.all(waiting.map((w) => Promise.resolve(w)));
+    const answers = await Promise.all(waiting);
     expect(answers.map((a) => (a.kind === 'response' ? [a.response.uid, a.response.allowed] : a.kind))).toEqual([['w1', false], ['w2', false]]);
     await closed;
   });

@@ -5,8 +5,7 @@
 // but the naming rules, and fast-json-patch diffs the result: mountPatch must be that diff,
 // operation for operation.
 //
-// The answer: serializeReview (src/webhook/admission.ts) writes an AdmissionReview's bytes itself;
-// they must be JSON.stringify's of reviewResponse, and decode as AdmissionReviewResponse.
+// The answer: AdmissionReviewResponse, the codec of what the API server reads back.
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import * as t from 'io-ts';
 import { isFederatedImport, isReady, readyCondition, type ServiceAccountImport } from '../../../src/api/import.js';
@@ -94,11 +93,6 @@ export const AdmissionReviewResponse = t.type({
   kind: t.literal(ADMISSION_KIND),
   response: AdmissionResponse,
 });
-
-/** The AdmissionReview answering with `response`. */
-export function reviewResponse(response: AdmissionResponse): t.TypeOf<typeof AdmissionReviewResponse> {
-  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response };
-}
 
 /** The whole-pod RFC 6902 diff, by fast-json-patch `compare`. */
 export function fullPodPatch(before: Pod, after: Pod): Operation[] {
