@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
+import { linkedSignal } from './linked-signal.js';
 
 /** A request's bound: its deadline (and the caller's abort), what it is for (named in a deadline error). */
 interface CallOptions {
@@ -44,8 +45,8 @@ class KubeHttp {
 
   /** A JSON call; a non-2xx answer throws client-node's ApiException (status, Status body), as generated clients do. */
   async call(method: string, path: string, o: CallOptions): Promise<unknown> {
-    const deadline = AbortSignal.timeout(o.timeoutMs);
-    const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
+    const call = linkedSignal([o.signal], o.timeoutMs);
+    const { signal } = call;
     try {
       const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
       const res = await this.send(method, path, o.query, signal, payload && { bytes: payload, contentType: o.contentType ?? 'application/json' });
@@ -55,8 +56,10 @@ class KubeHttp {
       if (!ok) throw new ApiException(status, `HTTP-Code: ${status}`, body.toString('utf8'), headersOf(res));
       return body.length === 0 ? undefined : JSON.parse(body.toString('utf8'));
     } catch (e) {
-      if (deadline.aborted) throw new CallDeadlineExceeded(`no answer within ${o.timeoutMs / 1000} s (${o.what})`, { cause: e });
+      if (call.timedOut()) throw new CallDeadlineExceeded(`no answer within ${o.timeoutMs / 1000} s (${o.what})`, { cause: e });
       throw e;
+    } finally {
+      call.release();
     }
   }
 

@@ -4,6 +4,7 @@ import { decode } from '../src/api/decode.js';
 import { boundedLines, readAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 import { describeError } from '../src/describe-error.js';
 import { kubeHttp } from './kube-http.js';
+import { linkedSignal } from './linked-signal.js';
 import type { WatchEnd } from './watch-policy.js';
 
 /** One page of a LIST. */
@@ -110,16 +111,18 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
   return {
     async list(path, query, signal) {
       const what = `list ${path}`;
-      const deadline = AbortSignal.timeout(l.listTimeoutMs);
+      const request = linkedSignal([signal], l.listTimeoutMs);
       let text: string;
       try {
-        const response = await kubeHttp(kc).open(path, query, AbortSignal.any([signal, deadline]));
+        const response = await kubeHttp(kc).open(path, query, request.signal);
         const status = response.statusCode ?? 0;
         if (status !== 200) throw apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
         text = await readAtMost(response, l.listBytes, what, 'fail');
       } catch (e) {
-        if (deadline.aborted && !signal.aborted) throw new Error(`${what}: no answer within ${l.listTimeoutMs / 1000} s`, { cause: e });
+        if (request.timedOut()) throw new Error(`${what}: no answer within ${l.listTimeoutMs / 1000} s`, { cause: e });
         throw e;
+      } finally {
+        request.release();
       }
       let json: unknown;
       try {
@@ -143,6 +146,7 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       const what = `watch ${path}`;
       if (signal.aborted) return { kind: 'stopped' };
       const request = new AbortController();
+      const linked = linkedSignal([signal, request.signal]);
       let idle = false;
       let timer: NodeJS.Timeout | undefined;
       const arm = () => {
@@ -155,7 +159,7 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       };
       try {
         arm();
-        const response = await kubeHttp(kc).open(path, { ...query, watch: 'true' }, AbortSignal.any([signal, request.signal]));
+        const response = await kubeHttp(kc).open(path, { ...query, watch: 'true' }, linked.signal);
         const status = response.statusCode ?? 0;
         if (status !== 200) {
           const e = apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
@@ -175,6 +179,7 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       } finally {
         clearTimeout(timer);
         request.abort();
+        linked.release();
       }
     },
   };

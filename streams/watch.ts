@@ -5,6 +5,7 @@ import { decode } from '../src/api/decode.js';
 import type { Logger } from '../src/logger.js';
 import { describeError } from '../src/describe-error.js';
 import { realClock, type Clock } from './clock.js';
+import { linkedSignal } from './linked-signal.js';
 import { ApiError, kubeTransport, type ListPage, type ListWatchTransport } from './kube-transport.js';
 import {
   backoffDelay,
@@ -196,7 +197,8 @@ class ListWatchLoop<T> {
   private async watchOnce(fromVersion: string): Promise<void> {
     const watch = new AbortController();
     this.currentWatch = watch;
-    const signal = AbortSignal.any([this.stop, watch.signal]);
+    const linked = linkedSignal([this.stop, watch.signal]);
+    const { signal } = linked;
     const started = this.clock.now();
     const attempt: Omit<WatchAttempt, 'end' | 'durationMs'> = { connected: false, events: 0 };
     let idle = false;
@@ -221,6 +223,7 @@ class ListWatchLoop<T> {
       signal,
     );
     watchdog.cancel();
+    linked.release();
     this.currentWatch = undefined;
     if (this.stop.aborted) return;
     const outcome = expired ?? (idle ? { kind: 'idle' as const } : end);
