@@ -34,6 +34,9 @@ type Agent = http.Agent | https.Agent;
 /** A new connection that has not completed its TCP and TLS handshakes by then fails (as undici's connect timeout did). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** A pooled connection with no traffic for this long is closed (a watch's stream is never idle that long: bookmarks). */
+const IDLE_SOCKET_MS = 60_000;
+
 /** TLS options `applyToHTTPSOptions` may set, copied into the pool's agent. */
 const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
 
@@ -105,7 +108,9 @@ class KubeHttp {
     if (proxied && opts.agent instanceof http.Agent) return opts.agent;
     const tls: https.AgentOptions = {};
     for (const k of TLS_KEYS) if (opts[k] !== undefined) (tls as Record<string, unknown>)[k] = opts[k];
-    const common = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const };
+    // Idle pooled connections close after a minute: a source is called a few times an hour per
+    // import, and with hundreds of sources idle TLS connections would hold memory for nothing.
+    const common = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_MS };
     return server.startsWith('http:') ? new http.Agent(common) : new https.Agent({ ...common, ...tls });
   }
 }
