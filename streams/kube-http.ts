@@ -34,7 +34,7 @@ type Agent = http.Agent | https.Agent;
 /** A new connection that has not completed its TCP and TLS handshakes by then fails (as undici's connect timeout did). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** A pooled connection with no traffic for this long is closed (a watch's stream is never idle that long: bookmarks). */
+/** A pooled connection left unused this long is closed (the agent's socket timeout only closes free sockets, never one a request uses). */
 const IDLE_SOCKET_MS = 60_000;
 
 /** TLS options `applyToHTTPSOptions` may set, copied into the pool's agent. */
