@@ -78,7 +78,7 @@ export function apiClient<T>(kc: KubeConfig, type: new (config: Configuration) =
 }
 
 /** A call that ran past its deadline (its requests were aborted). */
-class DeadlineExceeded extends Error {
+export class DeadlineExceeded extends Error {
   override readonly name = 'DeadlineExceeded';
 }
 

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
+import { DeadlineExceeded } from './kube-call.js';
 import { linkedSignal } from './linked-signal.js';
 
 /** A request's bound: its deadline (and the caller's abort), what it is for (named in a deadline error). */
@@ -22,11 +23,6 @@ interface CallOptions {
   contentType?: string;
   /** Responses larger than this fail the call. Default RESPONSE_LIMITS.callBytes. */
   maxResponseBytes?: number;
-}
-
-/** A call that got no answer within its deadline (its request was aborted). */
-class CallDeadlineExceeded extends Error {
-  override readonly name = 'CallDeadlineExceeded';
 }
 
 type Agent = http.Agent | https.Agent;
@@ -59,7 +55,7 @@ class KubeHttp {
       if (!ok) throw new ApiException(status, `HTTP-Code: ${status}`, body.toString('utf8'), headersOf(res));
       return body.length === 0 ? undefined : JSON.parse(body.toString('utf8'));
     } catch (e) {
-      if (call.timedOut()) throw new CallDeadlineExceeded(`no answer within ${o.timeoutMs / 1000} s (${o.what})`, { cause: e });
+      if (call.timedOut()) throw new DeadlineExceeded(`no answer within ${o.timeoutMs / 1000} s (${o.what})`, { cause: e });
       throw e;
     } finally {
       call.release();
