@@ -115,9 +115,9 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       let text: string;
       try {
         const response = await kubeHttp(kc).open(path, query, request.signal);
-        const status = response.statusCode ?? 0;
-        if (status !== 200) throw apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
-        text = await readAtMost(response, l.listBytes, what, 'fail');
+        const status = response.statusCode;
+        if (status !== 200) throw apiErrorFrom(status, await readAtMost(response.body, l.errorBytes, what, 'truncate'), what);
+        text = await readAtMost(response.body, l.listBytes, what, 'fail');
       } catch (e) {
         if (request.timedOut()) throw new Error(`${what}: no answer within ${l.listTimeoutMs / 1000} s`, { cause: e });
         throw e;
@@ -160,14 +160,14 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       try {
         arm();
         const response = await kubeHttp(kc).open(path, { ...query, watch: 'true' }, linked.signal);
-        const status = response.statusCode ?? 0;
+        const status = response.statusCode;
         if (status !== 200) {
-          const e = apiErrorFrom(status, await readAtMost(response, l.errorBytes, what, 'truncate'), what);
+          const e = apiErrorFrom(status, await readAtMost(response.body, l.errorBytes, what, 'truncate'), what);
           return e.statusCode === 410 ? { kind: 'expired', message: describeError(e) } : { kind: 'failed', message: describeError(e), statusCode: e.statusCode };
         }
         arm();
         onConnected();
-        for await (const line of boundedLines(response, l.eventBytes, what, arm)) {
+        for await (const line of boundedLines(response.body, l.eventBytes, what, arm)) {
           const { type, object } = watchEvent(line, what);
           onEvent(type, object);
         }

@@ -349,6 +349,8 @@ async function main(): Promise<void> {
       }, 900_000, 100);
       const ms = Date.now() - t0;
       const metrics = await ctrl.metrics();
+      const mib = (name: string) => (metricSum(metrics, name) / 1048576).toFixed(0);
+      log(`  converged: RSS now ${rssMiB(pid, 'VmRSS').toFixed(0)} MiB (peak ${rssMiB(pid, 'VmHWM').toFixed(0)}); V8 heap used ${mib('nodejs_heap_size_used_bytes')} of ${mib('nodejs_heap_size_total_bytes')} MiB, external ${mib('nodejs_external_memory_bytes')} MiB`);
       return {
         pid,
         result: {

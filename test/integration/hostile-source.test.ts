@@ -5,8 +5,7 @@
 // its bound, report a clear, bounded and redacted reason on the imports, keep tokens out of
 // conditions, Events and logs, and stay healthy and bounded in memory.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, IMPORT_KIND, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
@@ -34,6 +33,8 @@ interface Served {
   path: string;
   watch: boolean;
   sent: number;
+  /** The HTTP version the controller spoke ('2.0', as to an API server). */
+  version: string;
   /** The client hung up before the server finished (it stops on its own only at `cap`). */
   abortedByClient: boolean;
 }
@@ -42,7 +43,7 @@ interface Served {
 class HostileSource {
   mode: Mode = 'huge-error';
   readonly served: Served[] = [];
-  private server?: https.Server;
+  private server?: http2.Http2SecureServer;
   private readonly sockets = new Set<Socket>();
   url = '';
   caPem = '';
@@ -52,7 +53,8 @@ class HostileSource {
     const serving = await issueCertificate(ca, { commonName: 'hostile', ipAddresses: ['127.0.0.1'], usage: 'server' });
     this.caPem = ca.certPem;
     const port = await freePort();
-    this.server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => this.answer(req, res));
+    // HTTP/2 as an API server speaks it (the controller's one connection per cluster), HTTP/1.1 to whoever asks for it.
+    this.server = http2.createSecureServer({ cert: serving.certPem, key: serving.keyPem, allowHTTP1: true }, (req, res) => this.answer(req, res));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -66,9 +68,9 @@ class HostileSource {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  private answer(req: IncomingMessage, res: ServerResponse): void {
+  private answer(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://x');
-    const served: Served = { path: url.pathname, watch: url.searchParams.get('watch') === 'true', sent: 0, abortedByClient: false };
+    const served: Served = { path: url.pathname, watch: url.searchParams.get('watch') === 'true', sent: 0, version: req.httpVersion, abortedByClient: false };
     this.served.push(served);
     if (this.mode === 'huge-error') {
       // 4 MiB of Status message, the token at its start, where a naive reader would copy it.
@@ -92,21 +94,28 @@ class HostileSource {
   }
 
   /** Writes `head`, then `fill` over and over (honouring back-pressure) until the client hangs up or `cap` bytes. */
-  private stream(res: ServerResponse, served: Served, head: string, fill: string, cap: number): void {
+  private stream(res: http2.Http2ServerResponse, served: Served, head: string, fill: string, cap: number): void {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.on('close', () => {
       served.abortedByClient = !res.writableFinished;
     });
     const pump = () => {
-      while (!res.destroyed && served.sent < cap) {
+      while (!gone(res) && served.sent < cap) {
         const chunk = served.sent === 0 ? head : fill;
         served.sent += chunk.length;
         if (!res.write(chunk)) return void res.once('drain', pump);
       }
-      if (!res.destroyed) res.end();
+      if (!gone(res)) res.end();
     };
     pump();
   }
+}
+
+/** The client hung up (its HTTP/2 stream reset, or its HTTP/1.1 connection closed). */
+function gone(res: http2.Http2ServerResponse): boolean {
+  // With allowHTTP1, an HTTP/1.1 client gets node:http's response, which has no stream.
+  const h1 = res as unknown as { stream?: http2.ServerHttp2Stream; destroyed?: boolean };
+  return h1.stream ? h1.stream.destroyed || h1.stream.closed : Boolean(h1.destroyed);
 }
 
 const source = new HostileSource();
@@ -193,6 +202,8 @@ describe('a hostile source cluster', () => {
     for (const m of messages) expectBoundedAndClean(m);
     const lists = source.served.filter((s) => !s.watch && s.sent > RESPONSE_LIMITS.listBytes);
     expect(lists.length).toBeGreaterThan(0);
+    // Over HTTP/2, where the controller's one connection to the source carries its other requests too.
+    expect(lists.map((s) => s.version)).toEqual(lists.map(() => '2.0'));
     // The client hung up: the server never reached its own cap of four times the bound.
     for (const s of lists) expect(s.abortedByClient).toBe(true);
   });

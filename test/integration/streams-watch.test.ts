@@ -45,7 +45,7 @@ describe('listWatch + SharedCache on a real API server', () => {
   const createCm = (name: string, data: Record<string, string>) =>
     core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data } });
 
-  function cacheOf(opts: { transport?: ListWatchTransport; idleTimeoutMs?: number; labelSelector?: string } = {}) {
+  function cacheOf(opts: { transport?: ListWatchTransport; idleTimeoutMs?: number; labelSelector?: string; kubeConfig?: KubeConfig } = {}) {
     const events: WatchEvent<ConfigMapView>[] = [];
     const health: WatchHealth[] = [];
     const source = listWatch({
@@ -141,10 +141,12 @@ describe('listWatch + SharedCache on a real API server', () => {
     expect(errors).toEqual([]);
   });
 
-  it('closes its connections when unsubscribed', async () => {
+  it('releases its connections when unsubscribed: nothing of the watch keeps the process alive', async () => {
     const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
     const before = sockets();
-    const { cache } = cacheOf();
+    // A KubeConfig of its own: the earlier tests' watches, still running, share one HTTP/2
+    // connection per KubeConfig, and this one's connection must be told apart from theirs.
+    const { cache } = cacheOf({ kubeConfig: adminKubeConfig(CLUSTER) });
     await cache.waitForSync(10_000);
     await waitFor('the watch connection to open', () => sockets() > before, 5_000);
     cache.stop();

@@ -1,50 +1,71 @@
-// The lean client (streams/kube-http.ts) against a local HTTPS server: JSON calls, API errors as
-// client-node's ApiException, deadlines, response bounds, one keep-alive pool per KubeConfig and
-// the KubeConfig's authentication applied on every request (tokens rotate).
+// The lean client (streams/kube-http.ts) against local HTTPS servers, one that offers HTTP/2 (as
+// every kube-apiserver does) and one that speaks only HTTP/1.1 (a proxy in front of one): JSON
+// calls, API errors as client-node's ApiException, deadlines, response bounds, one connection (or
+// keep-alive pool) per KubeConfig and the KubeConfig's authentication applied on every request
+// (tokens rotate). With HTTP/2, watches and calls share one connection, and a connection that stops
+// answering is closed after an abandoned request so the next one reconnects.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { ApiException, KubeConfig, type User } from '@kubernetes/client-node';
 import { createCa, issueCertificate } from '../../../src/tls/pki.js';
 import { kubeHttp } from '../../../streams/kube-http.js';
 
-let server: https.Server;
+interface Server {
+  close(): Promise<void>;
+  port: number;
+  connections(): number;
+  seen: Array<{ method: string; url: string; auth: string | undefined; contentType: string | undefined; body: string; version: string }>;
+}
+
 let caPem = '';
-let port = 0;
-const connections = new Set<Socket>();
-let connectionCount = 0;
-const seen: Array<{ method: string; url: string; auth: string | undefined; contentType: string | undefined; body: string }> = [];
+let leaf: { certPem: string; keyPem: string };
 
 beforeAll(async () => {
   const ca = await createCa('kube-http test');
   caPem = ca.certPem;
-  const leaf = await issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
-  server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+  leaf = await issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
+});
+
+/** A server answering as the tests expect: /slow never answers, /stream sends a line and stays open, /big is 4 KiB, /missing a 404 Status. */
+async function startServer(protocol: 'h2' | 'http/1.1'): Promise<Server> {
+  const seen: Server['seen'] = [];
+  const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, contentType: req.headers['content-type'], body });
+      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, contentType: req.headers['content-type'], body, version: req.httpVersion });
       if (req.url!.startsWith('/slow')) return; // never answers
-      if (req.url!.startsWith('/big')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ data: 'x'.repeat(4096) }));
-      if (req.url!.startsWith('/missing')) return void res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, message: 'secrets "x" not found', details: { kind: 'secrets' } }));
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ echo: body ? JSON.parse(body) : null, query: req.url }));
+      if (req.url!.startsWith('/stream')) return void (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).write('{"type":"ADDED"}\n');
+      if (req.url!.startsWith('/big')) return void (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ data: 'x'.repeat(4096) }));
+      if (req.url!.startsWith('/missing')) return void (res as http.ServerResponse).writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 404, message: 'secrets "x" not found', details: { kind: 'secrets' } }));
+      (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ echo: body ? JSON.parse(body) : null, query: req.url }));
     });
-  });
+  };
+  const tlsOpts = { cert: leaf.certPem, key: leaf.keyPem };
+  const server: net.Server = protocol === 'h2' ? http2.createSecureServer({ ...tlsOpts, allowHTTP1: true }, handler) : https.createServer(tlsOpts, handler);
+  const sockets = new Set<Socket>();
+  let count = 0;
   server.on('connection', (s: Socket) => {
-    connectionCount++;
-    connections.add(s);
-    s.on('close', () => connections.delete(s));
+    count++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
-});
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    connections: () => count,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
 
-afterAll(async () => {
-  for (const s of connections) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
-});
-
-function kubeConfig(token: { value: string }): KubeConfig {
+function kubeConfig(port: number, token: { value: string }): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, caData: Buffer.from(caPem).toString('base64'), skipTLSVerify: false }],
@@ -62,41 +83,126 @@ function kubeConfig(token: { value: string }): KubeConfig {
   return kc;
 }
 
-describe('kubeHttp', () => {
+describe.each([
+  // With a server without HTTP/2, the first connection learns so (ALPN) and is replaced by the pool's.
+  { protocol: 'h2' as const, version: '2.0', firstConnections: 1 },
+  { protocol: 'http/1.1' as const, version: '1.1', firstConnections: 2 },
+])('kubeHttp against a server speaking $protocol', ({ protocol, version, firstConnections }) => {
+  let server: Server;
+  let port = 0;
+  let seen: Server['seen'];
+  beforeAll(async () => {
+    server = await startServer(protocol);
+    port = server.port;
+    seen = server.seen;
+  });
+  afterAll(() => server.close());
+
   it('sends JSON with the content type asked for and the query, parses the answer, and reuses one connection', async () => {
     const token = { value: 'first' };
-    const client = kubeHttp(kubeConfig(token));
-    const before = connectionCount;
+    const client = kubeHttp(kubeConfig(port, token));
+    const before = server.connections();
     const a = await client.call('PATCH', '/api/v1/namespaces/n/secrets/s', { body: { data: { k: 'v' } }, contentType: 'application/apply-patch+yaml', query: { fieldManager: 'm', force: 'true' }, timeoutMs: 5_000, what: 'apply' });
     expect(a).toEqual({ echo: { data: { k: 'v' } }, query: '/api/v1/namespaces/n/secrets/s?fieldManager=m&force=true' });
-    expect(seen.at(-1)).toMatchObject({ method: 'PATCH', contentType: 'application/apply-patch+yaml', auth: 'Bearer first' });
+    expect(seen.at(-1)).toMatchObject({ method: 'PATCH', contentType: 'application/apply-patch+yaml', auth: 'Bearer first', version });
     token.value = 'second';
     await client.call('POST', '/p', { body: {}, timeoutMs: 5_000, what: 'post' });
     await client.call('GET', '/g', { timeoutMs: 5_000, what: 'get' });
     expect(seen.at(-1)).toMatchObject({ method: 'GET', auth: 'Bearer second' });
-    expect(connectionCount - before).toBe(1);
+    expect(server.connections() - before).toBe(firstConnections);
   });
 
   it("throws client-node's ApiException with the status and the Status body", async () => {
-    const err = await kubeHttp(kubeConfig({ value: 't' })).call('DELETE', '/missing', { timeoutMs: 5_000, what: 'delete' }).catch((e: unknown) => e);
+    const err = await kubeHttp(kubeConfig(port, { value: 't' })).call('DELETE', '/missing', { timeoutMs: 5_000, what: 'delete' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiException);
     expect((err as ApiException<string>).code).toBe(404);
     expect(JSON.parse((err as ApiException<string>).body)).toMatchObject({ message: 'secrets "x" not found', details: { kind: 'secrets' } });
   });
 
   it('fails a call that gets no answer within its deadline, naming it', async () => {
-    const err = await kubeHttp(kubeConfig({ value: 't' })).call('POST', '/slow', { body: {}, timeoutMs: 300, what: 'TokenRequest in cluster "c"' }).catch((e: unknown) => e);
+    const err = await kubeHttp(kubeConfig(port, { value: 't' })).call('POST', '/slow', { body: {}, timeoutMs: 300, what: 'TokenRequest in cluster "c"' }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('no answer within 0.3 s (TokenRequest in cluster "c")');
   });
 
   it('stops at the caller\'s abort', async () => {
     const ac = new AbortController();
-    const call = kubeHttp(kubeConfig({ value: 't' })).call('GET', '/slow', { signal: ac.signal, timeoutMs: 10_000, what: 'get' });
+    const call = kubeHttp(kubeConfig(port, { value: 't' })).call('GET', '/slow', { signal: ac.signal, timeoutMs: 10_000, what: 'get' });
     ac.abort(new Error('shutdown'));
     await expect(call).rejects.toThrow();
   });
 
   it('fails an answer larger than its bound', async () => {
-    await expect(kubeHttp(kubeConfig({ value: 't' })).call('GET', '/big', { timeoutMs: 5_000, what: 'get', maxResponseBytes: 1024 })).rejects.toThrow(/larger than 1 KiB/);
+    await expect(kubeHttp(kubeConfig(port, { value: 't' })).call('GET', '/big', { timeoutMs: 5_000, what: 'get', maxResponseBytes: 1024 })).rejects.toThrow(/larger than 1 KiB/);
   });
+});
+
+/** A TCP relay to `port` whose connections so far can be frozen (no byte passes either way), as a partition does; later ones pass. */
+async function startRelay(port: number): Promise<{ port: number; freeze(): void; connections(): number; close(): Promise<void> }> {
+  const pairs: Array<[Socket, Socket]> = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) s.on('error', () => undefined);
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze: () => {
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
+    },
+    connections: () => pairs.length,
+    close: async () => {
+      for (const p of pairs) for (const s of p) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('kubeHttp over HTTP/2', () => {
+  it('carries a watch and concurrent calls on one connection', async () => {
+    const server = await startServer('h2');
+    const watching = new AbortController();
+    try {
+      const client = kubeHttp(kubeConfig(server.port, { value: 't' }));
+      const watch = await client.open('/stream', { watch: 'true' }, watching.signal);
+      expect(watch.statusCode).toBe(200);
+      const first = await new Promise<string>((r) => watch.body.once('data', (c: Buffer) => r(c.toString())));
+      expect(first).toContain('ADDED');
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => client.call('GET', `/g${i}`, { timeoutMs: 5_000, what: 'get' })));
+      expect(answers.map((a) => (a as { query: string }).query)).toEqual(Array.from({ length: 8 }, (_, i) => `/g${i}`));
+      expect(server.connections()).toBe(1);
+      expect(server.seen.every((r) => r.version === '2.0')).toBe(true);
+    } finally {
+      watching.abort();
+      await server.close();
+    }
+  });
+
+  it('closes a connection that stops answering once a request on it is abandoned, and the next request reconnects', async () => {
+    const server = await startServer('h2');
+    const relay = await startRelay(server.port);
+    try {
+      const client = kubeHttp(kubeConfig(relay.port, { value: 't' }));
+      await client.call('GET', '/before', { timeoutMs: 5_000, what: 'get' });
+      relay.freeze();
+      await expect(client.call('GET', '/frozen', { timeoutMs: 300, what: 'get' })).rejects.toThrow('no answer within 0.3 s (get)');
+      // The PING sent after the abandoned request gets no answer within 5 s: the connection is
+      // closed, and a request after that opens a new one instead of waiting on the frozen one.
+      const started = Date.now();
+      let answered = false;
+      while (!answered && Date.now() - started < 10_000) answered = await client.call('GET', '/after', { timeoutMs: 1_000, what: 'get' }).then(() => true, () => false);
+      expect(answered).toBe(true);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(relay.connections()).toBe(2);
+    } finally {
+      await relay.close();
+      await server.close();
+    }
+  }, 20_000);
 });
