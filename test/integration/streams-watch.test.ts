@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import type { Subscription } from 'rxjs';
 import { SharedCache, namespacedKey, type CacheChange } from '../../streams/cache.js';
@@ -21,6 +23,7 @@ function projectConfigMap(raw: unknown): ConfigMapView | undefined {
 }
 
 const CLUSTER = 'cluster1';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('listWatch + SharedCache on a real API server', () => {
   let kc: KubeConfig;
@@ -45,7 +48,7 @@ describe('listWatch + SharedCache on a real API server', () => {
   const createCm = (name: string, data: Record<string, string>) =>
     core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data } });
 
-  function cacheOf(opts: { transport?: ListWatchTransport; idleTimeoutMs?: number; labelSelector?: string; kubeConfig?: KubeConfig } = {}) {
+  function cacheOf(opts: { transport?: ListWatchTransport; idleTimeoutMs?: number; labelSelector?: string } = {}) {
     const events: WatchEvent<ConfigMapView>[] = [];
     const health: WatchHealth[] = [];
     const source = listWatch({
@@ -141,16 +144,21 @@ describe('listWatch + SharedCache on a real API server', () => {
     expect(errors).toEqual([]);
   });
 
-  it('releases its connections when unsubscribed: nothing of the watch keeps the process alive', async () => {
-    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-    const before = sockets();
-    // A KubeConfig of its own: the earlier tests' watches, still running, share one HTTP/2
-    // connection per KubeConfig, and this one's connection must be told apart from theirs.
-    const { cache } = cacheOf({ kubeConfig: adminKubeConfig(CLUSTER) });
-    await cache.waitForSync(10_000);
-    await waitFor('the watch connection to open', () => sockets() > before, 5_000);
-    cache.stop();
-    subs.forEach((s) => s.unsubscribe());
-    await waitFor('every socket the watch opened to close', () => sockets() <= before, 10_000);
-  });
+  it('releases its connections when stopped: nothing of the watch keeps the process alive', async () => {
+    // In a process of its own, so that no other test's connection counts: it must exit by itself.
+    const info = clusterInfo(CLUSTER);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/harness/watch-then-stop.ts', info.kubeconfigPath, info.name, ns.name], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const ended = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 30_000).unref())]);
+    if (ended === 'running') child.kill('SIGKILL');
+    await exited;
+    if (ended !== 0) throw new Error(`the watching process ${ended === 'running' ? 'was still running after 30 s' : `exited with ${ended}`}: ${err.slice(0, 2000)}`);
+    const counts = JSON.parse(out.trim().split('\n').at(-1)!) as { before: number; during: number; after: number };
+    expect(counts.during).toBeGreaterThan(counts.before);
+    expect(counts.after).toBe(counts.before);
+  }, 40_000);
 });
