@@ -19,10 +19,13 @@ const cache = new SharedCache(source, { keyOf: namespacedKey, describe: 'watch-t
 cache.start();
 await cache.waitForSync(20_000);
 // The watch request follows the LIST: wait (bounded) until its connection counts.
-const deadline = Date.now() + 5_000;
-while (sockets() <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+const until = async (done: () => boolean) => {
+  const deadline = Date.now() + 5_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+};
+await until(() => sockets() > before);
 const during = sockets();
 cache.stop();
-await new Promise((r) => setTimeout(r, 200));
+await until(() => sockets() <= before);
 console.log(JSON.stringify({ before, during, after: sockets() }));
 // No process.exit: the parent waits for this process to end by itself.
