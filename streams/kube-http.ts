@@ -171,9 +171,7 @@ class KubeHttp {
       });
       stream.once('response', (h) => {
         answered = true;
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(h)) if (!k.startsWith(':') && v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
-        resolve({ statusCode: Number(h[':status'] ?? 0), headers: out, body: stream });
+        resolve({ statusCode: Number(h[':status'] ?? 0), headers: headersOf(h), body: stream });
       });
       if (payload) stream.end(payload);
     });
@@ -191,7 +189,7 @@ class KubeHttp {
   private connect(url: URL): Promise<Session | undefined> {
     const t = this.tls!;
     return new Promise((resolve, reject) => {
-      const socket = tls.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443), secureContext: t.secureContext, rejectUnauthorized: t.rejectUnauthorized, ALPNProtocols: ['h2', 'http/1.1'], ...(t.servername ? { servername: t.servername } : {}) });
+      const socket = tls.connect({ host: hostOf(url), port: Number(url.port || 443), secureContext: t.secureContext, rejectUnauthorized: t.rejectUnauthorized, ALPNProtocols: ['h2', 'http/1.1'], ...(t.servername ? { servername: t.servername } : {}) });
       const timer = setTimeout(() => socket.destroy(new Error(`connect to ${url.host}: no TLS handshake within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
       timer.unref();
       socket.once('error', (e) => {
@@ -264,7 +262,7 @@ class KubeHttp {
 function tlsOf(url: URL, opts: https.RequestOptions): { secureContext: tls.SecureContext; servername?: string; rejectUnauthorized: boolean } {
   const material: tls.SecureContextOptions = {};
   for (const k of TLS_KEYS) if (opts[k] !== undefined) (material as Record<string, unknown>)[k] = opts[k];
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = hostOf(url);
   const servername = opts.servername ?? (isIP(host) ? undefined : host);
   return { secureContext: tls.createSecureContext(material), rejectUnauthorized: opts.rejectUnauthorized !== false, ...(servername ? { servername } : {}) };
 }
@@ -279,10 +277,16 @@ function whileNotAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function headersOf(h: http.IncomingHttpHeaders): Record<string, string> {
+/** Response headers as ApiException takes them: lists joined, HTTP/2 pseudo-headers (`:status`) left out. */
+function headersOf(h: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !k.startsWith(':')) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
   return out;
+}
+
+/** The URL's host as sockets take it (an IPv6 address without its brackets). */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
 }
 
 const clients = new WeakMap<KubeConfig, KubeHttp>();
