@@ -12,6 +12,7 @@ import {
   type ResponseBody,
 } from '@kubernetes/client-node';
 import { readBytesAtMost, RESPONSE_LIMITS } from './bounded-body.js';
+import { linkedSignal } from './linked-signal.js';
 
 /**
  * Per-call options for client-node's generated APIs: a deadline (and the caller's abort signal)
@@ -88,13 +89,14 @@ export class DeadlineExceeded extends Error {
  * `what`. An outer `signal` (Ctrl-C, shutdown) aborts it too.
  */
 export async function withDeadline<T>(timeoutMs: number, what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const combined = signal ? AbortSignal.any([deadline, signal]) : deadline;
+  const call = linkedSignal([signal], timeoutMs);
   try {
-    return await currentCall.run(combined, fn);
+    return await currentCall.run(call.signal, fn);
   } catch (e) {
-    if (deadline.aborted) throw new DeadlineExceeded(`no answer within ${timeoutMs / 1000} s (${what})`, { cause: e });
+    if (call.timedOut()) throw new DeadlineExceeded(`no answer within ${timeoutMs / 1000} s (${what})`, { cause: e });
     throw e;
+  } finally {
+    call.release();
   }
 }
 
