@@ -82,13 +82,15 @@ export async function startFailingEndpoint(opts: { status?: number; delayMs?: nu
 /**
  * A TCP relay to `target` (an API server's https URL): TLS passes through untouched, so the API
  * server's own CA still verifies it. `freeze()` stops every byte in both directions on existing
- * connections and holds new ones unanswered, until `thaw()`.
+ * connections and holds new ones unanswered, until `thaw()`; with `newConnections: 'pass'`, only
+ * the connections open at the freeze stop (one dead connection, the network itself fine).
  */
-export async function startRelay(target: string): Promise<Omit<Endpoint, 'caPem'> & { freeze(): void; thaw(): void; readonly frozen: boolean }> {
+export async function startRelay(target: string, opts: { newConnections?: 'hold' | 'pass' } = {}): Promise<Omit<Endpoint, 'caPem'> & { freeze(): void; thaw(): void; readonly frozen: boolean; connections(): number }> {
   const { hostname, port: targetPort } = new URL(target);
   const sockets = new Set<Socket>();
   const pairs: Array<{ client: Socket; upstream?: Socket }> = [];
   let frozen = false;
+  let accepted = 0;
   const connect = (pair: { client: Socket; upstream?: Socket }) => {
     const upstream = net.connect(Number(targetPort), hostname);
     track(sockets, upstream);
@@ -106,9 +108,10 @@ export async function startRelay(target: string): Promise<Omit<Endpoint, 'caPem'
   };
   const server = net.createServer((client) => {
     track(sockets, client);
+    accepted++;
     const pair: { client: Socket; upstream?: Socket } = { client };
     pairs.push(pair);
-    if (frozen) client.pause();
+    if (frozen && opts.newConnections !== 'pass') client.pause();
     else connect(pair);
   });
   const port = await listen(server);
@@ -117,6 +120,7 @@ export async function startRelay(target: string): Promise<Omit<Endpoint, 'caPem'
     get frozen() {
       return frozen;
     },
+    connections: () => accepted,
     freeze() {
       frozen = true;
       for (const p of pairs) {

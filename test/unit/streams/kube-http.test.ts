@@ -12,6 +12,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { ApiException, KubeConfig, type User } from '@kubernetes/client-node';
 import { createCa, issueCertificate } from '../../../src/tls/pki.js';
 import { kubeHttp } from '../../../streams/kube-http.js';
+import { startRelay } from '../../harness/sick-endpoints.js';
 
 interface Server {
   close(): Promise<void>;
@@ -136,34 +137,6 @@ describe.each([
   });
 });
 
-/** A TCP relay to `port` whose connections so far can be frozen (no byte passes either way), as a partition does; later ones pass. */
-async function startRelay(port: number): Promise<{ port: number; freeze(): void; connections(): number; close(): Promise<void> }> {
-  const pairs: Array<[Socket, Socket]> = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    for (const s of [client, upstream]) s.on('error', () => undefined);
-    pairs.push([client, upstream]);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    freeze: () => {
-      for (const [a, b] of pairs) {
-        a.unpipe(b);
-        b.unpipe(a);
-        a.pause();
-        b.pause();
-      }
-    },
-    connections: () => pairs.length,
-    close: async () => {
-      for (const p of pairs) for (const s of p) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 describe('kubeHttp over HTTP/2', () => {
   it('carries a watch and concurrent calls on one connection', async () => {
     const server = await startServer('h2');
@@ -186,9 +159,9 @@ describe('kubeHttp over HTTP/2', () => {
 
   it('closes a connection that stops answering once a request on it is abandoned, and the next request reconnects', async () => {
     const server = await startServer('h2');
-    const relay = await startRelay(server.port);
+    const relay = await startRelay(`https://127.0.0.1:${server.port}`, { newConnections: 'pass' });
     try {
-      const client = kubeHttp(kubeConfig(relay.port, { value: 't' }));
+      const client = kubeHttp(kubeConfig(Number(new URL(relay.url).port), { value: 't' }));
       await client.call('GET', '/before', { timeoutMs: 5_000, what: 'get' });
       relay.freeze();
       await expect(client.call('GET', '/frozen', { timeoutMs: 300, what: 'get' })).rejects.toThrow('no answer within 0.3 s (get)');
@@ -201,7 +174,7 @@ describe('kubeHttp over HTTP/2', () => {
       expect(Date.now() - started).toBeLessThan(8_000);
       expect(relay.connections()).toBe(2);
     } finally {
-      await relay.close();
+      await relay.stop();
       await server.close();
     }
   }, 20_000);
