@@ -74,6 +74,16 @@ export async function sourceObjects(): Promise<void> {
   await k('cluster2', ['wait', '--for=condition=Available', 'deployment/nginx', '--timeout=120s']);
 }
 
+/**
+ * Removes what `sourceObjects` created and waits until the Deployment's pods are gone too, so the
+ * suite after this one (whichever it is) finds cluster2 as it was. Tolerates objects already gone.
+ */
+export async function removeSourceObjects(): Promise<void> {
+  await k('cluster2', ['-n', 'default', 'delete', 'deployment/nginx', 'serviceaccount/pod-lister', 'role/pod-lister', 'rolebinding/pod-lister', '--ignore-not-found', '--wait=false']);
+  await waitFor('the nginx Deployment, its ReplicaSets and pods, and pod-lister gone from cluster2', async () =>
+    (await k('cluster2', ['-n', 'default', 'get', 'deployments,replicasets,pods,serviceaccounts,roles,rolebindings', '-o', 'name'])).split('\n').every((o) => !/\/(nginx|pod-lister)(-|$)/.test(o)), 120_000, 1000);
+}
+
 /** In cluster2, its admin grants ServiceAccount default/pod-lister to cluster1 (the source's consent). */
 export async function grantPodLister(): Promise<string> {
   const r = await kubemcsa(['grant', 'pod-lister', '-n', 'default', '--target-name', 'cluster1', '--source-context', 'cluster2']);

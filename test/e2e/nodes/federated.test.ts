@@ -14,7 +14,7 @@ import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, IMPORT_LABEL } from '../../.
 import { federatedUsername } from '../../../src/federation/identity.js';
 import { ANONYMOUS_DISCOVERY_BINDING } from '../../../src/federation/record.js';
 import { configMapNameForImport } from '../../../src/naming.js';
-import { installFromOverlay, k, sourceObjects, writeOverlay } from '../../harness/demo-nodes.js';
+import { installFromOverlay, k, removeSourceObjects, sourceObjects, writeOverlay } from '../../harness/demo-nodes.js';
 import { clusterInfo, kubectl, testClusters } from '../../harness/env.js';
 import { GiveUp, waitFor } from '../../harness/https.js';
 import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../../harness/install.js';
@@ -64,8 +64,10 @@ afterAll(async () => {
   resetAuthenticationConfig(clusterInfo('cluster2'));
   await kubectl(kc, ['--context', 'cluster1', 'delete', 'clusterrolebinding', ANONYMOUS_DISCOVERY_BINDING, '--ignore-not-found']);
   await kubectl(kc, ['--context', 'cluster2', 'delete', 'clusterrole', ROLE, '--ignore-not-found']);
+  // The nginx pods it listed: the getting-started doc suite creates the same names after it.
+  await removeSourceObjects();
   rmSync(work, { recursive: true, force: true });
-}, 120_000);
+}, 240_000);
 
 describe('federated imports on real nodes', () => {
   it("a pod of cluster1 lists cluster2's pods with its own kubelet-projected token; no Secret of either cluster holds a token for cluster2's audience", async () => {

@@ -7,8 +7,8 @@
 // pods, and after the cleanup block neither cluster holds anything the blocks created.
 //
 // It shares the clusters (and the names pod-lister, nginx, multicluster-client) with
-// getting-started.test.ts, in either order: it first waits out that suite's nginx being deleted,
-// and its cleanup removes that suite's installation and registration too (the other suite
+// getting-started.test.ts and federated.test.ts, in any order: those suites remove their nginx and
+// pod-lister and wait until they are gone (removeSourceObjects), this one still checks, and its cleanup removes that suite's installation and registration too (the other suite
 // installs and bootstraps again in its own beforeAll).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -233,8 +233,8 @@ describe(`${DOC}: On real clusters`, () => {
   });
 
   it("runs steps 1 to 7 as written: the Job's logs list cluster2's pods, and the cleanup leaves nothing behind", async () => {
-    // getting-started.test.ts may have run just before on these clusters: let its nginx go.
-    await waitFor('no nginx object in cluster2 (another suite deletes its own without waiting)', async () => ![...(await objects('cluster2'))].some((o) => /\/default\/nginx/.test(o)), 120_000, 1000);
+    // The suites that create the same names remove them before they end; a leftover means one did not.
+    await waitFor('no nginx object in cluster2 (getting-started.test.ts and federated.test.ts remove theirs in afterAll)', async () => ![...(await objects('cluster2'))].some((o) => /\/default\/nginx/.test(o)), 120_000, 1000);
     const before = await both();
     expect(before).toContain('cluster1:Namespace//default');
     const times: string[] = [];

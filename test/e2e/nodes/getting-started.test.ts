@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CLIENT_REF, PROJECT_REF, buildImages } from '../../../scripts/image.js';
 import { readTar } from '../../../scripts/oci.js';
 import { API_GROUP, API_VERSION, IMPORT_ANNOTATION, INSTALL_NAMESPACE, ROTATE_ANNOTATION } from '../../../src/constants.js';
-import { bootstrap, grantPodLister, IMPORT_NAME as IMPORT, importServiceAccount, installFromOverlay, k, runClientJob, sourceObjects, writeOverlay } from '../../harness/demo-nodes.js';
+import { bootstrap, grantPodLister, IMPORT_NAME as IMPORT, importServiceAccount, installFromOverlay, k, removeSourceObjects, runClientJob, sourceObjects, writeOverlay } from '../../harness/demo-nodes.js';
 import { kubectl, testClusters } from '../../harness/env.js';
 import { waitFor } from '../../harness/https.js';
 import { SANDBOX_IMAGE } from '../../harness/node.js';
@@ -29,9 +29,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await kubectl(testClusters().kubeconfigPath, ['--context', 'cluster1', 'delete', 'job/multicluster-client', `serviceaccountimports.${API_GROUP}/${IMPORT}`, '--ignore-not-found', '--wait=false']);
-  await kubectl(testClusters().kubeconfigPath, ['--context', 'cluster2', 'delete', 'deployment/nginx', 'serviceaccount/pod-lister', 'role/pod-lister', 'rolebinding/pod-lister', '--ignore-not-found', '--wait=false']);
+  await removeSourceObjects();
   rmSync(work, { recursive: true, force: true });
-});
+}, 150_000);
 
 describe('installed from install.yaml on real nodes', () => {
   it('runs both Deployments from the built image, Available, with two webhook replicas and the PDBs', async () => {
