@@ -11,6 +11,7 @@
 // (scripts/executables.mjs) and the krew plugin `mcsa` made of them in DIR/krew (scripts/krew.mjs;
 // neither is in the npm package); `--no-executables` skips both.
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,51 @@ if (r.status !== 0) process.exit(r.status ?? 1);
 
 /** Process entry points bundled in place (same path, so the Deployments' commands are unchanged). */
 const BUNDLED = ['streams/controller/main.js', 'streams/webhook/main.js', 'cli/kubemcsa.js'];
+
+/**
+ * undici, loaded on first use instead of at start. client-node's config module imports it at its
+ * top level for the dispatchers of its generated clients and its watch; the controller calls
+ * neither (its calls and watches go through streams/kube-http.ts), yet evaluating undici's 0.9 MiB
+ * at start cost about 2.5 MiB of resident memory. The bundle gets a module with undici's export
+ * names as getters that require the real undici the first time one is read.
+ */
+const require = createRequire(import.meta.url);
+const undiciExports = Object.keys(require('undici'));
+const lazyUndici = {
+  name: 'lazy-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (a) => (a.namespace === 'lazy-undici' ? undefined : { path: 'undici', namespace: 'lazy-undici' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-undici' }, () => ({
+      contents: [
+        'let real;',
+        "const load = () => (real ??= require('undici'));",
+        `for (const k of ${JSON.stringify(undiciExports)}) Object.defineProperty(module.exports, k, { enumerable: true, get: () => load()[k] });`,
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
+/**
+ * client-node's modules marked free of side effects, so a bundle keeps only the ones its code
+ * reaches. Without it, importing KubeConfig from the package's index evaluates every generated API
+ * and all ~1,000 generated model classes (the index re-exports them, and esbuild must assume any
+ * module's top level matters): about 9 MiB of resident memory in a process that never calls
+ * them. What this drops is exactly what nothing imports (a generated API a bundle does use still
+ * brings its serializer and the models); client-node's modules only declare things at their top
+ * level. Measured and explained in docs/adr/0014-bundled-controller.md.
+ */
+const clientNodeWithoutSideEffects = {
+  name: 'client-node-side-effect-free',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (a) => {
+      if (a.pluginData?.resolved || !(a.importer.includes(`${path.sep}@kubernetes${path.sep}client-node${path.sep}`) || a.path.startsWith('@kubernetes/client-node'))) return undefined;
+      const r = await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, importer: a.importer, pluginData: { resolved: true } });
+      return r.errors.length === 0 && r.path.includes(`${path.sep}@kubernetes${path.sep}client-node${path.sep}dist${path.sep}`) ? { ...r, sideEffects: false } : r;
+    });
+  },
+};
 for (const entry of BUNDLED) {
   const file = path.join(outDir, entry);
   const result = await build({
@@ -55,6 +101,7 @@ for (const entry of BUNDLED) {
     banner: { js: "import { createRequire as __mcsaCreateRequire } from 'node:module'; const require = __mcsaCreateRequire(import.meta.url);" },
     logLevel: 'warning',
     metafile: true,
+    plugins: [clientNodeWithoutSideEffects, lazyUndici],
   });
   // esbuild escapes non-ASCII in code (charset ascii), not in comments it keeps: check it all.
   const text = readFileSync(file);

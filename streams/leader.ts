@@ -1,10 +1,10 @@
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { ApiException, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import type { Logger } from '../src/logger.js';
 import { realClock, type Clock } from './clock.js';
-import { callOptions } from './kube-call.js';
+import { kubeHttp } from './kube-http.js';
 
 /** Lost a create/replace race (HTTP 409): someone else wrote the Lease first. */
 export class LeaseConflict extends Error {
@@ -54,18 +54,25 @@ function statusOf(e: unknown): number | undefined {
   return e instanceof ApiException ? e.code : undefined;
 }
 
-/** Lease calls on a real API server, each bounded by `timeoutMs`. */
+/**
+ * Lease calls on a real API server, each bounded by `timeoutMs`, over the controller's lean
+ * transport (kube-http): plain JSON, so the controller's bundle needs no generated API client and
+ * none of the generated models' serializer (docs/adr/0024-lean-transport.md).
+ */
 function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string, timeoutMs = 5_000): LeaseClient {
-  const api = kc.makeApiClient(CoordinationV1Api);
+  const http = kubeHttp(kc);
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
   const where = `Lease ${namespace}/${name}`;
   const conflictOr = (e: unknown, op: string): never => {
     if (statusOf(e) === 409) throw new LeaseConflict(`${op} ${where}: conflict`);
     throw new Error(`${op} ${where}: ${statusOf(e) ? `HTTP ${statusOf(e)}` : e instanceof Error ? e.message : String(e)}`, { cause: e });
   };
+  const call = async (op: string, method: string, path: string, body?: V1Lease) =>
+    (await http.call(method, path, { timeoutMs, what: `${op} ${where}`, ...(body ? { body } : {}) })) as V1Lease;
   return {
     async get() {
       try {
-        return await api.readNamespacedLease({ namespace, name }, callOptions({ timeoutMs }));
+        return await call('read', 'GET', `${leases}/${encodeURIComponent(name)}`);
       } catch (e) {
         if (statusOf(e) === 404) return undefined;
         return conflictOr(e, 'read');
@@ -73,14 +80,14 @@ function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string, timeou
     },
     async create(lease) {
       try {
-        return await api.createNamespacedLease({ namespace, body: lease }, callOptions({ timeoutMs }));
+        return await call('create', 'POST', leases, lease);
       } catch (e) {
         return conflictOr(e, 'create');
       }
     },
     async replace(lease) {
       try {
-        return await api.replaceNamespacedLease({ namespace, name, body: lease }, callOptions({ timeoutMs }));
+        return await call('replace', 'PUT', `${leases}/${encodeURIComponent(name)}`, lease);
       } catch (e) {
         return conflictOr(e, 'replace');
       }
@@ -88,7 +95,7 @@ function kubeLeaseClient(kc: KubeConfig, namespace: string, name: string, timeou
   };
 }
 
-/** client-node deserialises MicroTime fields as plain strings; writes need V1MicroTime (6 fractional digits). */
+/** Read MicroTime fields are plain strings; writes need V1MicroTime (6 fractional digits, through its toISOString). */
 function microTime(value: unknown, fallback: number): V1MicroTime {
   const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
   return new V1MicroTime(Number.isNaN(ms) ? fallback : ms);

@@ -345,6 +345,15 @@ describe('package (npm run build)', () => {
       expect(readFileSync(path.join(dir, 'main.js.LEGAL.txt'), 'utf8')).toMatch(/MIT License/);
     });
 
+    it("holds none of client-node's generated models or API clients, and evaluates undici only when something uses it", () => {
+      // Each would cost resident memory at start for code the controller never runs (scripts/build.mjs, ADR 0014).
+      const bundle = readFileSync(path.join(stage, 'dist', 'streams', 'controller', 'main.js'), 'latin1');
+      expect(bundle).not.toMatch(/attributeTypeMap|class ObjectSerializer|CoordinationV1Api/);
+      // undici is required in one place only: the getter module the build puts in its stead.
+      expect(bundle.match(/require_undici\(\)/g)).toEqual(['require_undici()']);
+      expect(bundle).toMatch(/real\?\?=require_undici\(\)/);
+    });
+
     it('runs with the Deployment flags and converges a registration and an import', async () => {
       expect(controller!.process.running).toBe(true);
       await waitForReady('cluster1', INSTALL_NAMESPACE, 'cluster2', 'True', 'TokenIssued');
