@@ -527,12 +527,24 @@ async function main(): Promise<void> {
           const hits = () => endpoints.reduce((sum, e) => sum + e.hits(), 0);
           const hits0 = hits();
           const samples: Array<{ min: number; rssMiB: number }> = [];
+          // Once a minute, as Prometheus would scrape it, what the RSS is made of: V8's heap
+          // (committed and used) and memory outside it (external: buffers, strings held outside
+          // the heap). An RSS step with the heap's committed size says V8 grew; one without says
+          // native memory (TLS, HTTP/2 sessions, malloc) did.
+          const heap: Array<{ min: number; rssMiB: number; anonMiB: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> = [];
+          const scrapeHeap = async (min: number) => {
+            const text = await ctrl.metrics();
+            const mib = (name: string) => metricSum(text, name) / 1024 / 1024;
+            heap.push({ min, rssMiB: rssMiB(pid, 'VmRSS'), anonMiB: rssMiB(pid, 'RssAnon'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), heapUsedMiB: mib('nodejs_heap_size_used_bytes'), externalMiB: mib('nodejs_external_memory_bytes') });
+          };
           const t0 = performance.now();
           const end = t0 + SOAK_MIN * 60_000;
-          for (let next = t0; next <= end; next += SOAK_SAMPLE_MS) {
+          for (let next = t0, i = 0; next <= end; next += SOAK_SAMPLE_MS, i++) {
             const wait = next - performance.now();
             if (wait > 0) await sleep(wait);
-            samples.push({ min: (performance.now() - t0) / 60_000, rssMiB: rssMiB(pid, 'VmRSS') });
+            const min = (performance.now() - t0) / 60_000;
+            samples.push({ min, rssMiB: rssMiB(pid, 'VmRSS') });
+            if (i % Math.round(60_000 / SOAK_SAMPLE_MS) === 0) await scrapeHeap(min);
           }
           const req1 = await tokenRequestsToSick();
           const hits1 = hits();
@@ -555,7 +567,9 @@ async function main(): Promise<void> {
             // Connections accepted by the hanging endpoints plus requests answered by the failing ones: how often the controller retries them.
             sickEndpointHitsPerMin: (hits1 - hits0) / SOAK_MIN,
             sickEndpoints: endpoints.length,
+            heap,
           };
+          log(`soak, once a minute: ${heap.map((h) => `${h.min.toFixed(1)} min RSS ${h.rssMiB.toFixed(0)} (anon ${h.anonMiB.toFixed(0)}) heap ${h.heapTotalMiB.toFixed(0)}/${h.heapUsedMiB.toFixed(0)} ext ${h.externalMiB.toFixed(0)}`).join('; ')} MiB`);
           log(`soak: RSS first ${r.firstMiB.toFixed(1)}, last ${r.lastMiB.toFixed(1)}, max ${r.maxMiB.toFixed(1)} MiB; slope ${r.slopeMiBPerMin.toFixed(2)} MiB/min`);
           return r;
         });
