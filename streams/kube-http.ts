@@ -66,10 +66,22 @@ interface Session {
   probing: boolean;
 }
 
+/** The pool's TLS: one context for every connection, made of the material it was built from. */
+interface PoolTls {
+  material: tls.SecureContextOptions;
+  secureContext: tls.SecureContext;
+  servername?: string;
+  rejectUnauthorized: boolean;
+}
+
 /** The lean client of one KubeConfig's current cluster and user. */
 class KubeHttp {
-  /** TLS as client-node resolved it on the first request (one context for every connection of the pool). */
-  private tls?: { secureContext: tls.SecureContext; servername?: string; rejectUnauthorized: boolean };
+  /**
+   * TLS as client-node resolved it, checked on every request: a client certificate that rotates
+   * (a certificate file rewritten, an exec plugin's new certificate) gets a new context, and the
+   * connections made with the old one take no new request.
+   */
+  private tls?: PoolTls;
   /** What the server chose when offered both; HTTP/2 until it answers otherwise. */
   private protocol: 'h2' | 'http/1.1' = 'h2';
   private agent?: Agent;
@@ -118,8 +130,8 @@ class KubeHttp {
       headers['content-type'] = payload.contentType;
       headers['content-length'] = String(payload.bytes.length);
     }
+    if (url.protocol === 'https:') this.tlsFor(url, opts);
     if (url.protocol === 'https:' && !cluster.proxyUrl) {
-      this.tls ??= tlsOf(url, opts);
       if (this.protocol === 'h2') {
         const session = await whileNotAborted(this.h2(url), signal);
         if (session) return this.sendH2(session, method, url, headers, signal, payload?.bytes);
@@ -127,6 +139,24 @@ class KubeHttp {
     }
     this.agent ??= this.poolFor(url, opts, Boolean(cluster.proxyUrl));
     return this.sendH1(method, url, headers, signal, payload?.bytes);
+  }
+
+  /**
+   * The pool's TLS for this request's material. When the material changed since the pool's
+   * connections were made, a new context replaces it; the HTTP/2 connection finishes the
+   * requests it carries and closes, and the keep-alive pool is replaced (its idle connections
+   * close after IDLE_SOCKET_MS).
+   */
+  private tlsFor(url: URL, opts: https.RequestOptions): PoolTls {
+    const material = materialOf(opts);
+    if (this.tls && sameMaterial(this.tls.material, material)) return this.tls;
+    if (this.tls) {
+      const s = this.session;
+      this.session = undefined;
+      s?.h2.close();
+      this.agent = undefined;
+    }
+    return (this.tls = tlsOf(url, opts, material));
   }
 
   private sendH1(method: string, url: URL, headers: Record<string, string>, signal: AbortSignal, payload?: Buffer): Promise<KubeResponse> {
@@ -253,18 +283,34 @@ class KubeHttp {
     // import, and with hundreds of sources idle TLS connections would hold memory for nothing.
     const common = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_MS };
     if (url.protocol === 'http:') return new http.Agent(common);
-    const t = (this.tls ??= tlsOf(url, opts));
+    const t = this.tlsFor(url, opts);
     return new https.Agent({ ...common, secureContext: t.secureContext, rejectUnauthorized: t.rejectUnauthorized, ...(t.servername ? { servername: t.servername } : {}) });
   }
 }
 
-/** The pool's TLS: one context from the material client-node resolved, the server name (SNI) unless the host is an address. */
-function tlsOf(url: URL, opts: https.RequestOptions): { secureContext: tls.SecureContext; servername?: string; rejectUnauthorized: boolean } {
+/** The TLS material client-node resolved for a request (CA, client certificate and key). */
+function materialOf(opts: https.RequestOptions): tls.SecureContextOptions {
   const material: tls.SecureContextOptions = {};
   for (const k of TLS_KEYS) if (opts[k] !== undefined) (material as Record<string, unknown>)[k] = opts[k];
+  return material;
+}
+
+/** Whether two requests' TLS material is the same (client-node reads files anew on each request: compared by content). */
+function sameMaterial(a: tls.SecureContextOptions, b: tls.SecureContextOptions): boolean {
+  const same = (x: unknown, y: unknown): boolean => {
+    if (Array.isArray(x) || Array.isArray(y)) return Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => same(v, y[i]));
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y)) return x.equals(y);
+    if (typeof x === 'object' && x !== null && typeof y === 'object' && y !== null) return JSON.stringify(x) === JSON.stringify(y); // { pem, passphrase } keys
+    return x === y;
+  };
+  return TLS_KEYS.every((k) => same(a[k], b[k]));
+}
+
+/** The pool's TLS: one context from `material`, the server name (SNI) unless the host is an address. */
+function tlsOf(url: URL, opts: https.RequestOptions, material: tls.SecureContextOptions): PoolTls {
   const host = hostOf(url);
   const servername = opts.servername ?? (isIP(host) ? undefined : host);
-  return { secureContext: tls.createSecureContext(material), rejectUnauthorized: opts.rejectUnauthorized !== false, ...(servername ? { servername } : {}) };
+  return { material, secureContext: tls.createSecureContext(material), rejectUnauthorized: opts.rejectUnauthorized !== false, ...(servername ? { servername } : {}) };
 }
 
 /** `p`, unless `signal` aborts first (the shared connection attempt goes on for the others). */

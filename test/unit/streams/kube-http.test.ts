@@ -9,6 +9,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { ApiException, KubeConfig, type User } from '@kubernetes/client-node';
 import { createCa, issueCertificate } from '../../../src/tls/pki.js';
 import { kubeHttp } from '../../../streams/kube-http.js';
@@ -18,16 +19,19 @@ interface Server {
   close(): Promise<void>;
   port: number;
   connections(): number;
-  seen: Array<{ method: string; url: string; auth: string | undefined; contentType: string | undefined; body: string; version: string }>;
+  seen: Array<{ method: string; url: string; auth: string | undefined; contentType: string | undefined; body: string; version: string; clientCert: string | undefined }>;
 }
 
 let caPem = '';
 let leaf: { certPem: string; keyPem: string };
+/** Two client certificates, as a certificate file or an exec plugin would hand out before and after a rotation. */
+let clientCerts: Array<{ certPem: string; keyPem: string }>;
 
 beforeAll(async () => {
   const ca = await createCa('kube-http test');
   caPem = ca.certPem;
   leaf = await issueCertificate(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  clientCerts = [await issueCertificate(ca, { commonName: 'client-before', usage: 'client' }), await issueCertificate(ca, { commonName: 'client-after', usage: 'client' })];
 });
 
 /** A server answering as the tests expect: /slow never answers, /stream sends a line and stays open, /big is 4 KiB, /missing a 404 Status. */
@@ -37,7 +41,8 @@ async function startServer(protocol: 'h2' | 'http/1.1'): Promise<Server> {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, contentType: req.headers['content-type'], body, version: req.httpVersion });
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, contentType: req.headers['content-type'], body, version: req.httpVersion, clientCert: peer.subject ? String(peer.subject.CN) : undefined });
       if (req.url!.startsWith('/slow')) return; // never answers
       if (req.url!.startsWith('/stream')) return void (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).write('{"type":"ADDED"}\n');
       if (req.url!.startsWith('/big')) return void (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ data: 'x'.repeat(4096) }));
@@ -45,7 +50,8 @@ async function startServer(protocol: 'h2' | 'http/1.1'): Promise<Server> {
       (res as http.ServerResponse).writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ echo: body ? JSON.parse(body) : null, query: req.url }));
     });
   };
-  const tlsOpts = { cert: leaf.certPem, key: leaf.keyPem };
+  // Client certificates are asked for, not required: the tests with one see which was presented.
+  const tlsOpts = { cert: leaf.certPem, key: leaf.keyPem, requestCert: true, rejectUnauthorized: false };
   const server: net.Server = protocol === 'h2' ? http2.createSecureServer({ ...tlsOpts, allowHTTP1: true }, handler) : https.createServer(tlsOpts, handler);
   const sockets = new Set<Socket>();
   let count = 0;
@@ -111,6 +117,30 @@ describe.each([
     await client.call('GET', '/g', { timeoutMs: 5_000, what: 'get' });
     expect(seen.at(-1)).toMatchObject({ method: 'GET', auth: 'Bearer second' });
     expect(server.connections() - before).toBe(firstConnections);
+  });
+
+  it('presents a rotated client certificate on a new connection from the next request on', async () => {
+    const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+    // What client-node reads anew on every request: a certificate file rewritten in place, say.
+    const user = { name: 'u', certData: b64(clientCerts[0]!.certPem), keyData: b64(clientCerts[0]!.keyPem) };
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, caData: b64(caPem), skipTLSVerify: false }],
+      users: [user],
+      contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+      currentContext: 'c',
+    });
+    const client = kubeHttp(kc);
+    const presented = async () => {
+      await client.call('GET', '/whoami', { timeoutMs: 5_000, what: 'get' });
+      return seen.at(-1)!.clientCert;
+    };
+    expect([await presented(), await presented()]).toEqual(['client-before', 'client-before']);
+    const before = server.connections();
+    user.certData = b64(clientCerts[1]!.certPem);
+    user.keyData = b64(clientCerts[1]!.keyPem);
+    expect([await presented(), await presented()]).toEqual(['client-after', 'client-after']);
+    expect(server.connections() - before).toBe(1);
   });
 
   it("throws client-node's ApiException with the status and the Status body", async () => {
