@@ -228,6 +228,11 @@ class KubeHttp {
       });
       socket.once('secureConnect', () => {
         clearTimeout(timer);
+        if (t !== this.tls) {
+          // The client certificate rotated during the handshake: connect again with the new one.
+          socket.destroy();
+          return resolve(this.connect(url));
+        }
         if (socket.alpnProtocol !== 'h2') {
           // HTTP/1.1 only (a proxy in front of the API server, say): the keep-alive pool from now on.
           this.protocol = 'http/1.1';
