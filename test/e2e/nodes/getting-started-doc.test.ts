@@ -7,9 +7,10 @@
 // pods, and after the cleanup block neither cluster holds anything the blocks created.
 //
 // It shares the clusters (and the names pod-lister, nginx, multicluster-client) with
-// getting-started.test.ts and federated.test.ts, in any order: those suites remove their nginx and
-// pod-lister and wait until they are gone (removeSourceObjects), this one still checks, and its cleanup removes that suite's installation and registration too (the other suite
-// installs and bootstraps again in its own beforeAll).
+// getting-started.test.ts and federated.test.ts, in any order. Those suites remove their nginx and
+// pod-lister and wait until they are gone (removeSourceObjects); this one still checks first. Its
+// cleanup removes their installation and getting-started's registration too (they install, and
+// getting-started bootstraps, again in their own beforeAll).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
