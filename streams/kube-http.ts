@@ -288,7 +288,7 @@ class KubeHttp {
     // import, and with hundreds of sources idle TLS connections would hold memory for nothing.
     const common = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_MS };
     if (url.protocol === 'http:') return new http.Agent(common);
-    const t = this.tlsFor(url, opts);
+    const t = this.tls!; // send() resolved it for this request
     return new https.Agent({ ...common, secureContext: t.secureContext, rejectUnauthorized: t.rejectUnauthorized, ...(t.servername ? { servername: t.servername } : {}) });
   }
 }
@@ -302,13 +302,15 @@ function materialOf(opts: https.RequestOptions): tls.SecureContextOptions {
 
 /** Whether two requests' TLS material is the same (client-node reads files anew on each request: compared by content). */
 function sameMaterial(a: tls.SecureContextOptions, b: tls.SecureContextOptions): boolean {
-  const same = (x: unknown, y: unknown): boolean => {
-    if (Array.isArray(x) || Array.isArray(y)) return Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => same(v, y[i]));
-    if (Buffer.isBuffer(x) && Buffer.isBuffer(y)) return x.equals(y);
-    if (typeof x === 'object' && x !== null && typeof y === 'object' && y !== null) return JSON.stringify(x) === JSON.stringify(y); // { pem, passphrase } keys
-    return x === y;
-  };
-  return TLS_KEYS.every((k) => same(a[k], b[k]));
+  return TLS_KEYS.every((k) => sameValue(a[k], b[k]));
+}
+
+/** One TLS option compared by content: a string, a Buffer, a list of them, or `{ pem, passphrase }`. */
+function sameValue(x: unknown, y: unknown): boolean {
+  if (Array.isArray(x) || Array.isArray(y)) return Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => sameValue(v, y[i]));
+  if (Buffer.isBuffer(x) && Buffer.isBuffer(y)) return x.equals(y);
+  if (typeof x === 'object' && x !== null && typeof y === 'object' && y !== null) return JSON.stringify(x) === JSON.stringify(y);
+  return x === y;
 }
 
 /** The pool's TLS: one context from `material`, the server name (SNI) unless the host is an address. */

@@ -532,19 +532,20 @@ async function main(): Promise<void> {
           // the heap). An RSS step with the heap's committed size says V8 grew; one without says
           // native memory (TLS, HTTP/2 sessions, malloc) did.
           const heap: Array<{ min: number; rssMiB: number; anonMiB: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }> = [];
-          const scrapeHeap = async (min: number) => {
+          const scrapeHeap = async (sample: { min: number; rssMiB: number }) => {
+            const anonMiB = rssMiB(pid, 'RssAnon');
             const text = await ctrl.metrics();
             const mib = (name: string) => metricSum(text, name) / 1024 / 1024;
-            heap.push({ min, rssMiB: rssMiB(pid, 'VmRSS'), anonMiB: rssMiB(pid, 'RssAnon'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), heapUsedMiB: mib('nodejs_heap_size_used_bytes'), externalMiB: mib('nodejs_external_memory_bytes') });
+            heap.push({ ...sample, anonMiB, heapTotalMiB: mib('nodejs_heap_size_total_bytes'), heapUsedMiB: mib('nodejs_heap_size_used_bytes'), externalMiB: mib('nodejs_external_memory_bytes') });
           };
           const t0 = performance.now();
           const end = t0 + SOAK_MIN * 60_000;
           for (let next = t0, i = 0; next <= end; next += SOAK_SAMPLE_MS, i++) {
             const wait = next - performance.now();
             if (wait > 0) await sleep(wait);
-            const min = (performance.now() - t0) / 60_000;
-            samples.push({ min, rssMiB: rssMiB(pid, 'VmRSS') });
-            if (i % Math.round(60_000 / SOAK_SAMPLE_MS) === 0) await scrapeHeap(min);
+            const sample = { min: (performance.now() - t0) / 60_000, rssMiB: rssMiB(pid, 'VmRSS') };
+            samples.push(sample);
+            if (i % Math.round(60_000 / SOAK_SAMPLE_MS) === 0) await scrapeHeap(sample);
           }
           const req1 = await tokenRequestsToSick();
           const hits1 = hits();
