@@ -5,6 +5,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { volumeNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace, testClusters } from '../harness/env.js';
+import { runAdmissionProbe, type ProbeOptions, type ProbeResult } from '../harness/admission-probe.js';
 import { startHostileProcess, type HostileCounts } from '../harness/hostile-admissions.js';
 import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
 import { waitFor } from '../harness/https.js';
@@ -79,9 +80,14 @@ async function apiServerWebhookBuckets(webhookName: string): Promise<Map<number,
   return out;
 }
 
-function p99(latencies: number[]): number {
+function pct(latencies: number[], p: number): number {
   const sorted = [...latencies].sort((a, b) => a - b);
-  return sorted[Math.ceil(0.99 * sorted.length) - 1]!;
+  return sorted[Math.ceil((p / 100) * sorted.length) - 1]!;
+}
+
+/** A probe's figures: annotated and un-annotated pods, p50 / p99 in ms. */
+function describeProbe(r: ProbeResult): string {
+  return `annotated p50 ${pct(r.annotated, 50).toFixed(1)} / p99 ${pct(r.annotated, 99).toFixed(1)} ms (n=${r.annotated.length}), un-annotated (no webhook call) p50 ${pct(r.bare, 50).toFixed(1)} / p99 ${pct(r.bare, 99).toFixed(1)} ms, failures ${r.failures.length}`;
 }
 
 describe('admission that no tenant can stall', () => {
@@ -118,37 +124,41 @@ describe('admission that no tenant can stall', () => {
     metadata: { generateName: 'ordinary-', annotations: { [IMPORT_ANNOTATION]: 'steady' } },
     spec: { containers: [{ name: 'app', image: 'busybox' }] },
   };
-  /** One ordinary annotated pod through the API server (dry run: admission included, nothing stored); its latency in ms. */
-  const admitOrdinary = async (): Promise<number> => {
-    const t0 = performance.now();
+  /** One ordinary annotated pod through the API server (dry run: admission included, nothing stored), from the test's own client. */
+  const admitOrdinary = async (): Promise<void> => {
     const pod = await core.createNamespacedPod({ namespace: enabled, body: ordinary, dryRun: 'All' });
-    const ms = performance.now() - t0;
     if (!(pod.spec?.volumes ?? []).some((v) => v.name === volumeNameForImport('steady'))) throw new Error('admitted without the import mounted');
-    return ms;
   };
 
-  /** The same pod without the annotation: the API server alone (matchConditions skip the webhook). */
-  const admitBare = async (): Promise<number> => {
-    const t0 = performance.now();
-    await core.createNamespacedPod({ namespace: enabled, body: { metadata: { generateName: 'bare-' }, spec: ordinary.spec }, dryRun: 'All' });
-    return performance.now() - t0;
-  };
+  /**
+   * The figure is taken by a probe in a process of its own (test/harness/admission-probe.ts), a
+   * lean client with one kept-alive connection: timed from the test's event loop with
+   * client-node, the same dry-run creations took ~10 ms more at p50 (12.1 against 3.3 ms, quiet),
+   * and the Jest worker's pauses landed in the tail. Those are the measuring client's, not
+   * admission's.
+   */
+  const probe = (pairs: number, minDurationMs = 0): ProbeOptions => ({
+    kubeconfigPath: clusterInfo(CLUSTER).kubeconfigPath,
+    context: clusterInfo(CLUSTER).name,
+    namespace: enabled,
+    annotation: { key: IMPORT_ANNOTATION, value: 'steady' },
+    expectVolume: volumeNameForImport('steady'),
+    pairs,
+    warmup: 10,
+    minDurationMs,
+  });
 
   it('admits ordinary annotated pods with p99 ≤ 50 ms and no failure while hostile admissions run', async () => {
     await waitFor('the API server to call the webhook', async () => admitOrdinary().then(() => true, () => false), 60_000, 200);
-    for (let i = 0; i < 30; i++) await admitOrdinary(); // warm-up: connections, JIT
+    for (let i = 0; i < 30; i++) await admitOrdinary(); // warm-up: the webhook's connections, JIT
     // The same measurement without hostile load, on the same (shared) machine, for comparison.
     const DURATION = 'mcsa_webhook_admission_duration_seconds';
     const quietBefore = buckets(await webhook!.metrics(), DURATION, 'outcome="mutated"');
-    const quiet: number[] = [];
-    const quietBare: number[] = [];
-    for (let i = 0; i < 150; i++) {
-      quiet.push(await admitOrdinary());
-      quietBare.push(await admitBare());
-    }
+    const quiet = await runAdmissionProbe(probe(150)).result;
     const WEBHOOK_NAME = manifestWebhookConfiguration().webhooks![0]!.name;
     const quietAdmission = p99Bound(quietBefore, buckets(await webhook!.metrics(), DURATION, 'outcome="mutated"'));
-    console.log(`no hostile load: ordinary admissions at the webhook p99 ≤ ${quietAdmission.bound * 1000} ms (n=${quietAdmission.count}); through the API server p99 ${p99(quiet).toFixed(1)} ms; un-annotated p99 ${p99(quietBare).toFixed(1)} ms`);
+    console.log(`no hostile load: ordinary admissions at the webhook p99 ≤ ${quietAdmission.bound * 1000} ms (n=${quietAdmission.count}); through the API server: ${describeProbe(quiet)}`);
+    expect(quiet.failures).toEqual([]);
 
     const hostile = startHostileProcess({
       webhookPort: webhook!.port,
@@ -161,9 +171,7 @@ describe('admission that no tenant can stall', () => {
     const apiServerBefore = await apiServerWebhookBuckets(WEBHOOK_NAME);
     const cpuBefore = metricValue(await webhook!.metrics(), 'process_cpu_seconds_total', '');
     const wallBefore = performance.now();
-    const latencies: number[] = [];
-    const bare: number[] = [];
-    const failures: string[] = [];
+    let measured: ProbeResult;
     try {
       await hostile.ready;
       // Under way: the webhook has refused oversized bodies and denied pods naming too many imports.
@@ -172,22 +180,15 @@ describe('admission that no tenant can stall', () => {
         return metricValue(m, 'controller_runtime_webhook_requests_total', 'webhook="/mutate-pods",code="413"') > 2 &&
           metricValue(m, 'mcsa_webhook_admissions_total', 'webhook="/mutate-pods",decision="denied",mutated="false"') > 2;
       }, 60_000, 200);
-      const started = Date.now();
-      while (latencies.length + failures.length < 300 || Date.now() - started < 10_000) {
-        try {
-          latencies.push(await admitOrdinary());
-          bare.push(await admitBare());
-        } catch (e) {
-          failures.push((e as Error).message.slice(0, 300));
-        }
-      }
+      const run = runAdmissionProbe(probe(300, 10_000));
+      measured = await run.result.finally(run.kill);
     } finally {
       counts = await hostile.stop().catch((e: unknown) => {
         hostile.kill();
         throw e;
       });
     }
-    const figure = p99(latencies);
+    const figure = pct(measured.annotated, 99);
     const after = await webhook!.metrics();
     const admission = p99Bound(mutatedBefore, buckets(after, DURATION, 'outcome="mutated"'));
     // The API server's buckets are coarse (5 ms, 25 ms, 100 ms, …): its figure is a bound too.
@@ -197,14 +198,17 @@ describe('admission that no tenant can stall', () => {
     console.log(`webhook CPU during the hostile phase: ${(((metricValue(after, 'process_cpu_seconds_total', '') - cpuBefore) * 1000) / (performance.now() - wallBefore) * 100).toFixed(0)} % of a core`);
     console.log(`webhook event loop lag p99 since the last scrape: ${(metricValue(after, 'nodejs_eventloop_lag_p99_seconds', '') * 1000).toFixed(1)} ms`);
     const hostileTotal = Object.values(counts).reduce((n, byOutcome) => n + Object.values(byOutcome).reduce((a, b) => a + b, 0), 0);
-    console.log(`hostile load: the API server's calls to the webhook (its own histogram) p99 ≤ ${asSeen.bound * 1000} ms, interpolated ${(asSeenEstimate * 1000).toFixed(1)} ms (n=${asSeen.count}); ordinary admissions at the webhook p99 ≤ ${admission.bound * 1000} ms (n=${admission.count}); through the API server p99 ${figure.toFixed(1)} ms (n=${latencies.length}, failures ${failures.length}; un-annotated pods, no webhook call: p99 ${p99(bare).toFixed(1)} ms) while ${hostileTotal} hostile requests ran: ${JSON.stringify(counts)}`);
+    console.log(`hostile load: the API server's calls to the webhook (its own histogram) p99 ≤ ${asSeen.bound * 1000} ms, interpolated ${(asSeenEstimate * 1000).toFixed(1)} ms (n=${asSeen.count}); ordinary admissions at the webhook p99 ≤ ${admission.bound * 1000} ms (n=${admission.count}); through the API server: ${describeProbe(measured)}; while ${hostileTotal} hostile requests ran: ${JSON.stringify(counts)}`);
 
-    expect(failures).toEqual([]);
-    expect(admission.count).toBeGreaterThanOrEqual(latencies.length);
+    expect(measured.failures).toEqual([]);
+    expect(measured.annotated.length).toBeGreaterThanOrEqual(300);
+    // The acceptance figure: ordinary annotated pods created through the API server.
+    expect(figure).toBeLessThanOrEqual(50);
+    expect(admission.count).toBeGreaterThanOrEqual(measured.annotated.length);
     expect(admission.bound).toBeLessThanOrEqual(0.05);
     // The API server timed every ordinary admission's webhook call (denied hostile pods are
     // rejected="true"), within the finest bound its buckets (5, 25, 100 ms, …) can show for 50 ms.
-    expect(asSeen.count).toBeGreaterThanOrEqual(latencies.length);
+    expect(asSeen.count).toBeGreaterThanOrEqual(measured.annotated.length);
     expect(asSeen.bound).toBeLessThanOrEqual(0.1);
     // The hostile stream really ran, every kind of it, and got only refusals: 4xx or a denial, never a 5xx.
     for (const kind of ['many-imports', 'missing-imports', 'empty-containers', 'array-body', 'oversized', 'oversized-chunked', 'malformed'])
