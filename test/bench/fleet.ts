@@ -497,10 +497,11 @@ async function main(): Promise<void> {
       await waitFor('the background watch to list', () => bg.listed, 60_000, 20);
       const sickRound = await phase('live, 10 % sick', async () => {
         // Hanging and failing: the registration is removed and written again pointing at the sick
-        // endpoint. The controller must have seen the removal (the cluster's imports report
-        // ClusterNotFound, its queue is empty) before the same name comes back: otherwise its
-        // clean-up of the removed registration's Secret can delete the new one (a race in the
-        // controller's orphan clean-up, which deletes a Secret whose new owner it has not seen yet).
+        // endpoint. The bench waits until the controller has seen the removal (the cluster's imports
+        // report ClusterNotFound, its queue is empty) before the same name comes back, so that the
+        // time each sick import takes to report its reason starts from one known moment. (A removal
+        // and a rewrite at once are handled too: the orphan clean-up asks the API server which
+        // import exists before it deletes a Secret; integration test sick-clusters.)
         const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
         const movingNames = new Set(moving.map((s) => s.reg.name));
         for (const { reg } of moving) await reg.remove();
