@@ -438,12 +438,24 @@ async function main(): Promise<void> {
         const deleted: number[] = [];
         const name = (j: number) => `${tag}-${j}`;
         const deadline = 120_000;
+        // What the tail is made of: when in the round the slow creations started, and the
+        // controller's garbage-collection pauses meanwhile (prom-client's nodejs_gc_duration_seconds).
+        const timeline: Array<{ atS: number; ms: number }> = [];
+        const gc = async () => {
+          const text = await ctrl.metrics();
+          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum') };
+        };
+        const gc0 = await gc();
+        const roundStart = performance.now();
         await paced(LIVE, LIVE_RATE, async (j) => {
           await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, body: importBody(NS.live, name(j), healthy[j % healthy.length]!.name, REMOTE) });
           const t0 = performance.now();
           await within(live.when(name(j)), deadline, `${name(j)} Ready`);
-          created.push(Math.max(0, live.readyAt.get(name(j))! - t0));
+          const ms = Math.max(0, live.readyAt.get(name(j))! - t0);
+          created.push(ms);
+          timeline.push({ atS: (t0 - roundStart) / 1000, ms });
         });
+        const gc1 = await gc();
         await paced(LIVE, LIVE_RATE, async (j) => {
           const value = `${tag}-r`;
           await custom1.patchNamespacedCustomObject(
@@ -461,6 +473,8 @@ async function main(): Promise<void> {
           deleted.push(performance.now() - t0);
         });
         log(`live round ${tag}: created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
+        const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
+        log(`  created→Ready slowest (ms at s into the round): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller GC while creating: ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all`);
         return { created, rotated, deleted };
       };
       const liveRounds = async (tag: string): Promise<LiveSamples[]> => {
