@@ -53,6 +53,16 @@ interface WorkQueueOptions {
    * one reconcile at a time. So a stuck group holds no slot the other groups need. Default: never.
    */
   slowAfterMs?: number;
+  /**
+   * Whether a group is failing as a whole (the controller: a source cluster that is unreachable or
+   * refuses its credentials, whose imports only write that down). Keys of failing groups run at
+   * most `failingConcurrency` reconciles at once between them, so the burst when a group fails
+   * (every one of its keys at once) cannot take the slots, nor the capacity of what the
+   * reconciles write to, that healthy groups need. Asked when a key is taken. Default: none is.
+   */
+  groupFailing?: (group: string) => boolean;
+  /** See `groupFailing`. Default: a fifth of `concurrency`, at least 1. */
+  failingConcurrency?: number;
   clock?: Clock;
   rateLimiter?: RateLimiter;
   metrics?: WorkQueueMetrics;
@@ -90,6 +100,8 @@ export class WorkQueue {
   private readonly groupActive = new Map<string, { running: number; slow: number }>();
   /** Running reconciles that count against `concurrency` (not slow). */
   private counted = 0;
+  /** Running reconciles of failing groups that count against `failingConcurrency` (not slow). */
+  private failingCounted = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Map<string, AbortController>();
   private readonly delayed = new Map<string, { at: number; cancel: Cancel }>();
@@ -100,6 +112,7 @@ export class WorkQueue {
   private readonly rateLimiter: RateLimiter;
   private readonly concurrency: number;
   private readonly groupConcurrency: number;
+  private readonly failingConcurrency: number;
   private readonly metrics: WorkQueueMetrics;
   private running = false;
   private pumpScheduled = false;
@@ -116,6 +129,7 @@ export class WorkQueue {
     this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter(this.clock);
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
+    this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 5));
     this.metrics = opts.metrics ?? {};
   }
 
@@ -263,33 +277,36 @@ export class WorkQueue {
       if (!next) return;
       this.dirty.delete(next.key);
       this.reportDepth();
-      void this.run(next.key, next.group);
+      void this.run(next.key, next.group, next.failing);
     }
   }
 
   /** The first key of the first group (in turn order) that may start one more reconcile. */
-  private takeNext(): { key: string; group: string } | undefined {
+  private takeNext(): { key: string; group: string; failing: boolean } | undefined {
     for (const [group, keys] of this.ready) {
       const active = this.groupActive.get(group);
       const cap = active && active.slow > 0 ? 1 : this.groupConcurrency;
       if ((active?.running ?? 0) >= cap) continue;
+      const failing = this.opts.groupFailing?.(group) ?? false;
+      if (failing && this.failingCounted >= this.failingConcurrency) continue;
       const key = keys.shift()!;
       this.readyCount--;
       // Taken from: to the back of the turn order (or gone when empty).
       this.ready.delete(group);
       if (keys.length > 0) this.ready.set(group, keys);
-      return { key, group };
+      return { key, group, failing };
     }
     return undefined;
   }
 
-  private async run(key: string, group: string): Promise<void> {
+  private async run(key: string, group: string, failing: boolean): Promise<void> {
     const ac = new AbortController();
     this.processing.set(key, ac);
     const active = this.groupActive.get(group) ?? { running: 0, slow: 0 };
     active.running++;
     this.groupActive.set(group, active);
     this.counted++;
+    if (failing) this.failingCounted++;
     let slow = false;
     const cancelSlow =
       this.opts.slowAfterMs === undefined
@@ -298,6 +315,7 @@ export class WorkQueue {
             slow = true;
             active.slow++;
             this.counted--;
+            if (failing) this.failingCounted--;
             this.pump();
           }, this.opts.slowAfterMs);
     this.metrics.onActiveWorkers?.(this.processing.size);
@@ -314,7 +332,10 @@ export class WorkQueue {
     }
     cancelSlow?.();
     if (slow) active.slow--;
-    else this.counted--;
+    else {
+      this.counted--;
+      if (failing) this.failingCounted--;
+    }
     if (--active.running === 0) this.groupActive.delete(group);
     this.finish(key, outcome);
   }

@@ -12,6 +12,8 @@ interface Call {
   key: string;
   at: number;
   signal: AbortSignal;
+  /** Resolved or rejected by the test. */
+  settled: boolean;
   resolve(r?: ReconcileResult): void;
   reject(e: unknown): void;
 }
@@ -30,17 +32,20 @@ function controlledReconcile(clock: ManualClock) {
       total++;
       maxSameKey = Math.max(maxSameKey, n);
       maxTotal = Math.max(maxTotal, total);
-      const done = () => {
-        running.set(key, (running.get(key) ?? 1) - 1);
-        total--;
-      };
-      calls.push({
+      const call: Call = {
         key,
         at: clock.now(),
         signal,
+        settled: false,
         resolve: (r) => (done(), resolve(r)),
         reject: (e) => (done(), reject(e)),
-      });
+      };
+      const done = () => {
+        running.set(key, (running.get(key) ?? 1) - 1);
+        total--;
+        call.settled = true;
+      };
+      calls.push(call);
     });
   return {
     reconcile,
@@ -52,7 +57,7 @@ function controlledReconcile(clock: ManualClock) {
   };
 }
 
-function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; groupConcurrency?: number; slowAfterMs?: number; grouped?: boolean } = {}) {
+function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; groupConcurrency?: number; slowAfterMs?: number; grouped?: boolean; failing?: Set<string>; failingConcurrency?: number } = {}) {
   const clock = new ManualClock(1_000);
   const r = controlledReconcile(clock);
   const queue = new WorkQueue({
@@ -62,6 +67,8 @@ function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; gr
     ...(opts.grouped ? { groupOf: (k: string) => k.split(':')[0]! } : {}),
     ...(opts.groupConcurrency !== undefined ? { groupConcurrency: opts.groupConcurrency } : {}),
     ...(opts.slowAfterMs !== undefined ? { slowAfterMs: opts.slowAfterMs } : {}),
+    ...(opts.failing ? { groupFailing: (g: string) => opts.failing!.has(g) } : {}),
+    ...(opts.failingConcurrency !== undefined ? { failingConcurrency: opts.failingConcurrency } : {}),
     clock,
     rateLimiter: exponentialRateLimiter({ baseMs: opts.baseMs ?? 5, maxMs: opts.maxMs ?? 1_000_000 }),
   });
@@ -183,6 +190,64 @@ describe('WorkQueue', () => {
     expect(r.calls.map((c) => c.key)).toContain('sick:3');
     expect(queue.stats()).toMatchObject({ depth: 0, active: 1 });
     r.calls.find((c) => c.key === 'sick:3')!.resolve();
+    await queue.whenIdle();
+  });
+
+  it('runs the keys of failing groups a few at a time between them, so their burst leaves the slots to healthy groups', async () => {
+    const failing = new Set(['down1', 'down2']);
+    const { r, queue } = setup({ grouped: true, concurrency: 10, failing });
+    for (let i = 1; i <= 10; i++) queue.add(`down1:${i}`);
+    for (let i = 1; i <= 10; i++) queue.add(`down2:${i}`);
+    for (let i = 1; i <= 3; i++) queue.add(`ok:${i}`);
+    queue.start();
+    await settle();
+    // A fifth of 10 for both failing groups together; the healthy group runs at once.
+    const running = () => r.calls.filter((c) => !c.settled).map((c) => c.key);
+    expect(running().filter((k) => !k.startsWith('ok:'))).toHaveLength(2);
+    expect(running().filter((k) => k.startsWith('ok:'))).toEqual(['ok:1', 'ok:2', 'ok:3']);
+    // A healthy key added while the failing ones are queued does not wait behind them.
+    queue.add('ok2:1');
+    await settle();
+    expect(running()).toContain('ok2:1');
+    // Each failing reconcile that ends lets one more in, the groups in turn.
+    r.calls.find((c) => c.key === 'down1:1')!.resolve();
+    await settle();
+    expect(running().filter((k) => !k.startsWith('ok'))).toEqual(['down2:1', 'down1:2']);
+    // A group that recovers is no longer held to the failing lane.
+    failing.delete('down1');
+    for (const c of r.calls.filter((x) => !x.settled && x.key.startsWith('ok'))) c.resolve();
+    r.calls.find((c) => c.key === 'down2:1')!.resolve();
+    await settle();
+    expect(running().filter((k) => k.startsWith('down1:')).length).toBeGreaterThanOrEqual(8);
+    expect(running().filter((k) => k.startsWith('down2:'))).toHaveLength(1);
+    while (r.calls.some((c) => !c.settled)) {
+      for (const c of r.calls.filter((x) => !x.settled)) c.resolve();
+      await settle();
+    }
+    await queue.whenIdle();
+    expect(new Set(r.calls.map((c) => c.key)).size).toBe(24);
+  });
+
+  it('frees the failing lane of a failing reconcile that turns slow', async () => {
+    const { clock, r, queue } = setup({ grouped: true, concurrency: 4, failing: new Set(['downA', 'downB']), failingConcurrency: 1, slowAfterMs: 1_000 });
+    queue.add('downA:1');
+    queue.add('downA:2');
+    queue.add('downB:1');
+    queue.start();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['downA:1']);
+    clock.advance(1_000);
+    await settle();
+    // downA:1 is slow: it holds no place in the failing lane (downB:1 runs), and its own group
+    // runs one at a time while it is (downA:2 waits).
+    expect(r.calls.map((c) => c.key)).toEqual(['downA:1', 'downB:1']);
+    r.calls[1]!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['downA:1', 'downB:1']);
+    r.calls[0]!.resolve();
+    await settle();
+    expect(r.calls.map((c) => c.key)).toEqual(['downA:1', 'downB:1', 'downA:2']);
+    r.calls[2]!.resolve();
     await queue.whenIdle();
   });
 
