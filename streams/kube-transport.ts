@@ -5,7 +5,7 @@ import { boundedLines, readAtMost, RESPONSE_LIMITS } from './bounded-body.js';
 import { describeError } from '../src/describe-error.js';
 import { kubeHttp } from './kube-http.js';
 import { linkedSignal } from './linked-signal.js';
-import type { WatchEnd } from './watch-policy.js';
+import { watchIdleDeadlineMs, type WatchEnd } from './watch-policy.js';
 
 /** One page of a LIST. */
 export interface ListPage {
@@ -60,7 +60,7 @@ interface TransportLimits {
   listBytes: number;
   eventBytes: number;
   errorBytes: number;
-  /** A watch with no bytes for this long (connecting included) ends as `idle`. */
+  /** A watch with no bytes for this long (connecting included; less up to 30 % at random, `watchIdleDeadlineMs`) ends as `idle`. */
   watchIdleMs: number;
   /** A LIST page not read in full by then fails. */
   listTimeoutMs: number;
@@ -149,12 +149,13 @@ export function kubeTransport(kc: KubeConfig, limits: Partial<TransportLimits> =
       const linked = linkedSignal([signal, request.signal]);
       let idle = false;
       let timer: NodeJS.Timeout | undefined;
+      const idleMs = watchIdleDeadlineMs(l.watchIdleMs);
       const arm = () => {
         clearTimeout(timer);
         timer = setTimeout(() => {
           idle = true;
           request.abort();
-        }, l.watchIdleMs);
+        }, idleMs);
         timer.unref();
       };
       try {

@@ -31,6 +31,16 @@ interface NextStep {
   failure?: string;
 }
 
+/**
+ * How long a watch may stay silent before it is restarted: `idleMs` less up to 30 % at random,
+ * drawn for each watch request. The watches of a controller start together (hundreds of source
+ * clusters at start-up) and silent ones restart at once from where they were: with a fixed timeout
+ * they would all restart together again and again, a burst of requests every `idleMs`.
+ */
+export function watchIdleDeadlineMs(idleMs: number, random: () => number = Math.random): number {
+  return Math.round(idleMs * (1 - 0.3 * Math.min(1, Math.max(0, random()))));
+}
+
 /** A watch that closes this fast with nothing in it is treated as suspicious (no hot loop). */
 const MIN_HEALTHY_WATCH_MS = 1_000;
 

@@ -8,6 +8,7 @@ import { listWatch, type WatchEvent, type WatchHealth } from '../../../streams/w
 import {
   backoffDelay,
   decideAfterWatch,
+  watchIdleDeadlineMs,
   watchQuery,
   type WatchEnd,
 } from '../../../streams/watch-policy.js';
@@ -59,6 +60,18 @@ describe('watch policy', () => {
       expect(d).toBeGreaterThanOrEqual(1_000);
       expect(d).toBeLessThanOrEqual(2_000);
     }
+  });
+
+  it('restarts a silent watch after 70–100 % of the idle timeout, drawn per request, so watches started together drift apart', () => {
+    expect(watchIdleDeadlineMs(30_000, () => 0)).toBe(30_000);
+    expect(watchIdleDeadlineMs(30_000, () => 0.5)).toBe(25_500);
+    expect(watchIdleDeadlineMs(30_000, () => 0.999999)).toBe(21_000);
+    expect(watchIdleDeadlineMs(30_000, () => 7)).toBe(21_000); // a random source out of range is clamped
+    // 300 watches silent together: their restarts spread over 9 s, not one burst.
+    const deadlines = Array.from({ length: 300 }, () => watchIdleDeadlineMs(30_000));
+    expect(Math.min(...deadlines)).toBeGreaterThanOrEqual(21_000);
+    expect(Math.max(...deadlines)).toBeLessThanOrEqual(30_000);
+    expect(new Set(deadlines.map((d) => Math.floor(d / 1_000))).size).toBeGreaterThanOrEqual(8);
   });
 
   it('asks for bookmarks and a server timeout between 5 and 10 minutes', () => {
