@@ -61,7 +61,7 @@ interface WorkQueueOptions {
    * reconciles write to, that healthy groups need. Asked when a key is taken. Default: none is.
    */
   groupFailing?: (group: string) => boolean;
-  /** See `groupFailing`. Default: a fifth of `concurrency`, at least 1. */
+  /** See `groupFailing`. Default: a tenth of `concurrency`, at least 1. */
   failingConcurrency?: number;
   clock?: Clock;
   rateLimiter?: RateLimiter;
@@ -129,7 +129,7 @@ export class WorkQueue {
     this.rateLimiter = opts.rateLimiter ?? defaultControllerRateLimiter(this.clock);
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
-    this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 5));
+    this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 10));
     this.metrics = opts.metrics ?? {};
   }
 

@@ -85,7 +85,9 @@ export class Reconciler {
   private readonly now: () => Date;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.events = new EventRecorder((e) => o.effects.createEvent(e), o.logger);
+    // One writer: when a cluster fails, all its imports record an Event at once, and that burst
+    // must not crowd the local API server that healthy imports write to (ADR 0025).
+    this.events = new EventRecorder((e) => o.effects.createEvent(e), o.logger, { concurrency: 1 });
     this.now = o.now ?? (() => new Date());
     this.projectSecret = projectSecret(o.installNamespace);
   }

@@ -195,13 +195,13 @@ describe('WorkQueue', () => {
 
   it('runs the keys of failing groups a few at a time between them, so their burst leaves the slots to healthy groups', async () => {
     const failing = new Set(['down1', 'down2']);
-    const { r, queue } = setup({ grouped: true, concurrency: 10, failing });
+    const { r, queue } = setup({ grouped: true, concurrency: 20, failing });
     for (let i = 1; i <= 10; i++) queue.add(`down1:${i}`);
     for (let i = 1; i <= 10; i++) queue.add(`down2:${i}`);
     for (let i = 1; i <= 3; i++) queue.add(`ok:${i}`);
     queue.start();
     await settle();
-    // A fifth of 10 for both failing groups together; the healthy group runs at once.
+    // A tenth of 20 for both failing groups together; the healthy group runs at once.
     const running = () => r.calls.filter((c) => !c.settled).map((c) => c.key);
     expect(running().filter((k) => !k.startsWith('ok:'))).toHaveLength(2);
     expect(running().filter((k) => k.startsWith('ok:'))).toEqual(['ok:1', 'ok:2', 'ok:3']);
