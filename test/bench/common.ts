@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL } from '../../src/constants.js';
 import { listWatch } from '../../streams/watch.js';
 import { kubectl } from '../harness/env.js';
+import { waitFor } from '../harness/https.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -19,6 +20,26 @@ export const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 };
 export const median = (xs: number[]) => pct(xs, 50);
+
+/**
+ * Waits until the controller has nothing queued or running (its workqueue metrics) and `also`
+ * holds, three polls in a row.
+ */
+export async function waitUntilIdle(
+  ctrl: { metric(name: string, labels?: string): Promise<number | undefined> },
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+  also: () => boolean | Promise<boolean> = () => true,
+): Promise<void> {
+  let calm = 0;
+  await waitFor(what, async () => {
+    const ok = await also();
+    const busy = ((await ctrl.metric('workqueue_depth')) ?? 0) + ((await ctrl.metric('controller_runtime_active_workers')) ?? 0);
+    calm = ok && busy === 0 ? calm + 1 : 0;
+    return calm >= 3;
+  }, timeoutMs, intervalMs);
+}
 
 /** Measure what the image runs: the compiled controller (`npm run build`, without the CLI's executables). */
 export function buildProject(): void {

@@ -41,7 +41,7 @@ import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 import { buildPeer, childPid, startPeer, type PeerPlan, type RunningPeer } from './peer.js';
 import { BareClient, cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
-import { buildProject, createBulk, importBody as tenantImport, median, metricSum, pct, readyWatcher } from './common.js';
+import { buildProject, createBulk, importBody as tenantImport, median, metricSum, pct, readyWatcher, waitUntilIdle } from './common.js';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -297,15 +297,8 @@ async function main(): Promise<void> {
     const blockSize = Math.ceil(L / BLOCKS);
     const done = { bare: 0, ctrl: 0 };
     /** The controller has seen every import so far (all Ready) and has nothing queued or running. */
-    const quiet = async () => {
-      let calm = 0;
-      await waitFor('the controller to settle', async () => {
-        const ready = (await controller!.metric('mcsa_imports', 'ready="True",reason="TokenIssued"')) ?? 0;
-        const busy = ((await controller!.metric('workqueue_depth')) ?? 0) + ((await controller!.metric('controller_runtime_active_workers')) ?? 0);
-        calm = ready >= SOURCES.length + done.bare + done.ctrl && busy === 0 ? calm + 1 : 0;
-        return calm >= 3;
-      }, 60_000, 50);
-    };
+    const quiet = () =>
+      waitUntilIdle(controller!, 'the controller to settle', 60_000, 50, async () => ((await controller!.metric('mcsa_imports', 'ready="True",reason="TokenIssued"')) ?? 0) >= SOURCES.length + done.bare + done.ctrl);
     const bareBlock = async (n: number, measured: boolean) => {
       if (!bare) return;
       const ns = 'bench-bare-lat';

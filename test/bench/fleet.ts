@@ -63,7 +63,7 @@ import { startFailingEndpoint, startHangingEndpoint } from '../harness/sick-endp
 import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
 import { cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
 import { childPid } from './peer.js';
-import { buildProject, createBulk, importBody, median, metricSum, pct, readyWatcher, ROOT, type ImportState } from './common.js';
+import { buildProject, createBulk, importBody, median, metricSum, pct, readyWatcher, ROOT, waitUntilIdle, type ImportState } from './common.js';
 import type { BareJob, BareResult } from './bare-worker.js';
 
 const arg = (name: string) => {
@@ -482,17 +482,8 @@ async function main(): Promise<void> {
         for (let q = 1; q <= LIVE_ROUNDS; q++) rounds.push(await liveRound(`${tag}${q}`));
         return rounds;
       };
-      const idle = async (what: string) => {
-        let calm = 0;
-        await waitFor(what, async () => {
-          const busy = ((await ctrl.metric('workqueue_depth')) ?? 0) + ((await ctrl.metric('controller_runtime_active_workers')) ?? 0);
-          calm = busy === 0 ? calm + 1 : 0;
-          return calm >= 3;
-        }, 120_000, 100);
-      };
-
       // The baseline is the steady state: the controller has finished converging the background imports.
-      await idle('the controller to be idle before the all-healthy rounds');
+      await waitUntilIdle(ctrl, 'the controller to be idle before the all-healthy rounds', 120_000, 100);
       const healthyRounds = liveResult(await phase('live, all healthy', () => liveRounds('healthy')));
 
       // The sick clusters' imports (M each, Ready) must report why within the deadline.
@@ -519,13 +510,9 @@ async function main(): Promise<void> {
         const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
         const movingNames = new Set(moving.map((s) => s.reg.name));
         for (const { reg } of moving) await reg.remove();
-        let calm = 0;
-        await waitFor('the controller to see the sick registrations removed', async () => {
-          const gone = [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound);
-          const busy = ((await ctrl.metric('workqueue_depth')) ?? 0) + ((await ctrl.metric('controller_runtime_active_workers')) ?? 0);
-          calm = gone && busy === 0 ? calm + 1 : 0;
-          return calm >= 3;
-        }, 120_000, 100);
+        await waitUntilIdle(ctrl, 'the controller to see the sick registrations removed', 120_000, 100, () =>
+          [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound),
+        );
         for (const { reg, kind } of sickRegs) {
           if (kind === 'unauthorized') {
             // A token of a deleted ServiceAccount: the source refuses it with 401.

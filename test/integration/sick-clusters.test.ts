@@ -12,6 +12,7 @@ import type { Subscription } from 'rxjs';
 import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL, ROTATE_ANNOTATION } from '../../src/constants.js';
 import { SecretAnnotations } from '../../src/secret.js';
 import { listWatch } from '../../streams/watch.js';
+import { pct } from '../bench/common.js';
 import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { readRegistration, register } from '../harness/registrations.js';
@@ -28,11 +29,6 @@ let remote: Awaited<ReturnType<typeof createTestNamespace>>;
 let teardown: (() => Promise<void>) | undefined;
 let controller: RunningController | undefined;
 const cleanups: Array<() => Promise<void>> = [];
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 
 /** When each import of `ns` was first seen Ready=True, and when each generated Secret's token was issued anew. */
 function observe(kc: KubeConfig, ns: string) {

@@ -5,6 +5,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { volumeNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace, testClusters } from '../harness/env.js';
+import { pct } from '../bench/common.js';
 import { runAdmissionProbe, type ProbeOptions, type ProbeResult } from '../harness/admission-probe.js';
 import { startHostileProcess, type HostileCounts } from '../harness/hostile-admissions.js';
 import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
@@ -78,11 +79,6 @@ async function apiServerWebhookBuckets(webhookName: string): Promise<Map<number,
     out.set(bound, (out.get(bound) ?? 0) + Number(line.split(' ').pop()));
   }
   return out;
-}
-
-function pct(latencies: number[], p: number): number {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return sorted[Math.ceil((p / 100) * sorted.length) - 1]!;
 }
 
 /** A probe's figures: annotated and un-annotated pods, p50 / p99 in ms. */
