@@ -122,3 +122,25 @@ export function readyWatcher(kc: KubeConfig, ns: string, onChange?: (s: ImportSt
 export function metricSum(text: string, name: string): number {
   return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
+
+/**
+ * Pauses of this process's event loop: a 5 ms timer that fires more than `thresholdMs` late.
+ * `stop()` returns each pause's length and when it began, in seconds after `since` (a
+ * `performance.now()`). A bench uses it to tell its own stalls from the measured process's.
+ */
+export function loopPauses(since: number, thresholdMs = 20) {
+  const pauses: Array<{ atS: number; ms: number }> = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - 5;
+    if (late > thresholdMs) pauses.push({ atS: (last - since) / 1000, ms: late });
+    last = now;
+  }, 5);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return pauses;
+    },
+  };
+}

@@ -63,7 +63,7 @@ import { startFailingEndpoint, startHangingEndpoint } from '../harness/sick-endp
 import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
 import { cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
 import { childPid } from './peer.js';
-import { buildProject, createBulk, importBody, median, metricSum, pct, readyWatcher, ROOT, waitUntilIdle, type ImportState } from './common.js';
+import { buildProject, createBulk, importBody, loopPauses, median, metricSum, pct, readyWatcher, ROOT, waitUntilIdle, type ImportState } from './common.js';
 import type { BareJob, BareResult } from './bare-worker.js';
 
 const arg = (name: string) => {
@@ -190,6 +190,7 @@ function slope(xs: number[], ys: number[]): number {
 /** Watches the generated Secrets of `ns`: resolves when a Secret carries a rotation value, or is gone. */
 function secretWatcher(ns: string) {
   const rotation = new Map<string, string>();
+  const seenAt = new Map<string, number>();
   const waiters = new Map<string, () => void>();
   const fire = (key: string) => {
     waiters.get(key)?.();
@@ -211,6 +212,7 @@ function secretWatcher(ns: string) {
         fire(`${o.name} deleted`);
         continue;
       }
+      if (!rotation.has(o.name)) seenAt.set(o.name, performance.now());
       rotation.set(o.name, o.rotation);
       fire(`${o.name}=${o.rotation}`);
     }
@@ -219,6 +221,8 @@ function secretWatcher(ns: string) {
   return {
     rotated: (secret: string, value: string) => until(`${secret}=${value}`, rotation.get(secret) === value),
     deleted: (secret: string) => until(`${secret} deleted`, !rotation.has(secret)),
+    /** When this watch first saw the Secret (\`performance.now()\`). */
+    seenAt: (secret: string) => seenAt.get(secret),
     stop: () => sub.unsubscribe(),
   };
 }
@@ -440,21 +444,25 @@ async function main(): Promise<void> {
         const deadline = 120_000;
         // What the tail is made of: when in the round the slow creations started, and the
         // controller's garbage-collection pauses meanwhile (prom-client's nodejs_gc_duration_seconds).
-        const timeline: Array<{ atS: number; ms: number }> = [];
+        const timeline: Array<{ atS: number; ms: number; secretMs: number; cluster: string }> = [];
+        // (A scrape also resets prom-client's event-loop delay histogram: the second one reports the
+        // controller's longest event-loop delay during the creations.)
         const gc = async () => {
           const text = await ctrl.metrics();
-          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum') };
+          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum'), lagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds') };
         };
         const gc0 = await gc();
         const roundStart = performance.now();
+        const benchPauses = loopPauses(roundStart);
         await paced(LIVE, LIVE_RATE, async (j) => {
           await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, body: importBody(NS.live, name(j), healthy[j % healthy.length]!.name, REMOTE) });
           const t0 = performance.now();
           await within(live.when(name(j)), deadline, `${name(j)} Ready`);
           const ms = Math.max(0, live.readyAt.get(name(j))! - t0);
           created.push(ms);
-          timeline.push({ atS: (t0 - roundStart) / 1000, ms });
+          timeline.push({ atS: (t0 - roundStart) / 1000, ms, secretMs: (secrets.seenAt(secretNameForImport(name(j))) ?? NaN) - t0, cluster: healthy[j % healthy.length]!.source });
         });
+        const pauses = benchPauses.stop();
         const gc1 = await gc();
         await paced(LIVE, LIVE_RATE, async (j) => {
           const value = `${tag}-r`;
@@ -474,7 +482,7 @@ async function main(): Promise<void> {
         });
         log(`live round ${tag}: created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
         const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-        log(`  created→Ready slowest (ms at s into the round): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller GC while creating: ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all`);
+        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: GC ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(gc1.lagMaxS * 1000).toFixed(0)} ms; this process's event-loop pauses over 20 ms: ${pauses.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none'}`);
         return { created, rotated, deleted };
       };
       const liveRounds = async (tag: string): Promise<LiveSamples[]> => {
