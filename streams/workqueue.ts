@@ -63,6 +63,13 @@ interface WorkQueueOptions {
   groupFailing?: (group: string) => boolean;
   /** See `groupFailing`. Default: a tenth of `concurrency`, at least 1. */
   failingConcurrency?: number;
+  /**
+   * Keys of failing groups start at most this many reconciles a second between them (a token
+   * bucket holding one second's worth). One at a time is not enough on its own: each of those
+   * reconciles is a quick write, so back to back they still reach hundreds of writes a second to
+   * the local API server, which the healthy groups' reconciles write to as well. Default: 20.
+   */
+  failingPerSecond?: number;
   clock?: Clock;
   rateLimiter?: RateLimiter;
   metrics?: WorkQueueMetrics;
@@ -113,6 +120,12 @@ export class WorkQueue {
   private readonly concurrency: number;
   private readonly groupConcurrency: number;
   private readonly failingConcurrency: number;
+  private readonly failingPerSecond: number;
+  /** The failing groups' token bucket: tokens left when last refilled, and when that was. */
+  private failingTokens: number;
+  private failingRefilledAt: number;
+  /** A pump scheduled for when the bucket holds a token again. */
+  private failingWake?: Cancel;
   private readonly metrics: WorkQueueMetrics;
   private running = false;
   private pumpScheduled = false;
@@ -130,6 +143,9 @@ export class WorkQueue {
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
     this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 10));
+    this.failingPerSecond = Math.max(1, opts.failingPerSecond ?? 20);
+    this.failingTokens = this.failingPerSecond;
+    this.failingRefilledAt = this.clock.now();
     this.metrics = opts.metrics ?? {};
   }
 
@@ -218,6 +234,8 @@ export class WorkQueue {
       this.running = false;
       for (const { cancel } of this.delayed.values()) cancel();
       this.delayed.clear();
+      this.failingWake?.();
+      this.failingWake = undefined;
       this.ready.clear();
       this.readyCount = 0;
       this.dirty.clear();
@@ -288,7 +306,8 @@ export class WorkQueue {
       const cap = active && active.slow > 0 ? 1 : this.groupConcurrency;
       if ((active?.running ?? 0) >= cap) continue;
       const failing = this.opts.groupFailing?.(group) ?? false;
-      if (failing && this.failingCounted >= this.failingConcurrency) continue;
+      if (failing && (this.failingCounted >= this.failingConcurrency || !this.failingTokenReady())) continue;
+      if (failing) this.failingTokens -= 1;
       const key = keys.shift()!;
       this.readyCount--;
       // Taken from: to the back of the turn order (or gone when empty).
@@ -297,6 +316,19 @@ export class WorkQueue {
       return { key, group, failing };
     }
     return undefined;
+  }
+
+  /** Refills the failing groups' bucket; without a whole token, wakes the pump when there is one. */
+  private failingTokenReady(): boolean {
+    const now = this.clock.now();
+    this.failingTokens = Math.min(this.failingPerSecond, this.failingTokens + ((now - this.failingRefilledAt) * this.failingPerSecond) / 1000);
+    this.failingRefilledAt = now;
+    if (this.failingTokens >= 1) return true;
+    this.failingWake ??= this.clock.schedule(() => {
+      this.failingWake = undefined;
+      this.schedulePump();
+    }, Math.ceil(((1 - this.failingTokens) * 1000) / this.failingPerSecond));
+    return false;
   }
 
   private async run(key: string, group: string, failing: boolean): Promise<void> {

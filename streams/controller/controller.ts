@@ -102,8 +102,9 @@ export class Controller {
       groupConcurrency: o.clusterConcurrency ?? o.concurrency,
       slowAfterMs: SLOW_RECONCILE_MS,
       // A cluster known unreachable (or refusing its credentials): its imports only write that
-      // down, and when it fails all of them do at once. Together they take a tenth of the slots,
-      // so that burst of status writes does not delay healthy clusters' imports (ADR 0025).
+      // down, and when it fails all of them do at once. Together they take a tenth of the slots
+      // and start at most 20 reconciles a second (the work queue's default), so that burst of
+      // status writes and Events does not delay healthy clusters' imports (ADR 0025).
       groupFailing: (cluster) => {
         const c = this.registry.get(cluster);
         return c !== undefined && c.settled && !c.reachable;

@@ -30,6 +30,15 @@ describe('bounded response bodies', () => {
     expect(await readAtMost(body(['{"a":', '1}']).stream, 7, 'list x', 'fail')).toBe('{"a":1}');
   });
 
+  it('decodes a body whose multi-byte characters are split across chunks, and a truncation inside one', async () => {
+    const text = '{"name":"❄ schnée ✓"}';
+    const bytes = new TextEncoder().encode(text);
+    const oneByteEach = () => Array.from(bytes, (b) => new Uint8Array([b]));
+    expect(await readAtMost(body(oneByteEach()).stream, 1024, 'list x', 'fail')).toBe(text);
+    // 10 bytes end inside the 3-byte snowflake: what is kept never invents a character.
+    expect(await readAtMost(body(oneByteEach()).stream, 10, 'e', 'truncate')).toBe('{"name":"\uFFFD');
+  });
+
   it('aborts a body over its bound without reading the rest, saying what and how much', async () => {
     const { stream, state } = body(['x'.repeat(600), 'y'.repeat(600), ...Array.from({ length: 1000 }, () => 'z'.repeat(1000))]);
     await expect(readAtMost(stream, 1024, 'list /api/v1/serviceaccounts', 'fail')).rejects.toMatchObject({ name: 'ResponseTooLargeError', message: 'list /api/v1/serviceaccounts: response larger than 1 KiB; aborted' });

@@ -57,7 +57,7 @@ function controlledReconcile(clock: ManualClock) {
   };
 }
 
-function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; groupConcurrency?: number; slowAfterMs?: number; grouped?: boolean; failing?: Set<string>; failingConcurrency?: number } = {}) {
+function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; groupConcurrency?: number; slowAfterMs?: number; grouped?: boolean; failing?: Set<string>; failingConcurrency?: number; failingPerSecond?: number } = {}) {
   const clock = new ManualClock(1_000);
   const r = controlledReconcile(clock);
   const queue = new WorkQueue({
@@ -69,6 +69,7 @@ function setup(opts: { concurrency?: number; baseMs?: number; maxMs?: number; gr
     ...(opts.slowAfterMs !== undefined ? { slowAfterMs: opts.slowAfterMs } : {}),
     ...(opts.failing ? { groupFailing: (g: string) => opts.failing!.has(g) } : {}),
     ...(opts.failingConcurrency !== undefined ? { failingConcurrency: opts.failingConcurrency } : {}),
+    ...(opts.failingPerSecond !== undefined ? { failingPerSecond: opts.failingPerSecond } : {}),
     clock,
     rateLimiter: exponentialRateLimiter({ baseMs: opts.baseMs ?? 5, maxMs: opts.maxMs ?? 1_000_000 }),
   });
@@ -226,6 +227,42 @@ describe('WorkQueue', () => {
     }
     await queue.whenIdle();
     expect(new Set(r.calls.map((c) => c.key)).size).toBe(24);
+  });
+
+  it('starts the failing groups\' reconciles at most failingPerSecond a second after the first second\'s worth, while healthy keys start at once', async () => {
+    const { clock, r, queue } = setup({ grouped: true, concurrency: 10, failing: new Set(['down']), failingPerSecond: 5 });
+    for (let i = 1; i <= 12; i++) queue.add(`down:${i}`);
+    queue.start();
+    const finishAll = async () => {
+      for (let round = 0; round < 20 && r.calls.some((c) => !c.settled); round++) {
+        for (const c of r.calls.filter((x) => !x.settled)) c.resolve();
+        await settle();
+      }
+    };
+    // The bucket starts full (5): those run one after another at once, then nothing more.
+    await settle();
+    await finishAll();
+    expect(r.calls.map((c) => c.key)).toEqual(['down:1', 'down:2', 'down:3', 'down:4', 'down:5']);
+    // A healthy key is not held by the failing groups' pace.
+    queue.add('ok:1');
+    await settle();
+    expect(r.calls.at(-1)!.key).toBe('ok:1');
+    await finishAll();
+    // Then one every 200 ms (5 a second), woken by the queue itself.
+    const startedAt: number[] = [];
+    for (let step = 0; step < 1_400; step += 10) {
+      clock.advance(10);
+      await settle();
+      for (const c of r.calls.filter((x) => !x.settled && x.key.startsWith('down:'))) {
+        startedAt.push(c.at);
+        c.resolve();
+      }
+      await settle();
+    }
+    expect(r.calls.filter((c) => c.key.startsWith('down:'))).toHaveLength(12);
+    expect(startedAt.map((t, i) => (i === 0 ? t - 1_000 : t - startedAt[i - 1]!))).toEqual([200, 200, 200, 200, 200, 200, 200]);
+    await queue.whenIdle();
+    await queue.shutdown(0);
   });
 
   it('frees the failing lane of a failing reconcile that turns slow', async () => {
