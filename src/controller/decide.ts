@@ -241,9 +241,12 @@ export function decide(i: DecideInput): Decision {
       retry: 'event',
     };
   }
-  // A new or re-pointed endpoint: wait for its first connection attempt (its health event
-  // requeues the import sooner) rather than report Ready on a guess.
-  if (!cluster.settled) return { action: 'wait', afterMs: 1_000, why: `cluster "${cluster.name}" has not answered its first watch yet` };
+  // A new or re-pointed endpoint: wait for its first connection attempt rather than report Ready
+  // on a guess. Its first health event requeues every import of the cluster; the delay is only a
+  // fallback. (Polling every second instead cost healthy clusters' imports tens of milliseconds:
+  // the imports of clusters registered together all came back in the same millisecond, once a
+  // second, until their sources answered, up to 10 s for one that never does.)
+  if (!cluster.settled) return { action: 'wait', afterMs: 15_000, why: `cluster "${cluster.name}" has not answered its first watch yet` };
   // A registration's Secret re-pointed (kubemcsa bootstrap with another server or CA) and the
   // registry still serves the old endpoint: minting now would write the old endpoint back over
   // the operator's change. The registry follows the same Secret change and requeues the import.

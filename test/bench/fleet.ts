@@ -449,7 +449,7 @@ async function main(): Promise<void> {
         // controller's longest event-loop delay during the creations.)
         const gc = async () => {
           const text = await ctrl.metrics();
-          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum'), lagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds') };
+          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum'), reconciles: metricSum(text, 'controller_runtime_reconcile_total'), lagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds') };
         };
         const gc0 = await gc();
         const roundStart = performance.now();
@@ -482,7 +482,7 @@ async function main(): Promise<void> {
         });
         log(`live round ${tag}: created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
         const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: GC ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(gc1.lagMaxS * 1000).toFixed(0)} ms; this process's event-loop pauses over 20 ms: ${pauses.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none'}`);
+        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: GC ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(gc1.lagMaxS * 1000).toFixed(0)} ms, ${(gc1.reconciles - gc0.reconciles).toFixed(0)} reconciles; this process's event-loop pauses over 20 ms: ${pauses.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none'}`);
         return { created, rotated, deleted };
       };
       const liveRounds = async (tag: string): Promise<LiveSamples[]> => {

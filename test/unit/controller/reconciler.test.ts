@@ -285,7 +285,7 @@ describe('Reconciler effects', () => {
 
   it('waits without any call while a new endpoint has not answered, and reports ClusterNotFound for an unknown cluster', async () => {
     const unsettled = setup({ cluster: cluster({ settled: false }) });
-    expect(await unsettled.run()).toEqual({ requeueAfterMs: 1_000 });
+    expect(await unsettled.run()).toEqual({ requeueAfterMs: 15_000 });
     expect(unsettled.effects.calls).toEqual([]);
     const missing = setup({ cluster: undefined });
     expect(await missing.run()).toEqual({ requeueAfterMs: 300_000 });
