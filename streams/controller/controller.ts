@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { EMPTY, firstValueFrom, from, interval, merge, of, timeout, type Observable, type Subscription } from 'rxjs';
+import { EMPTY, firstValueFrom, from, merge, of, timeout, type Observable, type Subscription } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { API_GROUP, API_VERSION, FEDERATED_SOURCE_LABEL, IMPORT_LABEL, IMPORT_PLURAL } from '../../src/constants.js';
 import type { Logger } from '../../src/logger.js';
@@ -12,7 +12,7 @@ import { projectConfigMap, projectFederatedRecord, projectImport, projectPolicy,
 import { POLICY_PLURAL } from '../../src/consent/policy.js';
 import { Reconciler } from './reconciler.js';
 import { kubeImportEffects } from './effects.js';
-import { importKeys, type KeyInput } from './keys.js';
+import { importKeys, resyncBatches, type KeyInput } from './keys.js';
 import { ClusterRegistry } from './registry.js';
 import { flatKey, sameVersion, type RemoteClusterSpec } from './remote-cluster.js';
 
@@ -181,7 +181,7 @@ export class Controller {
       this.registry.events$.pipe(map((event): KeyInput => ({ kind: 'registry', event }))),
       // A policy change may allow or forbid any import: every import is looked at again (policies are few and rarely change).
       this.policies.changes$.pipe(map((): KeyInput => ({ kind: 'all', keys: this.imports.keys() }))),
-      this.o.resyncPeriodMs > 0 ? interval(this.o.resyncPeriodMs).pipe(map((): KeyInput => ({ kind: 'all', keys: this.imports.keys() }))) : EMPTY,
+      this.o.resyncPeriodMs > 0 ? resyncBatches(this.o.resyncPeriodMs, () => this.imports.keys()).pipe(map((keys): KeyInput => ({ kind: 'all', keys }))) : EMPTY,
     );
     return importKeys(inputs$, {
       // The echo of this process's own Secret write needs no reconcile: the writer already used it.

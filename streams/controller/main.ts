@@ -67,7 +67,7 @@ function controllerCommand(): Command {
     .addOption(new Option('--retry-period <d>', 'time between leader election attempts').argParser(duration('--retry-period')).default(2_000, '2s'))
     .option('--refresh-ratio <r>', 'refresh tokens at this fraction of their granted lifetime (±0.05 jitter)', ratio, DEFAULT_REFRESH_RATIO)
     .option('--max-refresh-interval <d>', 'refresh tokens at least this often, whatever their lifetime', duration('--max-refresh-interval'))
-    .addOption(new Option('--resync-period <d>', 'reconcile every import at least this often').argParser(duration('--resync-period')).default(600_000, '10m'))
+    .addOption(new Option('--resync-period <d>', 'reconcile every import at least this often (queued 100 a second)').argParser(duration('--resync-period')).default(600_000, '10m'))
     .addOption(new Option('--shutdown-timeout <d>', 'how long SIGTERM waits for in-flight reconciles').argParser(duration('--shutdown-timeout')).default(10_000, '10s'))
     .option('--log-level <level>', 'error, warn, info or debug', process.env.LOG_LEVEL ?? 'info');
 }

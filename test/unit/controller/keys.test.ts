@@ -4,7 +4,8 @@
 // echoes dropped, and the side effects (forget, remote namespaces) told in order.
 import { describe, expect, it } from '@jest/globals';
 import { TestScheduler } from 'rxjs/testing';
-import { importKeys, type KeyInput } from '../../../streams/controller/keys.js';
+import { importKeys, resyncBatches, type KeyInput } from '../../../streams/controller/keys.js';
+import { take } from 'rxjs';
 import { projectImport, type CachedConfigMap, type CachedFederatedRecord, type CachedImport, type CachedSecret } from '../../../streams/controller/projections.js';
 
 const imp = (name: string, cluster: string, remoteNs: string, sa: string, extra: { generation?: number; rv?: string; deleting?: boolean } = {}): CachedImport => {
@@ -119,6 +120,25 @@ describe('importKeys (marbles)', () => {
       expectObservable(importKeys(inputs, fx)).toBe('abcde', { a: 'team/a', b: 'team/a2', c: 'team/b', d: 'team/a', e: 'team/a2' });
     });
     expect(namespaces).toEqual(['c1:r1', 'c1:r1,r2', 'c1:r2']);
+  });
+});
+
+describe('resyncBatches (marbles)', () => {
+  it('hands out each resync\'s keys 50 at a time every 500 ms, reads the keys anew each period, and lets a period pass while one is still going', () => {
+    const keys = Array.from({ length: 120 }, (_, i) => `team/i${i}`);
+    let reads = 0;
+    const keysNow = () => (reads++ === 0 ? keys : [...keys.slice(0, 10), 'team/new']);
+    scheduler().run(({ expectObservable }) => {
+      // Period 100 ms: the first resync takes 1 s (3 batches), so the periods at 200–1000 ms pass;
+      // the one at 1,200 ms reads the keys of then (11).
+      expectObservable(resyncBatches(100, keysNow).pipe(take(4))).toBe('100ms a 499ms b 499ms c 99ms (d|)', {
+        a: keys.slice(0, 50),
+        b: keys.slice(50, 100),
+        c: keys.slice(100),
+        d: [...keys.slice(0, 10), 'team/new'],
+      });
+    });
+    expect(reads).toBe(2);
   });
 });
 
