@@ -221,7 +221,7 @@ function secretWatcher(ns: string) {
   return {
     rotated: (secret: string, value: string) => until(`${secret}=${value}`, rotation.get(secret) === value),
     deleted: (secret: string) => until(`${secret} deleted`, !rotation.has(secret)),
-    /** When this watch first saw the Secret (\`performance.now()\`). */
+    /** When this watch first saw the Secret (`performance.now()`). */
     seenAt: (secret: string) => seenAt.get(secret),
     stop: () => sub.unsubscribe(),
   };
