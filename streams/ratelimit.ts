@@ -43,24 +43,52 @@ interface TokenBucketOptions {
   clock?: Clock;
 }
 
+/** A token bucket: `perSecond` tokens a second, holding at most `burst`, full to begin with. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly clock: Clock = realClock,
+  ) {
+    this.tokens = burst;
+    this.last = clock.now();
+  }
+
+  /** Takes a token if there is one (0); else takes none and says in how many ms there will be one. */
+  tryTake(): number {
+    this.refill();
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return ((1 - this.tokens) * 1000) / this.perSecond;
+  }
+
+  /** Takes a token, in advance if there is none (a deficit): in how many ms it is due. */
+  reserve(): number {
+    this.refill();
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.perSecond) * 1000;
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.perSecond) / 1000);
+    this.last = now;
+  }
+}
+
 /**
  * An overall token bucket shared by every key (client-go: 10 qps, burst 100), so that a burst of
  * failing keys cannot hammer an API server. Tokens are reserved: a deficit becomes a delay.
  */
 export function tokenBucketRateLimiter(opts: TokenBucketOptions = {}): RateLimiter {
-  const qps = opts.qps ?? 10;
-  const burst = opts.burst ?? 100;
-  const clock = opts.clock ?? realClock;
-  let tokens = burst;
-  let last = clock.now();
+  const bucket = new TokenBucket(opts.qps ?? 10, opts.burst ?? 100, opts.clock ?? realClock);
   return {
-    when() {
-      const now = clock.now();
-      tokens = Math.min(burst, tokens + ((now - last) * qps) / 1000);
-      last = now;
-      tokens -= 1;
-      return tokens >= 0 ? 0 : (-tokens / qps) * 1000;
-    },
+    when: () => bucket.reserve(),
     forget: () => undefined,
     retries: () => 0,
   };

@@ -1,7 +1,7 @@
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from '../src/logger.js';
 import { realClock, type Cancel, type Clock } from './clock.js';
-import { defaultControllerRateLimiter, type RateLimiter } from './ratelimit.js';
+import { defaultControllerRateLimiter, TokenBucket, type RateLimiter } from './ratelimit.js';
 
 /** What a reconcile may ask for: `requeueAfterMs` schedules the key again (controller-runtime `RequeueAfter`). */
 export type ReconcileResult = { requeueAfterMs?: number } | void;
@@ -120,10 +120,8 @@ export class WorkQueue {
   private readonly concurrency: number;
   private readonly groupConcurrency: number;
   private readonly failingConcurrency: number;
-  private readonly failingPerSecond: number;
-  /** The failing groups' token bucket: tokens left when last refilled, and when that was. */
-  private failingTokens: number;
-  private failingRefilledAt: number;
+  /** Starts of failing groups' reconciles (see `failingPerSecond`). */
+  private readonly failingStarts: TokenBucket;
   /** A pump scheduled for when the bucket holds a token again. */
   private failingWake?: Cancel;
   private readonly metrics: WorkQueueMetrics;
@@ -143,9 +141,8 @@ export class WorkQueue {
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
     this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 10));
-    this.failingPerSecond = Math.max(1, opts.failingPerSecond ?? 20);
-    this.failingTokens = this.failingPerSecond;
-    this.failingRefilledAt = this.clock.now();
+    const failingPerSecond = Math.max(1, opts.failingPerSecond ?? 20);
+    this.failingStarts = new TokenBucket(failingPerSecond, failingPerSecond, this.clock);
     this.metrics = opts.metrics ?? {};
   }
 
@@ -306,8 +303,7 @@ export class WorkQueue {
       const cap = active && active.slow > 0 ? 1 : this.groupConcurrency;
       if ((active?.running ?? 0) >= cap) continue;
       const failing = this.opts.groupFailing?.(group) ?? false;
-      if (failing && (this.failingCounted >= this.failingConcurrency || !this.failingTokenReady())) continue;
-      if (failing) this.failingTokens -= 1;
+      if (failing && (this.failingCounted >= this.failingConcurrency || !this.takeFailingStart())) continue;
       const key = keys.shift()!;
       this.readyCount--;
       // Taken from: to the back of the turn order (or gone when empty).
@@ -318,16 +314,14 @@ export class WorkQueue {
     return undefined;
   }
 
-  /** Refills the failing groups' bucket; without a whole token, wakes the pump when there is one. */
-  private failingTokenReady(): boolean {
-    const now = this.clock.now();
-    this.failingTokens = Math.min(this.failingPerSecond, this.failingTokens + ((now - this.failingRefilledAt) * this.failingPerSecond) / 1000);
-    this.failingRefilledAt = now;
-    if (this.failingTokens >= 1) return true;
+  /** A failing group's reconcile may start now (a token taken); else the pump wakes when one may. */
+  private takeFailingStart(): boolean {
+    const waitMs = this.failingStarts.tryTake();
+    if (waitMs === 0) return true;
     this.failingWake ??= this.clock.schedule(() => {
       this.failingWake = undefined;
       this.schedulePump();
-    }, Math.ceil(((1 - this.failingTokens) * 1000) / this.failingPerSecond));
+    }, Math.ceil(waitMs));
     return false;
   }
 

@@ -4,7 +4,7 @@
 // updated by the same fold that reads it, so an import change is indexed before any later registry
 // event is mapped: the order is the stream's, not the order in which subscribers happened to
 // subscribe.
-import { asyncScheduler, concatMap, exhaustMap, from, map, mergeMap, timer, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, exhaustMap, map, mergeMap, take, timer, type Observable, type SchedulerLike } from 'rxjs';
 import type { CacheChange } from '../cache.js';
 import { isFederatedSpec } from '../../src/api/import.js';
 import type { CachedConfigMap, CachedFederatedRecord, CachedImport, CachedSecret } from './projections.js';
@@ -162,8 +162,11 @@ export function resyncBatches(periodMs: number, keysNow: () => string[], schedul
   return timer(periodMs, periodMs, scheduler).pipe(
     exhaustMap(() => {
       const keys = keysNow();
-      const batches = Array.from({ length: Math.ceil(keys.length / RESYNC_BATCH.keys) }, (_, i) => keys.slice(i * RESYNC_BATCH.keys, (i + 1) * RESYNC_BATCH.keys));
-      return from(batches.map((batch, i) => ({ batch, i }))).pipe(concatMap(({ batch, i }) => timer(i === 0 ? 0 : RESYNC_BATCH.everyMs, scheduler).pipe(map(() => batch))));
+      const batches = Math.ceil(keys.length / RESYNC_BATCH.keys);
+      return timer(0, RESYNC_BATCH.everyMs, scheduler).pipe(
+        take(batches),
+        map((i) => keys.slice(i * RESYNC_BATCH.keys, (i + 1) * RESYNC_BATCH.keys)),
+      );
     }),
   );
 }
