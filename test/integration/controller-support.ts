@@ -89,7 +89,8 @@ export interface RunningController {
   logFile: string;
   metricsPort: number;
   probesPort: number;
-  metrics(): Promise<string>;
+  /** The exposition text: every metric, or only those named (the endpoint's `name[]` filter, which skips the per-import series). */
+  metrics(names?: readonly string[]): Promise<string>;
   /** Reads a single sample of a metric (first match of `name{labels}`), or undefined. */
   metric(name: string, labels?: string): Promise<number | undefined>;
   log(): string;
@@ -119,7 +120,7 @@ export async function startController(opts: { cluster?: string; name?: string; e
     if (!proc.running) throw new Error(`controller exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     return (await get(probesPort, '/readyz')).status === 200;
   }, 60_000, 200);
-  const metrics = async () => (await get(metricsPort, '/metrics')).body;
+  const metrics = async (names: readonly string[] = []) => (await get(metricsPort, `/metrics${names.length > 0 ? `?${names.map((n) => `name[]=${encodeURIComponent(n)}`).join('&')}` : ''}`)).body;
   return {
     process: proc,
     logFile,
