@@ -65,9 +65,11 @@ interface WorkQueueOptions {
   failingConcurrency?: number;
   /**
    * Keys of failing groups start at most this many reconciles a second between them (a token
-   * bucket holding one second's worth). One at a time is not enough on its own: each of those
-   * reconciles is a quick write, so back to back they still reach hundreds of writes a second to
-   * the local API server, which the healthy groups' reconciles write to as well. Default: 20.
+   * bucket holding `failingConcurrency` tokens: the lane may fill at once, then its starts are
+   * evenly spaced, so that when a cluster fails its keys do not start back to back). One at a
+   * time is not enough on its own: each of those reconciles is a quick write, so back to back
+   * they still reach hundreds of writes a second to the local API server, which the healthy
+   * groups' reconciles write to as well. Default: 20.
    */
   failingPerSecond?: number;
   clock?: Clock;
@@ -142,7 +144,7 @@ export class WorkQueue {
     this.groupConcurrency = Math.max(1, opts.groupConcurrency ?? this.concurrency);
     this.failingConcurrency = Math.max(1, opts.failingConcurrency ?? Math.floor(this.concurrency / 10));
     const failingPerSecond = Math.max(1, opts.failingPerSecond ?? 20);
-    this.failingStarts = new TokenBucket(failingPerSecond, failingPerSecond, this.clock);
+    this.failingStarts = new TokenBucket(failingPerSecond, this.failingConcurrency, this.clock);
     this.metrics = opts.metrics ?? {};
   }
 
