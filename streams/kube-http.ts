@@ -130,6 +130,8 @@ class KubeHttp {
       headers['content-type'] = payload.contentType;
       headers['content-length'] = String(payload.bytes.length);
     }
+    // Aborted meanwhile (a cluster removed, a shutdown): no connection is started for it.
+    signal.throwIfAborted();
     if (url.protocol === 'https:') this.tlsFor(url, opts);
     if (url.protocol === 'https:' && !cluster.proxyUrl) {
       if (this.protocol === 'h2') {
@@ -322,7 +324,10 @@ function tlsOf(url: URL, opts: https.RequestOptions, material: tls.SecureContext
 
 /** `p`, unless `signal` aborts first (the shared connection attempt goes on for the others). */
 function whileNotAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal.aborted) {
+    p.catch(() => undefined); // its failure is for its other waiters, if any, not an unhandled rejection
+    return Promise.reject(signal.reason as Error);
+  }
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });

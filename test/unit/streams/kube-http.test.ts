@@ -208,4 +208,35 @@ describe('kubeHttp over HTTP/2', () => {
       await server.close();
     }
   }, 20_000);
+
+  it('starts no connection for a request aborted before it is sent, and one aborted while connecting leaves no unhandled failure', async () => {
+    // A port that refuses connections.
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const refused = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const client = kubeHttp(kubeConfig(refused, { value: 't' }));
+      const before = new AbortController();
+      before.abort(new Error('the cluster was removed'));
+      await expect(client.call('GET', '/x', { signal: before.signal, timeoutMs: 1_000, what: 'get' })).rejects.toThrow('the cluster was removed');
+      // Had it started a connection, its refusal (a few ms on loopback) would find no one waiting.
+      const deadline = Date.now() + 300;
+      while (unhandled.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+      const during = new AbortController();
+      const call = client.call('GET', '/x', { signal: during.signal, timeoutMs: 1_000, what: 'get' });
+      during.abort(new Error('the cluster was removed'));
+      await expect(call).rejects.toThrow('the cluster was removed');
+      // The attempt that was under way fails with no one waiting; the next call makes its own.
+      await expect(client.call('GET', '/x', { timeoutMs: 1_000, what: 'get' })).rejects.toThrow(/ECONNREFUSED/);
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
