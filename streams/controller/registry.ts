@@ -5,9 +5,18 @@ import type { Logger } from '../../src/logger.js';
 import { secretNameForImport } from '../../src/naming.js';
 import { SecretAnnotations } from '../../src/secret.js';
 import type { SharedCache } from '../cache.js';
+import { TokenBucket } from '../ratelimit.js';
 import type { BackoffOptions } from '../watch-policy.js';
 import type { CachedImport, CachedSecret } from './projections.js';
 import { RemoteCluster, type RemoteClusterSpec, type RemoteEvent } from './remote-cluster.js';
+
+/**
+ * Clusters registered at the same moment (every registration, when the controller starts) open
+ * their watches evenly spaced, this many a second, instead of all in the same instant: each start
+ * is a TLS handshake and a LIST of the source's ServiceAccounts, and hundreds of them at once pile
+ * up in memory that the allocator keeps afterwards. A cluster added on its own starts at once.
+ */
+const CLUSTER_STARTS_PER_SECOND = 100;
 
 export type RegistryEvent = { cluster: string } & ({ kind: 'added' | 'removed' | 'changed' } | RemoteEvent);
 
@@ -35,6 +44,8 @@ export class ClusterRegistry {
   readonly events$: Observable<RegistryEvent> = this.events.asObservable();
   private sub?: Subscription;
   private readonly namespaces = new Map<string, Set<string>>();
+  /** Spaces the clusters' starts (see CLUSTER_STARTS_PER_SECOND): a start reserves a token. */
+  private readonly starts = new TokenBucket(CLUSTER_STARTS_PER_SECOND, 1);
 
   constructor(private readonly opts: RegistryOptions) {}
 
@@ -124,7 +135,7 @@ export class ClusterRegistry {
     this.clusters.set(name, cluster);
     this.remoteSubs.set(name, cluster.events$.subscribe((e) => this.events.next({ cluster: name, ...e })));
     cluster.setNamespaces(this.namespaces.get(name) ?? new Set());
-    cluster.start();
+    cluster.start(this.starts.reserve());
     this.opts.logger.info(have ? 'cluster re-pointed' : 'cluster registered', { cluster: name, server: want.server, source: want.source });
     this.events.next({ cluster: name, kind: have ? 'changed' : 'added' });
   }

@@ -95,6 +95,8 @@ export class RemoteCluster {
   private grantsKey = '';
   /** Calls to this cluster are failing (no answer, 5xx): until `retryAt`, none is tried. */
   private breaker?: { error: string; statusCode?: number; failures: number; retryAt: number; timer: NodeJS.Timeout };
+  /** A start that waits its turn (`start(delayMs)`). */
+  private startTimer?: NodeJS.Timeout;
 
   constructor(
     readonly spec: RemoteClusterSpec,
@@ -193,8 +195,16 @@ export class RemoteCluster {
     );
   }
 
-  start(): void {
-    this.open('');
+  /** Opens the watch, now or after `delayMs` (see the registry's start spacing). */
+  start(delayMs = 0): void {
+    if (delayMs <= 0) {
+      this.open('');
+      return;
+    }
+    this.startTimer = setTimeout(() => {
+      this.startTimer = undefined;
+      this.open('');
+    }, delayMs);
   }
 
   /**
@@ -249,10 +259,12 @@ export class RemoteCluster {
   }
 
   get synced(): boolean {
-    return [...this.watches.values()].every((w) => w.cache.synced);
+    return this.startTimer === undefined && [...this.watches.values()].every((w) => w.cache.synced);
   }
 
   stop(): void {
+    clearTimeout(this.startTimer);
+    this.startTimer = undefined;
     clearTimeout(this.breaker?.timer);
     for (const ns of [...this.watches.keys()]) this.close(ns);
     this.events.complete();

@@ -1,6 +1,7 @@
 // A source cluster's call breaker (streams/controller/remote-cluster.ts): a sick source is
 // unreachable for its imports for a growing, jittered while after a failed call, so they fail at
-// once instead of each waiting out its deadline; a success ends it. No watch is started here.
+// once instead of each waiting out its deadline; a success ends it. And its start, now or delayed
+// (the registry spaces clusters registered together); the one watch started is stopped at once.
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../../src/logger.js';
@@ -74,5 +75,33 @@ describe('RemoteCluster call breaker', () => {
     expect(lines.join('')).toContain('calls to the cluster are failing');
     expect(lines.join('')).not.toContain('registration-token');
     cluster.stop();
+  });
+});
+
+describe('RemoteCluster start', () => {
+  beforeEach(() => {
+    jest.useFakeTimers({ now: new Date('2026-12-04T12:00:00Z') });
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('opens its watch only when a delayed start is due, and never when stopped before', () => {
+    const { cluster } = setup();
+    cluster.start(50);
+    expect(cluster.watchCount).toBe(0);
+    expect(cluster.synced).toBe(false);
+    jest.advanceTimersByTime(49);
+    expect(cluster.watchCount).toBe(0);
+    jest.advanceTimersByTime(1);
+    expect(cluster.watchCount).toBe(1);
+    cluster.stop();
+    expect(cluster.watchCount).toBe(0);
+
+    const early = setup().cluster;
+    early.start(50);
+    early.stop();
+    jest.advanceTimersByTime(100);
+    expect(early.watchCount).toBe(0);
   });
 });
