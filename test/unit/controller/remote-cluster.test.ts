@@ -16,13 +16,14 @@ function setup() {
   return { cluster, events, lines };
 }
 
+beforeEach(() => {
+  jest.useFakeTimers({ now: new Date('2026-12-04T12:00:00Z') });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
 describe('RemoteCluster call breaker', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({ now: new Date('2026-12-04T12:00:00Z') });
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-  });
 
   it('holds calls back after a sick failure, says why, and lets them try again after a jittered delay', () => {
     const { cluster, events } = setup();
@@ -79,12 +80,6 @@ describe('RemoteCluster call breaker', () => {
 });
 
 describe('RemoteCluster start', () => {
-  beforeEach(() => {
-    jest.useFakeTimers({ now: new Date('2026-12-04T12:00:00Z') });
-  });
-  afterEach(() => {
-    jest.useRealTimers();
-  });
 
   it('opens its watch only when a delayed start is due, and never when stopped before', () => {
     const { cluster } = setup();
