@@ -456,6 +456,8 @@ async function main(): Promise<void> {
         };
         const gc0 = await gc();
         const roundStart = performance.now();
+        // Wall-clock, to line the round's slow moments up with the clusters' and the controller's logs.
+        const startedAt = new Date().toISOString();
         const benchPauses = loopPauses(roundStart);
         await paced(LIVE, LIVE_RATE, async (j) => {
           await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, body: importBody(NS.live, name(j), healthy[j % healthy.length]!.name, REMOTE) });
@@ -468,6 +470,7 @@ async function main(): Promise<void> {
         const pauses = benchPauses.stop();
         const gc1 = await gc();
         const rotateStart = performance.now();
+        const rotationsAt = new Date().toISOString();
         const rotateTimeline: Array<{ atS: number; ms: number }> = [];
         const rotatePauses = loopPauses(rotateStart);
         await paced(LIVE, LIVE_RATE, async (j) => {
@@ -489,7 +492,7 @@ async function main(): Promise<void> {
           await within(secrets.deleted(secretNameForImport(name(j))), deadline, `${name(j)}'s Secret deleted`);
           deleted.push(performance.now() - t0);
         });
-        log(`live round ${tag}: created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
+        log(`live round ${tag} (creations from ${startedAt}, rotations from ${rotationsAt}): created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
         const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
         const pausesText = (ps: Array<{ atS: number; ms: number }>) => ps.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none';
         log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: GC ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(gc1.lagMaxS * 1000).toFixed(0)} ms, ${(gc1.reconciles - gc0.reconciles).toFixed(0)} reconciles; this process's event-loop pauses over 20 ms: ${pausesText(pauses)}`);
