@@ -127,7 +127,7 @@ describe('listWatch loop (scripted transport, virtual time)', () => {
   it('lists, emits RESET, then watches from the list resourceVersion with bookmarks', async () => {
     const { transport, events, health, sub } = start();
     await settle();
-    expect(transport.lists[0]!.query).toEqual({ limit: '500' });
+    expect(transport.lists[0]!.query).toEqual({ limit: '100' });
     transport.lists[0]!.resolve({ items: [raw('a', '5')], resourceVersion: '10' });
     await settle();
     expect(events).toEqual([{ type: 'RESET', items: [{ name: 'a', rv: '5' }], resourceVersion: '10' }]);
@@ -141,7 +141,7 @@ describe('listWatch loop (scripted transport, virtual time)', () => {
     await settle();
     transport.lists[0]!.resolve({ items: [raw('a', '1')], resourceVersion: '10', continueToken: 'p2' });
     await settle();
-    expect(transport.lists[1]!.query).toEqual({ limit: '500', continue: 'p2' });
+    expect(transport.lists[1]!.query).toEqual({ limit: '100', continue: 'p2' });
     transport.lists[1]!.resolve({ items: [raw('b', '2')], resourceVersion: '10' });
     await settle();
     expect(events).toEqual([{ type: 'RESET', items: [{ name: 'a', rv: '1' }, { name: 'b', rv: '2' }], resourceVersion: '10' }]);
