@@ -24,7 +24,6 @@ afterEach(() => {
 });
 
 describe('RemoteCluster call breaker', () => {
-
   it('holds calls back after a sick failure, says why, and lets them try again after a jittered delay', () => {
     const { cluster, events } = setup();
     expect(cluster.reachable).toBe(true);
@@ -80,7 +79,6 @@ describe('RemoteCluster call breaker', () => {
 });
 
 describe('RemoteCluster start', () => {
-
   it('opens its watch only when a delayed start is due, and never when stopped before', () => {
     const { cluster } = setup();
     cluster.start(50);
