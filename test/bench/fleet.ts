@@ -481,8 +481,9 @@ async function main(): Promise<void> {
           );
           const t0 = performance.now();
           await within(secrets.rotated(secretNameForImport(name(j)), value), deadline, `${name(j)} rotated`);
-          rotated.push(performance.now() - t0);
-          rotateTimeline.push({ atS: (t0 - rotateStart) / 1000, ms: performance.now() - t0 });
+          const ms = performance.now() - t0;
+          rotated.push(ms);
+          rotateTimeline.push({ atS: (t0 - rotateStart) / 1000, ms });
         });
         const rotatePausesSeen = rotatePauses.stop();
         const gc2 = await gc();
@@ -495,9 +496,12 @@ async function main(): Promise<void> {
         log(`live round ${tag} (creations from ${startedAt}, rotations from ${rotationsAt}): created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
         const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
         const pausesText = (ps: Array<{ atS: number; ms: number }>) => ps.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none';
-        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: GC ${(gc1.majorN - gc0.majorN).toFixed(0)} major, ${((gc1.majorS - gc0.majorS) * 1000).toFixed(0)} ms major, ${((gc1.allS - gc0.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(gc1.lagMaxS * 1000).toFixed(0)} ms, ${(gc1.reconciles - gc0.reconciles).toFixed(0)} reconciles; this process's event-loop pauses over 20 ms: ${pausesText(pauses)}`);
+        /** The controller between two scrapes: its GC, its longest event-loop delay, its reconciles. */
+        const controllerBetween = (a: typeof gc0, b: typeof gc0) =>
+          `GC ${(b.majorN - a.majorN).toFixed(0)} major, ${((b.majorS - a.majorS) * 1000).toFixed(0)} ms major, ${((b.allS - a.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(b.lagMaxS * 1000).toFixed(0)} ms, ${(b.reconciles - a.reconciles).toFixed(0)} reconciles`;
+        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: ${controllerBetween(gc0, gc1)}; this process's event-loop pauses over 20 ms: ${pausesText(pauses)}`);
         const slowestRotations = rotateTimeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-        log(`  rotate→new token slowest (ms at s into the rotations): ${slowestRotations.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller while rotating: GC ${(gc2.majorN - gc1.majorN).toFixed(0)} major, ${((gc2.majorS - gc1.majorS) * 1000).toFixed(0)} ms major, longest event-loop delay ${(gc2.lagMaxS * 1000).toFixed(0)} ms, ${(gc2.reconciles - gc1.reconciles).toFixed(0)} reconciles; this process's event-loop pauses over 20 ms: ${pausesText(rotatePausesSeen)}`);
+        log(`  rotate→new token slowest (ms at s into the rotations): ${slowestRotations.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller while rotating: ${controllerBetween(gc1, gc2)}; this process's event-loop pauses over 20 ms: ${pausesText(rotatePausesSeen)}`);
         return { created, rotated, deleted };
       };
       const liveRounds = async (tag: string): Promise<LiveSamples[]> => {

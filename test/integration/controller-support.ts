@@ -128,7 +128,7 @@ export async function startController(opts: { cluster?: string; name?: string; e
     probesPort,
     metrics,
     metric: async (name, labels = '') => {
-      const line = (await get(metricsPort, `/metrics?name[]=${encodeURIComponent(name)}`)).body.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}` : ''}`) && (labels || /^[^{ ]+ /.test(l) || l.startsWith(`${name}{`)));
+      const line = (await metrics([name])).split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}` : ''}`) && (labels || /^[^{ ]+ /.test(l) || l.startsWith(`${name}{`)));
       return line ? Number(line.split(' ').pop()) : undefined;
     },
     log: () => readFileSync(logFile, 'utf8'),
