@@ -41,7 +41,8 @@ import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 import { buildPeer, childPid, startPeer, type PeerPlan, type RunningPeer } from './peer.js';
 import { BareClient, cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
-import { buildProject, createBulk, importBody as tenantImport, median, metricSum, pct, readyWatcher, waitUntilIdle } from './common.js';
+import { buildProject, createBulk, waitUntilIdle } from './common.js';
+import { importBody as tenantImport, median, metricSum, pct, readyWatcher } from './measure.js';
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -22,7 +22,9 @@
  *
  * Sick phase (at the largest N, or --sick-at N): with the controller of that N still running,
  * Q all-healthy rounds of live work (each: P imports of healthy clusters created at R/s, then
- * rotated, then deleted), started once the controller is idle; then 10 % of the registrations turn
+ * rotated, then deleted; timed by a lean process of their own, test/bench/live-worker.ts, so that
+ * this process's garbage collection is not counted as the controller's latency), started once the
+ * controller is idle; then 10 % of the registrations turn
  * sick, a third each way (a port that never answers, a server answering 500 after 5 s, a refused
  * token: the importer ServiceAccount is deleted), and Q rounds run again, the first while the sick
  * clusters' imports must report their reason. The p99 of each condition is taken over all its
@@ -43,16 +45,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { build } from 'esbuild';
-import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE, ROTATE_ANNOTATION } from '../../src/constants.js';
+import { API_GROUP, API_VERSION, IMPORT_PLURAL, INSTALL_NAMESPACE } from '../../src/constants.js';
 import { bootstrapPlan, namespaceManifest } from '../../src/bootstrap/plan.js';
 import { grantPlan } from '../../src/bootstrap/grant.js';
 import { grantAnnotationValue, type Grant } from '../../src/consent/grants.js';
 import { Reasons } from '../../src/api/import.js';
-import { secretNameForImport } from '../../src/naming.js';
-import { SecretAnnotations } from '../../src/secret.js';
-import { listWatch } from '../../streams/watch.js';
 import { ClusterClient } from '../../cli/lib/cluster.js';
 import { ClusterSet } from '../harness/clusters.js';
 import { adminKubeConfig, clusterInfo } from '../harness/env.js';
@@ -63,8 +62,10 @@ import { startFailingEndpoint, startHangingEndpoint } from '../harness/sick-endp
 import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
 import { cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
 import { childPid } from './peer.js';
-import { buildProject, createBulk, importBody, loopPauses, median, metricSum, pct, readyWatcher, ROOT, waitUntilIdle, type ImportState } from './common.js';
+import { buildProject, createBulk, ROOT, waitUntilIdle } from './common.js';
+import { importBody, median, metricSum, pct, readyWatcher, type ImportState } from './measure.js';
 import type { BareJob, BareResult } from './bare-worker.js';
+import type { LiveJob, LiveMessage, LiveSamples } from './live-worker.js';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -120,12 +121,6 @@ interface SweepPoint {
   controller: ControllerResult;
   bare: SideResult & { rssBeforeMiB: number };
 }
-/** Latencies (ms) of one condition's live work: every sample of its rounds, by operation. */
-interface LiveSamples {
-  created: number[];
-  rotated: number[];
-  deleted: number[];
-}
 const LIVE_OPS = ['created', 'rotated', 'deleted'] as const;
 /** One condition's live latency: p50 and p99 over all its rounds' samples, and each round's own p99. */
 type LiveResult = Record<(typeof LIVE_OPS)[number], { p50: number; p99: number; roundP99: number[] }> & { rounds: number; samplesPerRound: number };
@@ -156,28 +151,6 @@ async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Rejects when `p` has not settled within `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Starts `fn(j)` for j < count at `perSecond` (open loop: a slow answer does not delay the next start); resolves when all are done. */
-async function paced(count: number, perSecond: number, fn: (j: number) => Promise<void>): Promise<void> {
-  const t0 = performance.now();
-  const running: Promise<void>[] = [];
-  for (let j = 0; j < count; j++) {
-    const wait = t0 + (j * 1000) / perSecond - performance.now();
-    if (wait > 0) await sleep(wait);
-    running.push(fn(j));
-  }
-  await Promise.all(running);
-}
-
 /** Least-squares slope of y over x. */
 function slope(xs: number[], ys: number[]): number {
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -185,46 +158,6 @@ function slope(xs: number[], ys: number[]): number {
   const num = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0);
   const den = xs.reduce((s, x) => s + (x - mx) ** 2, 0);
   return den === 0 ? NaN : num / den;
-}
-
-/** Watches the generated Secrets of `ns`: resolves when a Secret carries a rotation value, or is gone. */
-function secretWatcher(ns: string) {
-  const rotation = new Map<string, string>();
-  const seenAt = new Map<string, number>();
-  const waiters = new Map<string, () => void>();
-  const fire = (key: string) => {
-    waiters.get(key)?.();
-    waiters.delete(key);
-  };
-  const sub = listWatch<{ name: string; rotation: string }>({
-    kubeConfig: adminKubeConfig('cluster1'),
-    path: `/api/v1/namespaces/${ns}/secrets`,
-    describe: 'bench secrets',
-    project: (raw) => {
-      const o = raw as { metadata: { name: string; annotations?: Record<string, string> } };
-      return { name: o.metadata.name, rotation: o.metadata.annotations?.[SecretAnnotations.rotation] ?? '' };
-    },
-  }).subscribe((e) => {
-    const objs = e.type === 'RESET' ? e.items : [e.object];
-    for (const o of objs) {
-      if (e.type === 'DELETED') {
-        rotation.delete(o.name);
-        fire(`${o.name} deleted`);
-        continue;
-      }
-      if (!rotation.has(o.name)) seenAt.set(o.name, performance.now());
-      rotation.set(o.name, o.rotation);
-      fire(`${o.name}=${o.rotation}`);
-    }
-  });
-  const until = (key: string, done: boolean) => (done ? Promise.resolve() : new Promise<void>((r) => waiters.set(key, r)));
-  return {
-    rotated: (secret: string, value: string) => until(`${secret}=${value}`, rotation.get(secret) === value),
-    deleted: (secret: string) => until(`${secret} deleted`, !rotation.has(secret)),
-    /** When this watch first saw the Secret (`performance.now()`). */
-    seenAt: (secret: string) => seenAt.get(secret),
-    stop: () => sub.unsubscribe(),
-  };
 }
 
 async function main(): Promise<void> {
@@ -238,12 +171,16 @@ async function main(): Promise<void> {
   // The bare client runs bundled, as the controller does (one module, no transpiler in memory),
   // from dist/ (built above) where the package's own package.json is found.
   const bareWorker = path.join(ROOT, 'dist/bench/bare-worker.mjs');
-  // …and with the Node/V8 flags of the controller's Deployment.
+  // …and with the Node/V8 flags of the controller's Deployment. The live worker (the sick phase's
+  // timed rounds) is bundled the same way, and runs with Node's defaults.
+  const liveWorker = path.join(ROOT, 'dist/bench/live-worker.mjs');
   const controllerNodeFlags = manifestContainer('manifests/controller/deployment.yaml', 'controller').command.slice(1).filter((a) => a.startsWith('--'));
-  await build({
-    entryPoints: [path.join(ROOT, 'test/bench/bare-worker.ts')], outfile: bareWorker, bundle: true, platform: 'node', format: 'esm', target: 'node22', logLevel: 'warning',
-    banner: { js: "import { createRequire as __mcsaCreateRequire } from 'node:module'; const require = __mcsaCreateRequire(import.meta.url);" },
-  });
+  for (const [entry, outfile] of [['bare-worker.ts', bareWorker], ['live-worker.ts', liveWorker]] as const) {
+    await build({
+      entryPoints: [path.join(ROOT, 'test/bench', entry)], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node22', logLevel: 'warning',
+      banner: { js: "import { createRequire as __mcsaCreateRequire } from 'node:module'; const require = __mcsaCreateRequire(import.meta.url);" },
+    });
+  }
   const set = await phase('clusters', () => ClusterSet.start({ count: K + 1, log })).catch((e: unknown) => {
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -432,86 +369,50 @@ async function main(): Promise<void> {
       const sickNames = new Set(sickRegs.map((s) => s.reg.name));
       const healthy = regs.slice(0, n).filter((r) => !sickNames.has(r.name));
 
-      const live = readyWatcher(admin1, NS.live);
-      const secrets = secretWatcher(NS.live);
-      watchers.push(live, secrets);
-      await waitFor('the live watch to list', () => live.listed, 30_000, 20);
-      const liveRound = async (tag: string): Promise<LiveSamples> => {
-        const created: number[] = [];
-        const rotated: number[] = [];
-        const deleted: number[] = [];
-        const name = (j: number) => `${tag}-${j}`;
-        const deadline = 120_000;
-        // What the tail is made of: when in the round the slow creations started, and the
-        // controller's garbage-collection pauses meanwhile (prom-client's nodejs_gc_duration_seconds).
-        const timeline: Array<{ atS: number; ms: number; secretMs: number; cluster: string }> = [];
-        // Only the metrics read here are asked for: a full scrape renders every import's token
-        // gauges, work the controller would do just before the timed creations. (Collecting
-        // nodejs_eventloop_lag_seconds sets the max and resets prom-client's event-loop delay
-        // histogram, so it comes before the max: the second scrape reports the controller's longest
-        // event-loop delay during the creations.)
-        const gc = async () => {
-          const text = await ctrl.metrics(['nodejs_gc_duration_seconds', 'controller_runtime_reconcile_total', 'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_max_seconds']);
-          return { majorS: metricSum(text, 'nodejs_gc_duration_seconds_sum{kind="major"}'), majorN: metricSum(text, 'nodejs_gc_duration_seconds_count{kind="major"}'), allS: metricSum(text, 'nodejs_gc_duration_seconds_sum'), reconciles: metricSum(text, 'controller_runtime_reconcile_total'), lagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds') };
+      // The live rounds run in a process of their own (test/bench/live-worker.ts): this one's heap
+      // holds the sweep, every registration and a watch of the background imports, and its
+      // garbage-collection pauses would be timed as the controller's latency.
+      const liveRounds = async (tag: string, beforeGo: () => Promise<void>): Promise<LiveSamples[]> => {
+        const jobFile = path.join(dir, `live-${tag}.json`);
+        const job: LiveJob = {
+          kubeconfig: kubeconfigPath, context: 'cluster1', namespace: NS.live, remote: REMOTE,
+          metricsUrl: `http://127.0.0.1:${ctrl.metricsPort}/metrics`,
+          tags: Array.from({ length: LIVE_ROUNDS }, (_, q) => `${tag}${q + 1}`),
+          imports: LIVE, perSecond: LIVE_RATE, deadlineMs: 120_000,
+          clusters: healthy.map((r) => ({ name: r.name, source: r.source })),
         };
-        const gc0 = await gc();
-        const roundStart = performance.now();
-        // Wall-clock, to line the round's slow moments up with the clusters' and the controller's logs.
-        const startedAt = new Date().toISOString();
-        const benchPauses = loopPauses(roundStart);
-        await paced(LIVE, LIVE_RATE, async (j) => {
-          await custom1.createNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, body: importBody(NS.live, name(j), healthy[j % healthy.length]!.name, REMOTE) });
-          const t0 = performance.now();
-          await within(live.when(name(j)), deadline, `${name(j)} Ready`);
-          const ms = Math.max(0, live.readyAt.get(name(j))! - t0);
-          created.push(ms);
-          timeline.push({ atS: (t0 - roundStart) / 1000, ms, secretMs: (secrets.seenAt(secretNameForImport(name(j))) ?? NaN) - t0, cluster: healthy[j % healthy.length]!.source });
-        });
-        const pauses = benchPauses.stop();
-        const gc1 = await gc();
-        const rotateStart = performance.now();
-        const rotationsAt = new Date().toISOString();
-        const rotateTimeline: Array<{ atS: number; ms: number }> = [];
-        const rotatePauses = loopPauses(rotateStart);
-        await paced(LIVE, LIVE_RATE, async (j) => {
-          const value = `${tag}-r`;
-          await custom1.patchNamespacedCustomObject(
-            { group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, name: name(j), body: { metadata: { annotations: { [ROTATE_ANNOTATION]: value } } } },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          );
-          const t0 = performance.now();
-          await within(secrets.rotated(secretNameForImport(name(j)), value), deadline, `${name(j)} rotated`);
-          const ms = performance.now() - t0;
-          rotated.push(ms);
-          rotateTimeline.push({ atS: (t0 - rotateStart) / 1000, ms });
-        });
-        const rotatePausesSeen = rotatePauses.stop();
-        const gc2 = await gc();
-        await paced(LIVE, LIVE_RATE, async (j) => {
-          await custom1.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: NS.live, plural: IMPORT_PLURAL, name: name(j) });
-          const t0 = performance.now();
-          await within(secrets.deleted(secretNameForImport(name(j))), deadline, `${name(j)}'s Secret deleted`);
-          deleted.push(performance.now() - t0);
-        });
-        log(`live round ${tag} (creations from ${startedAt}, rotations from ${rotationsAt}): created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
-        const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-        const pausesText = (ps: Array<{ atS: number; ms: number }>) => ps.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none';
-        /** The controller between two scrapes: its GC, its longest event-loop delay, its reconciles. */
-        const controllerBetween = (a: typeof gc0, b: typeof gc0) =>
-          `GC ${(b.majorN - a.majorN).toFixed(0)} major, ${((b.majorS - a.majorS) * 1000).toFixed(0)} ms major, ${((b.allS - a.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(b.lagMaxS * 1000).toFixed(0)} ms, ${(b.reconciles - a.reconciles).toFixed(0)} reconciles`;
-        log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.cluster})`).join(' ')}; controller while creating: ${controllerBetween(gc0, gc1)}; this process's event-loop pauses over 20 ms: ${pausesText(pauses)}`);
-        const slowestRotations = rotateTimeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-        log(`  rotate→new token slowest (ms at s into the rotations): ${slowestRotations.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller while rotating: ${controllerBetween(gc1, gc2)}; this process's event-loop pauses over 20 ms: ${pausesText(rotatePausesSeen)}`);
-        return { created, rotated, deleted };
-      };
-      const liveRounds = async (tag: string): Promise<LiveSamples[]> => {
-        const rounds: LiveSamples[] = [];
-        for (let q = 1; q <= LIVE_ROUNDS; q++) rounds.push(await liveRound(`${tag}${q}`));
-        return rounds;
+        writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
+        const child = spawn(process.execPath, [liveWorker, jobFile], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' } });
+        try {
+          const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the live worker exited with ${code} before it sent its results`))));
+          const message = <K extends 'ready' | 'result'>(key: K) =>
+            Promise.race([exited, new Promise<Extract<LiveMessage, Record<K, unknown>>>((resolve) => {
+              const on = (m: LiveMessage) => {
+                if (key in m) {
+                  child.off('message', on);
+                  resolve(m as Extract<LiveMessage, Record<K, unknown>>);
+                }
+              };
+              child.on('message', on);
+            })]);
+          exited.catch(() => undefined); // read through message(); not unhandled when the worker exits after its results
+          await message('ready');
+          await beforeGo();
+          const results = message('result');
+          child.send({ go: true });
+          return (await results).result;
+        } finally {
+          if (child.exitCode === null && child.signalCode === null) {
+            const gone = new Promise((r) => child.once('exit', r));
+            child.kill();
+            await gone;
+          }
+          rmSync(jobFile, { force: true });
+        }
       };
       // The baseline is the steady state: the controller has finished converging the background imports.
-      await waitUntilIdle(ctrl, 'the controller to be idle before the all-healthy rounds', 120_000, 100);
-      const healthyRounds = liveResult(await phase('live, all healthy', () => liveRounds('healthy')));
+      const healthyRounds = liveResult(await phase('live, all healthy', () =>
+        liveRounds('healthy', () => waitUntilIdle(ctrl, 'the controller to be idle before the all-healthy rounds', 120_000, 100))));
 
       // The sick clusters' imports (M each, Ready) must report why within the deadline.
       const sickSince = new Map<string, { kind: Sickness; at: number }>();
@@ -527,34 +428,37 @@ async function main(): Promise<void> {
       });
       watchers.push(bg);
       await waitFor('the background watch to list', () => bg.listed, 60_000, 20);
+      const expected = sickCount * M;
       const sickRound = await phase('live, 10 % sick', async () => {
-        // Hanging and failing: the registration is removed and written again pointing at the sick
-        // endpoint. The bench waits until the controller has seen the removal (the cluster's imports
-        // report ClusterNotFound, its queue is empty) before the same name comes back, so that the
-        // time each sick import takes to report its reason starts from one known moment. (A removal
-        // and a rewrite at once are handled too: the orphan clean-up asks the API server which
-        // import exists before it deletes a Secret; integration test sick-clusters.)
-        const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
-        const movingNames = new Set(moving.map((s) => s.reg.name));
-        for (const { reg } of moving) await reg.remove();
-        await waitUntilIdle(ctrl, 'the controller to see the sick registrations removed', 120_000, 100, () =>
-          [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound),
-        );
-        for (const { reg, kind } of sickRegs) {
-          if (kind === 'unauthorized') {
-            // A token of a deleted ServiceAccount: the source refuses it with 401.
-            await adminKubeConfig(reg.source).makeApiClient(CoreV1Api).deleteNamespacedServiceAccount({ namespace: INSTALL_NAMESPACE, name: reg.importer });
-          } else {
-            const ep = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
-            endpoints.push({ stop: () => ep.stop(), hits: () => ('connections' in ep ? ep.connections() : ep.requests()) });
-            await register('cluster1', reg.name, { ...reg.cred, server: ep.url, caPem: ep.caPem }, { remoteUid: reg.importerUid });
+        let reasons: Promise<boolean> = Promise.resolve(false);
+        // The live worker's watches are open before the clusters turn sick; its rounds start as they do.
+        const rounds = await liveRounds('sick', async () => {
+          // Hanging and failing: the registration is removed and written again pointing at the sick
+          // endpoint. The bench waits until the controller has seen the removal (the cluster's imports
+          // report ClusterNotFound, its queue is empty) before the same name comes back, so that the
+          // time each sick import takes to report its reason starts from one known moment. (A removal
+          // and a rewrite at once are handled too: the orphan clean-up asks the API server which
+          // import exists before it deletes a Secret; integration test sick-clusters.)
+          const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
+          const movingNames = new Set(moving.map((s) => s.reg.name));
+          for (const { reg } of moving) await reg.remove();
+          await waitUntilIdle(ctrl, 'the controller to see the sick registrations removed', 120_000, 100, () =>
+            [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound),
+          );
+          for (const { reg, kind } of sickRegs) {
+            if (kind === 'unauthorized') {
+              // A token of a deleted ServiceAccount: the source refuses it with 401.
+              await adminKubeConfig(reg.source).makeApiClient(CoreV1Api).deleteNamespacedServiceAccount({ namespace: INSTALL_NAMESPACE, name: reg.importer });
+            } else {
+              const ep = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
+              endpoints.push({ stop: () => ep.stop(), hits: () => ('connections' in ep ? ep.connections() : ep.requests()) });
+              await register('cluster1', reg.name, { ...reg.cred, server: ep.url, caPem: ep.caPem }, { remoteUid: reg.importerUid });
+            }
+            sickSince.set(reg.name, { kind, at: performance.now() });
           }
-          sickSince.set(reg.name, { kind, at: performance.now() });
-        }
-        const expected = sickCount * M;
-        const reasons = waitFor(`the sick clusters' ${expected} imports to report their reason`, () => reported.size >= expected, SICK_DEADLINE_S * 1000, 100).then(() => true, () => false);
-        const [rounds, allReported] = await Promise.all([liveRounds('sick'), reasons]);
-        return { rounds: liveResult(rounds), allReported, expected };
+          reasons = waitFor(`the sick clusters' ${expected} imports to report their reason`, () => reported.size >= expected, SICK_DEADLINE_S * 1000, 100).then(() => true, () => false);
+        });
+        return { rounds: liveResult(rounds), allReported: await reasons };
       });
       const byKind = Object.fromEntries(kinds.map((k) => {
         const ms = [...reported.values()].filter((r) => r.kind === k).map((r) => r.ms);

@@ -12,7 +12,7 @@ import type { Subscription } from 'rxjs';
 import { API_GROUP, API_VERSION, IMPORT_LABEL, IMPORT_PLURAL, ROTATE_ANNOTATION } from '../../src/constants.js';
 import { SecretAnnotations } from '../../src/secret.js';
 import { listWatch } from '../../streams/watch.js';
-import { pct } from '../bench/common.js';
+import { pct } from '../bench/measure.js';
 import { adminKubeConfig, createTestNamespace } from '../harness/env.js';
 import { waitFor } from '../harness/https.js';
 import { readRegistration, register } from '../harness/registrations.js';

@@ -5,7 +5,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { IMPORT_ANNOTATION } from '../../src/constants.js';
 import { volumeNameForImport } from '../../src/naming.js';
 import { adminKubeConfig, clusterInfo, createTestNamespace, testClusters } from '../harness/env.js';
-import { pct } from '../bench/common.js';
+import { pct } from '../bench/measure.js';
 import { runAdmissionProbe, type ProbeOptions, type ProbeResult } from '../harness/admission-probe.js';
 import { startHostileProcess, type HostileCounts } from '../harness/hostile-admissions.js';
 import { NAMESPACE_ENABLED_LABEL, NAMESPACE_ENABLED_VALUE } from '../harness/install.js';
