@@ -377,6 +377,7 @@ async function main(): Promise<void> {
         const job: LiveJob = {
           kubeconfig: kubeconfigPath, context: 'cluster1', namespace: NS.live, remote: REMOTE,
           metricsUrl: `http://127.0.0.1:${ctrl.metricsPort}/metrics`,
+          controllerPid: pid,
           tags: Array.from({ length: LIVE_ROUNDS }, (_, q) => `${tag}${q + 1}`),
           imports: LIVE, perSecond: LIVE_RATE, deadlineMs: 120_000,
           clusters: healthy.map((r) => ({ name: r.name, source: r.source })),

@@ -19,7 +19,7 @@ import { API_GROUP, API_VERSION, IMPORT_PLURAL, ROTATE_ANNOTATION } from '../../
 import { secretNameForImport } from '../../src/naming.js';
 import { SecretAnnotations } from '../../src/secret.js';
 import { listWatch } from '../../streams/watch.js';
-import { importBody, loopPauses, metricSum, pct, readyWatcher } from './measure.js';
+import { cpuBetween, cpuSnapshot, importBody, loopPauses, metricSum, pct, readyWatcher, type CpuSnapshot } from './measure.js';
 
 export interface LiveJob {
   /** An admin kubeconfig of the target cluster, and its context. */
@@ -27,8 +27,9 @@ export interface LiveJob {
   context: string;
   namespace: string;
   remote: { namespace: string; name: string };
-  /** The controller's metrics endpoint (`http://127.0.0.1:<port>/metrics`). */
+  /** The controller's metrics endpoint (`http://127.0.0.1:<port>/metrics`), and its process. */
   metricsUrl: string;
+  controllerPid: number;
   /** One round per tag; the imports are named `<tag>-<j>`. */
   tags: string[];
   imports: number;
@@ -152,6 +153,11 @@ async function main(): Promise<void> {
     const controllerBetween = (a: Scrape, b: Scrape) =>
       `GC ${(b.majorN - a.majorN).toFixed(0)} major, ${((b.majorS - a.majorS) * 1000).toFixed(0)} ms major, ${((b.allS - a.allS) * 1000).toFixed(0)} ms in all, longest event-loop delay ${(b.lagMaxS * 1000).toFixed(0)} ms, ${(b.reconciles - a.reconciles).toFixed(0)} reconciles`;
     const pausesText = (ps: Array<{ atS: number; ms: number }>) => ps.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ') || 'none';
+    // Where the machine's CPU went meanwhile: a round slow as a whole on a busy machine is the
+    // machine's, one slow while the machine idles is waiting somewhere.
+    const pids = { controller: job.controllerPid, 'the bench': process.ppid, 'this worker': process.pid };
+    const cpu = () => cpuSnapshot(Object.values(pids));
+    const cpuText = (a: CpuSnapshot, b: CpuSnapshot) => cpuBetween(a, b, pids, { 'API servers': ['kube-apiserver'], etcd: ['etcd'], 'controller-managers': ['kube-controller'] });
 
     const round = async (tag: string): Promise<LiveSamples> => {
       const created: number[] = [];
@@ -163,6 +169,7 @@ async function main(): Promise<void> {
       // Secret appeared.
       const timeline: Array<{ atS: number; ms: number; secretMs: number; source: string }> = [];
       const s0 = await scrape();
+      const c0 = cpu();
       const roundStart = performance.now();
       // Wall-clock, to line the round's slow moments up with the clusters' and the controller's logs.
       const startedAt = new Date().toISOString();
@@ -176,6 +183,7 @@ async function main(): Promise<void> {
         timeline.push({ atS: (t0 - roundStart) / 1000, ms, secretMs: (secrets.seenAt(secretNameForImport(name(j))) ?? NaN) - t0, source: cluster(j).source });
       });
       const createPausesSeen = createPauses.stop();
+      const c1 = cpu();
       const s1 = await scrape();
       const rotateStart = performance.now();
       const rotationsAt = new Date().toISOString();
@@ -194,6 +202,7 @@ async function main(): Promise<void> {
         rotateTimeline.push({ atS: (t0 - rotateStart) / 1000, ms });
       });
       const rotatePausesSeen = rotatePauses.stop();
+      const c2 = cpu();
       const s2 = await scrape();
       await paced(job.imports, job.perSecond, async (j) => {
         await custom.deleteNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace: ns, plural: IMPORT_PLURAL, name: name(j) });
@@ -203,9 +212,9 @@ async function main(): Promise<void> {
       });
       log(`live round ${tag} (creations from ${startedAt}, rotations from ${rotationsAt}): created→Ready p50 ${fmt(pct(created, 50))} / p99 ${fmt(pct(created, 99))} ms; rotate→new token p50 ${fmt(pct(rotated, 50))} / p99 ${fmt(pct(rotated, 99))} ms; delete→Secret gone p50 ${fmt(pct(deleted, 50))} / p99 ${fmt(pct(deleted, 99))} ms`);
       const slowest = timeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-      log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.source})`).join(' ')}; controller while creating: ${controllerBetween(s0, s1)}; the live worker's event-loop pauses over 20 ms: ${pausesText(createPausesSeen)}`);
+      log(`  created→Ready slowest (ms at s into the round, Secret seen after ms, source): ${slowest.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}(${x.secretMs.toFixed(0)},${x.source})`).join(' ')}; controller while creating: ${controllerBetween(s0, s1)}; the live worker's event-loop pauses over 20 ms: ${pausesText(createPausesSeen)}; CPU: ${cpuText(c0, c1)}`);
       const slowestRotations = rotateTimeline.sort((a, b) => b.ms - a.ms).slice(0, 8);
-      log(`  rotate→new token slowest (ms at s into the rotations): ${slowestRotations.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller while rotating: ${controllerBetween(s1, s2)}; the live worker's event-loop pauses over 20 ms: ${pausesText(rotatePausesSeen)}`);
+      log(`  rotate→new token slowest (ms at s into the rotations): ${slowestRotations.map((x) => `${x.ms.toFixed(0)}@${x.atS.toFixed(1)}`).join(' ')}; controller while rotating: ${controllerBetween(s1, s2)}; the live worker's event-loop pauses over 20 ms: ${pausesText(rotatePausesSeen)}; CPU: ${cpuText(c1, c2)}`);
       return { created, rotated, deleted };
     };
 

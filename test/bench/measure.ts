@@ -1,6 +1,9 @@
 // What the benchmarks measure with, free of the cluster harness (so that a bundled worker process
 // such as live-worker.ts loads only this, client-node and the controller's watch): percentiles, a
-// watch of imports' Ready conditions, the controller's metrics, this process's event-loop pauses.
+// watch of imports' Ready conditions, the controller's metrics, this process's event-loop pauses,
+// where the machine's CPU went.
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL } from '../../src/constants.js';
 import { listWatch } from '../../streams/watch.js';
@@ -93,4 +96,63 @@ export function loopPauses(since: number, thresholdMs = 20) {
       return pauses;
     },
   };
+}
+
+/** The machine's CPU time (ms; all CPUs) and, by process name, the CPU time of the processes running now, from /proc. */
+export interface CpuSnapshot {
+  machine: { busyMs: number; totalMs: number; stealMs: number };
+  /** CPU time (user + system) so far, by `comm`, and by pid for the pids asked for. */
+  byName: Map<string, number>;
+  byPid: Map<number, number>;
+}
+
+const TICK_MS = 10; // USER_HZ = 100
+
+/** Reads /proc once: the machine's CPU counters and every process's CPU time (`pids` kept apart by pid). */
+export function cpuSnapshot(pids: number[] = []): CpuSnapshot {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const totalTicks = user + nice + system + idle + iowait + irq + softirq + steal;
+  const byName = new Map<string, number>();
+  const byPid = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const pid = Number(entry);
+    if (pids.includes(pid)) byPid.set(pid, ms);
+    else byName.set(comm, (byName.get(comm) ?? 0) + ms);
+  }
+  return { machine: { busyMs: (totalTicks - idle - iowait) * TICK_MS, totalMs: totalTicks * TICK_MS, stealMs: steal * TICK_MS }, byName, byPid };
+}
+
+/**
+ * Where the machine's CPU went between two snapshots, as a share of one CPU (100 % = one CPU
+ * busy): the machine in all, the pids named in `pids`, the process names in `names`, and the
+ * rest. A process that started or ended in between counts from zero or not at all.
+ */
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, pids: Record<string, number>, names: Record<string, string[]>): string {
+  const wallMs = (b.machine.totalMs - a.machine.totalMs) / os.cpus().length;
+  const share = (ms: number) => `${Math.round((100 * ms) / wallMs)} %`;
+  const parts: string[] = [];
+  let known = 0;
+  for (const [label, pid] of Object.entries(pids)) {
+    const ms = (b.byPid.get(pid) ?? 0) - (a.byPid.get(pid) ?? 0);
+    known += ms;
+    parts.push(`${label} ${share(ms)}`);
+  }
+  for (const [label, comms] of Object.entries(names)) {
+    const ms = comms.reduce((s, c) => s + (b.byName.get(c) ?? 0) - (a.byName.get(c) ?? 0), 0);
+    known += ms;
+    parts.push(`${label} ${share(ms)}`);
+  }
+  const busy = b.machine.busyMs - a.machine.busyMs;
+  return `machine ${share(busy)} of ${os.cpus().length * 100} % (steal ${share(b.machine.stealMs - a.machine.stealMs)}): ${parts.join(', ')}, the rest ${share(Math.max(0, busy - known))}`;
 }
