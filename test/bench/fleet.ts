@@ -21,13 +21,15 @@
  * count does not confound it.
  *
  * Sick phase (at the largest N, or --sick-at N): with the controller of that N still running,
- * Q all-healthy rounds of live work (each: P imports of healthy clusters created at R/s, then
- * rotated, then deleted; timed by a lean process of their own, test/bench/live-worker.ts, so that
- * this process's garbage collection is not counted as the controller's latency), started once the
- * controller is idle; then 10 % of the registrations turn
- * sick, a third each way (a port that never answers, a server answering 500 after 5 s, a refused
- * token: the importer ServiceAccount is deleted), and Q rounds run again, the first while the sick
- * clusters' imports must report their reason. The p99 of each condition is taken over all its
+ * rounds of live work (each: P imports of healthy clusters created at R/s, then rotated, then
+ * deleted; timed by a lean process of their own, test/bench/live-worker.ts, so that this process's
+ * garbage collection is not counted as the controller's latency), Q with every cluster healthy and
+ * Q with 10 % of the registrations sick, alternating (healthy, sick, healthy, …: a stretch of slow
+ * machine then slows both conditions). Sick is a third each way: a port that never answers, a
+ * server answering 500 after 5 s, a token the source refuses (its signature altered: 401); each
+ * registration is rewritten to turn sick and back to healthy. The first sick round starts as the
+ * clusters turn sick, while their imports must report their reason (timed from then); later ones
+ * once every sick import reports it again. The p99 of each condition is taken over all its
  * rounds' samples (Q × P: with the defaults the 6th worst of 600, where one round's p99 is the 2nd
  * worst of 200 and moves with a single slow sample); ratio sick / healthy (target ≤ 1.3×). Each
  * round's own p99 is printed beside it. Then a soak: the sick clusters keep failing while the
@@ -65,7 +67,7 @@ import { childPid } from './peer.js';
 import { buildProject, createBulk, ROOT, waitUntilIdle } from './common.js';
 import { importBody, median, metricSum, pct, readyWatcher, type ImportState } from './measure.js';
 import type { BareJob, BareResult } from './bare-worker.js';
-import type { LiveJob, LiveMessage, LiveSamples } from './live-worker.js';
+import type { LiveCommand, LiveJob, LiveMessage, LiveSamples } from './live-worker.js';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -372,50 +374,53 @@ async function main(): Promise<void> {
       // The live rounds run in a process of their own (test/bench/live-worker.ts): this one's heap
       // holds the sweep, every registration and a watch of the background imports, and its
       // garbage-collection pauses would be timed as the controller's latency.
-      const liveRounds = async (tag: string, beforeGo: () => Promise<void>): Promise<LiveSamples[]> => {
-        const jobFile = path.join(dir, `live-${tag}.json`);
+      const startLiveWorker = async () => {
+        const jobFile = path.join(dir, 'live-job.json');
         const job: LiveJob = {
           kubeconfig: kubeconfigPath, context: 'cluster1', namespace: NS.live, remote: REMOTE,
           metricsUrl: `http://127.0.0.1:${ctrl.metricsPort}/metrics`,
           controllerPid: pid,
-          tags: Array.from({ length: LIVE_ROUNDS }, (_, q) => `${tag}${q + 1}`),
           imports: LIVE, perSecond: LIVE_RATE, deadlineMs: 120_000,
           clusters: healthy.map((r) => ({ name: r.name, source: r.source })),
         };
         writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
         const child = spawn(process.execPath, [liveWorker, jobFile], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' } });
+        const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the live worker exited with ${code}`))));
+        exited.catch(() => undefined); // read through next(); not unhandled when it exits at the end
+        const next = <M extends LiveMessage>(accept: (m: LiveMessage) => m is M) =>
+          Promise.race([exited, new Promise<M>((resolve) => {
+            const on = (m: LiveMessage) => {
+              if (!accept(m)) return;
+              child.off('message', on);
+              resolve(m);
+            };
+            child.on('message', on);
+          })]);
+        const stop = () => {
+          if (child.connected) child.disconnect();
+          if (child.exitCode === null && child.signalCode === null) child.kill();
+        };
         try {
-          const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the live worker exited with ${code} before it sent its results`))));
-          const message = <K extends 'ready' | 'result'>(key: K) =>
-            Promise.race([exited, new Promise<Extract<LiveMessage, Record<K, unknown>>>((resolve) => {
-              const on = (m: LiveMessage) => {
-                if (key in m) {
-                  child.off('message', on);
-                  resolve(m as Extract<LiveMessage, Record<K, unknown>>);
-                }
-              };
-              child.on('message', on);
-            })]);
-          exited.catch(() => undefined); // read through message(); not unhandled when the worker exits after its results
-          await message('ready');
-          await beforeGo();
-          const results = message('result');
-          child.send({ go: true });
-          return (await results).result;
+          await next((m): m is { ready: true } => 'ready' in m);
+        } catch (e) {
+          stop();
+          throw e;
         } finally {
-          if (child.exitCode === null && child.signalCode === null) {
-            const gone = new Promise((r) => child.once('exit', r));
-            child.kill();
-            await gone;
-          }
           rmSync(jobFile, { force: true });
         }
+        return {
+          round: async (tag: string): Promise<LiveSamples> => {
+            const answer = next((m): m is { round: string; samples: LiveSamples } => 'round' in m && m.round === tag);
+            const command: LiveCommand = { round: tag };
+            child.send(command);
+            return (await answer).samples;
+          },
+          stop,
+        };
       };
-      // The baseline is the steady state: the controller has finished converging the background imports.
-      const healthyRounds = liveResult(await phase('live, all healthy', () =>
-        liveRounds('healthy', () => waitUntilIdle(ctrl, 'the controller to be idle before the all-healthy rounds', 120_000, 100))));
 
       // The sick clusters' imports (M each, Ready) must report why within the deadline.
+      const sickKind = new Map(sickRegs.map((s) => [s.reg.name, s.kind]));
       const sickSince = new Map<string, { kind: Sickness; at: number }>();
       const reported = new Map<string, { kind: Sickness; ms: number; reason: string }>();
       const lastReason = new Map<string, string>();
@@ -429,44 +434,95 @@ async function main(): Promise<void> {
       });
       watchers.push(bg);
       await waitFor('the background watch to list', () => bg.listed, 60_000, 20);
+      const sickImports = () => [...states.values()].filter((st) => sickKind.has(st.cluster));
       const expected = sickCount * M;
-      const sickRound = await phase('live, 10 % sick', async () => {
-        let reasons: Promise<boolean> = Promise.resolve(false);
-        // The live worker's watches are open before the clusters turn sick; its rounds start as they do.
-        const rounds = await liveRounds('sick', async () => {
-          // Hanging and failing: the registration is removed and written again pointing at the sick
-          // endpoint. The bench waits until the controller has seen the removal (the cluster's imports
-          // report ClusterNotFound, its queue is empty) before the same name comes back, so that the
-          // time each sick import takes to report its reason starts from one known moment. (A removal
-          // and a rewrite at once are handled too: the orphan clean-up asks the API server which
-          // import exists before it deletes a Secret; integration test sick-clusters.)
-          const moving = sickRegs.filter((s) => s.kind !== 'unauthorized');
-          const movingNames = new Set(moving.map((s) => s.reg.name));
-          for (const { reg } of moving) await reg.remove();
-          await waitUntilIdle(ctrl, 'the controller to see the sick registrations removed', 120_000, 100, () =>
-            [...states.values()].filter((st) => movingNames.has(st.cluster)).every((st) => st.reason === Reasons.ClusterNotFound),
-          );
-          for (const { reg, kind } of sickRegs) {
-            if (kind === 'unauthorized') {
-              // A token of a deleted ServiceAccount: the source refuses it with 401.
-              await adminKubeConfig(reg.source).makeApiClient(CoreV1Api).deleteNamespacedServiceAccount({ namespace: INSTALL_NAMESPACE, name: reg.importer });
-            } else {
-              const ep = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
-              endpoints.push({ stop: () => ep.stop(), hits: () => ('connections' in ep ? ep.connections() : ep.requests()) });
-              await register('cluster1', reg.name, { ...reg.cred, server: ep.url, caPem: ep.caPem }, { remoteUid: reg.importerUid });
-            }
-            sickSince.set(reg.name, { kind, at: performance.now() });
+
+      // Turning a cluster sick or healthy rewrites its registration (removed, written again): sick,
+      // it points at a hanging or a failing endpoint, or carries a token the source refuses (its
+      // signature altered: 401); healthy, it is what it was.
+      const removers = new Map(sickRegs.map((s) => [s.reg.name, s.reg.remove]));
+      const sickEndpoints = new Map<string, { url: string; caPem: string }>();
+      const sickCredential = async (reg: Registration, kind: Sickness): Promise<RegistrationCredential> => {
+        if (kind === 'unauthorized') {
+          const [header, payload, signature = ''] = reg.cred.token.split('.');
+          return { ...reg.cred, token: `${header}.${payload}.${[...signature].reverse().join('')}` };
+        }
+        let ep = sickEndpoints.get(reg.name);
+        if (!ep) {
+          const started = kind === 'hang' ? await startHangingEndpoint() : await startFailingEndpoint({ status: 500, delayMs: 5_000 });
+          endpoints.push({ stop: () => started.stop(), hits: () => ('connections' in started ? started.connections() : started.requests()) });
+          sickEndpoints.set(reg.name, (ep = { url: started.url, caPem: started.caPem }));
+        }
+        return { ...reg.cred, server: ep.url, caPem: ep.caPem };
+      };
+      const rewrite = async (reg: Registration, cred: RegistrationCredential) => {
+        const { remove } = await register('cluster1', reg.name, cred, { remoteUid: reg.importerUid });
+        removers.set(reg.name, remove);
+      };
+      const removeSick = async () => {
+        for (const { reg } of sickRegs) await removers.get(reg.name)!();
+      };
+      /** The first time: the registrations are removed, and written again once the controller has
+       * seen the removal (their imports report ClusterNotFound, its queue is empty), so that the
+       * time each sick import takes to report its reason starts from one known moment. (A removal
+       * and a rewrite at once are handled too, as later turns do: the orphan clean-up asks the API
+       * server which import exists before it deletes a Secret; integration test sick-clusters.) */
+      const turnSickFirst = async () => {
+        await removeSick();
+        await waitUntilIdle(ctrl, 'the controller to see the sick registrations removed', 120_000, 100, () =>
+          sickImports().every((st) => st.reason === Reasons.ClusterNotFound),
+        );
+        for (const { reg, kind } of sickRegs) {
+          await rewrite(reg, await sickCredential(reg, kind));
+          sickSince.set(reg.name, { kind, at: performance.now() });
+        }
+        // Wrapped: awaiting turnSickFirst() must not wait for the reasons.
+        return { reasons: waitFor(`the sick clusters' ${expected} imports to report their reason`, () => reported.size >= expected, SICK_DEADLINE_S * 1000, 100).then(() => true, () => false) };
+      };
+      /** Later times: rewritten at once; the rounds start once every sick import reports its reason again. */
+      const turnSickAgain = async () => {
+        await removeSick();
+        for (const { reg, kind } of sickRegs) await rewrite(reg, await sickCredential(reg, kind));
+        await waitFor(`the sick clusters' ${expected} imports to report their reason again`, () =>
+          sickImports().every((st) => st.ready === 'False' && EXPECTED_REASON[sickKind.get(st.cluster)!].includes(st.reason)), SICK_DEADLINE_S * 1000, 100);
+      };
+      const heal = async () => {
+        await removeSick();
+        for (const { reg } of sickRegs) await rewrite(reg, reg.cred);
+        await waitUntilIdle(ctrl, 'the sick clusters to be healthy again and the controller idle', 300_000, 100, () => sickImports().every((st) => st.ready === 'True'));
+      };
+
+      // Rounds alternate, all healthy then with sick clusters, Q times: a machine that runs slower
+      // for a while (a neighbour on the same host) then slows both conditions, not one.
+      const worker = await startLiveWorker();
+      watchers.push(worker);
+      const rounds = { healthy: [] as LiveSamples[], sick: [] as LiveSamples[] };
+      let allReported = false;
+      await phase('live rounds, alternating', async () => {
+        // The baseline is the steady state: the controller has finished converging the background imports.
+        await waitUntilIdle(ctrl, 'the controller to be idle before the all-healthy rounds', 120_000, 100);
+        for (let q = 1; q <= LIVE_ROUNDS; q++) {
+          if (q > 1) await heal();
+          rounds.healthy.push(await worker.round(`healthy${q}`));
+          if (q === 1) {
+            // The first sick round starts as the clusters turn sick.
+            const { reasons } = await turnSickFirst();
+            rounds.sick.push(await worker.round(`sick${q}`));
+            allReported = await reasons;
+          } else {
+            await turnSickAgain();
+            rounds.sick.push(await worker.round(`sick${q}`));
           }
-          reasons = waitFor(`the sick clusters' ${expected} imports to report their reason`, () => reported.size >= expected, SICK_DEADLINE_S * 1000, 100).then(() => true, () => false);
-        });
-        return { rounds: liveResult(rounds), allReported: await reasons };
+        }
       });
+      const healthyRounds = liveResult(rounds.healthy);
+      const sickRounds = liveResult(rounds.sick);
       const byKind = Object.fromEntries(kinds.map((k) => {
         const ms = [...reported.values()].filter((r) => r.kind === k).map((r) => r.ms);
         const reasonsSeen = [...new Set([...reported.values()].filter((r) => r.kind === k).map((r) => r.reason))];
         return [k, { imports: sickRegs.filter((s) => s.kind === k).length * M, reported: ms.length, p50Ms: pct(ms, 50), maxMs: ms.length > 0 ? Math.max(...ms) : NaN, reasons: reasonsSeen }];
       }));
-      if (!sickRound.allReported) {
+      if (!allReported) {
         const missing = [...lastReason.entries()].filter(([name]) => !reported.has(name)).slice(0, 5);
         log(`not every sick import reported its reason within ${SICK_DEADLINE_S} s; e.g. ${missing.map(([n, r]) => `${n}: ${r}`).join(', ')}`);
       }
@@ -474,9 +530,9 @@ async function main(): Promise<void> {
         clusters: n,
         sickClusters: sickCount,
         healthy: healthyRounds,
-        sick: sickRound.rounds,
-        p99Ratio: Object.fromEntries(LIVE_OPS.map((k) => [k, sickRound.rounds[k].p99 / healthyRounds[k].p99])),
-        reasons: { deadlineS: SICK_DEADLINE_S, allReported: sickRound.allReported, byKind },
+        sick: sickRounds,
+        p99Ratio: Object.fromEntries(LIVE_OPS.map((k) => [k, sickRounds[k].p99 / healthyRounds[k].p99])),
+        reasons: { deadlineS: SICK_DEADLINE_S, allReported, byKind },
       };
 
       if (SOAK_MIN > 0) {

@@ -6,11 +6,11 @@
  * sweep, every registration and a watch of 3,000 background imports): a 50–60 ms pause there at
  * the wrong second decided a round's p99 (docs/benchmarks.md, runs Q and R).
  *
- * Protocol (Node IPC, `fork`-style): the worker reads its job file (written by fleet.ts, mode 0600),
- * lists its two watches (the imports' Ready conditions, the generated Secrets' rotation values),
- * sends `{ ready: true }` and waits for `{ go: true }`, so that the bench can turn clusters sick
- * between the two while the watches are already open. It then runs one round per tag and sends
- * `{ result }`. Its log lines go to stderr.
+ * Protocol (Node IPC): the worker reads its job file (written by fleet.ts, mode 0600), lists its two
+ * watches (the imports' Ready conditions, the generated Secrets' rotation values) and sends
+ * `{ ready: true }`. Then, for each `{ round: tag }` the bench sends, it runs one round (imports
+ * named `<tag>-<j>`) and answers `{ round: tag, samples }`; the bench changes the clusters between
+ * rounds, the watches staying open. It exits when the bench disconnects. Its log lines go to stderr.
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,8 +30,6 @@ export interface LiveJob {
   /** The controller's metrics endpoint (`http://127.0.0.1:<port>/metrics`), and its process. */
   metricsUrl: string;
   controllerPid: number;
-  /** One round per tag; the imports are named `<tag>-<j>`. */
-  tags: string[];
   imports: number;
   perSecond: number;
   deadlineMs: number;
@@ -46,7 +44,12 @@ export interface LiveSamples {
   deleted: number[];
 }
 
-export type LiveMessage = { ready: true } | { result: LiveSamples[] };
+/** From the worker to the bench. */
+export type LiveMessage = { ready: true } | { round: string; samples: LiveSamples };
+/** From the bench to the worker. */
+export interface LiveCommand {
+  round: string;
+}
 
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 const fmt = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
@@ -121,7 +124,6 @@ function secretWatcher(kc: KubeConfig, ns: string) {
 async function main(): Promise<void> {
   const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LiveJob;
   const send = (m: LiveMessage) => new Promise<void>((resolve, reject) => process.send!(m, (e: Error | null) => (e ? reject(e) : resolve())));
-  const go = new Promise<void>((resolve) => process.on('message', (m: { go?: boolean }) => m.go && resolve()));
   const kc = new KubeConfig();
   kc.loadFromFile(job.kubeconfig);
   kc.setCurrentContext(job.context);
@@ -135,8 +137,6 @@ async function main(): Promise<void> {
       if (performance.now() - t0 > 30_000) throw new Error(`the live watches of namespace ${ns} did not list within 30 s`);
       await sleep(20);
     }
-    await send({ ready: true });
-    await go;
 
     // The controller between two scrapes: its GC (prom-client's nodejs_gc_duration_seconds), its
     // longest event-loop delay, its reconciles. Only these metrics are asked for: a full scrape
@@ -218,9 +218,16 @@ async function main(): Promise<void> {
       return { created, rotated, deleted };
     };
 
-    const result: LiveSamples[] = [];
-    for (const tag of job.tags) result.push(await round(tag));
-    await send({ result });
+    // One round at a time, in the order asked; the bench waits for each answer before it asks again.
+    let queue = Promise.resolve();
+    const failed = new Promise<never>((_, reject) => {
+      process.on('message', (m: LiveCommand) => {
+        queue = queue.then(async () => send({ round: m.round, samples: await round(m.round) })).catch(reject);
+      });
+    });
+    const disconnected = new Promise<void>((resolve) => process.once('disconnect', resolve));
+    await send({ ready: true });
+    await Promise.race([disconnected, failed]);
   } finally {
     live.stop();
     secrets.stop();
