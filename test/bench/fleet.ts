@@ -23,7 +23,7 @@
  * Sick phase (at the largest N, or --sick-at N): with the controller of that N still running,
  * rounds of live work (each: P imports of healthy clusters created at R/s, then rotated, then
  * deleted; timed by a lean process of their own, test/bench/live-worker.ts, so that this process's
- * garbage collection is not counted as the controller's latency), Q with every cluster healthy and
+ * own pauses are not counted as the controller's latency), Q with every cluster healthy and
  * Q with 10 % of the registrations sick, alternating (healthy, sick, healthy, …: a stretch of slow
  * machine then slows both conditions). Sick is a third each way: a port that never answers, a
  * server answering 500 after 5 s, a token the source refuses (its signature altered: 401); each
@@ -372,8 +372,8 @@ async function main(): Promise<void> {
       const healthy = regs.slice(0, n).filter((r) => !sickNames.has(r.name));
 
       // The live rounds run in a process of their own (test/bench/live-worker.ts): this one's heap
-      // holds the sweep, every registration and a watch of the background imports, and its
-      // garbage-collection pauses would be timed as the controller's latency.
+      // holds the sweep, every registration and a watch of the background imports, and its own
+      // event-loop pauses would be timed as the controller's latency.
       const startLiveWorker = async () => {
         const jobFile = path.join(dir, 'live-job.json');
         const job: LiveJob = {

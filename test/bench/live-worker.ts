@@ -2,8 +2,8 @@
  * The live rounds of bench:fleet's sick phase in a process of their own: what a tenant sees of
  * the controller (an import created → Ready, a rotation asked → the new token in its Secret, an
  * import deleted → its Secret gone), timed by a process that holds nothing else. In the bench's
- * own process the samples also carried that process's garbage collection (its heap holds the
- * sweep, every registration and a watch of 3,000 background imports): a 50–60 ms pause there at
+ * own process the samples also carried that process's own pauses (its heap holds the sweep, every
+ * registration and a watch of 3,000 background imports): an event-loop pause of 48–61 ms there at
  * the wrong second decided a round's p99 (docs/benchmarks.md, runs Q and R).
  *
  * Protocol (Node IPC): the worker reads its job file (written by fleet.ts, mode 0600), lists its two
