@@ -1,8 +1,7 @@
 // The bare client of the controller benchmarks: the controller's three calls per import
-// (TokenRequest in the source, Secret create and status patch in the target) and nothing else,
-// with /proc readings of a process. Kept apart from common.ts so that bench:fleet's bare worker
+// (TokenRequest in the source, Secret create and status patch in the target) and nothing else
+// (its /proc readings are in proc.ts). Kept apart from common.ts so that bench:fleet's bare worker
 // bundles only this (and client-node), not the cluster harness.
-import { readFileSync } from 'node:fs';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL } from '../../src/constants.js';
 import { secretNameForImport } from '../../src/naming.js';
@@ -78,15 +77,4 @@ export class BareClient {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }
-}
-
-/** CPU time (user + system, ms) a process has used so far. */
-export function cpuMs(pid: number | 'self'): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
-}
-
-export function rssMiB(pid: number | 'self', field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL } from '../../src/constants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
-import { BareClient, cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
+import { BareClient, pool, type BareRegistration } from './bare-client.js';
+import { cpuMs, rssMiB } from './proc.js';
 
 export interface BareJob {
   kubeconfig: string;

@@ -40,7 +40,8 @@ import { tokenRequestFor } from '../../src/controller/decide.js';
 import { parseGrants, type Grant } from '../../src/consent/grants.js';
 import { reuseConnections } from '../../src/kube/reuse-connections.js';
 import { buildPeer, childPid, startPeer, type PeerPlan, type RunningPeer } from './peer.js';
-import { BareClient, cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
+import { BareClient, pool, type BareRegistration } from './bare-client.js';
+import { cpuMs, rssMiB } from './proc.js';
 import { buildProject, createBulk, waitUntilIdle } from './common.js';
 import { importBody as tenantImport, median, metricSum, pct, readyWatcher } from './measure.js';
 

@@ -62,7 +62,8 @@ import { manifestContainer, serviceAccountKubeconfig } from '../harness/deployme
 import { register, type RegistrationCredential } from '../harness/registrations.js';
 import { startFailingEndpoint, startHangingEndpoint } from '../harness/sick-endpoints.js';
 import { CONTROLLER_SA, createPolicy, installControllerPrerequisites, startController, type RunningController } from '../integration/controller-support.js';
-import { cpuMs, pool, rssMiB, type BareRegistration } from './bare-client.js';
+import { pool, type BareRegistration } from './bare-client.js';
+import { cpuMs, rssMiB } from './proc.js';
 import { childPid } from './peer.js';
 import { buildProject, createBulk, ROOT, waitUntilIdle } from './common.js';
 import { importBody, median, metricSum, pct, readyWatcher, type ImportState } from './measure.js';

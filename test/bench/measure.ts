@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, IMPORT_PLURAL } from '../../src/constants.js';
 import { listWatch } from '../../streams/watch.js';
+import { parseStat, TICK_MS } from './proc.js';
 
 /** The `p`th percentile (nearest rank). */
 export const pct = (xs: number[], p: number) => {
@@ -106,8 +107,6 @@ export interface CpuSnapshot {
   byPid: Map<number, number>;
 }
 
-const TICK_MS = 10; // USER_HZ = 100
-
 /** Reads /proc once: the machine's CPU counters and every process's CPU time (`pids` kept apart by pid). */
 export function cpuSnapshot(pids: number[] = []): CpuSnapshot {
   const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -123,9 +122,7 @@ export function cpuSnapshot(pids: number[] = []): CpuSnapshot {
     } catch {
       continue; // gone meanwhile
     }
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const { comm, cpuMs: ms } = parseStat(stat);
     const pid = Number(entry);
     if (pids.includes(pid)) byPid.set(pid, ms);
     else byName.set(comm, (byName.get(comm) ?? 0) + ms);
