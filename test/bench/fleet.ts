@@ -369,8 +369,8 @@ async function main(): Promise<void> {
       const sickCount = Math.max(3, Math.round(n / 10));
       const kinds: Sickness[] = ['hang', 'fail500', 'unauthorized'];
       const sickRegs = Array.from({ length: sickCount }, (_, k) => ({ reg: regs[Math.floor((k * n) / sickCount)]!, kind: kinds[k % 3]! }));
-      const sickNames = new Set(sickRegs.map((s) => s.reg.name));
-      const healthy = regs.slice(0, n).filter((r) => !sickNames.has(r.name));
+      const sickKind = new Map(sickRegs.map((s) => [s.reg.name, s.kind]));
+      const healthy = regs.slice(0, n).filter((r) => !sickKind.has(r.name));
 
       // The live rounds run in a process of their own (test/bench/live-worker.ts): this one's heap
       // holds the sweep, every registration and a watch of the background imports, and its own
@@ -421,7 +421,6 @@ async function main(): Promise<void> {
       };
 
       // The sick clusters' imports (M each, Ready) must report why within the deadline.
-      const sickKind = new Map(sickRegs.map((s) => [s.reg.name, s.kind]));
       const sickSince = new Map<string, { kind: Sickness; at: number }>();
       const reported = new Map<string, { kind: Sickness; ms: number; reason: string }>();
       const lastReason = new Map<string, string>();
@@ -538,7 +537,7 @@ async function main(): Promise<void> {
 
       if (SOAK_MIN > 0) {
         soak = await phase('soak', async () => {
-          const tokenRequestsToSick = async () => (await ctrl.metrics(['mcsa_token_requests_total'])).split('\n').filter((l) => l.startsWith('mcsa_token_requests_total{') && [...sickNames].some((s) => l.includes(`cluster="${s}"`))).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+          const tokenRequestsToSick = async () => (await ctrl.metrics(['mcsa_token_requests_total'])).split('\n').filter((l) => l.startsWith('mcsa_token_requests_total{') && [...sickKind.keys()].some((s) => l.includes(`cluster="${s}"`))).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
           const req0 = await tokenRequestsToSick();
           const hits = () => endpoints.reduce((sum, e) => sum + e.hits(), 0);
           const hits0 = hits();
